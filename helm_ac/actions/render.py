@@ -1,0 +1,127 @@
+"""Shared by every verb that renders a chart: helm flags, chart metadata, analysis.
+
+:class:`RenderRequest` turns the user's pass-through helm flags into the
+``helm template`` argument list (adding ``--include-crds`` unless told
+``--skip-crds``, and the namespace Helm exported when we run as a plugin),
+starts helm, reads the chart's own files while helm renders, and returns a
+:class:`RenderedChart`: the parsed objects, the chart tree, the analysis and
+the dependency graph.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from helm_ac import manifests
+from helm_ac.chart import Chart, load_chart
+from helm_ac.errors import ChartError, UserError
+from helm_ac.helm import Helm, HelmArgs, find_helm
+
+# flags of `helm template` that `helm pull` understands too (for remote charts)
+_PULL_FLAGS = ("--version", "--repo", "--username", "--password", "--ca-file", "--cert-file", "--key-file",
+               "--keyring", "--insecure-skip-tls-verify", "--plain-http", "--pass-credentials", "--devel", "--verify")
+
+
+def release_namespace(args: HelmArgs, env: dict[str, str]) -> str:
+    """-n/--namespace, else $HELM_NAMESPACE (set by Helm for plugins), else default."""
+    return args.value("-n", "--namespace") or env.get("HELM_NAMESPACE") or "default"
+
+
+def template_args(chart_args: Sequence[str], args: HelmArgs, env: dict[str, str]) -> list[str]:
+    """The argument list for ``helm template``: user's positionals and flags in their order, plus our defaults."""
+    extra = []
+    if not args.has("--include-crds", "--skip-crds"):
+        extra.append("--include-crds")
+    if not args.has("-n", "--namespace") and env.get("HELM_NAMESPACE"):
+        extra += ["--namespace", env["HELM_NAMESPACE"]]
+    return [*chart_args, *args.flags, *extra]
+
+
+@dataclass
+class RenderedChart:
+    """One rendered chart and everything derived from it."""
+
+    location: str
+    rendered: manifests.Rendered
+    chart: Chart | None
+    namespace: str
+    notes: list[str] = field(default_factory=list)
+
+
+def _is_local(location: str) -> bool:
+    return Path(location).exists()
+
+
+def _pull(helm: Helm, location: str, args: HelmArgs, tmp: str) -> Chart:
+    flags: list[str] = []
+    for i, f in enumerate(args.flags):
+        name = f.split("=", 1)[0]
+        if name in _PULL_FLAGS:
+            flags.append(f)
+            if "=" not in f and name in ("--version", "--repo", "--username", "--password", "--ca-file",
+                                         "--cert-file", "--key-file", "--keyring") and i + 1 < len(args.flags):
+                flags.append(args.flags[i + 1])
+    import subprocess
+
+    proc = subprocess.run([helm.binary, "pull", location, "--untar", "--untardir", tmp, *flags],  # noqa: S603
+                          capture_output=True, text=True, env=helm.env)
+    if proc.returncode != 0:
+        raise ChartError(f"{location}: could not fetch the chart to read its Chart.yaml: {proc.stderr.strip()}")
+    dirs = [p for p in Path(tmp).iterdir() if (p / "Chart.yaml").is_file()]
+    if len(dirs) != 1:
+        raise ChartError(f"{location}: helm pull did not produce one chart directory")
+    return load_chart(dirs[0])
+
+
+@dataclass
+class Renderer:
+    """Renders charts with one helm binary and one environment."""
+
+    env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+    helm: Helm | None = None
+
+    def __post_init__(self) -> None:
+        if self.helm is None:
+            self.helm = Helm(find_helm(self.env), self.env)
+
+    def start(self, chart_args: Sequence[str], location: str, args: HelmArgs) -> "PendingRender":
+        assert self.helm is not None
+        if _is_local(location) is False and (location.startswith((".", "/")) or location.endswith((".tgz", "/"))):
+            raise ChartError(f"{location}: no such chart directory or archive",
+                             hint="give the path of a chart directory (with Chart.yaml) or of a packaged .tgz")
+        pending = self.helm.start_template(template_args(chart_args, args, self.env))
+        return PendingRender(self, pending, location, args)
+
+
+@dataclass
+class PendingRender:
+    """A chart being rendered; :meth:`result` collects it."""
+
+    renderer: Renderer
+    pending: object
+    location: str
+    args: HelmArgs
+
+    def result(self) -> RenderedChart:
+        notes = []
+        chart: Chart | None = None
+        with tempfile.TemporaryDirectory(prefix="helm-ac-pull-") as tmp:
+            chart_error: UserError | None = None
+            try:
+                if _is_local(self.location):
+                    chart = load_chart(self.location)
+                else:
+                    assert self.renderer.helm is not None
+                    chart = _pull(self.renderer.helm, self.location, self.args, tmp)
+            except ChartError as exc:
+                chart_error = exc
+            text = self.pending.result()  # type: ignore[attr-defined]
+            if chart_error is not None:
+                if _is_local(self.location):
+                    raise chart_error
+                notes.append(f"chart metadata unavailable: {chart_error.message}")
+        rendered = manifests.split(text)
+        return RenderedChart(self.location, rendered, chart, release_namespace(self.args, self.renderer.env), notes)

@@ -1,0 +1,41 @@
+"""Go duration strings (``time.ParseDuration``): ``90s``, ``5m``, ``1h30m``, ``1.5h``, ``300ms``."""
+from __future__ import annotations
+
+import re
+
+_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+#: Same grammar as a regular expression, for the JSON Schema.
+PATTERN = r"^([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h)(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))*$"
+
+
+def parse(text: str) -> float:
+    """Return the duration in seconds; raise ValueError when ``text`` is not a Go duration.
+
+    Signs are not accepted (a negative timeout makes no sense) and ``0`` alone
+    is accepted as Go does.
+    """
+    s = text.strip()
+    if s == "0":
+        return 0.0
+    if not s:
+        raise ValueError("empty duration")
+    pos, total = 0, 0.0
+    while pos < len(s):
+        m = _PART.match(s, pos)
+        if not m:
+            raise ValueError(f"not a Go duration: {text!r}")
+        total += float(m.group(1)) * _UNITS[m.group(2)]
+        pos = m.end()
+    return total
+
+
+def format_seconds(seconds: float) -> str:
+    """Render seconds as a short Go-style duration (``1h30m``, ``90s`` -> ``1m30s``)."""
+    if seconds < 1:
+        return f"{round(seconds * 1000)}ms"
+    whole = int(round(seconds))
+    h, rest = divmod(whole, 3600)
+    m, s = divmod(rest, 60)
+    out = (f"{h}h" if h else "") + (f"{m}m" if m else "") + (f"{s}s" if s else "")
+    return out or "0s"

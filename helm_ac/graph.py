@@ -1,0 +1,153 @@
+"""The dependency graph of a release, pure (networkx, no I/O).
+
+Nodes are objects (:class:`~helm_ac.manifests.ObjectKey`) and *barriers*
+(:class:`Barrier`), AppController's ``void`` vertices: always ready once
+their parents are, never created.  Edges run **parent -> child**: the child
+is created only once the parent is ready.  Each edge carries the reasons it
+exists (:class:`Why`), so that a cycle can be explained.
+
+Encoding of chart-level rules (no N×M explosion: a chart reference costs one
+edge per object, not one per pair):
+
+* ``done(C)``: every regular object of chart C's subtree is ready.
+  Edges: object -> done(its chart); done(S) -> done(parent of S).
+* ``gate(C)``: C's *own* objects may start. Edges: done(S) -> gate(C) for each
+  subchart S that C waits for (default: all enabled subcharts;
+  ``appcontroller.k8s/wait-for-subcharts``), gate(C) -> each own object.
+* ``start(C)``: C's whole subtree may start; only for charts ordered after a
+  sibling (``appcontroller.k8s/subchart-order``). Edges: done(A) -> start(C),
+  start(C) -> each object of C's subtree.
+* ``chart:X`` in depends-on: done(X) -> the object.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Union
+
+import networkx as nx
+
+from helm_ac.manifests import ObjectKey
+from helm_ac.model import Analysis
+
+
+@dataclass(frozen=True, order=True)
+class Barrier:
+    """A void vertex: ``role`` is ``done``, ``gate`` or ``start`` of the chart at ``path``."""
+
+    role: str
+    path: tuple[str, ...]
+
+    def __str__(self) -> str:
+        name = "/".join(self.path)
+        return {"done": f"[{name} ready]", "gate": f"[{name} own objects]",
+                "start": f"[{name} start]"}[self.role]
+
+
+Node = Union[ObjectKey, Barrier]
+
+
+@dataclass(frozen=True)
+class Why:
+    """Why an edge exists: ``rule`` is depends-on / subchart / subchart-order / chart-member."""
+
+    rule: str
+    detail: str
+    file: str = ""
+
+
+def _add(g: nx.DiGraph, parent: Node, child: Node, why: Why) -> None:
+    if g.has_edge(parent, child):
+        g[parent][child]["why"].append(why)
+    else:
+        g.add_edge(parent, child, why=[why])
+
+
+def build(a: Analysis) -> nx.DiGraph:
+    """Build the dependency graph of an analysis (self-dependencies are left out)."""
+    g = nx.DiGraph()
+    for key in a.order:
+        g.add_node(key)
+    enabled = {p for p, c in a.charts.items() if c.subtree_objects}
+
+    for path in sorted(enabled):
+        info = a.charts[path]
+        done = Barrier("done", path)
+        for key in info.own_objects:
+            _add(g, key, done, Why("chart-member", f"{key} belongs to chart {'/'.join(path)}"))
+        subs = [s for s in a.subcharts_of(path) if s in enabled]
+        for s in subs:
+            _add(g, Barrier("done", s), done, Why("chart-member", f"{'/'.join(s)} is a subchart of {'/'.join(path)}"))
+        wait = info.wait_for()
+        waited = subs if wait is True else ([] if wait is False else [s for s in subs if s[-1] in wait])
+        if waited and info.own_objects:
+            gate = Barrier("gate", path)
+            file = "/".join([p for sub in path[1:] for p in ("charts", sub)] + ["Chart.yaml"])
+            for s in waited:
+                _add(g, Barrier("done", s), gate, Why("subchart", f"chart {'/'.join(path)} waits for its subchart "
+                                                                 f"{s[-1]}", file))
+            for key in info.own_objects:
+                _add(g, gate, key, Why("subchart", f"{key} is an object of chart {'/'.join(path)}"))
+        order = info.order()
+        if order is not None:
+            file = "/".join([p for sub in path[1:] for p in ("charts", sub)] + ["Chart.yaml"])
+            for before, after in order.edges():
+                b, c = path + (before,), path + (after,)
+                if b not in enabled or c not in enabled:
+                    continue
+                start = Barrier("start", c)
+                if start not in g:
+                    for key in a.order:
+                        if a.objects[key].obj.chart[:len(c)] == c:
+                            _add(g, start, key, Why("subchart-order", f"{key} is in subchart {after}"))
+                _add(g, Barrier("done", b), start, Why("subchart-order", f"{after} after {before}", file))
+
+    for key in a.order:
+        info = a.objects[key]
+        for r in info.references:
+            why = Why("depends-on", f"{key} depends-on {r.text}", info.obj.chart_file)
+            for t in r.targets:
+                if t != key:
+                    _add(g, t, key, why)
+            if r.chart_target is not None and r.chart_target in enabled:
+                _add(g, Barrier("done", r.chart_target), key, why)
+    return g
+
+
+def objects_only(g: nx.DiGraph) -> list[ObjectKey]:
+    return sorted(n for n in g if isinstance(n, ObjectKey))
+
+
+def cycles(g: nx.DiGraph, *, per_component: int = 10) -> list[list[Node]]:
+    """Elementary cycles (as node lists, parent before child), at most ``per_component`` per strongly
+    connected component, deterministic.  Self-loops are not in the graph (see :func:`build`)."""
+    out: list[list[Node]] = []
+    comps = [c for c in nx.strongly_connected_components(g) if len(c) > 1]
+    for comp in sorted(comps, key=lambda c: min(_sort_key(n) for n in c)):
+        sub = g.subgraph(comp)
+        found: list[list[Node]] = []
+        for cyc in nx.simple_cycles(sub):
+            found.append(_rotate(cyc))
+            if len(found) >= per_component:
+                break
+        out.extend(sorted(found, key=lambda c: [_sort_key(n) for n in c]))
+    return out
+
+
+def _sort_key(n: Node) -> tuple:
+    # objects first, then barriers; deterministic across runs
+    if isinstance(n, ObjectKey):
+        return (0, n.kind.lower(), n.name, n.namespace or "", n.group)
+    return (1, n.role, n.path)
+
+
+def _rotate(cycle: list[Node]) -> list[Node]:
+    """Start the cycle at its smallest object (or barrier) so output is stable."""
+    i = min(range(len(cycle)), key=lambda k: _sort_key(cycle[k]))
+    return cycle[i:] + cycle[:i]
+
+
+def waits_for_path(cycle: Iterable[Node]) -> list[Node]:
+    """The cycle read as "waits for": child first (a → b means a waits for b), closed."""
+    nodes = list(cycle)
+    rev = [nodes[0]] + list(reversed(nodes[1:]))
+    return rev + [rev[0]]

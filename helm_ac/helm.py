@@ -1,0 +1,157 @@
+"""The only door to the ``helm`` binary.
+
+We never re-implement Go templating: charts are rendered by the user's own
+helm (``$HELM_BIN``, set by Helm when we run as a plugin, else ``helm`` on
+``PATH``), with the user's flags passed through unchanged, as an argument
+list (never a shell).  :meth:`Helm.start_template` returns at once so that the
+caller can do its own start-up work while helm renders.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from typing import Sequence
+
+from helm_ac.errors import HelmNotFound, HelmTooOld, RenderError
+
+MIN_VERSION = (3, 12, 0)
+
+#: helm template flags that take a value as the next argument (``--flag value``).
+#: Everything else is passed through untouched; this table only lets us tell
+#: positional arguments (NAME, CHART) from flag values.
+VALUE_FLAGS = frozenset({
+    "-f", "--values", "--set", "--set-string", "--set-file", "--set-json", "--set-literal", "--version",
+    "--kube-version", "-a", "--api-versions", "-n", "--namespace", "--name-template", "--output-dir",
+    "--post-renderer", "--post-renderer-args", "--repo", "--username", "--password", "--ca-file", "--cert-file",
+    "--key-file", "--keyring", "-s", "--show-only", "--description", "--timeout", "--labels", "-l",
+    "--kube-context", "--kubeconfig", "--registry-config", "--repository-cache", "--repository-config",
+    "--burst-limit", "--qps", "--kube-apiserver", "--kube-as-user", "--kube-as-group", "--kube-ca-file",
+    "--kube-token", "--kube-tls-server-name", "--content-cache",
+})
+
+
+@dataclass(frozen=True)
+class HelmArgs:
+    """User arguments split into positionals and pass-through helm flags (order kept)."""
+
+    positionals: tuple[str, ...]
+    flags: tuple[str, ...]
+
+    def has(self, *names: str) -> bool:
+        return any(f == n or f.startswith(n + "=") for f in self.flags for n in names)
+
+    def value(self, *names: str) -> str | None:
+        """Last value given to any of ``names`` (``--n v``, ``--n=v``, ``-nv``)."""
+        out = None
+        for i, f in enumerate(self.flags):
+            for n in names:
+                if f == n and i + 1 < len(self.flags):
+                    out = self.flags[i + 1]
+                elif n.startswith("--") and f.startswith(n + "="):
+                    out = f[len(n) + 1:]
+                elif not n.startswith("--") and f.startswith(n) and len(f) > len(n):
+                    out = f[len(n):].removeprefix("=")
+        return out
+
+
+def split_args(args: Sequence[str]) -> HelmArgs:
+    """Separate positional arguments from helm flags (see :data:`VALUE_FLAGS`)."""
+    pos: list[str] = []
+    flags: list[str] = []
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if a == "--":
+            pos.extend(args[i + 1:])
+            break
+        if a.startswith("-") and a != "-":
+            flags.append(a)
+            if a in VALUE_FLAGS and i + 1 < len(args):
+                flags.append(args[i + 1])
+                i += 1
+        else:
+            pos.append(a)
+        i += 1
+    return HelmArgs(tuple(pos), tuple(flags))
+
+
+def find_helm(env: dict[str, str] | None = None) -> str:
+    """``$HELM_BIN`` if set, else ``helm`` on PATH; raise :class:`HelmNotFound`."""
+    env = dict(os.environ) if env is None else env
+    binary = env.get("HELM_BIN")
+    if binary:
+        if shutil.which(binary) is None:
+            raise HelmNotFound(f"HELM_BIN={binary} is not an executable helm binary",
+                               hint="point HELM_BIN at helm, or unset it to use helm from PATH")
+        return binary
+    found = shutil.which("helm", path=env.get("PATH"))
+    if not found:
+        raise HelmNotFound("helm was not found: helm-ac renders charts with your own helm (3.12 or newer)",
+                           hint="install helm (https://helm.sh/docs/intro/install/) or set HELM_BIN; "
+                                "developers can run python3 scripts/get_helm.py")
+    return found
+
+
+def parse_version(text: str) -> tuple[int, int, int] | None:
+    m = re.search(r"v?(\d+)\.(\d+)\.(\d+)", text)
+    return (int(m.group(1)), int(m.group(2)), int(m.group(3))) if m else None
+
+
+class PendingTemplate:
+    """A running ``helm template``; :meth:`result` waits for it."""
+
+    def __init__(self, helm: "Helm", argv: list[str]) -> None:
+        self.helm, self.argv = helm, argv
+        try:
+            self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,  # noqa: S603
+                                         env=helm.env, stdin=subprocess.DEVNULL)
+        except OSError as exc:
+            raise HelmNotFound(f"could not run {helm.binary}: {exc.strerror or exc}") from None
+
+    def result(self) -> str:
+        out, err = self.proc.communicate()
+        if self.proc.returncode != 0:
+            self.helm.check_version()
+            message = err.decode("utf-8", errors="replace").strip() or f"exit code {self.proc.returncode}"
+            raise RenderError(f"helm template failed: {message}",
+                              hint=f"command: {' '.join(self.argv)}")
+        return out.decode("utf-8", errors="replace")
+
+
+@dataclass
+class Helm:
+    """A helm binary and the environment to run it in."""
+
+    binary: str
+    env: dict[str, str] | None = None
+
+    def version(self) -> tuple[int, int, int]:
+        try:
+            out = subprocess.run([self.binary, "version", "--template", "{{.Version}}"],  # noqa: S603
+                                 capture_output=True, text=True, env=self.env, timeout=60)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise HelmNotFound(f"could not run {self.binary}: {exc}") from None
+        v = parse_version(out.stdout)
+        if out.returncode != 0 or v is None:
+            raise HelmNotFound(f"{self.binary} does not look like helm: `helm version` said "
+                               f"{(out.stderr or out.stdout).strip()[:200]!r}")
+        return v
+
+    def check_version(self) -> tuple[int, int, int]:
+        v = self.version()
+        if v < MIN_VERSION:
+            raise HelmTooOld(f"{self.binary} is helm {'.'.join(map(str, v))}; helm-ac needs helm "
+                             f"{'.'.join(map(str, MIN_VERSION))} or newer (3.x or 4.x)",
+                             hint="upgrade helm: https://helm.sh/docs/intro/install/")
+        return v
+
+    def start_template(self, args: Sequence[str]) -> PendingTemplate:
+        """Start ``helm template <args>`` and return without waiting."""
+        return PendingTemplate(self, [self.binary, "template", *args])
+
+    def template(self, args: Sequence[str]) -> str:
+        """Run ``helm template <args>`` and return its stdout; raise :class:`RenderError`."""
+        return self.start_template(args).result()

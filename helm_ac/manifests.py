@@ -1,0 +1,184 @@
+"""Split `helm template` output into objects, pure (no I/O).
+
+Helm prints every rendered document as ``---`` + ``# Source: <chart>/<path>``
++ YAML.  For each document we keep the source path, the chart it came from
+(``wordpress/charts/mariadb/templates/x.yaml`` -> ``("wordpress", "mariadb")``,
+aliases included, as Helm prints them) and the path inside that chart.
+Empty documents are dropped, ``List`` kinds are expanded, hook objects
+(``helm.sh/hook``) are marked so that callers keep them aside.  Documents that
+cannot be parsed or are not Kubernetes objects become :class:`Problem` s, so a
+linter can report them with their file instead of aborting.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+import yaml
+
+from helm_ac import kinds, yamlio
+
+HOOK_ANNOTATION = "helm.sh/hook"
+_DOC_SPLIT = re.compile(r"^---[ \t]*(?:#.*)?$", re.MULTILINE)
+_SOURCE = re.compile(r"^# Source: (.+?)\s*$", re.MULTILINE)
+
+
+@dataclass(frozen=True, order=True)
+class ObjectKey:
+    """Identity of an object in a release: API group, Kind, namespace (None if cluster-scoped), name."""
+
+    group: str
+    kind: str
+    namespace: str | None
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.kind.lower()}/{self.name}"
+
+    def qualified(self, *, group: bool = False, namespace: bool = False) -> str:
+        """``[ns/]kind[.group]/name``, the reference that names exactly this object."""
+        kind = self.kind.lower() + (f".{self.group}" if group and self.group else "")
+        ns = f"{self.namespace}/" if namespace and self.namespace else ""
+        return f"{ns}{kind}/{self.name}"
+
+
+@dataclass
+class RenderedObject:
+    """One rendered Kubernetes object and where it came from."""
+
+    body: dict[str, Any]
+    source: str  # as printed by helm: "<chart>/charts/<sub>/templates/x.yaml"
+    chart: tuple[str, ...]  # ("wordpress", "mariadb")
+    template: str  # path inside its own chart: "templates/x.yaml"
+    index: int  # position in helm's output (0-based, counting objects)
+    key: ObjectKey = field(init=False)
+
+    def __post_init__(self) -> None:
+        meta = self.body.get("metadata") or {}
+        ns = meta.get("namespace")
+        self.key = ObjectKey(kinds.group_of(str(self.body.get("apiVersion", ""))), str(self.body.get("kind", "")),
+                             str(ns) if ns else None, str(meta.get("name", "")))
+
+    @property
+    def annotations(self) -> dict[str, Any]:
+        meta = self.body.get("metadata") or {}
+        ann = meta.get("annotations") if isinstance(meta, dict) else None
+        return ann if isinstance(ann, dict) else {}
+
+    @property
+    def hooks(self) -> tuple[str, ...]:
+        """Helm hook events of this object; empty for regular objects."""
+        value = self.annotations.get(HOOK_ANNOTATION)
+        if value is None:
+            return ()
+        return tuple(h.strip() for h in str(value).split(",") if h.strip())
+
+    @property
+    def chart_file(self) -> str:
+        """Path relative to the top-level chart: ``charts/mariadb/templates/x.yaml``."""
+        return "/".join([p for sub in self.chart[1:] for p in ("charts", sub)] + [self.template])
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A document that is not a usable object."""
+
+    source: str
+    chart: tuple[str, ...]
+    template: str
+    message: str
+    hint: str
+
+
+def parse_source(source: str) -> tuple[tuple[str, ...], str]:
+    """``c/charts/a/charts/b/templates/x.yaml`` -> (("c", "a", "b"), "templates/x.yaml")."""
+    parts = source.split("/")
+    chart = [parts[0]]
+    i = 1
+    while i + 1 < len(parts) - 1 and parts[i] == "charts":
+        chart.append(parts[i + 1])
+        i += 2
+    return tuple(chart), "/".join(parts[i:])
+
+
+def _documents(text: str) -> Iterator[tuple[str, str]]:
+    """Yield (source, yaml text) per document."""
+    source = ""
+    for chunk in _DOC_SPLIT.split(text):
+        m = _SOURCE.search(chunk)
+        if m:
+            source = m.group(1)
+        yield source, chunk
+
+
+@dataclass
+class Rendered:
+    """The parsed output of one `helm template` run."""
+
+    objects: list[RenderedObject] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def regular(self) -> list[RenderedObject]:
+        """Objects that helm-ac orchestrates (everything but hooks)."""
+        return [o for o in self.objects if not o.hooks]
+
+    @property
+    def hook_objects(self) -> list[RenderedObject]:
+        """Hook objects: kept aside and reported, never orchestrated."""
+        return [o for o in self.objects if o.hooks]
+
+
+def _is_list(body: dict[str, Any]) -> bool:
+    """``kind: List`` (and typed lists such as ``ConfigMapList``) in the core API group."""
+    kind = str(body.get("kind", ""))
+    return (kind == "List" or (kind.endswith("List") and body.get("apiVersion") == "v1")) \
+        and isinstance(body.get("items"), list)
+
+
+def split(text: str) -> Rendered:
+    """Parse `helm template` output into objects and problems."""
+    out = Rendered()
+    for source, chunk in _documents(text):
+        chart, template = parse_source(source) if source else (("",), "")
+        if not chunk.strip() or all(not ln.strip() or ln.lstrip().startswith("#") for ln in chunk.splitlines()):
+            continue
+        try:
+            docs = list(yamlio.load_all(chunk))
+        except yamlio.AliasBomb as exc:
+            out.problems.append(Problem(source, chart, template, f"YAML alias bomb: {exc}",
+                                        "remove the YAML anchors/aliases that multiply this document"))
+            continue
+        except yaml.YAMLError as exc:
+            out.problems.append(Problem(source, chart, template, f"invalid YAML: {_one_line(exc)}",
+                                        "fix the template so that it renders valid YAML; run helm template to see it"))
+            continue
+        for body in docs:
+            if body is None:
+                continue
+            items = body.get("items") if isinstance(body, dict) and _is_list(body) else [body]
+            for item in items or []:
+                problem = _check_object(item)
+                if problem:
+                    out.problems.append(Problem(source, chart, template, problem[0], problem[1]))
+                    continue
+                out.objects.append(RenderedObject(item, source, chart, template, len(out.objects)))
+    return out
+
+
+def _check_object(body: Any) -> tuple[str, str] | None:
+    if not isinstance(body, dict):
+        return (f"document is a {type(body).__name__}, not a Kubernetes object",
+                "each YAML document must be a mapping with apiVersion, kind and metadata.name")
+    missing = [f for f in ("apiVersion", "kind") if not isinstance(body.get(f), str) or not body.get(f)]
+    meta = body.get("metadata")
+    if not isinstance(meta, dict) or not meta.get("name"):
+        missing.append("metadata.name")
+    if missing:
+        return (f"object without {', '.join(missing)}", "every Kubernetes object needs apiVersion, kind and metadata.name")
+    return None
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())

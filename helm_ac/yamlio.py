@@ -1,0 +1,122 @@
+"""The one YAML loader of helm-ac.
+
+* Safe only: ``yaml.CSafeLoader`` when PyYAML was built with libyaml, else
+  ``yaml.SafeLoader``.  No Python object tags, ever.
+* Rendered charts (e.g. prometheus-operator CRDs) contain a bare ``=`` list
+  item, which YAML 1.1 resolves to the ``tag:yaml.org,2002:value`` tag that
+  PyYAML cannot construct; we load it as the string ``"="``.
+* Alias bombs ("billion laughs") load quickly as shared references but blow up
+  any later walk.  :func:`load` measures the *expanded* size of each document
+  in time linear in its distinct nodes and rejects documents that expand past
+  :data:`MAX_EXPANDED_NODES`; documents with (benign) aliases are deep-copied
+  so that no two places share one mutable node.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import yaml
+
+_Base: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+#: Upper bound on the number of nodes a document may expand to.
+MAX_EXPANDED_NODES = 2_000_000
+
+
+class Loader(_Base):  # type: ignore[misc, valid-type]
+    """Safe loader with the YAML 1.1 ``=`` value tag read as a string."""
+
+
+def _construct_value(loader: yaml.SafeLoader, node: yaml.Node) -> str:
+    return str(loader.construct_scalar(node))  # type: ignore[arg-type]
+
+
+Loader.add_constructor("tag:yaml.org,2002:value", _construct_value)
+
+
+class AliasBomb(ValueError):
+    """A document expands (through aliases) past the size limit."""
+
+
+def _expanded_size(root: Any, limit: int) -> tuple[int, bool]:
+    """Return (expanded node count, whether any container is shared).
+
+    Iterative post-order walk memoised on container identity: linear in the
+    number of *distinct* nodes, whatever the aliasing.
+    """
+    sizes: dict[int, int] = {}
+    shared = False
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if not isinstance(node, (dict, list)):
+            continue
+        key = id(node)
+        if expanded:
+            children = node.values() if isinstance(node, dict) else node
+            total = 1
+            for child in children:
+                total += sizes.get(id(child), 1) if isinstance(child, (dict, list)) else 1
+                if total > limit:
+                    raise AliasBomb(f"document expands to more than {limit:,} nodes")
+            sizes[key] = total
+            continue
+        if key in sizes:
+            shared = True
+            continue
+        sizes[key] = 0  # in progress; a cycle (impossible in safe YAML) counts 0
+        stack.append((node, True))
+        children = node.values() if isinstance(node, dict) else node
+        for child in children:
+            if isinstance(child, (dict, list)):
+                if id(child) in sizes:
+                    shared = True
+                else:
+                    stack.append((child, False))
+    return (sizes.get(id(root), 1), shared)
+
+
+def _unshare(root: Any) -> Any:
+    """Copy a tree whose containers may be shared, so that every place gets its own copy.
+
+    (``copy.deepcopy`` would keep the sharing.)  Iterative; the size is already bounded.
+    """
+    def fresh(node: Any) -> Any:
+        return {} if isinstance(node, dict) else [] if isinstance(node, list) else node
+
+    out = fresh(root)
+    stack = [(root, out)]
+    while stack:
+        src, dst = stack.pop()
+        items = src.items() if isinstance(src, dict) else enumerate(src)
+        for k, v in items:
+            new = fresh(v)
+            if isinstance(dst, dict):
+                dst[k] = new
+            else:
+                dst.append(new)
+            if isinstance(v, (dict, list)):
+                stack.append((v, new))
+    return out
+
+
+def _checked(doc: Any, limit: int) -> Any:
+    _, shared = _expanded_size(doc, limit)
+    return _unshare(doc) if shared else doc
+
+
+def load(text: str, *, limit: int = MAX_EXPANDED_NODES) -> Any:
+    """Load one YAML document safely (see module doc)."""
+    return _checked(yaml.load(text, Loader=Loader), limit)  # noqa: S506 - Loader is safe
+
+
+def load_all(text: str, *, limit: int = MAX_EXPANDED_NODES) -> Iterator[Any]:
+    """Load every document of a stream safely."""
+    for doc in yaml.load_all(text, Loader=Loader):  # noqa: S506 - Loader is safe
+        yield _checked(doc, limit)
+
+
+def dump(data: Any) -> str:
+    """Dump YAML deterministically (block style, insertion order kept)."""
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    return yaml.dump(data, Dumper=dumper, default_flow_style=False, sort_keys=False, allow_unicode=True)
