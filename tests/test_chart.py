@@ -1,0 +1,79 @@
+import io
+import tarfile
+
+import pytest
+
+from conftest import write_chart
+from helm_ac.chart import load_chart, find_line
+from helm_ac.errors import ChartError
+
+
+def _tgz(src_dir, name):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        tar.add(src_dir, arcname=name)
+    return buf.getvalue()
+
+
+def test_tree_with_alias_condition_tags_library(tmp_path):
+    d = write_chart(tmp_path, "app", {"a.yaml": ""}, chart_yaml=(
+        "annotations:\n  appcontroller.k8s/subchart-order: db -> cache\n"
+        "dependencies:\n- name: redis\n  version: 0.1.0\n  alias: cache\n  condition: cache.enabled\n"
+        "- name: redis\n  version: 0.1.0\n  alias: queue\n  tags: [async]\n"
+        "- name: common\n  version: 0.1.0\n- name: postgresql\n  version: 0.1.0\n  alias: db\n"),
+        subcharts={"redis": {"templates": {"r.yaml": ""}},
+                   "common": {"templates": {}, "chart_yaml": "type: library\n"}})
+    pg = write_chart(tmp_path / "src", "postgresql", {"p.yaml": ""})
+    (d / "charts" / "postgresql-0.1.0.tgz").write_bytes(_tgz(pg, "postgresql"))
+    chart = load_chart(d)
+    assert sorted(chart.subcharts) == ["cache", "common", "db", "queue"]
+    assert chart.subcharts["cache"].dependency.condition == "cache.enabled"
+    assert chart.subcharts["queue"].dependency.tags == ("async",)
+    assert chart.subcharts["common"].is_library
+    assert chart.subcharts["db"].path == ("app", "db") and chart.subcharts["db"].directory is None
+    assert chart.annotations["appcontroller.k8s/subchart-order"] == "db -> cache"
+    assert chart.find(("app", "cache")).name == "cache"
+
+
+def test_packaged_chart_with_nested_subchart(tmp_path):
+    d = write_chart(tmp_path, "top", {}, subcharts={"mid": {"templates": {}, "subcharts": {"leaf": {"templates": {}}}}})
+    archive = tmp_path / "top-0.1.0.tgz"
+    archive.write_bytes(_tgz(d, "top"))
+    chart = load_chart(archive)
+    assert [c.path for c in chart.walk()] == [("top",), ("top", "mid"), ("top", "mid", "leaf")]
+
+
+def test_v1_chart_reads_requirements(tmp_path):
+    d = write_chart(tmp_path, "old", {}, subcharts={"db": {"templates": {}}})
+    (d / "Chart.yaml").write_text("apiVersion: v1\nname: old\nversion: 1.0.0\n")
+    (d / "requirements.yaml").write_text("dependencies:\n- name: db\n  version: 0.1.0\n  condition: db.enabled\n")
+    assert load_chart(d).subcharts["db"].dependency.condition == "db.enabled"
+
+
+@pytest.mark.parametrize("setup,fragment", [
+    (lambda p: None, "no such chart"),
+    (lambda p: p.mkdir(), "not a chart directory"),
+    (lambda p: p.write_bytes(b"not a tarball"), "not a readable chart archive"),
+])
+def test_errors(tmp_path, setup, fragment):
+    p = tmp_path / "x"
+    setup(p)
+    with pytest.raises(ChartError) as e:
+        load_chart(p)
+    assert fragment in e.value.message
+
+
+def test_bad_chart_yaml(tmp_path):
+    d = write_chart(tmp_path, "c", {})
+    (d / "Chart.yaml").write_text("name: [unclosed\n")
+    with pytest.raises(ChartError) as e:
+        load_chart(d)
+    assert "Chart.yaml: invalid YAML" in e.value.message
+
+
+def test_find_line(tmp_path):
+    d = write_chart(tmp_path, "c", {"a.yaml": "kind: ConfigMap\nmetadata:\n  annotations:\n    appcontroller.k8s/timeout: x\n"})
+    chart = load_chart(d)
+    assert find_line(chart, "templates/a.yaml", "appcontroller.k8s/timeout") == 4
+    assert find_line(chart, "templates/a.yaml", "nope") is None
+    assert find_line(chart, "templates/missing.yaml", "kind") is None

@@ -1,0 +1,22 @@
+import pytest
+
+from helm_ac import durations
+
+
+@pytest.mark.parametrize("text,seconds", [
+    ("90s", 90), ("5m", 300), ("1h30m", 5400), ("1.5h", 5400), ("300ms", 0.3), ("2m30s", 150), ("0", 0),
+    ("1h0m0s", 3600), (".5s", 0.5), ("10us", 1e-5), ("1µs", 1e-6),
+])
+def test_parse(text, seconds):
+    assert durations.parse(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("text", ["soon", "", "5", "-5s", "5 m", "1d", "m5", "1h 30m", "5mm"])
+def test_reject(text):
+    with pytest.raises(ValueError):
+        durations.parse(text)
+
+
+@pytest.mark.parametrize("seconds,text", [(90, "1m30s"), (3600, "1h"), (0.25, "250ms"), (5400, "1h30m")])
+def test_format(seconds, text):
+    assert durations.format_seconds(seconds) == text

@@ -1,0 +1,91 @@
+import time
+
+import pytest
+
+from conftest import rendered
+from helm_ac import manifests, yamlio
+
+
+def test_split_sources_charts_and_templates():
+    text = rendered(
+        ("wp/charts/mariadb/templates/sts.yaml", "apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: db\n"),
+        ("wp/templates/deploy.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n"),
+        ("wp/crds/crd.yaml", "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\n"
+                             "metadata:\n  name: backups.example.com\n"),
+    )
+    r = manifests.split(text)
+    assert [(o.chart, o.template, str(o.key)) for o in r.objects] == [
+        (("wp", "mariadb"), "templates/sts.yaml", "statefulset/db"),
+        (("wp",), "templates/deploy.yaml", "deployment/web"),
+        (("wp",), "crds/crd.yaml", "customresourcedefinition/backups.example.com"),
+    ]
+    assert r.objects[0].chart_file == "charts/mariadb/templates/sts.yaml"
+    assert r.objects[0].key.group == "apps" and r.objects[2].key.group == "apiextensions.k8s.io"
+    assert not r.problems
+
+
+def test_empty_documents_comments_and_null_are_dropped():
+    text = rendered(("c/templates/a.yaml", "\n# only a comment\n"), ("c/templates/b.yaml", "null\n"),
+                    ("c/templates/c.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n"))
+    r = manifests.split("\n" + text + "---\n")
+    assert [o.key.name for o in r.objects] == ["c"] and not r.problems
+
+
+def test_several_documents_from_one_template_and_list_kinds():
+    body = ("apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: a}\n"
+            "- apiVersion: v1\n  kind: Secret\n  metadata: {name: b}\n")
+    typed = "apiVersion: v1\nkind: ConfigMapList\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: d}\n"
+    r = manifests.split(rendered(("c/templates/l.yaml", body), ("c/templates/t.yaml", typed)))
+    assert [str(o.key) for o in r.objects] == ["configmap/a", "secret/b", "configmap/d"]
+    assert {o.template for o in r.objects} == {"templates/l.yaml", "templates/t.yaml"}
+
+
+def test_hooks_are_kept_aside():
+    hook = ("apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: init\n  annotations:\n"
+            "    helm.sh/hook: pre-install,pre-upgrade\n")
+    r = manifests.split(rendered(("c/templates/j.yaml", hook),
+                                 ("c/templates/c.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n")))
+    assert [o.key.name for o in r.hook_objects] == ["init"]
+    assert r.hook_objects[0].hooks == ("pre-install", "pre-upgrade")
+    assert [o.key.name for o in r.regular] == ["c"]
+
+
+@pytest.mark.parametrize("body,fragment", [
+    ("a: [1, 2\n", "invalid YAML"),
+    ("- just\n- a list\n", "not a Kubernetes object"),
+    ("kind: ConfigMap\nmetadata: {name: x}\n", "without apiVersion"),
+    ("apiVersion: v1\nkind: ConfigMap\nmetadata: {}\n", "metadata.name"),
+    ("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\nfoo: !!python/object:os.system ls\n", "invalid YAML"),
+])
+def test_problems_name_the_file(body, fragment):
+    r = manifests.split(rendered(("c/charts/s/templates/bad.yaml", body)))
+    assert not r.objects
+    [p] = r.problems
+    assert fragment in p.message and p.chart == ("c", "s") and p.template == "templates/bad.yaml" and p.hint
+
+
+def test_yaml_11_value_tag_is_a_string():
+    body = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata:\n  ops: [=, '!=']\n"
+    [obj] = manifests.split(rendered(("c/templates/x.yaml", body))).objects
+    assert obj.body["data"]["ops"] == ["=", "!="]
+
+
+def test_alias_bomb_is_rejected_quickly():
+    lines = ["apiVersion: v1", "kind: ConfigMap", "metadata: {name: x}", "a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, 12):
+        lines.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i-1}"] * 10) + "]")
+    start = time.process_time()
+    r = manifests.split(rendered(("c/templates/bomb.yaml", "\n".join(lines) + "\n")))
+    assert time.process_time() - start < 5  # generous bound: the bomb expands to 10^12 nodes
+    [p] = r.problems
+    assert "alias bomb" in p.message
+
+
+def test_benign_aliases_are_unshared():
+    doc = yamlio.load("a: &x {k: [1]}\nb: *x\n")
+    assert doc["a"] == doc["b"] and doc["a"] is not doc["b"]
+
+
+def test_parse_source():
+    assert manifests.parse_source("c/charts/a/charts/b/templates/x/y.yaml") == (("c", "a", "b"), "templates/x/y.yaml")
+    assert manifests.parse_source("c/templates/charts/x.yaml") == (("c",), "templates/charts/x.yaml")

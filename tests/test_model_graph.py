@@ -1,0 +1,141 @@
+"""The pure core: rendered text + chart tree -> analysis -> graph."""
+import networkx as nx
+
+from conftest import cm, rendered, write_chart
+from helm_ac import graph, manifests, model
+from helm_ac.chart import load_chart
+from helm_ac.graph import Barrier
+from helm_ac.manifests import ObjectKey
+
+
+def analyze(*docs, chart=None, namespace="default"):
+    return model.analyze(manifests.split(rendered(*docs)), chart, namespace)
+
+
+def K(kind, name, ns="default", group=""):
+    return ObjectKey(group, kind, ns, name)
+
+
+def test_object_references_resolve_case_insensitively_in_the_same_namespace():
+    a = analyze(("c/templates/a.yaml", cm("a", {"appcontroller.k8s/depends-on": "ConfigMap/b, configmap/c"})),
+                ("c/templates/b.yaml", cm("b")), ("c/templates/c.yaml", cm("c", namespace="other")))
+    refs_ = a.objects[K("ConfigMap", "a")].references
+    assert refs_[0].targets == [K("ConfigMap", "b")]
+    assert refs_[1].targets == []  # c lives in another namespace
+    g = graph.build(a)
+    assert g.has_edge(K("ConfigMap", "b"), K("ConfigMap", "a"))
+
+
+def test_namespaced_reference_and_cluster_scoped_targets():
+    ns_obj = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: db\n"
+    a = analyze(("c/templates/ns.yaml", ns_obj), ("c/templates/c.yaml", cm("c", namespace="db")),
+                ("c/templates/a.yaml", cm("a", {"appcontroller.k8s/depends-on": "db/configmap/c, namespace/db"})),
+                namespace="apps")
+    r = a.objects[K("ConfigMap", "a", "apps")].references
+    assert r[0].targets == [K("ConfigMap", "c", "db")]
+    assert r[1].targets == [ObjectKey("", "Namespace", None, "db")]
+    assert a.namespaces == {"apps", "db"}
+
+
+def test_crd_scope_is_read_from_the_chart():
+    crd = ("apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: gs.example.com\n"
+           "spec:\n  group: example.com\n  scope: Cluster\n  names: {kind: Global, plural: gs}\n")
+    glob = "apiVersion: example.com/v1\nkind: Global\nmetadata:\n  name: g\n"
+    a = analyze(("c/crds/crd.yaml", crd), ("c/templates/g.yaml", glob),
+                ("c/templates/a.yaml", cm("a", {"appcontroller.k8s/depends-on": "global/g"})))
+    assert ObjectKey("example.com", "Global", None, "g") in a.objects
+    assert a.objects[K("ConfigMap", "a")].references[0].targets == [ObjectKey("example.com", "Global", None, "g")]
+
+
+def test_same_kind_in_two_groups_is_ambiguous_until_qualified():
+    x = "apiVersion: a.example.com/v1\nkind: Certificate\nmetadata:\n  name: tls\n"
+    y = "apiVersion: b.example.com/v1\nkind: Certificate\nmetadata:\n  name: tls\n"
+    a = analyze(("c/templates/x.yaml", x), ("c/templates/y.yaml", y),
+                ("c/templates/a.yaml", cm("a", {"appcontroller.k8s/depends-on":
+                                                "certificate/tls, certificate.b.example.com/tls"})))
+    amb, ok = a.objects[K("ConfigMap", "a")].references
+    assert len(amb.ambiguous) == 2 and not amb.targets
+    assert ok.targets == [K("Certificate", "tls", group="b.example.com")]
+
+
+def test_subchart_rule_uses_barriers_not_cross_products(tmp_path):
+    d = write_chart(tmp_path, "wp", {}, subcharts={"mariadb": {"templates": {}}, "redis": {"templates": {}}})
+    docs = [("wp/charts/mariadb/templates/s.yaml", cm(f"db{i}")) for i in range(5)]
+    docs += [("wp/charts/redis/templates/r.yaml", cm("r"))]
+    docs += [("wp/templates/w.yaml", cm(f"web{i}")) for i in range(4)]
+    a = analyze(*docs, chart=load_chart(d))
+    g = graph.build(a)
+    gate, done_db = Barrier("gate", ("wp",)), Barrier("done", ("wp", "mariadb"))
+    assert nx.has_path(g, K("ConfigMap", "db3"), K("ConfigMap", "web2"))
+    assert nx.has_path(g, K("ConfigMap", "r"), K("ConfigMap", "web0"))
+    assert not nx.has_path(g, K("ConfigMap", "web0"), K("ConfigMap", "db0"))
+    assert g.has_edge(done_db, gate)
+    # 5 + 1 + 4 member edges, 2 subchart dones -> done(wp), 2 -> gate, 4 gate -> own objects
+    assert g.number_of_edges() == 10 + 2 + 2 + 4
+    assert not list(nx.simple_cycles(g))
+
+
+def test_wait_for_subcharts_false_and_list(tmp_path):
+    for value, waits_db, waits_redis in (("false", False, False), ("redis", False, True), ("true", True, True)):
+        d = write_chart(tmp_path / value, "wp", {},
+                        chart_yaml=f"annotations:\n  appcontroller.k8s/wait-for-subcharts: \"{value}\"\n",
+                        subcharts={"mariadb": {"templates": {}}, "redis": {"templates": {}}})
+        a = analyze(("wp/charts/mariadb/templates/s.yaml", cm("db")), ("wp/charts/redis/templates/r.yaml", cm("r")),
+                    ("wp/templates/w.yaml", cm("web")), chart=load_chart(d))
+        g = graph.build(a)
+        assert nx.has_path(g, K("ConfigMap", "db"), K("ConfigMap", "web")) is waits_db, value
+        assert nx.has_path(g, K("ConfigMap", "r"), K("ConfigMap", "web")) is waits_redis, value
+
+
+def test_disabled_subchart_has_no_barrier(tmp_path):
+    d = write_chart(tmp_path, "wp", {}, chart_yaml="dependencies:\n- name: mariadb\n  version: 0.1.0\n"
+                                                   "  condition: mariadb.enabled\n",
+                    subcharts={"mariadb": {"templates": {}}})
+    a = analyze(("wp/templates/w.yaml", cm("web")), chart=load_chart(d))
+    assert a.chart_state(("wp", "mariadb")) == "disabled"
+    g = graph.build(a)
+    assert set(g.nodes) == {K("ConfigMap", "web"), Barrier("done", ("wp",))}
+
+
+def test_subchart_order_orders_whole_subtrees(tmp_path):
+    d = write_chart(tmp_path, "top", {}, chart_yaml="annotations:\n  appcontroller.k8s/subchart-order: pg -> kc\n"
+                                                    "  appcontroller.k8s/wait-for-subcharts: \"false\"\n",
+                    subcharts={"pg": {"templates": {}}, "kc": {"templates": {}, "subcharts": {"inner": {"templates": {}}}}})
+    a = analyze(("top/charts/pg/templates/p.yaml", cm("pg")), ("top/charts/kc/templates/k.yaml", cm("kc")),
+                ("top/charts/kc/charts/inner/templates/i.yaml", cm("inner")), ("top/templates/t.yaml", cm("top")),
+                chart=load_chart(d))
+    g = graph.build(a)
+    assert nx.has_path(g, K("ConfigMap", "pg"), K("ConfigMap", "kc"))
+    assert nx.has_path(g, K("ConfigMap", "pg"), K("ConfigMap", "inner"))
+    assert not nx.has_path(g, K("ConfigMap", "pg"), K("ConfigMap", "top"))  # top opted out
+    assert nx.has_path(g, K("ConfigMap", "inner"), K("ConfigMap", "kc"))  # kc waits for its own subchart
+
+
+def test_chart_reference_is_one_edge_from_the_barrier(tmp_path):
+    d = write_chart(tmp_path, "top", {}, chart_yaml="annotations:\n  appcontroller.k8s/wait-for-subcharts: \"false\"\n",
+                    subcharts={"app": {"templates": {}}, "redis": {"templates": {}}})
+    a = analyze(("top/charts/redis/templates/r.yaml", cm("r")),
+                ("top/charts/app/templates/a.yaml", cm("a", {"appcontroller.k8s/depends-on": "chart:/redis"})),
+                chart=load_chart(d))
+    g = graph.build(a)
+    assert g.has_edge(Barrier("done", ("top", "redis")), K("ConfigMap", "a"))
+
+
+def test_cycles_are_found_with_their_path():
+    a = analyze(("c/templates/a.yaml", cm("a", {"appcontroller.k8s/depends-on": "configmap/b"})),
+                ("c/templates/b.yaml", cm("b", {"appcontroller.k8s/depends-on": "configmap/c"})),
+                ("c/templates/c.yaml", cm("c", {"appcontroller.k8s/depends-on": "configmap/a"})),
+                ("c/templates/d.yaml", cm("d", {"appcontroller.k8s/depends-on": "configmap/d"})))
+    g = graph.build(a)
+    assert not g.has_edge(K("ConfigMap", "d"), K("ConfigMap", "d"))  # self-dependencies stay out
+    [cyc] = graph.cycles(g)
+    assert [str(n) for n in graph.waits_for_path(cyc)] == ["configmap/a", "configmap/b", "configmap/c", "configmap/a"]
+
+
+def test_many_cycles_are_bounded_per_component():
+    # a complete digraph on 8 nodes has thousands of elementary cycles
+    names = [f"n{i}" for i in range(8)]
+    docs = [(f"c/templates/{n}.yaml", cm(n, {"appcontroller.k8s/depends-on": ", ".join(
+        f"configmap/{m}" for m in names if m != n)})) for n in names]
+    g = graph.build(analyze(*docs))
+    assert 0 < len(graph.cycles(g, per_component=10)) <= 10
