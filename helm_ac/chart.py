@@ -13,6 +13,7 @@ tags, and one entry per alias makes one copy.
 from __future__ import annotations
 
 import io
+import re
 import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -208,14 +209,23 @@ def load_chart(location: str | Path) -> Chart:
 
 
 def find_line(chart: Chart, template: str, needle: str) -> int | None:
-    """1-based line of the first line of ``template`` containing ``needle`` (best effort, dir charts only)."""
+    """1-based line of ``template`` where ``needle`` appears as a whole token outside a comment.
+
+    Best effort, for directory charts only: templates are not YAML until rendered, so we search text.
+    A token ends where a name cannot continue (``deployment/web`` does not match ``deployment/web-api``);
+    lines that are YAML (``#``) or template (``{{/* */}}``) comments are skipped.
+    """
     if chart.directory is None or not needle:
         return None
     p = chart.directory / PurePosixPath(template)
+    token = re.compile(re.escape(needle) + r"(?![A-Za-z0-9_.-])")
     try:
         with p.open(encoding="utf-8", errors="replace") as fh:
             for n, line in enumerate(fh, 1):
-                if needle in line:
+                code = line.split(" #", 1)[0] if not line.lstrip().startswith("#") else ""
+                if code.lstrip().startswith("{{/*") or code.lstrip().startswith("{{- /*"):
+                    continue
+                if token.search(code):
                     return n
     except OSError:
         return None

@@ -14,6 +14,7 @@ import networkx as nx
 from helm_ac import chart as chartmod
 from helm_ac import graph as graphmod
 from helm_ac import kinds, refs, spec
+from helm_ac.chart import Dependency
 from helm_ac.lint.rules import RULES, Finding
 from helm_ac.manifests import ObjectKey, RenderedObject
 from helm_ac.model import Analysis, ChartInfo, ObjectInfo, Reference
@@ -128,7 +129,8 @@ def invalid_annotation_value(a: Analysis, r: Reporter) -> None:
 # ----------------------------------------------------------------- references
 
 def _suggest_object(a: Analysis, ref: refs.ObjectRef, referrer: ObjectKey) -> str | None:
-    keys = a.order
+    """The nearest object to an unresolved reference (never the referring object itself)."""
+    keys = [k for k in a.order if k != referrer]
     want_ns = ref.namespace or referrer.namespace or a.namespace
     same = [k for k in keys if k.kind.lower() == ref.kind and k.name == ref.name]
     if same:
@@ -155,6 +157,16 @@ def _suggest_object(a: Analysis, ref: refs.ObjectRef, referrer: ObjectKey) -> st
     return None
 
 
+def _disabled_by(dep: Dependency | None) -> str:
+    """``condition x.enabled / tags a, b``: what disables a subchart, from its Chart.yaml entry."""
+    why = []
+    if dep and dep.condition:
+        why.append(f"condition {dep.condition}")
+    if dep and dep.tags:
+        why.append(f"tags {', '.join(dep.tags)}")
+    return " / ".join(why) or "condition or tags"
+
+
 def _chart_ref_problem(a: Analysis, r: Reporter, info: ObjectInfo, ref_: Reference) -> None:
     assert isinstance(ref_.ref, refs.ChartRef)
     cref = ref_.ref
@@ -175,13 +187,8 @@ def _chart_ref_problem(a: Analysis, r: Reporter, info: ObjectInfo, ref_: Referen
                  hint, needle=needle)
     elif state == "disabled":
         dep = a.dependency_of(target)
-        why = []
-        if dep and dep.condition:
-            why.append(f"condition {dep.condition}")
-        if dep and dep.tags:
-            why.append(f"tags {', '.join(dep.tags)}")
         r.object("disabled-subchart-reference", info.obj,
-                 f"depends-on {cref}: subchart {target[-1]} is disabled ({' / '.join(why)}) and renders nothing; "
+                 f"depends-on {cref}: subchart {target[-1]} is disabled ({_disabled_by(dep)}) and renders nothing; "
                  "the dependency is dropped",
                  f"enable it (e.g. --set {dep.condition.split(',')[0]}=true)" if dep and dep.condition else
                  "enable it with its tags, or remove the reference", needle=needle)
@@ -270,10 +277,9 @@ def _check_subchart_name(a: Analysis, r: Reporter, c: ChartInfo, name: str, ann:
                 + (f"; did you mean {guess}?" if guess else ""),
                 f"subcharts of {c.name}: {', '.join(subs) or 'none'}", needle=key)
     elif state == "disabled":
-        dep = a.dependency_of(target)
-        cond = f" (condition {dep.condition})" if dep and dep.condition else ""
         r.chart("disabled-subchart-reference", c.path,
-                f"{key} names {name}, which is disabled{cond}; that part of the order is dropped",
+                f"{key} names {name}, which is disabled ({_disabled_by(a.dependency_of(target))}); "
+                "that part of the order is dropped",
                 "enable the subchart or remove it from the annotation", needle=key)
 
 
@@ -282,13 +288,17 @@ def _check_subchart_name(a: Analysis, r: Reporter, c: ChartInfo, name: str, ann:
 def dependency_cycle(a: Analysis, r: Reporter, g: nx.DiGraph) -> None:
     for cyc in graphmod.cycles(g):
         path = graphmod.waits_for_path(cyc)
-        shown = " → ".join(str(n) for n in path)
-        first = next(n for n in path if isinstance(n, ObjectKey))
         reasons = []
-        for parent, child in zip(cyc, cyc[1:] + cyc[:1]):
-            for why in g[parent][child]["why"]:
+        declared: list[ObjectKey] = []  # objects whose own depends-on closes part of the cycle
+        for waiter, waited in zip(path, path[1:]):
+            for why in g[waited][waiter]["why"]:
                 if why.rule in ("depends-on", "subchart", "subchart-order") and why.file:
                     reasons.append(f"{why.detail} ({why.file})")
+                if why.rule == "depends-on" and isinstance(waiter, ObjectKey):
+                    declared.append(waiter)
+        first = declared[0] if declared else next(n for n in path if isinstance(n, ObjectKey))
+        start = path.index(first)
+        shown = " → ".join(str(n) for n in path[start:-1] + path[:start + 1])  # read from the reported object
         hint = "break one of: " + "; ".join(dict.fromkeys(reasons)) if reasons else "break one edge of the cycle"
         r.object("dependency-cycle", a.objects[first].obj, f"dependency cycle: {shown}", hint,
                  needle=spec.PREFIX + "depends-on")

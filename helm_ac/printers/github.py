@@ -5,7 +5,7 @@ from typing import TextIO
 
 from helm_ac.actions.lint import LintResult
 from helm_ac.lint import Severity
-from helm_ac.printers.paths import display_path
+from helm_ac.printers.paths import workspace_path
 
 _LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "notice"}
 
@@ -24,7 +24,7 @@ def print_lint(result: LintResult, out: TextIO) -> None:
             out.write(f"::error title={_prop('helm-ac: ' + c.chart)}::{_data(str(c.error))}\n")
             continue
         for f in c.findings:
-            props = [f"file={_prop(display_path(f))}"] if f.file else []
+            props = [f"file={_prop(workspace_path(f))}"] if f.file else []
             if f.line:
                 props.append(f"line={f.line}")
             props.append(f"title={_prop(f.rule)}")

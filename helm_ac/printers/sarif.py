@@ -8,6 +8,7 @@ so viewers resolve the full path while the artifact stays chart-relative.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any, TextIO
 
 from helm_ac import __version__
@@ -17,6 +18,16 @@ from helm_ac.printers.paths import chart_dir
 
 _LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+
+
+def _base_uri(base: str | None, chart: str) -> dict[str, Any]:
+    """CHARTROOT: relative to %SRCROOT% (the working directory) when inside it, a file:// URI when outside,
+    a description only for archives and remote charts (their files have no path of their own)."""
+    if base is None:
+        return {"description": {"text": f"files inside {chart}"}}
+    if base.startswith("/"):
+        return {"uri": Path(base).as_uri() + "/"}
+    return {"uri": "./" if base == "." else base.rstrip("/") + "/", "uriBaseId": "%SRCROOT%"}
 
 
 def sarif_document(result: LintResult) -> dict[str, Any]:
@@ -48,9 +59,7 @@ def sarif_document(result: LintResult) -> dict[str, Any]:
                            "helpUri": f"https://github.com/helm-ac/helm-ac/blob/main/docs/lint-rules.md#{r.id}"}
                           for r in RULES.values()],
             }},
-            "originalUriBaseIds": {"CHARTROOT": ({"uri": (base.rstrip("/") + "/") if base not in (None, ".") else "",
-                                                  "uriBaseId": "%SRCROOT%"} if base is not None else
-                                                 {"description": {"text": f"inside {c.chart}"}})},
+            "originalUriBaseIds": {"CHARTROOT": _base_uri(base, c.chart)},
             "results": results,
             "invocations": [{"executionSuccessful": c.error is None,
                              **({"toolExecutionNotifications": [{"level": "error", "message": {"text": str(c.error)}}]}

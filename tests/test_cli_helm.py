@@ -1,0 +1,303 @@
+"""`helm-ac lint` as a user runs it: a real process, real helm 3 and 4, real charts."""
+import json
+import os
+import stat
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, cm, write_chart
+
+pytestmark = pytest.mark.helm
+
+DEP = "appcontroller.k8s/depends-on"
+
+
+@pytest.fixture
+def chart(tmp_path):
+    """A chart whose names depend on values and on the release name."""
+    return write_chart(tmp_path, "app", {
+        "db.yaml": 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-{{ .Values.db }}\n',
+        "web.yaml": ('apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-web\n  annotations:\n'
+                     '    appcontroller.k8s/depends-on: configmap/{{ .Release.Name }}-{{ .Values.want }}\n'
+                     '    appcontroller.k8s/timeout: {{ .Values.timeout | quote }}\n'),
+    }, values="db: db\nwant: db\ntimeout: 5m\n")
+
+
+def test_clean_chart_exit_0(cli, chart):
+    r = cli("lint", str(chart))
+    assert r.code == 0, r.out + r.err
+    assert "2 objects, 1 dependency; no problems" in r.out
+
+
+def test_values_flags_are_passed_through(cli, chart, tmp_path):
+    (tmp_path / "v.yaml").write_text("want: cache\n")
+    assert cli("lint", str(chart), "-f", str(tmp_path / "v.yaml")).code == 1
+    assert cli("lint", str(chart), "-f", str(tmp_path / "v.yaml"), "--set", "db=cache").code == 0
+    assert cli("lint", str(chart), "--set-string", "want=other", "--set", "db=other").code == 0
+    assert cli("lint", str(chart), "--set-json", 'want="x"', "--set-json", 'db="x"').code == 0
+    (tmp_path / "db.txt").write_text("filedb")
+    assert cli("lint", str(chart), "--set-file", f"db={tmp_path / 'db.txt'}", "--set", "want=filedb").code == 0
+    r = cli("lint", str(chart), "--set", "timeout=soon", "-o", "json")
+    assert [f["rule"] for f in r.json()["charts"][0]["findings"]] == ["invalid-annotation-value"]
+    r = cli("lint", str(chart), "--set=want=nope")
+    assert r.code == 1 and "configmap/release-name-nope: no such object" in r.out
+    assert "did you mean configmap/release-name-db?" in r.out
+
+
+def test_kube_and_api_versions_reach_helm(cli, tmp_path):
+    c = write_chart(tmp_path, "caps", {"a.yaml": (
+        "{{ if .Capabilities.APIVersions.Has \"example.com/v1\" }}" + cm("gated") + "{{ end }}"
+        "---\n" + cm("a", {DEP: "configmap/gated"}) +
+        "---\n{{ if semverCompare \">=1.30-0\" .Capabilities.KubeVersion.Version }}" + cm("new") + "{{ end }}")})
+    assert cli("lint", str(c)).code == 1
+    r = cli("lint", str(c), "--api-versions", "example.com/v1", "--kube-version", "1.31.0", "-o", "json")
+    assert r.code == 0 and r.json()["charts"][0]["objects"] == 3, r.out + r.err
+
+
+def test_namespace_flag_and_helm_namespace_env(cli, tmp_path):
+    c = write_chart(tmp_path, "ns", {"a.yaml": cm("a", {DEP: "configmap/b"}),
+                                     "b.yaml": cm("b", namespace="{{ .Release.Namespace }}")})
+    assert cli("lint", str(c)).code == 0
+    assert cli("lint", str(c), "-n", "prod").code == 0
+    # as a plugin, Helm strips -n and exports HELM_NAMESPACE; we must pass it on to helm template
+    assert cli("lint", str(c), env={"HELM_NAMESPACE": "prod"}).code == 0
+    c2 = write_chart(tmp_path, "ns2", {"a.yaml": cm("a", {DEP: "configmap/b"}), "b.yaml": cm("b", namespace="fixed")})
+    r = cli("lint", str(c2), "-n", "prod")
+    assert r.code == 1 and "did you mean fixed/configmap/b (it is in namespace fixed)?" in r.out
+    assert cli("lint", str(c2), "--namespace", "fixed").code == 0
+
+
+def test_crds_are_included_unless_skipped(cli, tmp_path):
+    crd = ("apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: bs.example.com\n"
+           "spec:\n  group: example.com\n  scope: Namespaced\n  names: {kind: B, plural: bs, singular: b, listKind: BList}\n"
+           "  versions: [{name: v1, served: true, storage: true, schema: {openAPIV3Schema: {type: object}}}]\n")
+    c = write_chart(tmp_path, "crd", {"a.yaml": cm("a", {DEP: "customresourcedefinition/bs.example.com"})},
+                    crds={"b.yaml": crd})
+    assert cli("lint", str(c)).code == 0
+    r = cli("lint", str(c), "--skip-crds")
+    assert r.code == 1 and "unresolved-reference" in r.out
+
+
+def test_packaged_chart_and_several_charts(cli, chart, helm, tmp_path):
+    helm.run("package", str(chart), "-d", str(tmp_path))
+    tgz = tmp_path / "app-0.1.0.tgz"
+    r = cli("lint", str(tgz), str(chart), "--set", "want=zz")
+    assert r.code == 1
+    assert r.out.count("no such object") == 2 and "2 charts linted, 2 errors, 0 warnings" in r.out
+    assert f"{tgz}:templates/web.yaml" in r.out
+
+
+def test_chart_from_a_repository(cli, chart, helm, tmp_path):
+    """`repo/chart`-style references: rendered by helm, Chart.yaml fetched with helm pull (local HTTP repo)."""
+    import functools
+    import http.server
+    import threading
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    helm.run("package", str(chart), "-d", str(repo))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                             functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(repo)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        helm.run("repo", "index", str(repo), "--url", url)
+        r = cli("lint", "app", "--repo", url, "--version", "0.1.0", "-o", "json")
+        assert r.code == 0, r.out + r.err
+        doc = r.json()["charts"][0]
+        assert doc["objects"] == 2 and doc["notes"] == []
+    finally:
+        server.shutdown()
+
+
+def _broken(tmp_path):
+    return write_chart(tmp_path, "broken", {
+        "a.yaml": cm("a", {DEP: "configmap/b, service/a"}),
+        "b.yaml": cm("b", {DEP: "configmap/a", "appcontroller.k8s/on-error": "explode"}),
+        "c.yaml": cm("c", {DEP: "chart:redis"}),
+    }, chart_yaml="dependencies:\n- name: redis\n  version: 0.1.0\n  condition: redis.enabled\n",
+        values="redis:\n  enabled: false\n", subcharts={"redis": {"templates": {"r.yaml": cm("r")}}})
+
+
+def test_text_output_names_files_lines_and_summary(cli, tmp_path):
+    c = _broken(tmp_path)
+    r = cli("lint", str(c))
+    assert r.code == 1
+    assert f"{c}/templates/b.yaml:7: error [invalid-annotation-value] configmap/b: appcontroller.k8s/on-error: " \
+           "'explode' is not an on-error policy" in r.out
+    assert "dependency cycle: configmap/a → configmap/b → configmap/a" in r.out
+    assert "depends-on service/a: no such object in the rendered chart\n" in r.out  # never suggests itself
+    assert "warning [disabled-subchart-reference]" in r.out and "condition redis.enabled" in r.out
+    assert r.out.rstrip().endswith("3 objects, 2 dependencies; 3 errors, 1 warning")
+    assert "\x1b[" not in r.out  # no colour when not a terminal
+
+
+def test_warnings_only_exit_0_and_strict_exit_1(cli, tmp_path):
+    c = write_chart(tmp_path, "w", {"c.yaml": cm("c", {DEP: "chart:redis"})},
+                    chart_yaml="dependencies:\n- name: redis\n  version: 0.1.0\n  condition: redis.enabled\n",
+                    values="redis:\n  enabled: false\n", subcharts={"redis": {"templates": {"r.yaml": cm("r")}}})
+    assert cli("lint", str(c)).code == 0
+    r = cli("lint", str(c), "--strict")
+    assert r.code == 1 and "error [disabled-subchart-reference]" in r.out
+    assert cli("lint", str(c), "--set", "redis.enabled=true").code == 0
+
+
+def test_json_output(cli, tmp_path):
+    c = _broken(tmp_path)
+    doc = cli("lint", str(c), "-o", "json").json()
+    assert doc["version"] == 1 and doc["summary"] == {"errors": 3, "warnings": 1, "infos": 0, "exitCode": 1}
+    f = next(f for f in doc["charts"][0]["findings"] if f["rule"] == "invalid-annotation-value")
+    assert f == {"rule": "invalid-annotation-value", "severity": "error", "object": "configmap/b",
+                 "file": "templates/b.yaml", "path": f"{c}/templates/b.yaml", "line": 7,
+                 "message": "appcontroller.k8s/on-error: 'explode' is not an on-error policy", "hint": f["hint"]}
+
+
+def test_sarif_output_is_valid_2_1_0_with_chart_relative_paths(cli, tmp_path):
+    c = _broken(tmp_path)
+    doc = cli("lint", str(c), "-o", "sarif", cwd=tmp_path).json()
+    assert doc["version"] == "2.1.0" and len(doc["runs"]) == 1
+    run = doc["runs"][0]
+    assert run["originalUriBaseIds"]["CHARTROOT"] == {"uri": "broken/", "uriBaseId": "%SRCROOT%"}
+    rules = run["tool"]["driver"]["rules"]
+    res = next(x for x in run["results"] if x["ruleId"] == "invalid-annotation-value")
+    assert rules[res["ruleIndex"]]["id"] == "invalid-annotation-value"
+    assert res["level"] == "error"
+    assert res["locations"][0]["physicalLocation"] == {
+        "artifactLocation": {"uri": "templates/b.yaml", "uriBaseId": "CHARTROOT"}, "region": {"startLine": 7}}
+    warn = next(x for x in run["results"] if x["ruleId"] == "disabled-subchart-reference")
+    assert warn["level"] == "warning"
+    _validate_sarif(doc)
+
+
+def _validate_sarif(doc):
+    """Check the document against the SARIF 2.1.0 essentials (the official schema is not reachable offline)."""
+    import jsonschema
+
+    schema = {
+        "type": "object", "required": ["version", "runs"],
+        "properties": {"version": {"const": "2.1.0"}, "runs": {"type": "array", "items": {
+            "type": "object", "required": ["tool", "results"],
+            "properties": {
+                "tool": {"type": "object", "required": ["driver"], "properties": {"driver": {
+                    "type": "object", "required": ["name", "rules"]}}},
+                "results": {"type": "array", "items": {
+                    "type": "object", "required": ["ruleId", "message", "level", "locations"],
+                    "properties": {"level": {"enum": ["none", "note", "warning", "error"]},
+                                   "message": {"type": "object", "required": ["text"]}}}},
+                "originalUriBaseIds": {"type": "object", "additionalProperties": {"type": "object"}}}}}},
+    }
+    jsonschema.validate(doc, schema)
+    for run in doc["runs"]:
+        for base in run.get("originalUriBaseIds", {}).values():
+            if "uri" in base:
+                assert base["uri"].endswith("/"), base
+
+
+def test_junit_output(cli, tmp_path):
+    c = _broken(tmp_path)
+    r = cli("lint", str(c), "-o", "junit")
+    root = ET.fromstring(r.out)
+    suite = root.find("testsuite")
+    assert suite.get("name") == str(c) and suite.get("failures") == "3"
+    failures = [tc for tc in suite.iter("testcase") if tc.find("failure") is not None]
+    assert {tc.find("failure").get("type") for tc in failures} == {"invalid-annotation-value", "dependency-cycle",
+                                                                  "unresolved-reference"}
+    passing = {tc.get("name") for tc in suite.iter("testcase") if len(tc) == 0}
+    assert "self-dependency" in passing and "duplicate-object" in passing
+    r = cli("lint", str(c), "-o", "junit", "--strict")
+    assert ET.fromstring(r.out).find("testsuite").get("failures") == "4"
+
+
+def test_github_output(cli, tmp_path):
+    c = _broken(tmp_path)
+    r = cli("lint", str(c), "-o", "github", cwd=tmp_path)
+    lines = r.out.splitlines()
+    assert "::error file=broken/templates/b.yaml,line=7,title=invalid-annotation-value::configmap/b%3A" not in r.out
+    assert any(l.startswith("::error file=broken/templates/b.yaml,line=7,title=invalid-annotation-value::configmap/b: "
+                            "appcontroller.k8s/on-error") for l in lines), r.out
+    assert any(l.startswith("::warning file=broken/templates/c.yaml") for l in lines)
+    assert all("\n" not in l for l in lines) and "%0A" in r.out
+
+
+# ------------------------------------------------------------------ bad input
+
+def test_missing_chart_is_exit_2_without_traceback(cli, tmp_path):
+    r = cli("lint", str(tmp_path / "nope"))
+    assert r.code == 2 and "Traceback" not in r.out + r.err
+    assert "no such chart directory" in r.out
+
+
+def test_helm_template_failure_shows_helms_message(cli, tmp_path):
+    c = write_chart(tmp_path, "bad", {"a.yaml": "{{ fail \"boom: set x\" }}\n"})
+    r = cli("lint", str(c))
+    assert r.code == 2 and "helm template failed" in r.out and "boom: set x" in r.out
+    assert "Traceback" not in r.out + r.err
+
+
+def test_invalid_yaml_from_a_template(cli, tmp_path):
+    c = write_chart(tmp_path, "y", {"a.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata: [\n"})
+    r = cli("lint", str(c))
+    assert r.code in (1, 2) and "Traceback" not in r.out + r.err
+    assert "YAML" in r.out or "yaml" in r.out
+
+
+def test_alias_bomb_in_values_is_bounded(cli, tmp_path):
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"] + [
+        f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 10)]
+    c = write_chart(tmp_path, "bomb", {"a.yaml": cm("a")}, values="\n".join(lines) + "\n")
+    r = cli("lint", str(c))
+    assert r.code in (0, 2) and "Traceback" not in r.out + r.err
+
+
+def test_alias_bomb_rendered_into_a_manifest(cli, tmp_path):
+    body = ("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata:\n  a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
+            + "".join(f"  a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]\n" for i in range(1, 9)))
+    c = write_chart(tmp_path, "bomb2", {"a.yaml": body})
+    r = cli("lint", str(c))
+    assert r.code in (1, 2) and "Traceback" not in r.out + r.err
+    assert "alias" in (r.out + r.err).lower()
+
+
+def test_helm_missing(cli, tmp_path):
+    r = cli("lint", str(tmp_path), env={"HELM_BIN": "", "PATH": str(tmp_path)})
+    assert r.code == 2 and "helm was not found" in r.err and "Traceback" not in r.err
+
+
+def test_helm_too_old(cli, tmp_path, chart):
+    fake = tmp_path / "helm"
+    fake.write_text("#!/bin/sh\nif [ \"$1\" = version ]; then echo v3.5.0; exit 0; fi\necho 'unknown flag' >&2; exit 1\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    r = cli("lint", str(chart), env={"HELM_BIN": str(fake)})
+    assert r.code == 2 and "helm 3.5.0; helm-ac needs helm 3.12.0 or newer" in r.out
+
+
+def test_output_dir_is_a_usage_error(cli, chart, tmp_path):
+    r = cli("lint", str(chart), "--output-dir", str(tmp_path / "o"))
+    assert r.code == 2 and "--output-dir" in r.err
+
+
+def test_bad_output_format_is_a_usage_error(cli, chart):
+    r = cli("lint", str(chart), "-o", "yaml")
+    assert r.code == 2 and "Invalid value" in r.err
+
+
+def test_debug_shows_traceback_for_user_errors(cli, tmp_path):
+    r = cli("--debug", "lint", str(tmp_path / "nope"))
+    assert r.code == 2
+    r = cli("lint", str(tmp_path / "nope"), env={"HELM_DEBUG": "true"})
+    assert r.code == 2 and "debug:" in r.err
+
+
+def test_console_script_and_module_agree(helm, chart):
+    exe = Path(sys.executable).with_name("helm-ac")
+    if not exe.exists():
+        import shutil
+        exe = Path(shutil.which("helm-ac") or "helm-ac")
+    a = subprocess.run([str(exe), "lint", str(chart), "-o", "json"], capture_output=True, text=True, env=helm.env)
+    b = subprocess.run([sys.executable, "-m", "helm_ac", "lint", str(chart), "-o", "json"], capture_output=True,
+                       text=True, env=helm.env)
+    assert a.returncode == b.returncode == 0 and a.stdout == b.stdout
