@@ -13,9 +13,9 @@ def parse(text: str) -> float:
     """Return the duration in seconds; raise ValueError when ``text`` is not a Go duration.
 
     Signs are not accepted (a negative timeout makes no sense) and ``0`` alone
-    is accepted as Go does.
+    is accepted as Go does.  Surrounding whitespace is the caller's business.
     """
-    s = text.strip()
+    s = text
     if s == "0":
         return 0.0
     if not s:

@@ -31,7 +31,9 @@ def _schema(table: dict[str, spec.Annotation], name: str, title: str, descriptio
         "description": description,
         "type": "object",
         "properties": props,
-        "patternProperties": {"^" + re.escape(spec.PREFIX): False},
+        # keys under the prefix must be known ones; every other annotation is left alone
+        "propertyNames": {"anyOf": [{"not": {"pattern": "^" + re.escape(spec.PREFIX)}},
+                                    {"enum": [a.key for a in table.values()]}]},
         "additionalProperties": True,
     }
 

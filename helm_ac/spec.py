@@ -47,6 +47,15 @@ class Annotation:
 
 
 ON_ERROR_VALUES = ("abort", "ignore", "ignore-all")
+_SUCCESS_FACTOR = r"(100|[1-9][0-9]?)%?"
+#: Whitespace allowed around a value (block scalars add a trailing newline); the schema says the same.
+WS = " \t\r\n"
+_WS_RE = "[ \\t\\r\\n]*"
+
+
+def _padded(pattern: str) -> str:
+    """An anchored schema pattern that allows surrounding whitespace."""
+    return f"^{_WS_RE}(?:{pattern}){_WS_RE}$"
 DEFAULT_TIMEOUT_SECONDS = 600.0  # AppController's WaitTimeout
 
 
@@ -58,7 +67,7 @@ def _parse_depends_on(value: str) -> list[str]:
 
 def _parse_timeout(value: str) -> float:
     try:
-        seconds = durations.parse(value)
+        seconds = durations.parse(value.strip(WS))
     except ValueError:
         raise SpecValueError(f"{value!r} is not a Go duration", "write e.g. 90s, 5m or 1h30m") from None
     if seconds <= 0:
@@ -67,7 +76,7 @@ def _parse_timeout(value: str) -> float:
 
 
 def _parse_on_error(value: str) -> str:
-    v = value.strip()
+    v = value.strip(WS)
     if v not in ON_ERROR_VALUES:
         raise SpecValueError(f"{value!r} is not an on-error policy",
                              "write abort (default: fail the run), ignore (treat as ready and go on) "
@@ -76,16 +85,16 @@ def _parse_on_error(value: str) -> str:
 
 
 def _parse_retry(value: str) -> int:
-    v = value.strip()
+    v = value.strip(WS)
     if not re.fullmatch(r"[0-9]+", v):
         raise SpecValueError(f"{value!r} is not a whole number ≥ 0", "write e.g. \"0\" or \"3\" (extra attempts)")
     return int(v)
 
 
 def _parse_success_factor(value: str) -> int:
-    v = value.strip()
-    m = re.fullmatch(r"([0-9]+)%?", v)
-    if not m or not 1 <= int(m.group(1)) <= 100:
+    v = value.strip(WS)
+    m = re.fullmatch(_SUCCESS_FACTOR, v)
+    if not m:
         raise SpecValueError(f"{value!r} is not a percentage from 1 to 100",
                              "write the percent of replicas that must be ready, e.g. \"80\"")
     return int(m.group(1))
@@ -116,7 +125,7 @@ OBJECT_ANNOTATIONS: dict[str, Annotation] = {a.name: a for a in (
         "timeout",
         "How long to wait for this object to become ready (Go duration).",
         "10m",
-        {**_STRING, "pattern": durations.PATTERN},
+        {**_STRING, "pattern": _padded(durations.PATTERN.strip("^$"))},
         _parse_timeout,
         "5m",
     ),
@@ -125,7 +134,7 @@ OBJECT_ANNOTATIONS: dict[str, Annotation] = {a.name: a for a in (
         "What a failure or timeout of this object does: abort (fail the run), ignore (treat as ready and go on), "
         "ignore-all (skip it and all its dependents).",
         "abort",
-        {**_STRING, "enum": list(ON_ERROR_VALUES)},
+        {**_STRING, "anyOf": [{"enum": list(ON_ERROR_VALUES)}, {"pattern": _padded("|".join(ON_ERROR_VALUES))}]},
         _parse_on_error,
         "ignore",
     ),
@@ -133,7 +142,7 @@ OBJECT_ANNOTATIONS: dict[str, Annotation] = {a.name: a for a in (
         "retry",
         "How many more attempts after a failure or timeout (integer ≥ 0); the object is deleted and created again.",
         "0",
-        {**_STRING, "pattern": r"^[0-9]+$"},
+        {**_STRING, "pattern": _padded("[0-9]+")},
         _parse_retry,
         "2",
     ),
@@ -141,7 +150,7 @@ OBJECT_ANNOTATIONS: dict[str, Annotation] = {a.name: a for a in (
         "success-factor",
         "Percent (1-100) of the desired replicas that must be ready for the object to count as ready.",
         "100",
-        {**_STRING, "pattern": r"^(100|[1-9][0-9]?)%?$"},
+        {**_STRING, "pattern": _padded(_SUCCESS_FACTOR)},
         _parse_success_factor,
         "80",
     ),

@@ -1,0 +1,65 @@
+"""Property-based: no annotation string crashes the linter, and every one yields parsed values or findings."""
+import yaml
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import rendered
+from helm_ac import graph, manifests, model, refs, spec
+from helm_ac.lint import checks
+
+REF_ALPHABET = st.sampled_from(list("abcxyz-./:,\n #*{}[]()=&ÄéΩ\t") + ["chart:", "deployment/", "configmap/",
+                                                                       "db/", "/", ".apps", "chart:/"])
+ref_text = st.lists(REF_ALPHABET, max_size=25).map("".join)
+any_text = st.one_of(st.text(max_size=40), ref_text)
+
+OTHERS = [
+    ("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\n"),
+    ("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n"),
+]
+
+
+def _lint(annotations: dict[str, str]):
+    body = yaml.safe_dump({"apiVersion": "v1", "kind": "ConfigMap",
+                           "metadata": {"name": "a", "annotations": annotations}})
+    docs = [("c/templates/a.yaml", body)] + [(f"c/templates/o{i}.yaml", o) for i, o in enumerate(OTHERS)]
+    a = model.analyze(manifests.split(rendered(*docs)), None, "default")
+    return a, checks.run_all(a, graph.build(a), "c")
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(value=any_text)
+def test_depends_on_yields_references_or_findings(value):
+    a, findings = _lint({"appcontroller.k8s/depends-on": value})
+    [info] = [i for i in a.objects.values() if i.key.name == "a"]
+    texts = refs.split_refs(value)
+    assert [r.text for r in info.references] == texts
+    reported = " ".join(f.message for f in findings)
+    for r in info.references:
+        ok = bool(r.targets) and not r.duplicate
+        assert ok or r.text in reported or repr(r.text) in reported, (r, findings)
+
+
+@settings(max_examples=200, deadline=None)
+@given(name=st.sampled_from([n for n in spec.OBJECT_ANNOTATIONS if n != "depends-on"]), value=any_text)
+def test_settings_parse_or_are_reported(name, value):
+    a, findings = _lint({f"appcontroller.k8s/{name}": value})
+    [info] = [i for i in a.objects.values() if i.key.name == "a"]
+    s = info.settings[name]
+    mine = [f for f in findings if f.rule == "invalid-annotation-value"]
+    assert (s.error is None) == (not mine)
+
+
+@settings(max_examples=200, deadline=None)
+@given(key=st.text(alphabet="abcdefghijklmnopqrstuvwxyz-", min_size=1, max_size=20), value=any_text)
+def test_unknown_keys_are_reported(key, value):
+    a, findings = _lint({f"appcontroller.k8s/{key}": value})
+    known = key in spec.OBJECT_ANNOTATIONS
+    assert known or any(f.rule == "unknown-annotation" for f in findings)
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(max_size=200))
+def test_arbitrary_rendered_text_never_crashes(text):
+    a = model.analyze(manifests.split(text), None, "default")
+    checks.run_all(a, graph.build(a), "c")
