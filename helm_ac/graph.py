@@ -22,7 +22,7 @@ edge per object, not one per pair):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Union
+from typing import Iterable, NamedTuple, Union
 
 import networkx as nx
 
@@ -30,8 +30,7 @@ from helm_ac.manifests import ObjectKey
 from helm_ac.model import Analysis
 
 
-@dataclass(frozen=True, order=True)
-class Barrier:
+class Barrier(NamedTuple):
     """A void vertex: ``role`` is ``done``, ``gate`` or ``start`` of the chart at ``path``."""
 
     role: str

@@ -13,20 +13,23 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Iterator, NamedTuple
 
 import yaml
 
-from helm_ac import kinds, yamlio
+from helm_ac import fasthead, kinds, yamlio
 
 HOOK_ANNOTATION = "helm.sh/hook"
 _DOC_SPLIT = re.compile(r"^---[ \t]*(?:#.*)?$", re.MULTILINE)
 _SOURCE = re.compile(r"^# Source: (.+?)\s*$", re.MULTILINE)
 
 
-@dataclass(frozen=True, order=True)
-class ObjectKey:
-    """Identity of an object in a release: API group, Kind, namespace (None if cluster-scoped), name."""
+class ObjectKey(NamedTuple):
+    """Identity of an object in a release: API group, Kind, namespace (None if cluster-scoped), name.
+
+    A named tuple, not a dataclass: keys are hashed and compared a great many times (graph nodes,
+    indexes), and tuples do that in C.
+    """
 
     group: str
     kind: str
@@ -45,24 +48,41 @@ class ObjectKey:
 
 @dataclass
 class RenderedObject:
-    """One rendered Kubernetes object and where it came from."""
+    """One rendered Kubernetes object and where it came from.
 
-    body: dict[str, Any]
+    ``head`` holds ``apiVersion``, ``kind`` and ``metadata``, which is all that
+    ordering needs; the whole object (``body``) is parsed only when asked for.
+    """
+
+    head: dict[str, Any]
     source: str  # as printed by helm: "<chart>/charts/<sub>/templates/x.yaml"
     chart: tuple[str, ...]  # ("wordpress", "mariadb")
     template: str  # path inside its own chart: "templates/x.yaml"
     index: int  # position in helm's output (0-based, counting objects)
+    text: str | None = None  # the document's YAML, when the body is not parsed yet
     key: ObjectKey = field(init=False)
+    _body: dict[str, Any] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        meta = self.body.get("metadata") or {}
+        meta = self.head.get("metadata") or {}
         ns = meta.get("namespace")
-        self.key = ObjectKey(kinds.group_of(str(self.body.get("apiVersion", ""))), str(self.body.get("kind", "")),
+        self.key = ObjectKey(kinds.group_of(str(self.head.get("apiVersion", ""))), str(self.head.get("kind", "")),
                              str(ns) if ns else None, str(meta.get("name", "")))
+        if self.text is None:
+            self._body = self.head
+
+    @property
+    def body(self) -> dict[str, Any]:
+        """The whole object (parsed on first use)."""
+        if self._body is None:
+            assert self.text is not None
+            doc = yamlio.load(self.text)
+            self._body = doc if isinstance(doc, dict) else self.head
+        return self._body
 
     @property
     def annotations(self) -> dict[str, Any]:
-        meta = self.body.get("metadata") or {}
+        meta = self.head.get("metadata") or {}
         ann = meta.get("annotations") if isinstance(meta, dict) else None
         return ann if isinstance(ann, dict) else {}
 
@@ -137,6 +157,75 @@ def _is_list(body: dict[str, Any]) -> bool:
         and isinstance(body.get("items"), list)
 
 
+#: Top-level keys that ordering needs; everything else (spec, data, ...) is parsed lazily.
+HEAD_KEYS = frozenset({"apiVersion", "kind", "metadata"})
+#: Keys of ``metadata`` that ordering needs (labels, managedFields, ... are left out of the head).
+META_KEYS = frozenset({"name", "namespace", "annotations", "generateName"})
+_SUB_KEY = re.compile(r"^([ \t]+)([A-Za-z_][A-Za-z0-9_.-]*)[ \t]*:(?:[ \t]|$)")
+_TOP_KEY = re.compile(r"^(apiVersion|kind|metadata|items|[A-Za-z_][A-Za-z0-9_.-]*)[ \t]*:(?:[ \t]|$)")
+
+
+def head_text(doc: str) -> str | None:
+    """The lines of ``doc`` under the top-level keys of :data:`HEAD_KEYS`, or None when the
+    document is not a plain block mapping we can cut safely (then it is parsed whole).
+
+    Rendered manifests are block mappings whose top-level keys start at column 0;
+    a line at column 0 that is not such a key (a list, a flow collection, a document
+    marker, a directive, a List's ``items``) sends the document down the full path.
+    """
+    keep: list[str] = []
+    current: str | None = None
+    seen_key = False
+    meta_indent: str | None = None  # indentation of metadata's keys, once known
+    meta_keep = True
+    for line in doc.split("\n"):
+        if not line or line[0] in " \t#":
+            if current == "metadata" and line and line[0] in " \t":
+                if meta_indent is None:
+                    m = _SUB_KEY.match(line)
+                    meta_indent = m.group(1) if m else ""
+                rest = line[len(meta_indent):] if meta_indent and line.startswith(meta_indent) else ""
+                if rest and rest[0] not in " \t#" and not (rest[0] == "-" and rest[1:2] in ("", " ")):
+                    # a new key of metadata (a "- item" at this level continues the previous key)
+                    m = _SUB_KEY.match(line)
+                    if m is None or m.group(1) != meta_indent:
+                        return None  # not a plain key: parse the document whole
+                    meta_keep = m.group(2) in META_KEYS
+                if meta_keep or not meta_indent:
+                    keep.append(line)
+            elif current in HEAD_KEYS:
+                keep.append(line)
+            continue
+        m = _TOP_KEY.match(line)
+        if m is None or m.group(1) == "items":
+            return None
+        current = m.group(1)
+        seen_key = True
+        if current in HEAD_KEYS:
+            keep.append(line)
+    return "\n".join(keep) if seen_key else None
+
+
+def _load_documents(chunk: str) -> list[tuple[Any, str | None]]:
+    """Parse one chunk into (head or whole document, text to parse the body from later).
+
+    Documents that may hold anchors and aliases are parsed whole, so that the alias-bomb
+    bound applies to all of them now rather than whenever the body is first used.
+    """
+    fast = fasthead.read_head(chunk)
+    if fast is not None and fast.get("kind") != "CustomResourceDefinition":
+        return [(fast, chunk)]
+    head = None if ("&" in chunk and "*" in chunk) else head_text(chunk)
+    if head is not None:
+        try:
+            doc = yamlio.load(head)
+        except yaml.YAMLError:
+            doc = None  # e.g. an alias into a cut-away part: parse it whole below
+        if isinstance(doc, dict) and doc.get("kind") != "CustomResourceDefinition":
+            return [(doc, chunk)]
+    return [(d, None) for d in yamlio.load_all(chunk)]
+
+
 def split(text: str) -> Rendered:
     """Parse `helm template` output into objects and problems."""
     out = Rendered()
@@ -145,7 +234,7 @@ def split(text: str) -> Rendered:
         if not chunk.strip() or all(not ln.strip() or ln.lstrip().startswith("#") for ln in chunk.splitlines()):
             continue
         try:
-            docs = list(yamlio.load_all(chunk))
+            docs = _load_documents(chunk)
         except yamlio.AliasBomb as exc:
             out.problems.append(Problem(source, chart, template, f"YAML alias bomb: {exc}",
                                         "remove the YAML anchors/aliases that multiply this document"))
@@ -154,7 +243,7 @@ def split(text: str) -> Rendered:
             out.problems.append(Problem(source, chart, template, f"invalid YAML: {_one_line(exc)}",
                                         "fix the template so that it renders valid YAML; run helm template to see it"))
             continue
-        for body in docs:
+        for body, lazy_text in docs:
             if body is None:
                 continue
             items = body.get("items") if isinstance(body, dict) and _is_list(body) else [body]
@@ -163,7 +252,7 @@ def split(text: str) -> Rendered:
                 if problem:
                     out.problems.append(Problem(source, chart, template, problem[0], problem[1]))
                     continue
-                out.objects.append(RenderedObject(item, source, chart, template, len(out.objects)))
+                out.objects.append(RenderedObject(item, source, chart, template, len(out.objects), lazy_text))
     return out
 
 

@@ -177,7 +177,8 @@ def analyze(rendered: Rendered, chart: Chart | None, namespace: str) -> Analysis
     """Build the :class:`Analysis` of a rendered release (see module doc)."""
     regular = rendered.regular
     cluster_scoped = set(kinds.CLUSTER_SCOPED)
-    for gk, is_cluster in kinds.scopes_from_crds(o.body for o in rendered.objects).items():
+    for gk, is_cluster in kinds.scopes_from_crds(
+            o.body for o in rendered.objects if o.key.kind == "CustomResourceDefinition").items():
         (cluster_scoped.add if is_cluster else cluster_scoped.discard)(gk)
 
     root = chart.path if chart is not None else (regular[0].chart[:1] if regular else ("chart",))

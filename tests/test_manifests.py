@@ -55,7 +55,7 @@ def test_hooks_are_kept_aside():
     ("- just\n- a list\n", "not a Kubernetes object"),
     ("kind: ConfigMap\nmetadata: {name: x}\n", "without apiVersion"),
     ("apiVersion: v1\nkind: ConfigMap\nmetadata: {}\n", "metadata.name"),
-    ("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\nfoo: !!python/object:os.system ls\n", "invalid YAML"),
+    ("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: !!python/object:os.system ls\n", "invalid YAML"),
 ])
 def test_problems_name_the_file(body, fragment):
     r = manifests.split(rendered(("c/charts/s/templates/bad.yaml", body)))
@@ -89,3 +89,42 @@ def test_benign_aliases_are_unshared():
 def test_parse_source():
     assert manifests.parse_source("c/charts/a/charts/b/templates/x/y.yaml") == (("c", "a", "b"), "templates/x/y.yaml")
     assert manifests.parse_source("c/templates/charts/x.yaml") == (("c",), "templates/charts/x.yaml")
+
+
+def test_only_the_head_is_parsed_up_front_and_the_body_on_demand():
+    body = ("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  labels:\n    app: web\n"
+            "  annotations:\n    appcontroller.k8s/depends-on: |\n      configmap/a\n      configmap/b\n"
+            "  namespace: prod\nspec:\n  replicas: 3\n  template: {metadata: {labels: {app: web}}}\n")
+    [obj] = manifests.split(rendered(("c/templates/d.yaml", body))).objects
+    assert obj.head == {"apiVersion": "apps/v1", "kind": "Deployment",
+                        "metadata": {"name": "web", "namespace": "prod",
+                                     "annotations": {"appcontroller.k8s/depends-on": "configmap/a\nconfigmap/b\n"}}}
+    assert obj.body["spec"]["replicas"] == 3 and obj.body["metadata"]["labels"] == {"app": "web"}
+
+
+@pytest.mark.parametrize("doc", [
+    "metadata: {name: x, labels: {a: b}}\nkind: X\napiVersion: v1\n",  # flow style metadata
+    "metadata:\n    name: x\n    labels:\n      a: b\nkind: X\napiVersion: v1\n",  # 4-space indent
+    "apiVersion: v1\nkind: X\nmetadata:\n  name: x\n  annotations: {a: b}\n  # comment\n  labels:\n  - odd\n",
+])
+def test_head_cut_agrees_with_a_full_parse(doc):
+    full = yamlio.load(doc)
+    head = yamlio.load(manifests.head_text(doc))
+    for k in ("apiVersion", "kind"):
+        assert head[k] == full[k]
+    for k in ("name", "annotations"):
+        assert head["metadata"].get(k) == full["metadata"].get(k)
+
+
+@pytest.mark.parametrize("doc", ["- a\n- b\n", "items:\n- a\n", "{a: 1}\n", "%YAML 1.1\n---\na: 1\n"])
+def test_documents_that_cannot_be_cut_are_parsed_whole(doc):
+    assert manifests.head_text(doc) is None
+
+
+def test_unsafe_tags_outside_the_head_fail_when_the_body_is_read():
+    import yaml
+
+    body = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\nfoo: !!python/object:os.system ls\n"
+    [obj] = manifests.split(rendered(("c/templates/x.yaml", body))).objects
+    with pytest.raises(yaml.YAMLError):
+        obj.body

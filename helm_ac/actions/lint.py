@@ -63,10 +63,6 @@ class Lint:
     strict: bool = False
 
     def run(self, charts: Sequence[str], args: HelmArgs) -> LintResult:
-        from helm_ac import graph as graphmod
-        from helm_ac import model
-        from helm_ac.lint import checks
-
         results: list[ChartResult] = []
         pending = []
         for location in charts:
@@ -74,6 +70,11 @@ class Lint:
                 pending.append((location, self.renderer.start([location], location, args)))
             except UserError as exc:
                 pending.append((location, exc))
+        # Imported only now, while helm renders: networkx alone takes a good part of our start-up.
+        from helm_ac import graph as graphmod
+        from helm_ac import model
+        from helm_ac.lint import checks
+
         for location, p in pending:
             res = ChartResult(location)
             results.append(res)

@@ -15,10 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from helm_ac import manifests
-from helm_ac.chart import Chart, load_chart
+from typing import TYPE_CHECKING
+
 from helm_ac.errors import ChartError, UserError
 from helm_ac.helm import Helm, HelmArgs, find_helm
+
+if TYPE_CHECKING:  # imported lazily at run time: helm starts before the YAML machinery loads
+    from helm_ac import manifests
+    from helm_ac.chart import Chart
 
 # flags of `helm template` that `helm pull` understands too (for remote charts)
 _PULL_FLAGS = ("--version", "--repo", "--username", "--password", "--ca-file", "--cert-file", "--key-file",
@@ -45,8 +49,8 @@ class RenderedChart:
     """One rendered chart and everything derived from it."""
 
     location: str
-    rendered: manifests.Rendered
-    chart: Chart | None
+    rendered: "manifests.Rendered"
+    chart: "Chart | None"
     namespace: str
     notes: list[str] = field(default_factory=list)
 
@@ -55,7 +59,9 @@ def _is_local(location: str) -> bool:
     return Path(location).exists()
 
 
-def _pull(helm: Helm, location: str, args: HelmArgs, tmp: str) -> Chart:
+def _pull(helm: Helm, location: str, args: HelmArgs, tmp: str) -> "Chart":
+    from helm_ac.chart import load_chart
+
     flags: list[str] = []
     for i, f in enumerate(args.flags):
         name = f.split("=", 1)[0]
@@ -106,6 +112,9 @@ class PendingRender:
     args: HelmArgs
 
     def result(self) -> RenderedChart:
+        from helm_ac import manifests
+        from helm_ac.chart import load_chart
+
         notes = []
         chart: Chart | None = None
         with tempfile.TemporaryDirectory(prefix="helm-ac-pull-") as tmp:

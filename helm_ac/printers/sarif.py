@@ -52,11 +52,11 @@ def sarif_document(result: LintResult) -> dict[str, Any]:
             results.append(entry)
         run: dict[str, Any] = {
             "tool": {"driver": {
-                "name": "helm-ac", "version": __version__, "informationUri": "https://github.com/helm-ac/helm-ac",
+                "name": "helm-ac", "version": __version__,
                 "rules": [{"id": r.id, "name": r.id, "shortDescription": {"text": r.summary},
                            "fullDescription": {"text": r.help},
-                           "defaultConfiguration": {"level": _LEVEL[r.severity]},
-                           "helpUri": f"https://github.com/helm-ac/helm-ac/blob/main/docs/lint-rules.md#{r.id}"}
+                           "help": {"text": f"{r.help} See docs/lint-rules.md#{r.id} in helm-ac."},
+                           "defaultConfiguration": {"level": _LEVEL[r.severity]}}
                           for r in RULES.values()],
             }},
             "originalUriBaseIds": {"CHARTROOT": _base_uri(base, c.chart)},

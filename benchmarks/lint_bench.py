@@ -1,0 +1,560 @@
+#!/usr/bin/env python3
+"""Benchmark: how much slower is ``helm ac lint`` than the ``helm template`` it runs?
+
+``helm ac lint`` renders the chart with the real helm (``helm template
+--include-crds``), then parses the output, builds the dependency graph and runs
+the lint rules.  Its price is therefore *helm template + Python start-up +
+analysis*; the target is that the whole command stays within **1.3x** the time
+of ``helm template`` alone on a large chart.
+
+What is measured
+----------------
+1. A synthetic chart is generated in a temporary directory (deleted at the
+   end): ``--objects N`` objects (default 2000) in dependency chains of
+   ``--chain L`` objects (default 50).  Objects cycle through ConfigMap,
+   Service and Deployment (~40 template lines, with a pod template); every
+   object but the head of its chain carries
+   ``appcontroller.k8s/depends-on: <kind>/{{ .Release.Name }}-<previous>``,
+   Deployments also ``appcontroller.k8s/timeout: "5m"``.  Names and labels are
+   templated (``{{ .Release.Name }}``, ``include`` helpers, values), so helm
+   does real templating work.  Templates hold ``--per-file`` objects each
+   (default 10, i.e. chains span several files).  About 5% of the objects
+   (``--subchart-share``) live in an enabled subchart ``backend``, so the
+   subchart rule (the parent's objects wait for the subchart) is exercised.
+2. For each helm major version (``--helm 3,4``; binaries from
+   ``scripts/get_helm.py``, run with fresh, isolated
+   HELM_CACHE_HOME/HELM_CONFIG_HOME/HELM_DATA_HOME directories) two commands
+   are timed with wall-clock time (``time.perf_counter``):
+
+   (a) ``helm template <chart> --include-crds``, stdout read fully through a
+       pipe (``subprocess.run(capture_output=True)``), i.e. what lint itself
+       asks helm for;
+   (b) ``python -m helm_ac lint <chart> -o json`` as a separate process, with
+       ``HELM_BIN`` pointing at the same helm (run from the repository root,
+       so the working tree's ``helm_ac`` is measured).
+
+   One untimed warm-up of each, then ``--repeat R`` rounds (default 5) of
+   (a) then (b), interleaved so that machine noise affects both alike; the
+   median of each is reported.  Every run is checked: (a) must exit 0 and
+   print N objects; (b) must exit 0 and its JSON must report N objects, the
+   expected number of dependencies and no findings.  Any failed check aborts
+   the benchmark with exit code 1.
+3. A table (or ``--json``) gives, per helm version: objects, median
+   ``helm template`` seconds, median ``helm ac lint`` seconds, the ratio
+   lint/template and PASS/MISS against the target, plus the machine (CPUs
+   usable, Python version).  A MISS still exits 0: this is a benchmark, not a
+   test.
+
+How to run
+----------
+From the repository root, with helm-ac installed (``pip install -e .``)::
+
+    python3 benchmarks/lint_bench.py                       # defaults: 2000 objects, chains of 50, helm 3 and 4
+    python3 benchmarks/lint_bench.py --objects 500 --repeat 3 --helm 4
+    python3 benchmarks/lint_bench.py --json                # machine-readable results
+    python3 benchmarks/lint_bench.py --generate-only /tmp/bench-chart   # just write the chart (for profiling)
+
+Only the Python standard library is used.  Progress goes to stderr, results
+to stdout.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+ROOT = Path(__file__).resolve().parent.parent
+GET_HELM = ROOT / "scripts" / "get_helm.py"
+
+DEFAULT_OBJECTS = 2000
+DEFAULT_CHAIN = 50
+DEFAULT_REPEAT = 5
+DEFAULT_PER_FILE = 10
+DEFAULT_SUBCHART_SHARE = 0.05
+DEFAULT_TARGET = 1.3
+RUN_TIMEOUT = 900  # seconds, per command: a hung helm must not hang the benchmark
+
+PARENT_CHART = "bench"
+SUBCHART = "backend"
+
+#: Object kinds cycled along each chain: (kind, depends-on kind token, name suffix).
+KINDS = (("ConfigMap", "configmap", "cm"), ("Service", "service", "svc"), ("Deployment", "deployment", "deploy"))
+
+
+class BenchError(Exception):
+    """A run failed or produced unexpected output: the benchmark result would be meaningless."""
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Chart generation
+# --------------------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ChartSpec:
+    """Shape of the generated chart, and what a correct lint of it must report."""
+
+    objects: int
+    chain: int
+    per_file: int
+    subchart_objects: int
+
+    @property
+    def parent_objects(self) -> int:
+        return self.objects - self.subchart_objects
+
+    @staticmethod
+    def chains_of(n: int, length: int) -> list[int]:
+        """Lengths of the chains holding ``n`` objects (the last one may be shorter)."""
+        return [min(length, n - start) for start in range(0, n, length)]
+
+    @property
+    def chain_count(self) -> int:
+        return len(self.chains_of(self.parent_objects, self.chain)) + len(self.chains_of(self.subchart_objects,
+                                                                                         self.chain))
+
+    @property
+    def expected_dependencies(self) -> int:
+        """Object-to-object depends-on edges: every object but a chain head has exactly one."""
+        return self.objects - self.chain_count
+
+
+CHART_YAML = """\
+apiVersion: v2
+name: {name}
+description: Synthetic chart of the helm-ac lint benchmark ({count} objects in chains of {chain}).
+type: application
+version: 0.1.0
+appVersion: "1.0.0"
+{extra}"""
+
+PARENT_CHART_EXTRA = f"""\
+annotations:
+  # Every object of this chart waits for the whole {SUBCHART} subchart (the default, spelled out).
+  appcontroller.k8s/wait-for-subcharts: "true"
+dependencies:
+  - name: {SUBCHART}
+    version: 0.1.0
+    condition: {SUBCHART}.enabled
+"""
+
+VALUES_YAML = """\
+replicaCount: 2
+image:
+  repository: registry.example.com/bench/app
+  tag: "1.0.0"
+  pullPolicy: IfNotPresent
+service:
+  type: ClusterIP
+  port: 80
+resources:
+  requests:
+    cpu: 50m
+    memory: 64Mi
+  limits:
+    memory: 128Mi
+logLevel: info
+{extra}"""
+
+PARENT_VALUES_EXTRA = f"""\
+{SUBCHART}:
+  enabled: true
+"""
+
+HELPERS_TPL = """\
+{{{{- define "{c}.labels" -}}}}
+helm.sh/chart: {{{{ .Chart.Name }}}}-{{{{ .Chart.Version | replace "+" "_" }}}}
+{{{{ include "{c}.selectorLabels" . }}}}
+app.kubernetes.io/version: {{{{ .Chart.AppVersion | quote }}}}
+app.kubernetes.io/managed-by: {{{{ .Release.Service }}}}
+{{{{- end }}}}
+
+{{{{- define "{c}.selectorLabels" -}}}}
+app.kubernetes.io/name: {{{{ .Chart.Name }}}}
+app.kubernetes.io/instance: {{{{ .Release.Name }}}}
+{{{{- end }}}}
+"""
+
+
+def _name(prefix: str, chain: int, index: int, suffix: str) -> str:
+    """Templated object name, e.g. ``{{ .Release.Name }}-c03-017-deploy``."""
+    return f"{{{{ .Release.Name }}}}-{prefix}{chain:02d}-{index:03d}-{suffix}"
+
+
+def _annotations(depends_on: str | None, timeout: bool) -> str:
+    lines = []
+    if depends_on:
+        lines.append(f"    appcontroller.k8s/depends-on: {depends_on}")
+    if timeout:
+        lines.append('    appcontroller.k8s/timeout: "5m"')
+    return ("  annotations:\n" + "\n".join(lines) + "\n") if lines else ""
+
+
+def render_object(chart: str, prefix: str, chain: int, index: int) -> str:
+    """One manifest (as a template) for object ``index`` of chain ``chain``."""
+    kind, _, suffix = KINDS[index % len(KINDS)]
+    name = _name(prefix, chain, index, suffix)
+    component = f"{prefix}{chain:02d}-{index:03d}"
+    depends_on = None
+    if index > 0:
+        _, prev_token, prev_suffix = KINDS[(index - 1) % len(KINDS)]
+        depends_on = f"{prev_token}/{_name(prefix, chain, index - 1, prev_suffix)}"
+    head = (f"---\n# object {index} of chain {component.split('-')[0]}\n"
+            f"apiVersion: {'apps/v1' if kind == 'Deployment' else 'v1'}\nkind: {kind}\nmetadata:\n"
+            f"  name: {name}\n  labels:\n    {{{{- include \"{chart}.labels\" . | nindent 4 }}}}\n"
+            f"    app.kubernetes.io/component: {component}\n"
+            + _annotations(depends_on, timeout=kind == "Deployment"))
+    if kind == "ConfigMap":
+        return head + f"""\
+data:
+  COMPONENT: {component}
+  LOG_LEVEL: {{{{ .Values.logLevel | quote }}}}
+  RELEASE: {{{{ .Release.Name | quote }}}}
+  app.properties: |
+    component={component}
+    listen=:8080
+    upstream={{{{ .Release.Name }}}}-{component}.{{{{ .Release.Namespace }}}}.svc
+"""
+    if kind == "Service":
+        return head + f"""\
+spec:
+  type: {{{{ .Values.service.type }}}}
+  ports:
+    - name: http
+      port: {{{{ .Values.service.port }}}}
+      targetPort: http
+      protocol: TCP
+  selector:
+    {{{{- include "{chart}.selectorLabels" . | nindent 4 }}}}
+    app.kubernetes.io/component: {component}
+"""
+    return head + f"""\
+spec:
+  replicas: {{{{ .Values.replicaCount }}}}
+  selector:
+    matchLabels:
+      {{{{- include "{chart}.selectorLabels" . | nindent 6 }}}}
+      app.kubernetes.io/component: {component}
+  template:
+    metadata:
+      labels:
+        {{{{- include "{chart}.selectorLabels" . | nindent 8 }}}}
+        app.kubernetes.io/component: {component}
+    spec:
+      containers:
+        - name: app
+          image: "{{{{ .Values.image.repository }}}}:{{{{ .Values.image.tag }}}}"
+          imagePullPolicy: {{{{ .Values.image.pullPolicy }}}}
+          args: ["--listen=:8080", "--component={component}"]
+          ports:
+            - name: http
+              containerPort: 8080
+              protocol: TCP
+          env:
+            - name: COMPONENT
+              value: {component}
+          readinessProbe:
+            httpGet:
+              path: /healthz
+              port: http
+          resources:
+            {{{{- toYaml .Values.resources | nindent 12 }}}}
+"""
+
+
+def _write_templates(chart_dir: Path, chart: str, prefix: str, count: int, spec: ChartSpec) -> None:
+    templates = chart_dir / "templates"
+    templates.mkdir(parents=True)
+    (templates / "_helpers.tpl").write_text(HELPERS_TPL.format(c=chart))
+    for chain, length in enumerate(ChartSpec.chains_of(count, spec.chain)):
+        for part, start in enumerate(range(0, length, spec.per_file)):
+            docs = [render_object(chart, prefix, chain, i) for i in range(start, min(start + spec.per_file, length))]
+            (templates / f"chain-{prefix}{chain:02d}-{part:02d}.yaml").write_text("".join(docs))
+
+
+def generate_chart(parent_dir: Path, spec: ChartSpec) -> Path:
+    """Write the benchmark chart under ``parent_dir`` and return its directory."""
+    root = parent_dir / PARENT_CHART
+    root.mkdir(parents=True)
+    has_sub = spec.subchart_objects > 0
+    (root / "Chart.yaml").write_text(CHART_YAML.format(name=PARENT_CHART, count=spec.objects, chain=spec.chain,
+                                                       extra=PARENT_CHART_EXTRA if has_sub else ""))
+    (root / "values.yaml").write_text(VALUES_YAML.format(extra=PARENT_VALUES_EXTRA if has_sub else ""))
+    _write_templates(root, PARENT_CHART, "c", spec.parent_objects, spec)
+    if has_sub:
+        sub = root / "charts" / SUBCHART
+        sub.mkdir(parents=True)
+        (sub / "Chart.yaml").write_text(CHART_YAML.format(name=SUBCHART, count=spec.subchart_objects,
+                                                          chain=spec.chain, extra=""))
+        (sub / "values.yaml").write_text(VALUES_YAML.format(extra=""))
+        _write_templates(sub, SUBCHART, "b", spec.subchart_objects, spec)
+    return root
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Running and checking
+# --------------------------------------------------------------------------------------------------------------
+
+def helm_binary(major: str) -> str:
+    """Path of the cached helm ``major`` binary (fetched by scripts/get_helm.py if needed)."""
+    proc = subprocess.run([sys.executable, str(GET_HELM), major, "--quiet"], capture_output=True, text=True,
+                          timeout=RUN_TIMEOUT)
+    path = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
+    if proc.returncode != 0 or not path or not os.access(path, os.X_OK):
+        raise BenchError(f"could not get helm {major} via {GET_HELM}: {proc.stderr.strip()[-2000:]}")
+    return path
+
+
+def helm_env(binary: str, home: Path) -> dict[str, str]:
+    """The caller's environment without HELM_*, plus HELM_BIN and fresh helm home directories."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HELM_")}
+    for sub in ("cache", "config", "data"):
+        (home / sub).mkdir(parents=True, exist_ok=True)
+    env.update(HELM_BIN=binary, HELM_CACHE_HOME=str(home / "cache"), HELM_CONFIG_HOME=str(home / "config"),
+               HELM_DATA_HOME=str(home / "data"), NO_COLOR="1")
+    return env
+
+
+def _tail(text: str, limit: int = 3000) -> str:
+    text = text.strip()
+    return text if len(text) <= limit else "..." + text[-limit:]
+
+
+def timed_run(argv: Sequence[str], env: dict[str, str]) -> tuple[float, subprocess.CompletedProcess[bytes]]:
+    """Run ``argv`` from the repository root, reading stdout/stderr fully; return (wall seconds, result)."""
+    start = time.perf_counter()
+    try:
+        proc = subprocess.run(list(argv), capture_output=True, env=env, cwd=ROOT, stdin=subprocess.DEVNULL,
+                              timeout=RUN_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        raise BenchError(f"timed out after {RUN_TIMEOUT}s: {' '.join(argv)}") from None
+    except OSError as exc:
+        raise BenchError(f"could not run {argv[0]}: {exc}") from None
+    return time.perf_counter() - start, proc
+
+
+def _failed(what: str, argv: Sequence[str], proc: subprocess.CompletedProcess[bytes], why: str) -> BenchError:
+    return BenchError(f"{what} {why}\n  command: {' '.join(argv)}\n  exit code: {proc.returncode}\n"
+                      f"  stderr: {_tail(proc.stderr.decode('utf-8', 'replace')) or '(empty)'}")
+
+
+def check_template(argv: Sequence[str], proc: subprocess.CompletedProcess[bytes], spec: ChartSpec) -> None:
+    if proc.returncode != 0:
+        raise _failed("helm template", argv, proc, "failed")
+    docs = len(re.findall(rb"^kind: ", proc.stdout, flags=re.M))
+    if docs != spec.objects:
+        raise _failed("helm template", argv, proc, f"rendered {docs} objects, expected {spec.objects}")
+
+
+def check_lint(argv: Sequence[str], proc: subprocess.CompletedProcess[bytes], spec: ChartSpec) -> None:
+    if proc.returncode != 0:
+        raise _failed("helm ac lint", argv, proc, f"exited {proc.returncode}, expected 0\n  stdout: "
+                                                 f"{_tail(proc.stdout.decode('utf-8', 'replace'))}")
+    try:
+        doc = json.loads(proc.stdout)
+        [chart] = doc["charts"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise _failed("helm ac lint", argv, proc, f"printed unexpected JSON ({exc}): "
+                                                 f"{_tail(proc.stdout.decode('utf-8', 'replace'), 500)}") from None
+    problems = []
+    if not chart.get("rendered"):
+        problems.append(f"chart not rendered: {chart.get('error')}")
+    if chart.get("objects") != spec.objects:
+        problems.append(f"{chart.get('objects')} objects, expected {spec.objects}")
+    if chart.get("dependencies") != spec.expected_dependencies:
+        problems.append(f"{chart.get('dependencies')} dependencies, expected {spec.expected_dependencies}")
+    if chart.get("findings"):
+        shown = "; ".join(f"{f['rule']}: {f['message']}" for f in chart["findings"][:5])
+        problems.append(f"{len(chart['findings'])} findings, expected none ({shown})")
+    summary = doc.get("summary", {})
+    if any(summary.get(k) for k in ("errors", "warnings", "infos", "exitCode")):
+        problems.append(f"summary not clean: {summary}")
+    if problems:
+        raise _failed("helm ac lint", argv, proc, "reported " + "; ".join(problems))
+
+
+@dataclass
+class Result:
+    """Timings of one helm version."""
+
+    helm: str
+    helm_binary: str
+    objects: int
+    template_runs: list[float] = field(default_factory=list)
+    lint_runs: list[float] = field(default_factory=list)
+    target: float = DEFAULT_TARGET
+
+    @property
+    def template_median(self) -> float:
+        return statistics.median(self.template_runs)
+
+    @property
+    def lint_median(self) -> float:
+        return statistics.median(self.lint_runs)
+
+    @property
+    def ratio(self) -> float:
+        return self.lint_median / self.template_median
+
+    @property
+    def passed(self) -> bool:
+        return self.ratio <= self.target
+
+    def as_dict(self) -> dict[str, object]:
+        d = asdict(self)
+        d.update(template_median_s=round(self.template_median, 4), lint_median_s=round(self.lint_median, 4),
+                 lint_overhead_s=round(self.lint_median - self.template_median, 4), ratio=round(self.ratio, 3),
+                 result="PASS" if self.passed else "MISS",
+                 template_runs=[round(t, 4) for t in self.template_runs],
+                 lint_runs=[round(t, 4) for t in self.lint_runs])
+        return d
+
+
+def helm_version(binary: str, env: dict[str, str]) -> str:
+    proc = subprocess.run([binary, "version", "--template", "{{.Version}}"], capture_output=True, text=True,
+                          env=env, timeout=60)
+    if proc.returncode != 0:
+        raise BenchError(f"{binary} version failed: {proc.stderr.strip()}")
+    return proc.stdout.strip()
+
+
+def bench_helm(major: str, chart: Path, spec: ChartSpec, repeat: int, target: float, work: Path,
+               log: bool) -> Result:
+    """Warm up once, then time ``repeat`` interleaved rounds of helm template and helm ac lint."""
+    binary = helm_binary(major)
+    env = helm_env(binary, work / f"helm{major}-home")
+    result = Result(helm_version(binary, env), binary, spec.objects, target=target)
+    template_argv = [binary, "template", str(chart), "--include-crds"]
+    lint_argv = [sys.executable, "-m", "helm_ac", "lint", str(chart), "-o", "json"]
+    for round_no in range(repeat + 1):  # round 0 is the warm-up, checked but not kept
+        t_template, proc = timed_run(template_argv, env)
+        check_template(template_argv, proc, spec)
+        t_lint, proc = timed_run(lint_argv, env)
+        check_lint(lint_argv, proc, spec)
+        if round_no:
+            result.template_runs.append(t_template)
+            result.lint_runs.append(t_lint)
+        if log:
+            label = "warm-up" if round_no == 0 else f"run {round_no}/{repeat}"
+            print(f"  helm {result.helm} {label}: template {t_template:.3f}s, lint {t_lint:.3f}s "
+                  f"({t_lint / t_template:.2f}x)", file=sys.stderr, flush=True)
+    return result
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Reporting
+# --------------------------------------------------------------------------------------------------------------
+
+def machine() -> dict[str, object]:
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        usable = os.cpu_count() or 0
+    return {"nproc": usable, "cpu_count": os.cpu_count(), "python": platform.python_version(),
+            "python_implementation": platform.python_implementation(), "platform": platform.platform(),
+            "machine": platform.machine(), "python_executable": sys.executable}
+
+
+def print_table(results: list[Result], spec: ChartSpec, repeat: int, target: float, info: dict[str, object]) -> None:
+    print(f"machine: nproc={info['nproc']} (cpu_count={info['cpu_count']}), "
+          f"{info['python_implementation']} {info['python']}, {info['platform']}")
+    print(f"chart:   {spec.objects} objects ({spec.parent_objects} + {spec.subchart_objects} in subchart "
+          f"'{SUBCHART}'), chains of {spec.chain} ({spec.chain_count} chains, {spec.expected_dependencies} "
+          f"depends-on edges), {spec.per_file} objects per template file")
+    print(f"timing:  median of {repeat} interleaved runs after 1 warm-up; wall clock, whole processes")
+    print()
+    headers = ("helm", "objects", "helm template [s]", "helm ac lint [s]", "lint/template", "target", "result")
+    rows = [(r.helm, str(r.objects), f"{r.template_median:.3f}", f"{r.lint_median:.3f}", f"{r.ratio:.2f}x",
+             f"<= {target:.1f}x", "PASS" if r.passed else "MISS") for r in results]
+    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(headers)]
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip())
+    print("  ".join("-" * w for w in widths))
+    for row in rows:
+        print("  ".join(c.rjust(w) if 0 < i < 5 else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))).rstrip())
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------------------------------------------
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0].replace("``", ""),
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--objects", type=int, default=DEFAULT_OBJECTS, metavar="N", help="objects in the chart")
+    p.add_argument("--chain", type=int, default=DEFAULT_CHAIN, metavar="L", help="length of each depends-on chain")
+    p.add_argument("--per-file", type=int, default=DEFAULT_PER_FILE, metavar="K", help="objects per template file")
+    p.add_argument("--subchart-share", type=float, default=DEFAULT_SUBCHART_SHARE, metavar="F",
+                   help="fraction of the objects in the subchart (0 for none)")
+    p.add_argument("--repeat", type=int, default=DEFAULT_REPEAT, metavar="R", help="timed runs (after 1 warm-up)")
+    p.add_argument("--helm", default="3,4", metavar="MAJORS", help="helm major versions, comma-separated")
+    p.add_argument("--target", type=float, default=DEFAULT_TARGET, help="maximum lint/template ratio for PASS")
+    p.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    p.add_argument("--generate-only", metavar="DIR", type=Path,
+                   help="only write the chart to DIR/bench (e.g. for profiling) and exit")
+    a = p.parse_args(argv)
+    a.majors = [m.strip() for m in a.helm.split(",") if m.strip()]
+    if not a.majors or any(m not in ("3", "4") for m in a.majors):
+        p.error(f"--helm takes 3, 4 or 3,4, not {a.helm!r}")
+    if a.objects < 2 or a.chain < 1 or a.per_file < 1 or a.repeat < 1 or a.target <= 0:
+        p.error("--objects must be >= 2; --chain, --per-file and --repeat >= 1; --target > 0")
+    if not 0 <= a.subchart_share < 1:
+        p.error("--subchart-share must be in [0, 1)")
+    return a
+
+
+def make_spec(a: argparse.Namespace) -> ChartSpec:
+    sub = max(1, round(a.objects * a.subchart_share)) if a.subchart_share > 0 else 0
+    return ChartSpec(a.objects, a.chain, a.per_file, min(sub, a.objects - 1))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    a = parse_args(argv)
+    spec = make_spec(a)
+    if a.generate_only:
+        if (a.generate_only / PARENT_CHART).exists():
+            print(f"lint_bench: {a.generate_only / PARENT_CHART} already exists", file=sys.stderr)
+            return 1
+        print(generate_chart(a.generate_only, spec))
+        return 0
+    log = not a.quiet
+    work = Path(tempfile.mkdtemp(prefix="helm-ac-bench-"))
+    try:
+        chart = generate_chart(work, spec)
+        if log:
+            print(f"chart with {spec.objects} objects written to {chart}", file=sys.stderr, flush=True)
+        results = []
+        for major in a.majors:
+            if log:
+                print(f"helm {major}: 1 warm-up + {a.repeat} runs", file=sys.stderr, flush=True)
+            results.append(bench_helm(major, chart, spec, a.repeat, a.target, work, log))
+    except BenchError as exc:
+        print(f"lint_bench: FAILED: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    info = machine()
+    if a.json:
+        json.dump({"machine": info, "chart": {**asdict(spec), "parent_objects": spec.parent_objects,
+                                              "chains": spec.chain_count,
+                                              "dependencies": spec.expected_dependencies},
+                   "repeat": a.repeat, "warmup": 1, "target": a.target,
+                   "results": [r.as_dict() for r in results]}, sys.stdout, indent=2)
+        print()
+    else:
+        print_table(results, spec, a.repeat, a.target, info)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
