@@ -125,8 +125,9 @@ class ChartSpec:
 
     @property
     def expected_dependencies(self) -> int:
-        """Object-to-object depends-on edges: every object but a chain head has exactly one."""
-        return self.objects - self.chain_count
+        """What objects wait for directly: one depends-on edge per object but a chain head, plus one edge
+        per object of the parent chart from the subchart barrier (the parent waits for its subchart)."""
+        return self.objects - self.chain_count + self.parent_objects
 
 
 CHART_YAML = """\

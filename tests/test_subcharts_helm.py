@@ -1,0 +1,76 @@
+"""Subcharts as Helm really renders them: aliases, conditions, tags, library charts, packaged subcharts."""
+import io
+import tarfile
+
+import pytest
+
+from conftest import cm, write_chart
+
+pytestmark = pytest.mark.helm
+DEP = "appcontroller.k8s/depends-on"
+
+
+def _findings(r):
+    return {(f["rule"], f["object"]) for f in r.json()["charts"][0]["findings"]}
+
+
+@pytest.fixture
+def aliased(tmp_path):
+    """One chart used twice under two aliases, with a nested subchart, plus a library chart."""
+    return write_chart(tmp_path, "top", {"t.yaml": cm("top", {DEP: "chart:cache, chart:common"})}, chart_yaml=(
+        "dependencies:\n- name: redis\n  version: 0.1.0\n  alias: cache\n- name: redis\n  version: 0.1.0\n"
+        "  alias: queue\n- name: common\n  version: 0.1.0\n"),
+        values="cache:\n  x: c\nqueue:\n  x: q\n",
+        subcharts={"redis": {"templates": {"r.yaml": cm("redis-{{ .Values.x }}")},
+                             "subcharts": {"sentinel": {"templates": {"s.yaml": cm("sentinel")}}}},
+                   "common": {"templates": {"_h.tpl": '{{ define "common.x" }}x{{ end }}'},
+                              "chart_yaml": "type: library\n"}})
+
+
+def test_aliases_library_and_the_helm_3_4_difference(cli, helm, aliased):
+    r = cli("lint", str(aliased), "-o", "json")
+    found = _findings(r)
+    assert ("empty-subchart-reference", "configmap/top") in found  # chart:common is a library chart
+    assert not [f for f in found if f[0] in ("unknown-subchart-reference", "unresolved-reference")]
+    # Helm 4 renders the nested subchart once per alias (two identical ConfigMaps), Helm 3 once
+    assert (("duplicate-object", "configmap/sentinel") in found) is (helm.major == "4")
+    assert r.json()["charts"][0]["objects"] == 4
+
+
+def test_condition_and_tags(cli, tmp_path):
+    c = write_chart(tmp_path, "app", {"a.yaml": cm("a", {DEP: "chart:redis, chart:metrics"})}, chart_yaml=(
+        "dependencies:\n- name: redis\n  version: 0.1.0\n  condition: redis.enabled\n"
+        "- name: metrics\n  version: 0.1.0\n  tags: [monitoring]\n"),
+        values="redis:\n  enabled: false\ntags:\n  monitoring: false\n",
+        subcharts={"redis": {"templates": {"r.yaml": cm("r")}}, "metrics": {"templates": {"m.yaml": cm("m")}}})
+    r = cli("lint", str(c), "-o", "json")
+    assert r.code == 0 and _findings(r) == {("disabled-subchart-reference", "configmap/a")}
+    msgs = " ".join(f["message"] for f in r.json()["charts"][0]["findings"])
+    assert "condition redis.enabled" in msgs and "tags monitoring" in msgs
+    r = cli("lint", str(c), "--set", "redis.enabled=true", "--set", "tags.monitoring=true", "-o", "json")
+    assert r.code == 0 and _findings(r) == set() and r.json()["charts"][0]["dependencies"] >= 2
+    assert cli("lint", str(c), "--strict").code == 1
+
+
+def test_packaged_subchart_in_charts_dir(cli, tmp_path):
+    sub = write_chart(tmp_path / "src", "db", {"d.yaml": cm("db")})
+    c = write_chart(tmp_path, "app", {"a.yaml": cm("a", {DEP: "chart:db, configmap/db"})},
+                    chart_yaml="dependencies:\n- name: db\n  version: 0.1.0\n")
+    (c / "charts").mkdir()
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        tar.add(sub, arcname="db")
+    (c / "charts" / "db-0.1.0.tgz").write_bytes(buf.getvalue())
+    r = cli("lint", str(c), "-o", "json")
+    assert r.code == 0 and _findings(r) == set(), r.out
+
+
+def test_subchart_object_waiting_for_its_parent_is_a_cycle(cli, tmp_path):
+    c = write_chart(tmp_path, "app", {"web.yaml": cm("web")},
+                    subcharts={"cache": {"templates": {"c.yaml": cm("c", {DEP: "configmap/web"})}}})
+    r = cli("lint", str(c))
+    assert r.code == 1 and "configmap/c → configmap/web → [app own objects] → [app/cache ready] → configmap/c" in r.out
+    c2 = write_chart(tmp_path / "optout", "app", {"web.yaml": cm("web")},
+                     chart_yaml="annotations:\n  appcontroller.k8s/wait-for-subcharts: \"false\"\n",
+                     subcharts={"cache": {"templates": {"c.yaml": cm("c", {DEP: "configmap/web"})}}})
+    assert cli("lint", str(c2)).code == 0
