@@ -317,8 +317,13 @@ def helm_binary(major: str) -> str:
 
 
 def helm_env(binary: str, home: Path) -> dict[str, str]:
-    """The caller's environment without HELM_*, plus HELM_BIN and fresh helm home directories."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HELM_")}
+    """The caller's environment without HELM_*, plus HELM_BIN and fresh helm home directories.
+
+    PYTHONDONTWRITEBYTECODE is dropped so that the warm-up run leaves bytecode behind, as
+    `pip install` (and so the plugin's install hook) does: otherwise every timed run would
+    also pay for compiling helm-ac's sources.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HELM_") and k != "PYTHONDONTWRITEBYTECODE"}
     for sub in ("cache", "config", "data"):
         (home / sub).mkdir(parents=True, exist_ok=True)
     env.update(HELM_BIN=binary, HELM_CACHE_HOME=str(home / "cache"), HELM_CONFIG_HOME=str(home / "config"),
@@ -471,7 +476,7 @@ def print_table(results: list[Result], spec: ChartSpec, repeat: int, target: flo
           f"{info['python_implementation']} {info['python']}, {info['platform']}")
     print(f"chart:   {spec.objects} objects ({spec.parent_objects} + {spec.subchart_objects} in subchart "
           f"'{SUBCHART}'), chains of {spec.chain} ({spec.chain_count} chains, {spec.expected_dependencies} "
-          f"depends-on edges), {spec.per_file} objects per template file")
+          f"dependencies), {spec.per_file} objects per template file")
     print(f"timing:  median of {repeat} interleaved runs after 1 warm-up; wall clock, whole processes")
     print()
     headers = ("helm", "objects", "helm template [s]", "helm ac lint [s]", "lint/template", "target", "result")

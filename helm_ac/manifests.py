@@ -22,6 +22,7 @@ from helm_ac import fasthead, kinds, yamlio
 HOOK_ANNOTATION = "helm.sh/hook"
 _DOC_SPLIT = re.compile(r"^---[ \t]*(?:#.*)?$", re.MULTILINE)
 _SOURCE = re.compile(r"^# Source: (.+?)\s*$", re.MULTILINE)
+_CONTENT = re.compile(r"^[ \t]*[^#\s]", re.MULTILINE)
 
 
 class ObjectKey(NamedTuple):
@@ -231,8 +232,8 @@ def split(text: str) -> Rendered:
     out = Rendered()
     for source, chunk in _documents(text):
         chart, template = parse_source(source) if source else (("",), "")
-        if not chunk.strip() or all(not ln.strip() or ln.lstrip().startswith("#") for ln in chunk.splitlines()):
-            continue
+        if not _CONTENT.search(chunk):
+            continue  # empty, or comments only
         try:
             docs = _load_documents(chunk)
         except yamlio.AliasBomb as exc:
