@@ -18,6 +18,15 @@ edge per object, not one per pair):
   sibling (``appcontroller.k8s/subchart-order``). Edges: done(A) -> start(C),
   start(C) -> each object of C's subtree.
 * ``chart:X`` in depends-on: done(X) -> the object.
+
+Implicit rules (:data:`IMPLICIT_RULES`, on by default, each switchable off):
+
+* ``crd``: a custom resource waits for the CustomResourceDefinition of its kind when the
+  chart renders that CRD;
+* ``namespace``: an object waits for the Namespace it lives in when the chart renders it.
+
+Namespaces and CRDs, and everything from a chart's ``crds/`` directory (which Helm installs
+before any template), never wait for subcharts: subcharts are typically what needs them.
 """
 from __future__ import annotations
 
@@ -61,8 +70,19 @@ def _add(g: nx.DiGraph, parent: Node, child: Node, why: Why) -> None:
         g.add_edge(parent, child, why=[why])
 
 
-def build(a: Analysis) -> nx.DiGraph:
+#: Implicit rules users expect; ``build(..., implicit=...)`` chooses which apply.
+IMPLICIT_RULES = ("crd", "namespace")
+
+
+def _prerequisite(a: Analysis, key: ObjectKey) -> bool:
+    """Objects that never wait for subcharts: Namespaces, CRDs, and whatever comes from crds/."""
+    return (key.kind in ("Namespace", "CustomResourceDefinition")
+            or a.objects[key].obj.template.startswith("crds/"))
+
+
+def build(a: Analysis, *, implicit: Iterable[str] = IMPLICIT_RULES) -> nx.DiGraph:
     """Build the dependency graph of an analysis (self-dependencies are left out)."""
+    implicit = frozenset(implicit)
     g = nx.DiGraph()
     for key in a.order:
         g.add_node(key)
@@ -78,13 +98,14 @@ def build(a: Analysis) -> nx.DiGraph:
             _add(g, Barrier("done", s), done, Why("chart-member", f"{'/'.join(s)} is a subchart of {'/'.join(path)}"))
         wait = info.wait_for()
         waited = subs if wait is True else ([] if wait is False else [s for s in subs if s[-1] in wait])
-        if waited and info.own_objects:
+        gated = [k for k in info.own_objects if not _prerequisite(a, k)]
+        if waited and gated:
             gate = Barrier("gate", path)
             file = "/".join([p for sub in path[1:] for p in ("charts", sub)] + ["Chart.yaml"])
             for s in waited:
                 _add(g, Barrier("done", s), gate, Why("subchart", f"chart {'/'.join(path)} waits for its subchart "
                                                                  f"{s[-1]}", file))
-            for key in info.own_objects:
+            for key in gated:
                 _add(g, gate, key, Why("subchart", f"{key} is an object of chart {'/'.join(path)}"))
         order = info.order()
         if order is not None:
@@ -109,7 +130,29 @@ def build(a: Analysis) -> nx.DiGraph:
                     _add(g, t, key, why)
             if r.chart_target is not None and r.chart_target in enabled:
                 _add(g, Barrier("done", r.chart_target), key, why)
+    _implicit_edges(a, g, implicit)
     return g
+
+
+def _implicit_edges(a: Analysis, g: nx.DiGraph, rules: frozenset[str]) -> None:
+    crds: dict[tuple[str, str], ObjectKey] = {}
+    namespaces: dict[str, ObjectKey] = {}
+    for key in a.order:
+        if key.kind == "CustomResourceDefinition" and key.group == "apiextensions.k8s.io":
+            spec = a.objects[key].obj.body.get("spec")
+            spec = spec if isinstance(spec, dict) else {}
+            names = spec.get("names") if isinstance(spec.get("names"), dict) else {}
+            if spec.get("group") and names.get("kind"):
+                crds[(str(spec["group"]), str(names["kind"]))] = key
+        elif key.kind == "Namespace" and key.group == "":
+            namespaces[key.name] = key
+    for key in a.order:
+        if "crd" in rules and (key.group, key.kind) in crds:
+            crd = crds[(key.group, key.kind)]
+            _add(g, crd, key, Why("implicit-crd", f"{key} is a {key.kind}, defined by {crd}"))
+        if "namespace" in rules and key.namespace in namespaces and key.kind != "Namespace":
+            ns = namespaces[key.namespace]
+            _add(g, ns, key, Why("implicit-namespace", f"{key} lives in {ns}"))
 
 
 def objects_only(g: nx.DiGraph) -> list[ObjectKey]:

@@ -139,3 +139,36 @@ def test_many_cycles_are_bounded_per_component():
         f"configmap/{m}" for m in names if m != n)})) for n in names]
     g = graph.build(analyze(*docs))
     assert 0 < len(graph.cycles(g, per_component=10)) <= 10
+
+
+CRD = ("apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: backups.example.com\n"
+       "spec:\n  group: example.com\n  scope: Namespaced\n  names: {kind: Backup, plural: backups}\n")
+BACKUP = "apiVersion: example.com/v1\nkind: Backup\nmetadata:\n  name: nightly\n"
+NS = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: db\n"
+CRD_KEY = ObjectKey("apiextensions.k8s.io", "CustomResourceDefinition", None, "backups.example.com")
+
+
+def test_implicit_rules_crd_and_namespace_and_switching_them_off():
+    a = analyze(("c/crds/crd.yaml", CRD), ("c/templates/b.yaml", BACKUP), ("c/templates/ns.yaml", NS),
+                ("c/templates/cm.yaml", cm("x", namespace="db")))
+    backup = ObjectKey("example.com", "Backup", "default", "nightly")
+    g = graph.build(a)
+    assert g.has_edge(CRD_KEY, backup)
+    assert g.has_edge(ObjectKey("", "Namespace", None, "db"), K("ConfigMap", "x", "db"))
+    assert [w.rule for w in g[CRD_KEY][backup]["why"]] == ["implicit-crd"]
+    g = graph.build(a, implicit=["namespace"])
+    assert not g.has_edge(CRD_KEY, backup)
+    g = graph.build(a, implicit=[])
+    assert not g.has_edge(ObjectKey("", "Namespace", None, "db"), K("ConfigMap", "x", "db"))
+
+
+def test_crds_and_namespaces_do_not_wait_for_subcharts(tmp_path):
+    """The parent's CRD (crds/) and Namespace serve its subcharts: no cycle through the subchart rule."""
+    d = write_chart(tmp_path, "op", {}, subcharts={"app": {"templates": {}}})
+    a = analyze(("op/crds/crd.yaml", CRD), ("op/templates/ns.yaml", NS), ("op/templates/own.yaml", cm("own")),
+                ("op/charts/app/templates/b.yaml", BACKUP), ("op/charts/app/templates/c.yaml", cm("c", namespace="db")),
+                chart=load_chart(d))
+    g = graph.build(a)
+    assert not graph.cycles(g)
+    assert nx.has_path(g, CRD_KEY, ObjectKey("example.com", "Backup", "default", "nightly"))
+    assert nx.has_path(g, ObjectKey("example.com", "Backup", "default", "nightly"), K("ConfigMap", "own"))
