@@ -102,6 +102,124 @@ def lint(ctx: click.Context, strict: bool, output: str, args: tuple[str, ...]) -
     ctx.exit(result.exit_code)
 
 
+def _implicit(value: str) -> tuple[str, ...]:
+    from helm_ac.graph import IMPLICIT_RULES
+
+    if value in ("none", ""):
+        return ()
+    rules = tuple(r.strip() for r in value.split(",") if r.strip())
+    bad = [r for r in rules if r not in IMPLICIT_RULES]
+    if bad:
+        raise click.BadParameter(f"unknown rule {bad[0]!r}; choose from {', '.join(IMPLICIT_RULES)} or none",
+                                 param_hint="--implicit")
+    return rules
+
+
+IMPLICIT_OPTION = click.option(
+    "--implicit", default="crd,namespace", show_default=True, metavar="RULES",
+    help="Implicit ordering rules: crd (custom resources after their CRD), namespace (objects after their "
+         "Namespace), comma-separated, or none.")
+
+
+@cli.command(context_settings=PASS_THROUGH)
+@click.option("--format", "fmt", type=click.Choice(["appcontroller", "plain"]), default="appcontroller",
+              show_default=True, help="appcontroller: objects wrapped in Definitions; plain: helm's output unchanged. "
+                                      "Both followed by the Dependency objects.")
+@click.option("--output-dir", type=click.Path(file_okay=False), help="Write files under this directory instead of "
+                                                                     "printing (like helm template --output-dir).")
+@IMPLICIT_OPTION
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
+def template(ctx: click.Context, fmt: str, output_dir: str | None, implicit: str, args: tuple[str, ...]) -> None:
+    """Render a chart with its AppController graph (Definitions and Dependencies).
+
+    \b
+    helm ac template [NAME] CHART [helm template flags] [--format appcontroller|plain] [--output-dir DIR]
+
+    The output is deterministic: the same chart and values give byte-identical
+    output.  A chart with lint errors emits nothing (exit 1, findings on stderr).
+    """
+    from helm_ac.actions.render import Renderer
+    from helm_ac.actions.template import Template, write_tree
+    from helm_ac.helm import split_args
+
+    hargs = split_args(_strip_debug(args, ctx))
+    result = Template(Renderer(), format=fmt, implicit=_implicit(implicit)).run(hargs.positionals, hargs)
+    if result.findings:
+        from helm_ac.actions.lint import ChartResult, LintResult
+        from helm_ac.printers import LINT_PRINTERS
+
+        LINT_PRINTERS["text"](LintResult([ChartResult(result.chart, findings=result.findings)]), sys.stderr)
+    if result.failed:
+        click.echo("Error: the chart's dependency annotations have errors; nothing was emitted", err=True)
+        ctx.exit(1)
+    if output_dir:
+        for path in write_tree(result, output_dir):
+            click.echo(f"wrote {path}")
+        return
+    sys.stdout.write(result.render())
+
+
+@cli.command(context_settings=PASS_THROUGH)
+@click.option("-o", "--output", type=click.Choice(["text", "dot", "mermaid", "json"]), default="text",
+              show_default=True, help="text: levels and what each object waits for; dot/mermaid: pictures; json.")
+@click.option("--svg", "svg", type=click.Path(dir_okay=False), help="Also render the graph to this SVG file "
+                                                                     "(needs Graphviz).")
+@click.option("--estimate", "estimate", multiple=True, metavar="KEY=DUR",
+              help="Duration estimate for the critical path: Deployment=90s or deployment/web=5m (repeatable).")
+@click.option("--estimates", "estimates_file", type=click.Path(dir_okay=False, exists=True),
+              help="YAML file mapping KIND or kind/name to a duration.")
+@IMPLICIT_OPTION
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
+def graph(ctx: click.Context, output: str, svg: str | None, estimate: tuple[str, ...], estimates_file: str | None,
+          implicit: str, args: tuple[str, ...]) -> None:
+    """Draw the dependency graph of a chart, with its critical path.
+
+    \b
+    helm ac graph [NAME] CHART [helm template flags] [-o text|dot|mermaid|json] [--svg FILE]
+
+    Durations are per-kind defaults (Deployment 60s, StatefulSet 2m, Job 1m, ...)
+    unless given with --estimate or --estimates.
+    """
+    from helm_ac import views, yamlio
+    from helm_ac.actions.graph import Graph, write_svg
+    from helm_ac.actions.render import Renderer
+    from helm_ac.estimates import parse_overrides
+    from helm_ac.helm import split_args
+
+    file_data = None
+    if estimates_file:
+        try:
+            file_data = yamlio.load(open(estimates_file, encoding="utf-8").read())
+        except Exception as exc:  # noqa: BLE001 - any YAML problem is the user's file
+            raise UserError(f"{estimates_file}: not readable YAML: {' '.join(str(exc).split())}") from None
+    overrides = parse_overrides(list(estimate), file_data, source=estimates_file or "--estimates")
+    hargs = split_args(_strip_debug(args, ctx))
+    result = Graph(Renderer(), format=output, overrides=overrides, implicit=_implicit(implicit)).run(
+        hargs.positionals, hargs)
+    if result.findings:
+        from helm_ac.actions.lint import ChartResult, LintResult
+        from helm_ac.printers import LINT_PRINTERS
+
+        LINT_PRINTERS["text"](LintResult([ChartResult(result.chart, findings=result.findings)]), sys.stderr)
+    if result.failed:
+        click.echo("Error: the chart's dependency annotations have errors; no graph", err=True)
+        ctx.exit(1)
+    if svg:
+        write_svg(views.to_dot(result.view, result.release), svg)  # type: ignore[arg-type]
+    sys.stdout.write(result.output)
+
+
+@cli.command()
+def crds() -> None:
+    """Print the CustomResourceDefinitions of Definition and Dependency (appcontroller.k8s/v1alpha1)."""
+    from helm_ac import crds as crdmod
+    from helm_ac import yamlio
+
+    sys.stdout.write("".join(f"---\n{yamlio.dump(c)}" for c in crdmod.all_crds()))
+
+
 @cli.command()
 @click.argument("which", type=click.Choice(["object", "chart"]), default="object")
 @click.option("--write", "directory", type=click.Path(file_okay=False), help="Write all schemas under this directory.")

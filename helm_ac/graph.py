@@ -131,7 +131,17 @@ def build(a: Analysis, *, implicit: Iterable[str] = IMPLICIT_RULES) -> nx.DiGrap
             if r.chart_target is not None and r.chart_target in enabled:
                 _add(g, Barrier("done", r.chart_target), key, why)
     _implicit_edges(a, g, implicit)
+    _prune_sinks(g)
     return g
+
+
+def _prune_sinks(g: nx.DiGraph) -> None:
+    """Drop barriers that nothing waits for (e.g. ``done`` of the top-level chart): they order nothing."""
+    sinks = [n for n in g if isinstance(n, Barrier) and g.out_degree(n) == 0]
+    while sinks:
+        preds = {p for n in sinks for p in g.predecessors(n) if isinstance(p, Barrier)}
+        g.remove_nodes_from(sinks)
+        sinks = [n for n in preds if n in g and g.out_degree(n) == 0]
 
 
 def _implicit_edges(a: Analysis, g: nx.DiGraph, rules: frozenset[str]) -> None:

@@ -70,8 +70,10 @@ def test_subchart_rule_uses_barriers_not_cross_products(tmp_path):
     assert nx.has_path(g, K("ConfigMap", "r"), K("ConfigMap", "web0"))
     assert not nx.has_path(g, K("ConfigMap", "web0"), K("ConfigMap", "db0"))
     assert g.has_edge(done_db, gate)
-    # 5 + 1 + 4 member edges, 2 subchart dones -> done(wp), 2 -> gate, 4 gate -> own objects
-    assert g.number_of_edges() == 10 + 2 + 2 + 4
+    # 5 + 1 member edges into the subcharts' dones, 2 dones -> gate, 4 gate -> own objects; done(wp) orders
+    # nothing and is pruned with its edges
+    assert g.number_of_edges() == 6 + 2 + 4
+    assert Barrier("done", ("wp",)) not in g
     assert not list(nx.simple_cycles(g))
 
 
@@ -94,7 +96,7 @@ def test_disabled_subchart_has_no_barrier(tmp_path):
     a = analyze(("wp/templates/w.yaml", cm("web")), chart=load_chart(d))
     assert a.chart_state(("wp", "mariadb")) == "disabled"
     g = graph.build(a)
-    assert set(g.nodes) == {K("ConfigMap", "web"), Barrier("done", ("wp",))}
+    assert set(g.nodes) == {K("ConfigMap", "web")}
 
 
 def test_subchart_order_orders_whole_subtrees(tmp_path):

@@ -53,6 +53,7 @@ class RenderedChart:
     chart: "Chart | None"
     namespace: str
     notes: list[str] = field(default_factory=list)
+    text: str = ""  # helm's output, verbatim
 
 
 def _is_local(location: str) -> bool:
@@ -133,4 +134,5 @@ class PendingRender:
                     raise chart_error
                 notes.append(f"chart metadata unavailable: {chart_error.message}")
         rendered = manifests.split(text)
-        return RenderedChart(self.location, rendered, chart, release_namespace(self.args, self.renderer.env), notes)
+        return RenderedChart(self.location, rendered, chart, release_namespace(self.args, self.renderer.env), notes,
+                             text)

@@ -1,0 +1,68 @@
+"""``helm ac graph``: the dependency graph of a chart, for people (text, pictures) and tools (JSON)."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+from helm_ac.actions.render import Renderer
+from helm_ac.actions.template import release_name
+from helm_ac.errors import UserError
+from helm_ac.helm import HelmArgs
+from helm_ac.lint import Finding, Severity
+
+
+@dataclass
+class GraphResult:
+    chart: str
+    release: str
+    output: str = ""
+    findings: list[Finding] = field(default_factory=list)
+    view: object = None
+
+    @property
+    def failed(self) -> bool:
+        return any(f.severity is Severity.ERROR for f in self.findings)
+
+
+@dataclass
+class Graph:
+    """Render a chart and draw its dependency graph."""
+
+    renderer: Renderer
+    format: str = "text"
+    overrides: dict[str, float] = field(default_factory=dict)
+    implicit: Iterable[str] = ("crd", "namespace")
+
+    def run(self, positionals: Sequence[str], args: HelmArgs) -> GraphResult:
+        release, location = release_name(positionals, args)
+        pending = self.renderer.start(list(positionals), location, args)
+        from helm_ac import appcontroller, model, views
+        from helm_ac import graph as graphmod
+        from helm_ac.estimates import Estimates
+        from helm_ac.lint import checks
+
+        rc = pending.result()
+        a = model.analyze(rc.rendered, rc.chart, rc.namespace)
+        g = graphmod.build(a, implicit=self.implicit)
+        result = GraphResult(location, release)
+        result.findings = sorted(checks.run_all(a, g, location), key=Finding.sort_key)
+        if result.failed:
+            return result
+        view = views.GraphView(a, g, appcontroller.Keys(a, release), Estimates(self.overrides))
+        result.view = view
+        result.output = views.FORMATS[self.format](view, release)
+        return result
+
+
+def write_svg(dot_text: str, path: str) -> None:
+    """Render DOT to SVG with Graphviz's ``dot``; a clear hint when it is not installed."""
+    dot = shutil.which("dot")
+    if dot is None:
+        raise UserError("--svg needs Graphviz's `dot` command, which is not installed",
+                        hint="install Graphviz (apt install graphviz, brew install graphviz), or use -o dot / "
+                             "-o mermaid and render elsewhere (e.g. GitHub renders Mermaid in Markdown)")
+    proc = subprocess.run([dot, "-Tsvg", "-o", path], input=dot_text, capture_output=True, text=True)  # noqa: S603
+    if proc.returncode != 0:
+        raise UserError(f"dot failed to render {path}: {proc.stderr.strip()}")

@@ -1,0 +1,129 @@
+"""``helm ac template``: the rendered chart alongside its AppController graph.
+
+Renders like ``helm template`` (same flags), checks the chart extension (a
+chart with lint errors has no meaningful graph, so nothing is emitted), then
+emits, deterministically:
+
+* ``--format appcontroller`` (default): every orchestrated object wrapped in a
+  ``Definition``, hooks unchanged, then the ``Dependency`` objects;
+* ``--format plain``: helm's output byte for byte, then the ``Dependency`` objects.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+from helm_ac.actions.render import Renderer
+from helm_ac.errors import UserError
+from helm_ac.helm import HelmArgs
+from helm_ac.lint import Finding, Severity
+
+FORMATS = ("appcontroller", "plain")
+DEPENDENCIES_SOURCE = "appcontroller/dependencies.yaml"  # under the chart's name, like helm's Source paths
+
+
+@dataclass
+class Document:
+    """One YAML document of the output and the file it belongs to (chart-name-relative, like helm's)."""
+
+    source: str
+    text: str  # YAML without the leading '---'
+
+    def render(self) -> str:
+        return f"---\n# Source: {self.source}\n{self.text.rstrip()}\n"
+
+
+@dataclass
+class TemplateResult:
+    chart: str
+    release: str
+    documents: list[Document] = field(default_factory=list)
+    raw: str | None = None  # --format plain: helm's output, verbatim
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        return any(f.severity is Severity.ERROR for f in self.findings)
+
+    def render(self) -> str:
+        head = (self.raw.rstrip("\n") + "\n") if self.raw else ""
+        return head + "".join(d.render() for d in self.documents)
+
+
+def release_name(positionals: Sequence[str], args: HelmArgs) -> tuple[str, str]:
+    """(release, chart) from ``[NAME] CHART`` as helm template takes them."""
+    if len(positionals) == 2:
+        return positionals[0], positionals[1]
+    if len(positionals) == 1:
+        if args.has("--generate-name", "-g", "--name-template"):
+            raise UserError("helm ac template needs the release name to label its objects: give it as NAME "
+                            "instead of --generate-name/--name-template", hint="helm ac template NAME CHART")
+        return "release-name", positionals[0]  # helm's own default
+    raise UserError("expected [NAME] CHART", hint="e.g. helm ac template wordpress ./charts/wordpress")
+
+
+@dataclass
+class Template:
+    """Emit a chart's objects and its AppController graph."""
+
+    renderer: Renderer
+    format: str = "appcontroller"
+    implicit: Iterable[str] = ("crd", "namespace")
+
+    def run(self, positionals: Sequence[str], args: HelmArgs) -> TemplateResult:
+        release, location = release_name(positionals, args)
+        pending = self.renderer.start(list(positionals), location, args)
+        from helm_ac import appcontroller, model, yamlio
+        from helm_ac import graph as graphmod
+        from helm_ac.lint import checks
+
+        rc = pending.result()
+        a = model.analyze(rc.rendered, rc.chart, rc.namespace)
+        g = graphmod.build(a, implicit=self.implicit)
+        result = TemplateResult(location, release)
+        result.findings = sorted(checks.run_all(a, g, location), key=Finding.sort_key)
+        if result.failed:
+            return result
+        keys = appcontroller.Keys(a, release)
+        chart_name = a.root[0]
+        if self.format == "plain":
+            result.raw = rc.text
+        else:
+            effective = {o.index: k for k, info in a.objects.items() for o in [info.obj]}
+            for obj in rc.rendered.objects:
+                key = effective.get(obj.index)
+                if key is not None and a.objects[key].obj is obj:
+                    body = appcontroller.definition(a, key, keys)
+                else:  # hooks (and duplicates, already reported) stay as helm rendered them
+                    body = obj.body
+                result.documents.append(Document(obj.source, yamlio.dump(body)))
+        for dep in appcontroller.dependencies(a, g, keys):
+            result.documents.append(Document(f"{chart_name}/{DEPENDENCIES_SOURCE}", yamlio.dump(dep)))
+        return result
+
+
+def write_tree(result: TemplateResult, directory: str) -> list[str]:
+    """Write the output under ``directory`` the way ``helm template --output-dir`` does:
+    one file per ``# Source:`` path, documents in order; return the files written."""
+    from pathlib import Path
+
+    from helm_ac import manifests
+
+    docs = list(result.documents)
+    if result.raw is not None:
+        docs = [Document(src, chunk.split("\n", 2)[-1] if chunk.lstrip().startswith("# Source:") else chunk)
+                for src, chunk in manifests._documents(result.raw) if src and manifests._CONTENT.search(chunk)]
+        docs += result.documents
+    files: dict[str, list[str]] = {}
+    for d in docs:
+        files.setdefault(d.source, []).append(d.render())
+    root = Path(directory)
+    written = []
+    for source, parts in files.items():
+        target = (root / source).resolve()
+        if root.resolve() not in target.parents:
+            raise UserError(f"refusing to write {source!r} outside {directory}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text("".join(parts), encoding="utf-8")
+        written.append(str(root / source))
+    return written
