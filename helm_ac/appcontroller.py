@@ -28,7 +28,7 @@ from typing import Any
 
 import networkx as nx
 
-from helm_ac import spec
+from helm_ac import interop, spec
 from helm_ac.graph import Barrier, Node
 from helm_ac.manifests import ObjectKey
 from helm_ac.model import Analysis
@@ -89,12 +89,16 @@ def definition(a: Analysis, node: ObjectKey, keys: Keys) -> dict[str, Any]:
         meta["success_factor"] = info.setting("success-factor")
     if info.setting("ready-when") is not None:
         meta["ready-when"] = info.settings["ready-when"].raw
+    body = info.obj.body
+    if any(k in body.get("metadata", {}).get("annotations", {}) for k in interop.INVALID_KEYS):
+        body = {**body, "metadata": {**body["metadata"], "annotations": {
+            k: v for k, v in body["metadata"]["annotations"].items() if k not in interop.INVALID_KEYS}}}
     return {
         "apiVersion": API_VERSION,
         "kind": "Definition",
         "metadata": {"name": keys.definition_name(node), "namespace": a.namespace, "labels": labels(keys.release)},
         "meta": meta,
-        node.kind.lower(): info.obj.body,
+        node.kind.lower(): body,
     }
 
 
@@ -108,7 +112,10 @@ def dependencies(a: Analysis, g: nx.DiGraph, keys: Keys) -> list[dict[str, Any]]
             sf = a.objects[parent].setting("success-factor")
             if sf is not None:
                 meta["success_factor"] = str(sf)
-        reasons = sorted({w.rule for w in g[parent][child]["why"]})
+        whys = g[parent][child]["why"]
+        reasons = sorted({w.rule for w in whys})
+        if all(w.gate == "present" for w in whys):
+            meta["gate"] = "present"
         dep: dict[str, Any] = {
             "apiVersion": API_VERSION,
             "kind": "Dependency",

@@ -99,6 +99,7 @@ class Dependency:
     alias: str | None = None
     condition: str | None = None
     tags: tuple[str, ...] = ()
+    depends_on: tuple[str, ...] = ()  # HIP-0025 draft: sibling subcharts this one waits for
 
     @property
     def effective_name(self) -> str:
@@ -161,9 +162,11 @@ def _parse_deps(raw: Any, where: str) -> list[Dependency]:
         if not isinstance(item, dict) or not item.get("name"):
             raise ChartError(f"{where}: every dependency needs a name")
         tags = item.get("tags") or []
+        after = item.get("depends-on") or []
         deps.append(Dependency(str(item["name"]), str(item["alias"]) if item.get("alias") else None,
                                str(item["condition"]) if item.get("condition") else None,
-                               tuple(str(t) for t in tags) if isinstance(tags, list) else ()))
+                               tuple(str(t) for t in tags) if isinstance(tags, list) else (),
+                               tuple(str(t) for t in after) if isinstance(after, list) else ()))
     return deps
 
 

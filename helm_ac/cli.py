@@ -115,6 +115,15 @@ def _implicit(value: str) -> tuple[str, ...]:
     return rules
 
 
+def _report(chart: str, findings: list) -> None:  # type: ignore[type-arg]
+    """Lint findings of template/graph on stderr, without lint's summary line."""
+    if findings:
+        from helm_ac.actions.lint import ChartResult, LintResult
+        from helm_ac.printers import text
+
+        text.print_findings(LintResult([ChartResult(chart, findings=findings)]), sys.stderr)
+
+
 IMPLICIT_OPTION = click.option(
     "--implicit", default="crd,namespace", show_default=True, metavar="RULES",
     help="Implicit ordering rules: crd (custom resources after their CRD), namespace (objects after their "
@@ -122,9 +131,11 @@ IMPLICIT_OPTION = click.option(
 
 
 @cli.command(context_settings=PASS_THROUGH)
-@click.option("--format", "fmt", type=click.Choice(["appcontroller", "plain"]), default="appcontroller",
-              show_default=True, help="appcontroller: objects wrapped in Definitions; plain: helm's output unchanged. "
-                                      "Both followed by the Dependency objects.")
+@click.option("--format", "fmt", type=click.Choice(["appcontroller", "plain", "argocd", "cli-utils"]),
+              default="appcontroller", show_default=True,
+              help="appcontroller: objects wrapped in Definitions; plain: helm's output unchanged (both followed by "
+                   "the Dependency objects); argocd: objects with sync waves; cli-utils: objects with "
+                   "config.kubernetes.io/depends-on.")
 @click.option("--output-dir", type=click.Path(file_okay=False), help="Write files under this directory instead of "
                                                                      "printing (like helm template --output-dir).")
 @IMPLICIT_OPTION
@@ -145,11 +156,7 @@ def template(ctx: click.Context, fmt: str, output_dir: str | None, implicit: str
 
     hargs = split_args(_strip_debug(args, ctx))
     result = Template(Renderer(), format=fmt, implicit=_implicit(implicit)).run(hargs.positionals, hargs)
-    if result.findings:
-        from helm_ac.actions.lint import ChartResult, LintResult
-        from helm_ac.printers import LINT_PRINTERS
-
-        LINT_PRINTERS["text"](LintResult([ChartResult(result.chart, findings=result.findings)]), sys.stderr)
+    _report(result.chart, result.findings)
     if result.failed:
         click.echo("Error: the chart's dependency annotations have errors; nothing was emitted", err=True)
         ctx.exit(1)
@@ -198,11 +205,7 @@ def graph(ctx: click.Context, output: str, svg: str | None, estimate: tuple[str,
     hargs = split_args(_strip_debug(args, ctx))
     result = Graph(Renderer(), format=output, overrides=overrides, implicit=_implicit(implicit)).run(
         hargs.positionals, hargs)
-    if result.findings:
-        from helm_ac.actions.lint import ChartResult, LintResult
-        from helm_ac.printers import LINT_PRINTERS
-
-        LINT_PRINTERS["text"](LintResult([ChartResult(result.chart, findings=result.findings)]), sys.stderr)
+    _report(result.chart, result.findings)
     if result.failed:
         click.echo("Error: the chart's dependency annotations have errors; no graph", err=True)
         ctx.exit(1)

@@ -35,6 +35,7 @@ from typing import Iterable, NamedTuple, Union
 
 import networkx as nx
 
+from helm_ac import interop, spec
 from helm_ac.manifests import ObjectKey
 from helm_ac.model import Analysis
 
@@ -47,6 +48,8 @@ class Barrier(NamedTuple):
 
     def __str__(self) -> str:
         name = "/".join(self.path)
+        if self.role.startswith("group:"):
+            return f"[{name} group {self.role[6:]}]"
         return {"done": f"[{name} ready]", "gate": f"[{name} own objects]",
                 "start": f"[{name} start]"}[self.role]
 
@@ -56,11 +59,15 @@ Node = Union[ObjectKey, Barrier]
 
 @dataclass(frozen=True)
 class Why:
-    """Why an edge exists: ``rule`` is depends-on / subchart / subchart-order / chart-member."""
+    """Why an edge exists: ``rule`` is depends-on / subchart / subchart-order / chart-member /
+    implicit-crd / implicit-namespace / resource-group, or another tool's annotation key
+    (``config.kubernetes.io/depends-on``, ``werf.io/deploy-dependency-db``, ...).
+    ``gate`` is "present" when the child may start as soon as the parent exists."""
 
     rule: str
     detail: str
     file: str = ""
+    gate: str = "ready"
 
 
 def _add(g: nx.DiGraph, parent: Node, child: Node, why: Why) -> None:
@@ -123,13 +130,20 @@ def build(a: Analysis, *, implicit: Iterable[str] = IMPLICIT_RULES) -> nx.DiGrap
 
     for key in a.order:
         info = a.objects[key]
+        group = info.obj.annotations.get(interop.HIP_GROUP)
+        if isinstance(group, str) and group:
+            _add(g, key, Barrier(f"group:{group}", info.obj.chart),
+                 Why("resource-group", f"{key} is in resource group {group}", info.obj.chart_file))
         for r in info.references:
-            why = Why("depends-on", f"{key} depends-on {r.text}", info.obj.chart_file)
+            rule = "depends-on" if r.source == spec.PREFIX + "depends-on" else r.source
+            why = Why(rule, f"{key} {rule} {r.text}", info.obj.chart_file, r.gate)
             for t in r.targets:
                 if t != key:
                     _add(g, t, key, why)
             if r.chart_target is not None and r.chart_target in enabled:
                 _add(g, Barrier("done", r.chart_target), key, why)
+            if r.group_target is not None:
+                _add(g, Barrier(f"group:{r.group_target}", info.obj.chart), key, why)
     _implicit_edges(a, g, implicit)
     _prune_sinks(g)
     return g

@@ -20,7 +20,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from helm_ac import kinds, refs, spec
+from helm_ac import interop, kinds, refs, spec
 from helm_ac.chart import Chart, Dependency
 from helm_ac.manifests import ObjectKey, Rendered, RenderedObject
 
@@ -51,10 +51,13 @@ class Reference:
     ambiguous: list[ObjectKey] = field(default_factory=list)
     hooks: list[RenderedObject] = field(default_factory=list)  # matched hook objects only
     duplicate: bool = False
+    source: str = spec.PREFIX + "depends-on"  # the annotation it came from (other tools': helm_ac.interop)
+    gate: str = "ready"  # "present": the dependent may start once the target exists (werf state=present)
+    group_target: str | None = None  # a HIP-0025 resource group of the object's chart
 
     @property
     def resolved(self) -> bool:
-        return bool(self.targets) or self.chart_target is not None
+        return bool(self.targets) or self.chart_target is not None or self.group_target is not None
 
 
 @dataclass
@@ -89,12 +92,31 @@ class ChartInfo:
         return self.path[-1]
 
     def wait_for(self) -> bool | tuple[str, ...]:
+        """Ours (wait-for-subcharts), else HIP-0025's helm.sh/depends-on/subcharts, else all (True)."""
         s = self.settings.get("wait-for-subcharts")
-        return True if s is None or s.error is not None else s.value
+        if s is not None:
+            return True if s.error is not None else s.value
+        hip = self.hip_subcharts()
+        return tuple(hip) if isinstance(hip, list) else True
+
+    def hip_subcharts(self) -> list[str] | ValueError | None:
+        """HIP-0025's Chart.yaml annotation, parsed (a ValueError when malformed, None when absent)."""
+        raw = self.chart.annotations.get(interop.HIP_DEPENDS_ON_SUBCHARTS) if self.chart else None
+        if raw is None:
+            return None
+        try:
+            return interop.json_string_list(raw)
+        except ValueError as exc:
+            return exc
 
     def order(self) -> spec.SubchartOrder | None:
+        """Ours (subchart-order) plus HIP-0025's dependencies[].depends-on, as one set of chains."""
         s = self.settings.get("subchart-order")
-        return s.value if s is not None and s.error is None else None
+        chains = list(s.value.chains) if s is not None and s.error is None else []
+        for dep in self.chart.dependencies if self.chart else []:
+            if dep.depends_on:
+                chains.append((tuple(dep.depends_on), (dep.effective_name,)))
+        return spec.SubchartOrder(tuple(chains)) if chains else None
 
 
 @dataclass
@@ -111,6 +133,7 @@ class Analysis:
     charts: dict[tuple[str, ...], ChartInfo]
     rendered: Rendered
     namespaces: set[str] = field(default_factory=set)
+    resource_groups: set[tuple[tuple[str, ...], str]] = field(default_factory=set)  # HIP-0025 (chart, group)
 
     def subcharts_of(self, path: tuple[str, ...]) -> list[tuple[str, ...]]:
         """Direct subcharts of ``path`` known from the tree or the rendered output."""
@@ -219,14 +242,32 @@ def _resolve_references(a: Analysis, cluster_scoped: set[tuple[str, str]]) -> No
     hooks_by_kind_name: dict[tuple[str, str], list[RenderedObject]] = defaultdict(list)
     for h in a.hooks:
         hooks_by_kind_name[(h.key.kind.lower(), h.key.name)].append(h)
+    groups: set[tuple[tuple[str, ...], str]] = set()  # (chart, HIP-0025 resource group)
+    for key in a.order:
+        g = a.objects[key].obj.annotations.get(interop.HIP_GROUP)
+        if isinstance(g, str) and g:
+            groups.add((a.objects[key].obj.chart, g))
+    a.resource_groups = groups
+
+    def resolve_object(r: Reference, ref: refs.ObjectRef, key: ObjectKey) -> None:
+        want_ns = ref.namespace or key.namespace or a.namespace
+        cands = [k for k in by_kind_name.get((ref.kind, ref.name), [])
+                 if (ref.group is None or k.group == ref.group)
+                 and ((k.group, k.kind) in cluster_scoped or k.namespace == want_ns)]
+        if len({k.group for k in cands}) > 1:
+            r.ambiguous = cands
+        elif cands:
+            r.targets = cands
+        else:
+            r.hooks = [h for h in hooks_by_kind_name.get((ref.kind, ref.name), [])
+                       if ref.group is None or h.key.group == ref.group]
 
     for key in a.order:
         info = a.objects[key]
         s = info.settings.get("depends-on")
-        if s is None or s.error is not None or not isinstance(s.value, list):
-            continue
+        own = s.value if s is not None and s.error is None and isinstance(s.value, list) else []
         seen: set[str] = set()
-        for text in s.value:
+        for text in own:
             r = Reference(text)
             try:
                 r.ref = refs.parse_ref(text)
@@ -243,20 +284,17 @@ def _resolve_references(a: Analysis, cluster_scoped: set[tuple[str, str]]) -> No
                 if a.chart_state(r.chart_target) == "unknown":
                     r.chart_target = None
             else:
-                ref = r.ref
-                want_ns = ref.namespace or key.namespace or a.namespace
-
-                def matches(k_group: str, k_kind: str, k_ns: str | None) -> bool:
-                    if ref.group is not None and k_group != ref.group:
-                        return False
-                    return (k_group, k_kind) in cluster_scoped or k_ns == want_ns
-
-                cands = [k for k in by_kind_name.get((ref.kind, ref.name), []) if matches(k.group, k.kind, k.namespace)]
-                if len({k.group for k in cands}) > 1:
-                    r.ambiguous = cands
-                elif cands:
-                    r.targets = cands
-                else:
-                    r.hooks = [h for h in hooks_by_kind_name.get((ref.kind, ref.name), [])
-                               if ref.group is None or h.key.group == ref.group]
+                resolve_object(r, r.ref, key)
+            info.references.append(r)
+        for f in interop.foreign_references(info.obj.annotations):
+            r = Reference(f.text, source=f.key, gate=f.gate)
+            if f.error is not None:
+                r.syntax_error = f.error
+            elif isinstance(f.ref, interop.GroupRef):
+                r.ref = f.ref
+                if (info.obj.chart, f.ref.name) in groups:
+                    r.group_target = f.ref.name
+            elif f.ref is not None:
+                r.ref = f.ref
+                resolve_object(r, f.ref, key)
             info.references.append(r)

@@ -58,6 +58,8 @@ class GraphView:
     def label(self, n: Node) -> str:
         if isinstance(n, Barrier):
             name = "/".join(n.path[1:]) or n.path[0]
+            if n.role.startswith("group:"):
+                return f"[group {n.role[6:]}]"
             return {"done": f"[{name} ready]", "gate": f"[{name} own objects]", "start": f"[{name} start]"}[n.role]
         return self.keys.key(n)
 
@@ -71,12 +73,15 @@ class GraphView:
             if p in seen:
                 continue
             seen.add(p)
-            if isinstance(p, Barrier) and p.role != "done":
+            if isinstance(p, Barrier) and p.role.startswith("group:"):
+                out.append(f"group {p.role[6:]}")
+            elif isinstance(p, Barrier) and p.role != "done":
                 stack.extend(sorted(self.graph.predecessors(p), key=self._sort_key, reverse=True))
             elif isinstance(p, Barrier):
                 out.append(f"all of {'/'.join(p.path[1:]) or p.path[0]}")
             else:
-                out.append(self.keys.key(p))
+                gates = {w.gate for w in self.graph[p][n]["why"]} if self.graph.has_edge(p, n) else {"ready"}
+                out.append(self.keys.key(p) + (" (exists)" if gates == {"present"} else ""))
         return out
 
     def objects(self) -> list[ObjectKey]:

@@ -6,7 +6,14 @@ emits, deterministically:
 
 * ``--format appcontroller`` (default): every orchestrated object wrapped in a
   ``Definition``, hooks unchanged, then the ``Dependency`` objects;
-* ``--format plain``: helm's output byte for byte, then the ``Dependency`` objects.
+* ``--format plain``: helm's output byte for byte, then the ``Dependency`` objects;
+* ``--format argocd``: the objects, each annotated with ``argocd.argoproj.io/sync-wave`` from its
+  level in the graph (Argo CD applies wave by wave);
+* ``--format cli-utils``: the objects, each annotated with ``config.kubernetes.io/depends-on``
+  listing the objects it waits for (kpt, Config Sync, kapply).
+
+The last two export the order to other tools and carry no AppController objects; docs/interop.md
+says what each loses against the DAG.
 """
 from __future__ import annotations
 
@@ -18,7 +25,8 @@ from helm_ac.errors import UserError
 from helm_ac.helm import HelmArgs
 from helm_ac.lint import Finding, Severity
 
-FORMATS = ("appcontroller", "plain")
+FORMATS = ("appcontroller", "plain", "argocd", "cli-utils")
+ARGOCD_WAVE = "argocd.argoproj.io/sync-wave"
 DEPENDENCIES_SOURCE = "appcontroller/dependencies.yaml"  # under the chart's name, like helm's Source paths
 
 
@@ -88,6 +96,14 @@ class Template:
         chart_name = a.root[0]
         if self.format == "plain":
             result.raw = rc.text
+        elif self.format in ("argocd", "cli-utils"):
+            annotate = _export_annotations(a, g, keys, self.format)
+            for obj in rc.rendered.objects:
+                body = obj.body
+                if not obj.hooks and obj.index in annotate:
+                    body = _with_annotations(body, annotate[obj.index])
+                result.documents.append(Document(obj.source, yamlio.dump(body)))
+            return result
         else:
             effective = {o.index: k for k, info in a.objects.items() for o in [info.obj]}
             for obj in rc.rendered.objects:
@@ -127,3 +143,49 @@ def write_tree(result: TemplateResult, directory: str) -> list[str]:
         target.write_text("".join(parts), encoding="utf-8")
         written.append(str(root / source))
     return written
+
+
+def _with_annotations(body: dict, extra: dict[str, str]) -> dict:
+    """A copy of ``body`` with annotations added and keys Kubernetes rejects removed."""
+    from helm_ac import interop
+
+    meta = dict(body.get("metadata") or {})
+    ann = {k: v for k, v in (meta.get("annotations") or {}).items() if k not in interop.INVALID_KEYS}
+    ann.update(extra)
+    meta["annotations"] = ann
+    return {**body, "metadata": meta}
+
+
+def _cli_utils_ref(key) -> str:  # type: ignore[no-untyped-def]
+    ns = f"namespaces/{key.namespace}/" if key.namespace else ""
+    return f"{key.group}/{ns}{key.kind}/{key.name}"
+
+
+def _export_annotations(a, g, keys, fmt: str) -> dict[int, dict[str, str]]:  # type: ignore[no-untyped-def]
+    """Annotations per rendered object index: sync waves (levels) or cli-utils depends-on lists."""
+    from helm_ac import views
+    from helm_ac.estimates import Estimates
+    from helm_ac.graph import Barrier
+
+    out: dict[int, dict[str, str]] = {}
+    if fmt == "argocd":
+        view = views.GraphView(a, g, keys, Estimates())
+        for key, info in a.objects.items():
+            out[info.obj.index] = {ARGOCD_WAVE: str(view.level[key] - 1)}
+        return out
+    for key, info in a.objects.items():
+        deps: set = set()
+        stack = list(g.predecessors(key))
+        seen = set()
+        while stack:  # look through barriers to the objects behind them
+            p = stack.pop()
+            if p in seen:
+                continue
+            seen.add(p)
+            if isinstance(p, Barrier):
+                stack.extend(g.predecessors(p))
+            else:
+                deps.add(p)
+        if deps:
+            out[info.obj.index] = {"config.kubernetes.io/depends-on": ",".join(sorted(_cli_utils_ref(d) for d in deps))}
+    return out

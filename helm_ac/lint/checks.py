@@ -13,7 +13,7 @@ import networkx as nx
 
 from helm_ac import chart as chartmod
 from helm_ac import graph as graphmod
-from helm_ac import kinds, refs, spec
+from helm_ac import interop, kinds, refs, spec
 from helm_ac.chart import Dependency
 from helm_ac.lint.rules import RULES, Finding
 from helm_ac.manifests import ObjectKey, RenderedObject
@@ -198,45 +198,75 @@ def _chart_ref_problem(a: Analysis, r: Reporter, info: ObjectInfo, ref_: Referen
                  "there is nothing to wait for", "remove the reference", needle=needle)
 
 
+def _verb(ref_: Reference) -> str:
+    """How a message names the annotation a reference came from."""
+    return "depends-on" if ref_.source == spec.PREFIX + "depends-on" else ref_.source
+
+
 def unresolved_reference(a: Analysis, r: Reporter) -> None:
-    """Reports invalid-, unresolved-, ambiguous-, duplicate-, hook-reference, self-dependency and the chart: rules."""
+    """Reports invalid-, unresolved-, ambiguous-, duplicate-, hook-reference, self-dependency and the chart: rules,
+    for our depends-on and for other tools' ordering annotations (helm_ac.interop)."""
     for key in a.order:
         info = a.objects[key]
         for ref_ in info.references:
-            needle = ref_.text
+            needle = ref_.text if ref_.source == spec.PREFIX + "depends-on" else ref_.source
+            verb = _verb(ref_)
             if ref_.syntax_error is not None:
                 e = ref_.syntax_error
-                r.object("invalid-reference", info.obj, f"depends-on {e.text!r} {e.reason}", e.hint, needle=needle)
+                r.object("invalid-reference", info.obj, f"{verb} {e.text!r} {e.reason}", e.hint, needle=needle)
                 continue
             if ref_.duplicate:
-                r.object("duplicate-reference", info.obj, f"depends-on lists {ref_.text} more than once",
+                r.object("duplicate-reference", info.obj, f"{verb} lists {ref_.text} more than once",
                          "remove the repetition", needle=needle)
                 continue
             if isinstance(ref_.ref, refs.ChartRef):
                 if a.chart_state(ref_.chart_target or ()) != "enabled" or ref_.chart_target is None:
                     _chart_ref_problem(a, r, info, ref_)
                 continue
+            if isinstance(ref_.ref, interop.GroupRef):
+                if ref_.group_target is None:
+                    known = sorted(g for c, g in a.resource_groups if c == info.obj.chart)
+                    guess = _close(ref_.ref.name, known, 0.5)
+                    r.object("unresolved-reference", info.obj,
+                             f"{verb}: no object of chart {'/'.join(info.obj.chart)} is in resource group "
+                             f"{ref_.ref.name!r}" + (f"; did you mean {guess!r}?" if guess else ""),
+                             f"groups are declared with {interop.HIP_GROUP} and are local to one chart; "
+                             f"known here: {', '.join(known) or 'none'}", needle=needle)
+                continue
             assert isinstance(ref_.ref, refs.ObjectRef)
             if key in ref_.targets:
-                r.object("self-dependency", info.obj, f"{key} depends on itself ({ref_.text})",
+                r.object("self-dependency", info.obj, f"{key} depends on itself ({verb} {ref_.text})",
                          "remove this reference", needle=needle)
             elif ref_.ambiguous:
                 options = ", ".join(k.qualified(group=True) for k in sorted(ref_.ambiguous))
-                r.object("ambiguous-reference", info.obj, f"depends-on {ref_.text} matches several objects: {options}",
+                r.object("ambiguous-reference", info.obj, f"{verb} {ref_.text} matches several objects: {options}",
                          "qualify the kind with its API group", needle=needle)
             elif ref_.hooks:
                 h = ref_.hooks[0]
                 r.object("hook-reference", info.obj,
-                         f"depends-on {ref_.text} names a Helm hook ({', '.join(h.hooks)}) from {h.chart_file}",
+                         f"{verb} {ref_.text} names a Helm hook ({', '.join(h.hooks)}) from {h.chart_file}",
                          "hooks run outside helm-ac's ordering: depend on a regular object, or remove the "
                          "helm.sh/hook annotation from the target", needle=needle)
             elif not ref_.targets:
                 guess = _suggest_object(a, ref_.ref, key)
                 r.object("unresolved-reference", info.obj,
-                         f"depends-on {ref_.text}: no such object in the rendered chart"
+                         f"{verb} {ref_.text}: no such object in the rendered chart"
                          + (f"; did you mean {guess}?" if guess else ""),
                          "references must match a rendered object's kind and metadata.name (template them "
                          "the same way, e.g. deployment/{{ include \"app.fullname\" . }})", needle=needle)
+
+
+def invalid_annotation_key(a: Analysis, r: Reporter) -> None:
+    """Annotation keys Kubernetes rejects that another tool's draft defines (HIP-0025)."""
+    for key in a.order:
+        info = a.objects[key]
+        for bad in interop.INVALID_KEYS:
+            if bad in info.obj.annotations:
+                r.object("invalid-annotation-key", info.obj,
+                         f"{bad} is not a valid Kubernetes annotation key (one '/' at most): the API server "
+                         "rejects this object as rendered",
+                         "helm ac reads it and strips it from what it emits and installs; plain helm install "
+                         "fails. Prefer appcontroller.k8s/depends-on", needle=bad)
 
 
 def hook_annotations_ignored(a: Analysis, r: Reporter) -> None:
@@ -255,8 +285,14 @@ def invalid_chart_annotation(a: Analysis, r: Reporter) -> None:
     """Names in wait-for-subcharts / subchart-order must be subcharts of that chart."""
     for path, c in sorted(a.charts.items()):
         names: list[tuple[str, str]] = []
+        hip = c.hip_subcharts()
+        if isinstance(hip, ValueError):
+            r.chart("invalid-chart-annotation", path, f"{interop.HIP_DEPENDS_ON_SUBCHARTS}: {hip}",
+                    "a JSON list of subchart names or aliases", needle=interop.HIP_DEPENDS_ON_SUBCHARTS)
+        elif hip and "wait-for-subcharts" not in c.settings:
+            names += [(n, interop.HIP_DEPENDS_ON_SUBCHARTS) for n in hip]
         wait = c.wait_for()
-        if isinstance(wait, tuple):
+        if isinstance(wait, tuple) and "wait-for-subcharts" in c.settings:
             names += [(n, "wait-for-subcharts") for n in wait]
         order = c.order()
         if order is not None:
@@ -268,7 +304,7 @@ def invalid_chart_annotation(a: Analysis, r: Reporter) -> None:
 def _check_subchart_name(a: Analysis, r: Reporter, c: ChartInfo, name: str, ann: str) -> None:
     target = c.path + (name,)
     state = a.chart_state(target)
-    key = spec.PREFIX + ann
+    key = ann if "/" in ann else spec.PREFIX + ann
     if state == "unknown":
         subs = [p[-1] for p in a.subcharts_of(c.path)]
         guess = _close(name, subs, 0.5)
@@ -292,9 +328,10 @@ def dependency_cycle(a: Analysis, r: Reporter, g: nx.DiGraph) -> None:
         declared: list[ObjectKey] = []  # objects whose own depends-on closes part of the cycle
         for waiter, waited in zip(path, path[1:]):
             for why in g[waited][waiter]["why"]:
-                if why.rule in ("depends-on", "subchart", "subchart-order") and why.file:
+                if why.rule not in ("chart-member",) and why.file:
                     reasons.append(f"{why.detail} ({why.file})")
-                if why.rule == "depends-on" and isinstance(waiter, ObjectKey):
+                if why.rule not in ("chart-member", "subchart", "subchart-order", "resource-group") \
+                        and not why.rule.startswith("implicit-") and isinstance(waiter, ObjectKey):
                     declared.append(waiter)
         first = declared[0] if declared else next(n for n in path if isinstance(n, ObjectKey))
         start = path.index(first)
@@ -308,7 +345,7 @@ def run_all(a: Analysis, g: nx.DiGraph, chart_name: str) -> list[Finding]:
     """Run every check on one analysed chart; return its findings (unsorted)."""
     r = Reporter(a, chart_name)
     for check in (invalid_manifest, duplicate_object, unknown_annotation, invalid_annotation_value,
-                  unresolved_reference, hook_annotations_ignored, invalid_chart_annotation):
+                  unresolved_reference, invalid_annotation_key, hook_annotations_ignored, invalid_chart_annotation):
         check(a, r)
     dependency_cycle(a, r, g)
     return r.findings

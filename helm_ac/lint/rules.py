@@ -91,6 +91,9 @@ RULES: dict[str, Rule] = {r.id: r for r in (
          "Hooks are kept aside and never orchestrated; these annotations have no effect."),
     Rule("duplicate-object", _E, "Two rendered objects have the same kind, namespace and name",
          "Kubernetes holds one object per identity; the second would overwrite the first."),
+    Rule("invalid-annotation-key", _W, "An ordering annotation key that Kubernetes rejects",
+         "HIP-0025's draft key helm.sh/depends-on/resource-groups has two '/': the API server rejects objects "
+         "carrying it. helm-ac reads it and strips it from what it emits; plain helm install fails."),
     Rule("invalid-chart-annotation", _E, "A Chart.yaml appcontroller.k8s/ annotation is invalid",
          "wait-for-subcharts is true, false or a list of subcharts; subchart-order is chains like a -> b."),
 )}

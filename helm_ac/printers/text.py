@@ -16,7 +16,12 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word[:-1]}ies" if word.endswith("y") else f"{n} {word}s"
 
 
-def print_lint(result: LintResult, out: TextIO) -> None:
+def print_findings(result: LintResult, out: TextIO) -> None:
+    """Only the findings, no summary (template and graph report lint problems this way)."""
+    print_lint(result, out, summary=False)
+
+
+def print_lint(result: LintResult, out: TextIO, *, summary: bool = True) -> None:
     from rich.console import Console
     from rich.markup import escape
 
@@ -36,6 +41,8 @@ def print_lint(result: LintResult, out: TextIO) -> None:
             console.print(f"{escape(where)}: [{_STYLE[sev]}]{sev.value}[/] [dim]\\[{f.rule}][/]{obj} {escape(f.message)}")
             if f.hint:
                 console.print(f"    [dim]hint: {escape(f.hint)}[/]")
+        if not summary:
+            continue
         errors = sum(1 for f in c.findings if result.effective(f) is Severity.ERROR)
         warnings = sum(1 for f in c.findings if result.effective(f) is Severity.WARNING)
         mark = "[bold red]✖[/]" if errors else ("[yellow]![/]" if warnings else "[green]✔[/]")
@@ -43,7 +50,7 @@ def print_lint(result: LintResult, out: TextIO) -> None:
             (f", {_plural(c.hooks, 'hook')} kept aside" if c.hooks else "")
         problems = f"{_plural(errors, 'error')}, {_plural(warnings, 'warning')}" if (errors or warnings) else "no problems"
         console.print(f"{mark} {escape(c.chart)}: {stats}; {problems}")
-    if len(result.charts) > 1:
+    if summary and len(result.charts) > 1:
         failed = sum(1 for c in result.charts if c.error)
         console.print(f"{_plural(len(result.charts), 'chart')} linted, {_plural(result.count(Severity.ERROR), 'error')}, "
                       f"{_plural(result.count(Severity.WARNING), 'warning')}"
