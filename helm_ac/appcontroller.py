@@ -28,7 +28,7 @@ from typing import Any
 
 import networkx as nx
 
-from helm_ac import interop, spec
+from helm_ac import interop, spec, yamlio
 from helm_ac.graph import Barrier, Node
 from helm_ac.manifests import ObjectKey
 from helm_ac.model import Analysis
@@ -42,8 +42,17 @@ def labels(release: str) -> dict[str, str]:
     return {"app.kubernetes.io/managed-by": MANAGED_BY, "app.kubernetes.io/instance": release}
 
 
+_INDENT = re.compile(r"^(?=.)", re.MULTILINE)  # the start of every non-empty line
+_LEADING_COMMENTS = re.compile(r"\A(?:[ \t]*(?:#[^\n]*)?\n)*")  # blank and comment lines before the object
+
+
+_DNS1123 = re.compile(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?")
+
+
 def _slug(text: str, limit: int = 253) -> str:
     """A DNS-1123 subdomain from ``text``; a hash suffix keeps long or mangled names unique."""
+    if len(text) <= limit and _DNS1123.fullmatch(text) and "--" not in text:
+        return text
     s = re.sub(r"[^a-z0-9.-]+", "-", text.lower()).strip("-.")
     s = re.sub(r"-{2,}", "-", s) or "x"
     if s != text.lower() or len(s) > limit:
@@ -62,21 +71,27 @@ class Keys:
         for k in a.order:
             groups.setdefault(k.kind.lower(), set()).add(k.group)
         self._qualify = {kind for kind, gs in groups.items() if len(gs) > 1}
+        self._cache: dict[Node, str] = {}
 
     def key(self, node: Node) -> str:
+        hit = self._cache.get(node)
+        if hit is not None:
+            return hit
         if isinstance(node, Barrier):
-            return "void/" + _slug(".".join((self.release, *node.path, node.role)))
-        kind = node.kind.lower() + (f".{node.group}" if node.kind.lower() in self._qualify and node.group else "")
-        ns = f"{node.namespace}/" if node.namespace and node.namespace != self.namespace else ""
-        return f"{ns}{kind}/{node.name}"
+            out = "void/" + _slug(".".join((self.release, *node.path, node.role)))
+        else:
+            kind = node.kind.lower() + (f".{node.group}" if node.kind.lower() in self._qualify and node.group else "")
+            ns = f"{node.namespace}/" if node.namespace and node.namespace != self.namespace else ""
+            out = f"{ns}{kind}/{node.name}"
+        self._cache[node] = out
+        return out
 
     def definition_name(self, node: ObjectKey) -> str:
         """AppController's ``kubeac wrap`` naming, ``<kind>-<name>``, qualified like the key."""
         return _slug(self.key(node).replace("/", "-"))
 
 
-def definition(a: Analysis, node: ObjectKey, keys: Keys) -> dict[str, Any]:
-    """The Definition wrapping one object, with its resource meta."""
+def _meta(a: Analysis, node: ObjectKey) -> dict[str, Any]:
     info = a.objects[node]
     meta: dict[str, Any] = {}
     timeout = info.setting("timeout")
@@ -89,17 +104,79 @@ def definition(a: Analysis, node: ObjectKey, keys: Keys) -> dict[str, Any]:
         meta["success_factor"] = info.setting("success-factor")
     if info.setting("ready-when") is not None:
         meta["ready-when"] = info.settings["ready-when"].raw
-    body = info.obj.body
-    if any(k in body.get("metadata", {}).get("annotations", {}) for k in interop.INVALID_KEYS):
-        body = {**body, "metadata": {**body["metadata"], "annotations": {
-            k: v for k, v in body["metadata"]["annotations"].items() if k not in interop.INVALID_KEYS}}}
+    return meta
+
+
+def _header(a: Analysis, node: ObjectKey, keys: Keys) -> dict[str, Any]:
     return {
         "apiVersion": API_VERSION,
         "kind": "Definition",
         "metadata": {"name": keys.definition_name(node), "namespace": a.namespace, "labels": labels(keys.release)},
-        "meta": meta,
-        node.kind.lower(): body,
+        "meta": _meta(a, node),
     }
+
+
+def definition(a: Analysis, node: ObjectKey, keys: Keys) -> dict[str, Any]:
+    """The Definition wrapping one object, with its resource meta."""
+    info = a.objects[node]
+    body = info.obj.body
+    if any(k in body.get("metadata", {}).get("annotations", {}) for k in interop.INVALID_KEYS):
+        body = {**body, "metadata": {**body["metadata"], "annotations": {
+            k: v for k, v in body["metadata"]["annotations"].items() if k not in interop.INVALID_KEYS}}}
+    return {**_header(a, node, keys), node.kind.lower(): body}
+
+
+def definition_text(a: Analysis, node: ObjectKey, keys: Keys) -> str:
+    """The Definition as YAML text.
+
+    When the object's rendered text is a plain block mapping (helm-ac kept it unparsed:
+    :attr:`RenderedObject.text`), it is embedded as rendered, indented under the kind key, so
+    the object is neither parsed nor re-serialised: fast, and comments and formatting survive.
+    Otherwise the whole Definition is dumped.  Both give the same data (a test checks it).
+    """
+    info = a.objects[node]
+    text = info.obj.text
+    if text is None or any(k in info.obj.annotations for k in interop.INVALID_KEYS):
+        return yamlio.dump(definition(a, node, keys))
+    body = _INDENT.sub("  ", _LEADING_COMMENTS.sub("", text, count=1)).rstrip()
+    return f"{_flat_text(_header(a, node, keys))}{node.kind.lower()}:\n{body}\n"
+
+
+def _flat_text(doc: dict[str, Any]) -> str:
+    """YAML for our own small documents (mappings of scalars, two levels deep), written directly.
+
+    The Definition headers and Dependencies are emitted by the ten thousand; this is several
+    times faster than a general dumper.  Anything unusual falls back to :func:`yamlio.dump_simple`.
+    """
+    out = []
+    text = yamlio.scalar
+    for k, v in doc.items():
+        if type(v) is dict:
+            out.append(f"{k}:")
+            for k2, v2 in v.items():
+                if type(v2) is dict:
+                    out.append(f"  {k2}:")
+                    for k3, v3 in v2.items():
+                        s3 = text(v3)
+                        if s3 is None or text(k3) != k3:
+                            return yamlio.dump_simple(doc)
+                        out.append(f"    {k3}: {s3}")
+                    continue
+                s2 = text(v2)
+                if s2 is None or text(k2) != k2:
+                    return yamlio.dump_simple(doc)
+                out.append(f"  {k2}: {s2}")
+            continue
+        s1 = text(v)
+        if s1 is None:
+            return yamlio.dump_simple(doc)
+        out.append(f"{k}: {s1}")
+    return "\n".join(out) + "\n"
+
+
+def dependency_text(dep: dict[str, Any]) -> str:
+    """A Dependency (as built by :func:`dependencies`) as YAML text."""
+    return _flat_text(dep)
 
 
 def dependencies(a: Analysis, g: nx.DiGraph, keys: Keys) -> list[dict[str, Any]]:
@@ -114,13 +191,14 @@ def dependencies(a: Analysis, g: nx.DiGraph, keys: Keys) -> list[dict[str, Any]]
                 meta["success_factor"] = str(sf)
         whys = g[parent][child]["why"]
         reasons = sorted({w.rule for w in whys})
-        if all(w.gate == "present" for w in whys):
+        if {w.gate for w in whys} == {"present"}:
             meta["gate"] = "present"
         dep: dict[str, Any] = {
             "apiVersion": API_VERSION,
             "kind": "Dependency",
             "metadata": {
-                "name": _slug(f"{keys.release}-" + hashlib.sha256(f"{pk}>{ck}".encode()).hexdigest()[:12]),
+                # the release name is a DNS label already (helm checks it), the rest is hex
+                "name": f"{keys.release}-" + hashlib.sha256(f"{pk}>{ck}".encode()).hexdigest()[:12],
                 "namespace": a.namespace,
                 "labels": labels(keys.release),
                 "annotations": {spec.PREFIX + "reason": ", ".join(reasons)},

@@ -70,11 +70,11 @@ class Why:
     gate: str = "ready"
 
 
-def _add(g: nx.DiGraph, parent: Node, child: Node, why: Why) -> None:
-    if g.has_edge(parent, child):
-        g[parent][child]["why"].append(why)
-    else:
-        g.add_edge(parent, child, why=[why])
+class _Edges(dict):  # type: ignore[type-arg]
+    """Edges collected before the graph is built in one go (networkx's add_edge is slow per call)."""
+
+    def add(self, parent: Node, child: Node, why: Why) -> None:
+        self.setdefault((parent, child), []).append(why)
 
 
 #: Implicit rules users expect; ``build(..., implicit=...)`` chooses which apply.
@@ -91,18 +91,21 @@ def build(a: Analysis, *, implicit: Iterable[str] = IMPLICIT_RULES) -> nx.DiGrap
     """Build the dependency graph of an analysis (self-dependencies are left out)."""
     implicit = frozenset(implicit)
     g = nx.DiGraph()
-    for key in a.order:
-        g.add_node(key)
+    g.add_nodes_from(a.order)
+    edges = _Edges()
+    started: set[Barrier] = set()
     enabled = {p for p, c in a.charts.items() if c.subtree_objects}
 
     for path in sorted(enabled):
         info = a.charts[path]
         done = Barrier("done", path)
+        member = Why("chart-member", f"an object of chart {'/'.join(path)}")
         for key in info.own_objects:
-            _add(g, key, done, Why("chart-member", f"{key} belongs to chart {'/'.join(path)}"))
+            edges.add(key, done, member)
         subs = [s for s in a.subcharts_of(path) if s in enabled]
         for s in subs:
-            _add(g, Barrier("done", s), done, Why("chart-member", f"{'/'.join(s)} is a subchart of {'/'.join(path)}"))
+            edges.add(Barrier("done", s), done,
+                      Why("chart-member", f"{'/'.join(s)} is a subchart of {'/'.join(path)}"))
         wait = info.wait_for()
         waited = subs if wait is True else ([] if wait is False else [s for s in subs if s[-1] in wait])
         gated = [k for k in info.own_objects if not _prerequisite(a, k)]
@@ -110,10 +113,11 @@ def build(a: Analysis, *, implicit: Iterable[str] = IMPLICIT_RULES) -> nx.DiGrap
             gate = Barrier("gate", path)
             file = "/".join([p for sub in path[1:] for p in ("charts", sub)] + ["Chart.yaml"])
             for s in waited:
-                _add(g, Barrier("done", s), gate, Why("subchart", f"chart {'/'.join(path)} waits for its subchart "
+                edges.add(Barrier("done", s), gate, Why("subchart", f"chart {'/'.join(path)} waits for its subchart "
                                                                  f"{s[-1]}", file))
+            own = Why("subchart", f"an object of chart {'/'.join(path)}")
             for key in gated:
-                _add(g, gate, key, Why("subchart", f"{key} is an object of chart {'/'.join(path)}"))
+                edges.add(gate, key, own)
         order = info.order()
         if order is not None:
             file = "/".join([p for sub in path[1:] for p in ("charts", sub)] + ["Chart.yaml"])
@@ -122,29 +126,32 @@ def build(a: Analysis, *, implicit: Iterable[str] = IMPLICIT_RULES) -> nx.DiGrap
                 if b not in enabled or c not in enabled:
                     continue
                 start = Barrier("start", c)
-                if start not in g:
+                if start not in started:
+                    started.add(start)
+                    inside = Why("subchart-order", f"an object of subchart {after}")
                     for key in a.order:
                         if a.objects[key].obj.chart[:len(c)] == c:
-                            _add(g, start, key, Why("subchart-order", f"{key} is in subchart {after}"))
-                _add(g, Barrier("done", b), start, Why("subchart-order", f"{after} after {before}", file))
+                            edges.add(start, key, inside)
+                edges.add(Barrier("done", b), start, Why("subchart-order", f"{after} after {before}", file))
 
     for key in a.order:
         info = a.objects[key]
         group = info.obj.annotations.get(interop.HIP_GROUP)
         if isinstance(group, str) and group:
-            _add(g, key, Barrier(f"group:{group}", info.obj.chart),
-                 Why("resource-group", f"{key} is in resource group {group}", info.obj.chart_file))
+            edges.add(key, Barrier(f"group:{group}", info.obj.chart),
+                      Why("resource-group", f"{key} is in resource group {group}", info.obj.chart_file))
         for r in info.references:
             rule = "depends-on" if r.source == spec.PREFIX + "depends-on" else r.source
             why = Why(rule, f"{key} {rule} {r.text}", info.obj.chart_file, r.gate)
             for t in r.targets:
                 if t != key:
-                    _add(g, t, key, why)
+                    edges.add(t, key, why)
             if r.chart_target is not None and r.chart_target in enabled:
-                _add(g, Barrier("done", r.chart_target), key, why)
+                edges.add(Barrier("done", r.chart_target), key, why)
             if r.group_target is not None:
-                _add(g, Barrier(f"group:{r.group_target}", info.obj.chart), key, why)
-    _implicit_edges(a, g, implicit)
+                edges.add(Barrier(f"group:{r.group_target}", info.obj.chart), key, why)
+    _implicit_edges(a, edges, implicit)
+    g.add_edges_from((p, c, {"why": whys}) for (p, c), whys in edges.items())
     _prune_sinks(g)
     return g
 
@@ -158,7 +165,7 @@ def _prune_sinks(g: nx.DiGraph) -> None:
         sinks = [n for n in preds if n in g and g.out_degree(n) == 0]
 
 
-def _implicit_edges(a: Analysis, g: nx.DiGraph, rules: frozenset[str]) -> None:
+def _implicit_edges(a: Analysis, edges: _Edges, rules: frozenset[str]) -> None:
     crds: dict[tuple[str, str], ObjectKey] = {}
     namespaces: dict[str, ObjectKey] = {}
     for key in a.order:
@@ -173,10 +180,10 @@ def _implicit_edges(a: Analysis, g: nx.DiGraph, rules: frozenset[str]) -> None:
     for key in a.order:
         if "crd" in rules and (key.group, key.kind) in crds:
             crd = crds[(key.group, key.kind)]
-            _add(g, crd, key, Why("implicit-crd", f"{key} is a {key.kind}, defined by {crd}"))
+            edges.add(crd, key, Why("implicit-crd", f"{key} is a {key.kind}, defined by {crd}"))
         if "namespace" in rules and key.namespace in namespaces and key.kind != "Namespace":
             ns = namespaces[key.namespace]
-            _add(g, ns, key, Why("implicit-namespace", f"{key} lives in {ns}"))
+            edges.add(ns, key, Why("implicit-namespace", f"{key} lives in {ns}"))
 
 
 def objects_only(g: nx.DiGraph) -> list[ObjectKey]:

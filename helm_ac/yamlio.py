@@ -13,9 +13,12 @@
 """
 from __future__ import annotations
 
+import json
+import re
 from typing import Any, Iterator
 
 import yaml
+from yaml.resolver import Resolver
 
 _Base: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -122,3 +125,86 @@ def dump(data: Any) -> str:
     """Dump YAML deterministically (block style, insertion order kept)."""
     dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
     return yaml.dump(data, Dumper=dumper, default_flow_style=False, sort_keys=False, allow_unicode=True)
+
+
+_SAFE_PLAIN = re.compile(r"[A-Za-z0-9_./][A-Za-z0-9_./@=+~-]*(?::[A-Za-z0-9_./@=+~-]+)*")
+_RESOLVER = Resolver()
+_STR_TEXT: dict[str, str | None] = {}  # memo: the same names, labels and keys recur thousands of times
+
+
+def _str_text(v: str) -> str | None:
+    hit = _STR_TEXT.get(v, False)
+    if hit is not False:
+        return hit  # type: ignore[return-value]
+    if _SAFE_PLAIN.fullmatch(v) and \
+            _RESOLVER.resolve(yaml.ScalarNode, v, (True, False)) == "tag:yaml.org,2002:str":
+        out: str | None = v
+    elif any(ord(c) > 0xFFFF for c in v):
+        out = None  # JSON would write a surrogate pair, which YAML does not join
+    else:
+        out = json.dumps(v)  # ASCII with \uXXXX escapes: a valid YAML double-quoted scalar
+    if len(_STR_TEXT) < 200_000:
+        _STR_TEXT[v] = out
+    return out
+
+
+def scalar(v: Any) -> str | None:
+    """One scalar as YAML text that reads back as the same value, or None when :func:`dump` is needed."""
+    if type(v) is str:
+        return _str_text(v)
+    if v is None:
+        return "null"
+    if type(v) is bool:
+        return "true" if v else "false"
+    if type(v) is int:
+        return str(v)
+    return None
+
+
+_scalar = scalar
+
+
+def dump_simple(data: dict[str, Any]) -> str:
+    """Dump a tree of dicts, lists, strings, ints, bools and None as block YAML, fast.
+
+    Strings are written plain when YAML reads them back as the same string, else as JSON
+    strings (valid YAML double-quoted scalars).  Anything else (floats, dates, ...) is handed
+    to :func:`dump`.  Used for the many small objects helm-ac emits (Dependencies, Definition
+    headers); a test checks that ``load(dump_simple(x)) == x``.
+    """
+    out: list[str] = []
+
+    def walk(node: Any, indent: str) -> bool:
+        if isinstance(node, dict):
+            if not node:
+                return False
+            for k, v in node.items():
+                if not isinstance(k, str):
+                    return False
+                key = _scalar(k)
+                if key is None:
+                    return False
+                if isinstance(v, (dict, list)) and v:
+                    out.append(f"{indent}{key}:")
+                    if not walk(v, indent + "  "):
+                        return False
+                else:
+                    s = "{}" if v == {} else "[]" if v == [] else _scalar(v)
+                    if s is None:
+                        return False
+                    out.append(f"{indent}{key}: {s}")
+            return True
+        if isinstance(node, list):
+            for item in node:
+                if isinstance(item, (dict, list)):
+                    return False
+                s = _scalar(item)
+                if s is None:
+                    return False
+                out.append(f"{indent}- {s}")
+            return True
+        return False
+
+    if not walk(data, ""):
+        return dump(data)
+    return "\n".join(out) + "\n"

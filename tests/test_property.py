@@ -63,3 +63,20 @@ def test_unknown_keys_are_reported(key, value):
 def test_arbitrary_rendered_text_never_crashes(text):
     a = model.analyze(manifests.split(text), None, "default")
     checks.run_all(a, graph.build(a), "c")
+
+
+_scalars = st.one_of(st.text(max_size=20), st.integers(), st.booleans(), st.none(),
+                     st.sampled_from(["true", "3", "1e3", "~", "=", "a: b", "x:y", "- a", "#c", "null", "0x1", "2024-01-01",
+                                      "deployment/web", "void/a.b.c", "'q'", '"q"', ""]))
+_trees = st.recursive(st.dictionaries(st.text(min_size=1, max_size=10), _scalars, max_size=4),
+                      lambda c: st.dictionaries(st.text(min_size=1, max_size=10),
+                                                st.one_of(c, st.lists(_scalars, max_size=3), _scalars), max_size=4),
+                      max_leaves=20)
+
+
+@settings(max_examples=500, deadline=None)
+@given(tree=_trees)
+def test_dump_simple_round_trips(tree):
+    from helm_ac import yamlio
+
+    assert yaml.safe_load(yamlio.dump_simple(tree)) == tree

@@ -155,3 +155,17 @@ def test_graph_dot_and_mermaid(cli, tmp_path):
 def test_crds_command(cli):
     out = docs(cli("crds").out)
     assert [c["metadata"]["name"] for c in out] == ["definitions.appcontroller.k8s", "dependencies.appcontroller.k8s"]
+
+
+@pytest.mark.parametrize("name", ["wordpress", "migrations", "crd-operator", "interop"])
+def test_embedded_definitions_equal_dumped_ones(helm, name):
+    """The fast path (rendered text embedded under the kind key) says exactly what the dict says."""
+    from helm_ac import appcontroller, graph, manifests, model
+
+    out = helm.run("template", "rel", str(EXAMPLES / name), "--include-crds").stdout
+    a = model.analyze(manifests.split(out), None, "default")
+    keys = appcontroller.Keys(a, "rel")
+    for key in a.order:
+        assert yaml.safe_load(appcontroller.definition_text(a, key, keys)) == appcontroller.definition(a, key, keys)
+    for dep in appcontroller.dependencies(a, graph.build(a), keys):
+        assert yaml.safe_load(appcontroller.dependency_text(dep)) == dep

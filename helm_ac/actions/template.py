@@ -105,16 +105,16 @@ class Template:
                 result.documents.append(Document(obj.source, yamlio.dump(body)))
             return result
         else:
-            effective = {o.index: k for k, info in a.objects.items() for o in [info.obj]}
+            effective = {info.obj.index: k for k, info in a.objects.items()}
             for obj in rc.rendered.objects:
                 key = effective.get(obj.index)
-                if key is not None and a.objects[key].obj is obj:
-                    body = appcontroller.definition(a, key, keys)
-                else:  # hooks (and duplicates, already reported) stay as helm rendered them
-                    body = obj.body
-                result.documents.append(Document(obj.source, yamlio.dump(body)))
+                if key is not None:
+                    text = appcontroller.definition_text(a, key, keys)
+                else:  # hooks stay as helm rendered them
+                    text = yamlio.dump(obj.body)
+                result.documents.append(Document(obj.source, text))
         for dep in appcontroller.dependencies(a, g, keys):
-            result.documents.append(Document(f"{chart_name}/{DEPENDENCIES_SOURCE}", yamlio.dump(dep)))
+            result.documents.append(Document(f"{chart_name}/{DEPENDENCIES_SOURCE}", appcontroller.dependency_text(dep)))
         return result
 
 
