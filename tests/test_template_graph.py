@@ -59,13 +59,27 @@ def test_definitions_and_dependencies_follow_appcontroller_and_our_crds(cli):
     assert len(test_pod) == 1  # the helm test hook stays as helm rendered it
 
 
-def test_every_emitted_object_validates_against_kubernetes(cli):
-    kv = pytest.importorskip("kubernetes_validate")
-    out = docs(cli("template", "wp", WP, "--format", "plain").out)
-    for d in out:
+@pytest.mark.parametrize("name", ["wordpress", "migrations", "crd-operator", "interop"])
+def test_every_emitted_object_validates(cli, name):
+    """Kubernetes objects against Kubernetes 1.30's schemas (kubernetes-validate, offline), custom resources
+    against their CRD in the chart, Definitions and Dependencies against our CRDs."""
+    import kubernetes_validate as kv
+
+    chart = str(EXAMPLES / name)
+    plain = docs(cli("template", "rel", chart, "--format", "plain").out)
+    crd_schemas = {(c["spec"]["group"], c["spec"]["names"]["kind"]): c["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+                   for c in plain if c["kind"] == "CustomResourceDefinition"}
+    for d in plain:
+        group = d["apiVersion"].rsplit("/", 1)[0] if "/" in d["apiVersion"] else ""
         if d["apiVersion"].startswith("appcontroller.k8s/"):
-            continue
-        kv.validate(d, "1.30", strict=True)
+            jsonschema.validate(d, crds.schema_of(d["kind"]))
+        elif (group, d["kind"]) in crd_schemas:
+            jsonschema.validate(d, crd_schemas[(group, d["kind"])])
+        else:
+            kv.validate(d, "1.30", strict=True)
+    for d in docs(cli("template", "rel", chart).out):
+        if d["apiVersion"].startswith("appcontroller.k8s/"):
+            jsonschema.validate(d, crds.schema_of(d["kind"]))
     for c in docs(cli("crds").out):
         kv.validate(c, "1.30", strict=True)
 
