@@ -1,6 +1,4 @@
 """`helm-ac lint` as a user runs it: a real process, real helm 3 and 4, real charts."""
-import json
-import os
 import stat
 import subprocess
 import sys
@@ -9,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, cm, write_chart
+from conftest import cm, write_chart
 
 pytestmark = pytest.mark.helm
 

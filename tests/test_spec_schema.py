@@ -1,7 +1,5 @@
 """The spec module, the published JSON Schemas and the prose docs say the same thing."""
-import json
 import re
-from pathlib import Path
 
 import jsonschema
 import pytest

@@ -7,7 +7,7 @@ import networkx as nx
 import pytest
 import yaml
 
-from conftest import EXAMPLES, cm, write_chart
+from conftest import EXAMPLES
 from helm_ac import crds
 
 pytestmark = pytest.mark.helm

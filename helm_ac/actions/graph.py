@@ -6,8 +6,7 @@ import subprocess
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
-from helm_ac.actions.render import Renderer
-from helm_ac.actions.template import release_name
+from helm_ac.actions.render import Renderer, render_and_check
 from helm_ac.errors import UserError
 from helm_ac.helm import HelmArgs
 from helm_ac.lint import Finding, Severity
@@ -36,21 +35,16 @@ class Graph:
     implicit: Iterable[str] = ("crd", "namespace")
 
     def run(self, positionals: Sequence[str], args: HelmArgs) -> GraphResult:
-        release, location = release_name(positionals, args)
-        pending = self.renderer.start(list(positionals), location, args)
-        from helm_ac import appcontroller, model, views
-        from helm_ac import graph as graphmod
+        checked = render_and_check(self.renderer, positionals, args, self.implicit)
+        from helm_ac import appcontroller, views
         from helm_ac.estimates import Estimates
-        from helm_ac.lint import checks
 
-        rc = pending.result()
-        a = model.analyze(rc.rendered, rc.chart, rc.namespace)
-        g = graphmod.build(a, implicit=self.implicit)
-        result = GraphResult(location, release)
-        result.findings = sorted(checks.run_all(a, g, location), key=Finding.sort_key)
+        release = checked.release
+        result = GraphResult(checked.location, release, findings=checked.findings)
         if result.failed:
             return result
-        view = views.GraphView(a, g, appcontroller.Keys(a, release), Estimates(self.overrides))
+        view = views.GraphView(checked.analysis, checked.graph, appcontroller.Keys(checked.analysis, release),
+                               Estimates(self.overrides))
         result.view = view
         result.output = views.FORMATS[self.format](view, release)
         return result

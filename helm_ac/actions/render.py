@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Iterable
 
 from helm_ac.errors import ChartError, UserError
 from helm_ac.helm import Helm, HelmArgs, find_helm
@@ -136,3 +136,37 @@ class PendingRender:
         rendered = manifests.split(text)
         return RenderedChart(self.location, rendered, chart, release_namespace(self.args, self.renderer.env), notes,
                              text)
+
+
+@dataclass
+class Checked:
+    """A release rendered, analysed, turned into a graph and linted: what template and graph start from."""
+
+    release: str
+    location: str
+    rendered: RenderedChart
+    analysis: "Any"  # helm_ac.model.Analysis
+    graph: "Any"  # networkx.DiGraph
+    findings: list  # type: ignore[type-arg]  # helm_ac.lint.Finding, sorted
+
+    @property
+    def failed(self) -> bool:
+        return any(f.severity.value == "error" for f in self.findings)
+
+
+def render_and_check(renderer: Renderer, positionals: Sequence[str], args: HelmArgs,
+                     implicit: "Iterable[str]") -> Checked:
+    """``[NAME] CHART``: render (helm starts first), analyse, build the graph, run the lint checks."""
+    from helm_ac.actions.template import release_name
+
+    release, location = release_name(positionals, args)
+    pending = renderer.start(list(positionals), location, args)
+    from helm_ac import graph as graphmod
+    from helm_ac import model
+    from helm_ac.lint import Finding, checks
+
+    rc = pending.result()
+    a = model.analyze(rc.rendered, rc.chart, rc.namespace)
+    g = graphmod.build(a, implicit=implicit)
+    findings = sorted(checks.run_all(a, g, location), key=Finding.sort_key)
+    return Checked(release, location, rc, a, g, findings)

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
-from helm_ac.actions.render import Renderer
+from helm_ac.actions.render import Renderer, render_and_check
 from helm_ac.errors import UserError
 from helm_ac.helm import HelmArgs
 from helm_ac.lint import Finding, Severity
@@ -79,17 +79,11 @@ class Template:
     implicit: Iterable[str] = ("crd", "namespace")
 
     def run(self, positionals: Sequence[str], args: HelmArgs) -> TemplateResult:
-        release, location = release_name(positionals, args)
-        pending = self.renderer.start(list(positionals), location, args)
-        from helm_ac import appcontroller, model, yamlio
-        from helm_ac import graph as graphmod
-        from helm_ac.lint import checks
+        checked = render_and_check(self.renderer, positionals, args, self.implicit)
+        from helm_ac import appcontroller, yamlio
 
-        rc = pending.result()
-        a = model.analyze(rc.rendered, rc.chart, rc.namespace)
-        g = graphmod.build(a, implicit=self.implicit)
-        result = TemplateResult(location, release)
-        result.findings = sorted(checks.run_all(a, g, location), key=Finding.sort_key)
+        rc, a, g, release = checked.rendered, checked.analysis, checked.graph, checked.release
+        result = TemplateResult(checked.location, release, findings=checked.findings)
         if result.failed:
             return result
         keys = appcontroller.Keys(a, release)
