@@ -1,0 +1,158 @@
+"""Every readiness rule, table-driven; one obvious module: helm_ac/readiness.py."""
+import pytest
+
+from helm_ac import readiness, readywhen
+from helm_ac.readiness import Status
+
+R, W, F = Status.READY, Status.IN_PROGRESS, Status.FAILED
+
+
+def obj(api, kind, spec=None, status=None, generation=None, labels=None, **meta):
+    m = {"name": "x", **meta}
+    if generation is not None:
+        m["generation"] = generation
+    if labels:
+        m["labels"] = labels
+    o = {"apiVersion": api, "kind": kind, "metadata": m}
+    if spec is not None:
+        o["spec"] = spec
+    if status is not None:
+        o["status"] = status
+    return o
+
+
+def cond(t, s="True", **kw):
+    return {"type": t, "status": s, **kw}
+
+
+CASES = [
+    # Pod: Succeeded, or Running and Ready
+    ("pod succeeded", obj("v1", "Pod", status={"phase": "Succeeded"}), 100, R),
+    ("pod running ready", obj("v1", "Pod", status={"phase": "Running", "conditions": [cond("Ready")]}), 100, R),
+    ("pod running not ready", obj("v1", "Pod", status={"phase": "Running", "conditions": [cond("Ready", "False")]}), 100, W),
+    ("pod pending", obj("v1", "Pod", status={"phase": "Pending"}), 100, W),
+    ("pod failed", obj("v1", "Pod", status={"phase": "Failed", "reason": "Evicted"}), 100, F),
+    ("pod crashloop", obj("v1", "Pod", status={"phase": "Running", "containerStatuses": [
+        {"name": "app", "state": {"waiting": {"reason": "CrashLoopBackOff"}}}]}), 100, W),
+    # Job: Complete; Failed -> failure at once
+    ("job complete", obj("batch/v1", "Job", status={"conditions": [cond("Complete")]}), 100, R),
+    ("job failed", obj("batch/v1", "Job", status={"conditions": [cond("Failed", reason="BackoffLimitExceeded")]}), 100, F),
+    ("job running", obj("batch/v1", "Job", status={"active": 1}), 100, W),
+    # Deployment: generation observed, updated and available >= desired x factor
+    ("deploy ready", obj("apps/v1", "Deployment", {"replicas": 3}, {"observedGeneration": 2, "updatedReplicas": 3,
+                                                                  "availableReplicas": 3}, generation=2), 100, R),
+    ("deploy stale generation", obj("apps/v1", "Deployment", {"replicas": 3}, {
+        "observedGeneration": 1, "updatedReplicas": 3, "availableReplicas": 3}, generation=2), 100, W),
+    ("deploy 2 of 3", obj("apps/v1", "Deployment", {"replicas": 3}, {"updatedReplicas": 3, "availableReplicas": 2}),
+     100, W),
+    ("deploy 2 of 3 at 60%", obj("apps/v1", "Deployment", {"replicas": 3}, {"updatedReplicas": 3,
+                                                                           "availableReplicas": 2}), 60, R),
+    ("deploy 1 of 3 at 60%", obj("apps/v1", "Deployment", {"replicas": 3}, {"updatedReplicas": 3,
+                                                                           "availableReplicas": 1}), 60, W),
+    ("deploy default 1 replica", obj("apps/v1", "Deployment", {}, {"updatedReplicas": 1, "availableReplicas": 1}), 100, R),
+    ("deploy scaled to 0", obj("apps/v1", "Deployment", {"replicas": 0}, {}), 100, R),
+    ("deploy deadline", obj("apps/v1", "Deployment", {"replicas": 1}, {"conditions": [
+        cond("Progressing", "False", reason="ProgressDeadlineExceeded")]}), 100, F),
+    # ReplicaSet counts available, not created replicas (AppController's bug)
+    ("rs created not ready", obj("apps/v1", "ReplicaSet", {"replicas": 2}, {"replicas": 2, "availableReplicas": 0}),
+     100, W),
+    ("rs available", obj("apps/v1", "ReplicaSet", {"replicas": 2}, {"replicas": 2, "availableReplicas": 2}), 100, R),
+    # StatefulSet: ready replicas, updated beyond the partition, revisions
+    ("sts ready", obj("apps/v1", "StatefulSet", {"replicas": 2}, {"readyReplicas": 2, "updatedReplicas": 2,
+                                                                 "currentRevision": "a", "updateRevision": "a"}), 100, R),
+    ("sts rolling", obj("apps/v1", "StatefulSet", {"replicas": 2}, {"readyReplicas": 2, "updatedReplicas": 2,
+                                                                   "currentRevision": "a", "updateRevision": "b"}), 100, W),
+    ("sts partition", obj("apps/v1", "StatefulSet", {"replicas": 3, "updateStrategy": {
+        "type": "RollingUpdate", "rollingUpdate": {"partition": 2}}}, {"readyReplicas": 3, "updatedReplicas": 1,
+                                                                        "currentRevision": "a", "updateRevision": "b"}),
+     100, R),
+    ("sts not ready", obj("apps/v1", "StatefulSet", {"replicas": 2}, {"readyReplicas": 1, "updatedReplicas": 2}), 100, W),
+    # DaemonSet: updated and available of desired scheduled (AppController counted scheduled ones)
+    ("ds ready", obj("apps/v1", "DaemonSet", {}, {"desiredNumberScheduled": 3, "updatedNumberScheduled": 3,
+                                                 "numberAvailable": 3, "currentNumberScheduled": 3}), 100, R),
+    ("ds scheduled not available", obj("apps/v1", "DaemonSet", {}, {
+        "desiredNumberScheduled": 3, "updatedNumberScheduled": 3, "numberAvailable": 1,
+        "currentNumberScheduled": 3}), 100, W),
+    # PVC, CRD
+    ("pvc bound", obj("v1", "PersistentVolumeClaim", {}, {"phase": "Bound"}), 100, R),
+    ("pvc pending", obj("v1", "PersistentVolumeClaim", {}, {"phase": "Pending"}), 100, W),
+    ("pvc lost", obj("v1", "PersistentVolumeClaim", {}, {"phase": "Lost"}), 100, F),
+    ("crd established", obj("apiextensions.k8s.io/v1", "CustomResourceDefinition", {}, {
+        "conditions": [cond("NamesAccepted"), cond("Established")]}), 100, R),
+    ("crd new", obj("apiextensions.k8s.io/v1", "CustomResourceDefinition", {}, {}), 100, W),
+    ("crd names rejected", obj("apiextensions.k8s.io/v1", "CustomResourceDefinition", {}, {
+        "conditions": [cond("NamesAccepted", "False", message="conflict")]}), 100, F),
+    # existence is enough for configuration kinds
+    ("configmap", obj("v1", "ConfigMap"), 100, R),
+    ("secret", obj("v1", "Secret"), 100, R),
+    ("serviceaccount", obj("v1", "ServiceAccount"), 100, R),
+    ("role", obj("rbac.authorization.k8s.io/v1", "Role"), 100, R),
+    # custom resources: kstatus conditions
+    ("cr no conditions", obj("example.com/v1", "Backup"), 100, R),
+    ("cr ready", obj("example.com/v1", "Backup", status={"conditions": [cond("Ready")]}), 100, R),
+    ("cr not ready", obj("example.com/v1", "Backup", status={"conditions": [cond("Ready", "False")]}), 100, W),
+    ("cr reconciling", obj("example.com/v1", "Backup", status={"conditions": [cond("Reconciling"), cond("Ready")]}),
+     100, W),
+    ("cr stalled", obj("example.com/v1", "Backup", status={"conditions": [cond("Stalled", message="bad spec")]}), 100, F),
+    ("cr old generation", obj("example.com/v1", "Backup", status={"observedGeneration": 1, "conditions": [cond("Ready")]},
+                              generation=2), 100, W),
+    # being deleted
+    ("terminating", obj("v1", "ConfigMap", deletionTimestamp="2026-01-01T00:00:00Z"), 100, W),
+]
+
+
+@pytest.mark.parametrize("name,o,sf,want", CASES, ids=[c[0] for c in CASES])
+def test_rules(name, o, sf, want):
+    r = readiness.compute(o, success_factor=sf)
+    assert r.status is want, r.message
+    assert r.message
+
+
+def _pod(name, labels, ready=True):
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": labels},
+            "status": {"phase": "Running", "conditions": [cond("Ready", "True" if ready else "False")]}}
+
+
+@pytest.mark.parametrize("pods,sf,want", [
+    ([], 100, W),  # AppController counted "no pod selected" as ready
+    ([_pod("a", {"app": "web"})], 100, R),
+    ([_pod("a", {"app": "web"}), _pod("b", {"app": "web"}, ready=False)], 100, W),
+    ([_pod("a", {"app": "web"}), _pod("b", {"app": "web"}, ready=False)], 50, R),
+    ([_pod("a", {"app": "other"})], 100, W),
+])
+def test_service_waits_for_the_pods_it_selects(pods, sf, want):
+    svc = obj("v1", "Service", {"selector": {"app": "web"}})
+    assert readiness.compute(svc, success_factor=sf, related=pods).status is want
+
+
+def test_service_special_cases():
+    assert readiness.compute(obj("v1", "Service", {"type": "ExternalName"})).ready
+    assert readiness.compute(obj("v1", "Service", {})).ready  # no selector: nothing to wait for
+    lb = obj("v1", "Service", {"type": "LoadBalancer"})
+    assert readiness.compute(lb).status is W
+    lb["status"] = {"loadBalancer": {"ingress": [{"ip": "10.0.0.1"}]}}
+    assert readiness.compute(lb).ready
+
+
+def test_ready_when_overrides_but_failures_still_fail():
+    clauses = readywhen.parse("{.status.phase} == Active")
+    ns = obj("v1", "Namespace", status={"phase": "Terminating"})
+    assert readiness.compute(ns, ready_when=clauses).status is W
+    ns["status"]["phase"] = "Active"
+    assert readiness.compute(ns, ready_when=clauses).ready
+    failed = obj("batch/v1", "Job", status={"conditions": [cond("Failed")]})
+    assert readiness.compute(failed, ready_when=readywhen.parse("exists")).failed
+    running = obj("batch/v1", "Job", status={"active": 1})
+    assert readiness.compute(running, ready_when=readywhen.parse("exists")).ready
+
+
+def test_every_rule_is_used_and_named_after_its_kind():
+    for key, rule in readiness.RULES.items():
+        assert rule.__name__ == key.split("/")[1].lower()
+    assert readiness.rule_for("example.com", "Backup") is readiness.custom_resource
+    assert readiness.rule_for("networking.k8s.io", "Ingress") is readiness.exists
+
+
+@pytest.mark.parametrize("desired,sf,need", [(3, 100, 3), (3, 60, 2), (3, 1, 1), (0, 100, 0), (10, 80, 8), (1, 50, 1)])
+def test_needed(desired, sf, need):
+    assert readiness.needed(desired, sf) == need
