@@ -124,6 +124,21 @@ def _report(chart: str, findings: list) -> None:  # type: ignore[type-arg]
         text.print_findings(LintResult([ChartResult(chart, findings=findings)]), sys.stderr)
 
 
+def _estimate_overrides(estimate: tuple[str, ...], estimates_file: str | None) -> dict[str, float]:
+    """--estimate KEY=DUR (repeatable) and --estimates FILE, as seconds by kind or kind/name."""
+    from helm_ac import yamlio
+    from helm_ac.estimates import parse_overrides
+
+    file_data = None
+    if estimates_file:
+        try:
+            with open(estimates_file, encoding="utf-8") as fh:
+                file_data = yamlio.load(fh.read())
+        except Exception as exc:  # noqa: BLE001 - any YAML problem is the user's file
+            raise UserError(f"{estimates_file}: not readable YAML: {' '.join(str(exc).split())}") from None
+    return parse_overrides(list(estimate), file_data, source=estimates_file or "--estimates")
+
+
 IMPLICIT_OPTION = click.option(
     "--implicit", default="crd,namespace", show_default=True, metavar="RULES",
     help="Implicit ordering rules: crd (custom resources after their CRD), namespace (objects after their "
@@ -189,19 +204,12 @@ def graph(ctx: click.Context, output: str, svg: str | None, estimate: tuple[str,
     Durations are per-kind defaults (Deployment 60s, StatefulSet 2m, Job 1m, ...)
     unless given with --estimate or --estimates.
     """
-    from helm_ac import views, yamlio
+    from helm_ac import views
     from helm_ac.actions.graph import Graph, write_svg
     from helm_ac.actions.render import Renderer
-    from helm_ac.estimates import parse_overrides
     from helm_ac.helm import split_args
 
-    file_data = None
-    if estimates_file:
-        try:
-            file_data = yamlio.load(open(estimates_file, encoding="utf-8").read())
-        except Exception as exc:  # noqa: BLE001 - any YAML problem is the user's file
-            raise UserError(f"{estimates_file}: not readable YAML: {' '.join(str(exc).split())}") from None
-    overrides = parse_overrides(list(estimate), file_data, source=estimates_file or "--estimates")
+    overrides = _estimate_overrides(estimate, estimates_file)
     hargs = split_args(_strip_debug(args, ctx))
     result = Graph(Renderer(), format=output, overrides=overrides, implicit=_implicit(implicit)).run(
         hargs.positionals, hargs)
@@ -212,6 +220,70 @@ def graph(ctx: click.Context, output: str, svg: str | None, estimate: tuple[str,
     if svg:
         write_svg(views.to_dot(result.view, result.release), svg)  # type: ignore[arg-type]
     sys.stdout.write(result.output)
+
+
+@cli.command(context_settings=PASS_THROUGH)
+@click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="text: a Gantt chart and a summary; json: the timeline, events and summary.")
+@click.option("--svg", type=click.Path(dir_okay=False), help="Also write the timeline as an SVG picture.")
+@click.option("--html", "html_file", type=click.Path(dir_okay=False), help="Also write it as an HTML page.")
+@click.option("--fail", "fail", multiple=True, metavar="REF", help="Make this object fail, e.g. job/migrate.")
+@click.option("--never-ready", "never", multiple=True, metavar="REF", help="This object never becomes ready.")
+@click.option("--api-error", "api_errors", multiple=True, metavar="REF[=N]",
+              help="The first N (default 1) applies of this object get HTTP 500.")
+@click.option("--slow-api", default="0s", metavar="DUR", help="Latency of every API call, e.g. 2s.")
+@click.option("--concurrency", type=click.IntRange(min=1), help="At most this many objects in flight.")
+@click.option("--timeout", "run_timeout", metavar="DUR", help="Timeout of the whole run, e.g. 15m.")
+@click.option("--estimate", "estimate", multiple=True, metavar="KEY=DUR",
+              help="Duration of an object or kind: Deployment=90s, job/migrate=5m (repeatable).")
+@click.option("--estimates", "estimates_file", type=click.Path(dir_okay=False, exists=True),
+              help="YAML file mapping KIND or kind/name to a duration.")
+@IMPLICIT_OPTION
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
+def simulate(ctx: click.Context, output: str, svg: str | None, html_file: str | None, fail: tuple[str, ...],
+             never: tuple[str, ...], api_errors: tuple[str, ...], slow_api: str, concurrency: int | None,
+             run_timeout: str | None, estimate: tuple[str, ...], estimates_file: str | None, implicit: str,
+             args: tuple[str, ...]) -> None:
+    """Run the orchestration on an in-memory cluster with a virtual clock and print the timeline.
+
+    \b
+    helm ac simulate [NAME] CHART [helm template flags] [--fail REF] [--never-ready REF] [-o text|json]
+
+    Objects take their estimated durations (per-kind defaults, --estimate, --estimates); faults
+    answer "what happens if the migration Job fails?".  Exit 0 when the simulated install
+    succeeds, 1 when it fails.
+    """
+    from helm_ac import durations
+    from helm_ac.actions.render import Renderer
+    from helm_ac.actions.simulate import Faults, Simulate
+    from helm_ac.helm import split_args
+    from helm_ac.printers import timeline
+
+    def seconds(value: str, flag: str) -> float:
+        try:
+            return durations.parse(value.strip())
+        except ValueError:
+            raise click.BadParameter(f"{value!r} is not a duration (e.g. 2s, 15m)", param_hint=flag) from None
+
+    overrides = _estimate_overrides(estimate, estimates_file)
+    faults = Faults(list(fail), list(never), list(api_errors), seconds(slow_api, "--slow-api"))
+    hargs = split_args(_strip_debug(args, ctx))
+    action = Simulate(Renderer(), overrides=overrides, implicit=_implicit(implicit), faults=faults,
+                      concurrency=concurrency, timeout=seconds(run_timeout, "--timeout") if run_timeout else None)
+    result = action.run(hargs.positionals, hargs)
+    _report(result.chart, result.findings)
+    if result.failed:
+        click.echo("Error: the chart's dependency annotations have errors; nothing to simulate", err=True)
+        ctx.exit(1)
+    if svg:
+        with open(svg, "w", encoding="utf-8") as fh:
+            fh.write(timeline.to_svg(result))
+    if html_file:
+        with open(html_file, "w", encoding="utf-8") as fh:
+            fh.write(timeline.to_html(result))
+    sys.stdout.write(timeline.FORMATS[output](result))
+    ctx.exit(0 if result.simulation.summary.ok else 1)
 
 
 @cli.command()

@@ -1,0 +1,200 @@
+"""The engine on the simulated cluster, in virtual time: ordering, failures, retries, limits, termination."""
+import networkx as nx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import cm, rendered
+from helm_ac import appcontroller, graph, manifests, model, simulation, views
+from helm_ac.engine.events import State, StateEvent
+from helm_ac.engine.scheduler import Options
+from helm_ac.engine.simulated import Behaviour
+from helm_ac.estimates import Estimates
+from helm_ac.manifests import ObjectKey
+
+DEP = "appcontroller.k8s/depends-on"
+
+
+def K(name, kind="ConfigMap"):
+    return ObjectKey("", kind, "default", name)
+
+
+def build(edges, n, extra=None):
+    """ConfigMaps c0..c{n-1}; edges (parent, child) become depends-on on the child."""
+    deps = {i: [] for i in range(n)}
+    for p, c in edges:
+        deps[c].append(f"configmap/c{p}")
+    docs = []
+    for i in range(n):
+        ann = dict((extra or {}).get(i, {}))
+        if deps[i]:
+            ann[DEP] = ", ".join(deps[i])
+        docs.append((f"c/templates/c{i}.yaml", cm(f"c{i}", ann)))
+    a = model.analyze(manifests.split(rendered(*docs)), None, "default")
+    return a, graph.build(a), appcontroller.Keys(a, "r")
+
+
+def run(a, g, keys, seconds, **kw):
+    est = Estimates({f"configmap/{k.name}": s for k, s in seconds.items()})
+    behaviour = Behaviour(seconds=est.seconds, **kw.pop("behaviour", {}))
+    return simulation.simulate(a, g, keys, est, behaviour=behaviour, options=Options(**kw)), est
+
+
+def states(sim):
+    final = {}
+    for e in sim.events:
+        if isinstance(e, StateEvent):
+            final[e.key] = e.state
+    return final
+
+
+@st.composite
+def dags(draw, max_nodes=25):
+    n = draw(st.integers(1, max_nodes))
+    edges = draw(st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), max_size=3 * n))
+    edges = sorted({(min(p, c), max(p, c)) for p, c in edges if p != c})  # low -> high: acyclic
+    seconds = {K(f"c{i}"): draw(st.integers(1, 300)) for i in range(n)}
+    return n, edges, seconds
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(dag=dags())
+def test_asap_schedule_is_correct_and_optimal(dag):
+    n, edges, seconds = dag
+    a, g, keys = build(edges, n)
+    sim, est = run(a, g, keys, seconds)
+    # every object is ready, and none was applied before all its parents were ready
+    ready_at, applied_at = {}, {}
+    for e in sim.events:
+        if isinstance(e, StateEvent) and e.state is State.APPLYING:
+            applied_at.setdefault(e.key, e.time)
+        if isinstance(e, StateEvent) and e.state is State.READY:
+            ready_at[e.key] = e.time
+    assert len(ready_at) == n and sim.summary.ok
+    for p, c in edges:
+        assert applied_at[f"configmap/c{c}"] >= ready_at[f"configmap/c{p}"]
+    # with no concurrency limit the makespan is the critical path, exactly (virtual time)
+    cp = views.GraphView(a, g, keys, est).critical_seconds
+    assert sim.makespan == cp
+    assert sim.wave_makespan >= sim.makespan
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(dag=dags(max_nodes=15), data=st.data())
+def test_a_failure_blocks_exactly_its_descendants(dag, data):
+    n, edges, seconds = dag
+    a, g, keys = build(edges, n, extra=None)
+    bad = data.draw(st.integers(0, n - 1))
+    sim, _ = run(a, g, keys, seconds, behaviour={"never": {K(f"c{bad}")}})
+    # a ConfigMap cannot fail by status; "never" makes it time out after the default timeout
+    final = states(sim)
+    desc = {f"configmap/{d.name}" for d in nx.descendants(g, K(f"c{bad}")) if isinstance(d, ObjectKey)}
+    for i in range(n):
+        name = f"configmap/c{i}"
+        if i == bad:
+            assert final[name] is State.TIMED_OUT
+        elif name in desc:
+            assert final[name] is State.BLOCKED
+        else:
+            assert final[name] is State.READY
+    assert not sim.summary.ok
+    reasons = {u.key: u.reason for u in sim.summary.unfinished}
+    assert set(reasons) == desc | {f"configmap/c{bad}"}
+    assert all(reasons[d] == f"blocked by configmap/c{bad}" for d in desc)
+
+
+def test_failed_job_fails_at_once_and_independent_branches_finish():
+    job = "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: migrate\n"
+    docs = [("c/templates/j.yaml", job), ("c/templates/a.yaml", cm("app", {DEP: "job/migrate"})),
+            ("c/templates/o.yaml", cm("other"))]
+    a = model.analyze(manifests.split(rendered(*docs)), None, "default")
+    g, keys = graph.build(a), appcontroller.Keys(a, "r")
+    est = Estimates()
+    beh = Behaviour(seconds=est.seconds, fail={ObjectKey("batch", "Job", "default", "migrate")})
+    sim = simulation.simulate(a, g, keys, est, behaviour=beh)
+    final = states(sim)
+    assert final["job/migrate"] is State.FAILED and final["configmap/app"] is State.BLOCKED
+    assert final["configmap/other"] is State.READY
+    assert sim.makespan == 60  # the Job's duration, not its 10-minute timeout
+
+
+@pytest.mark.parametrize("policy,child,ok", [("ignore", State.READY, True), ("ignore-all", State.SKIPPED, True),
+                                             ("abort", State.BLOCKED, False)])
+def test_on_error(policy, child, ok):
+    a, g, keys = build([(0, 1), (1, 2)], 3, extra={0: {"appcontroller.k8s/on-error": policy,
+                                                       "appcontroller.k8s/timeout": "30s"}})
+    sim, _ = run(a, g, keys, {}, behaviour={"never": {K("c0")}})
+    final = states(sim)
+    assert final["configmap/c0"] is State.TIMED_OUT
+    assert final["configmap/c1"] is child and final["configmap/c2"] is child
+    assert sim.summary.ok is ok
+    assert sim.makespan == (32 if policy == "ignore" else 30)
+
+
+def test_retry_recreates_and_succeeds():
+    job = ("apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: migrate\n  annotations:\n"
+           "    appcontroller.k8s/retry: \"2\"\n")
+    a = model.analyze(manifests.split(rendered(("c/templates/j.yaml", job))), None, "default")
+    g, keys, est = graph.build(a), appcontroller.Keys(a, "r"), Estimates()
+    key = ObjectKey("batch", "Job", "default", "migrate")
+    beh = Behaviour(seconds=est.seconds, fail={key}, fail_attempts={key: 2})
+    sim = simulation.simulate(a, g, keys, est, behaviour=beh)
+    assert states(sim)["job/migrate"] is State.READY and sim.makespan == 180
+    assert sim.api_calls["apply"] == 3 and sim.api_calls["delete"] == 2
+    beh = Behaviour(seconds=est.seconds, fail={key}, fail_attempts={key: 3})
+    assert states(simulation.simulate(a, g, keys, est, behaviour=beh))["job/migrate"] is State.FAILED
+
+
+def test_api_errors_count_as_failed_attempts():
+    a, g, keys = build([], 1, extra={0: {"appcontroller.k8s/retry": "1"}})
+    sim, _ = run(a, g, keys, {}, behaviour={"api_errors": {K("c0"): 1}})
+    assert states(sim)["configmap/c0"] is State.READY
+    sim, _ = run(a, g, keys, {}, behaviour={"api_errors": {K("c0"): 2}})
+    assert states(sim)["configmap/c0"] is State.FAILED and "API error" in sim.summary.unfinished[0].reason
+
+
+def test_concurrency_limit_is_respected():
+    a, g, keys = build([], 6)
+    sim, _ = run(a, g, keys, {K(f"c{i}"): 10 for i in range(6)}, concurrency=2)
+    inflight = peak = 0
+    for e in sim.events:
+        if isinstance(e, StateEvent) and e.state is State.APPLYING:
+            inflight += 1
+            peak = max(peak, inflight)
+        elif isinstance(e, StateEvent) and e.state.final:
+            inflight -= 1
+    assert peak == 2 and sim.makespan == 30
+
+
+def test_global_timeout_ends_the_run_and_says_why():
+    a, g, keys = build([(0, 1)], 2)
+    sim, _ = run(a, g, keys, {K("c0"): 100}, timeout=50)
+    final = states(sim)
+    assert final["configmap/c0"] is State.TIMED_OUT and final["configmap/c1"] is State.BLOCKED
+    assert sim.makespan == 50 and not sim.summary.ok
+
+
+def test_slow_api_adds_latency_per_hop():
+    a, g, keys = build([(0, 1), (1, 2)], 3)
+    sim, _ = run(a, g, keys, {K(f"c{i}"): 10 for i in range(3)}, behaviour={"api_latency": 2.0})
+    assert sim.makespan == 36
+
+
+def test_api_calls_per_object_are_bounded():
+    a, g, keys = build([(i, i + 1) for i in range(49)], 50)
+    sim, _ = run(a, g, keys, {})
+    calls = sim.api_calls
+    assert (calls.get("apply", 0) + calls.get("get", 0) + calls.get("list", 0)) / 50 <= 3
+    assert calls["watch"] == 1
+
+
+def test_present_gate_starts_on_existence():
+    job = "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: slow\n"
+    w = cm("w", {"werf.io/deploy-dependency-a": "state=present,kind=Job,name=slow"})
+    r = cm("r", {DEP: "job/slow"})
+    a = model.analyze(manifests.split(rendered(("c/templates/j.yaml", job), ("c/templates/w.yaml", w),
+                                                ("c/templates/r.yaml", r))), None, "default")
+    g, keys, est = graph.build(a), appcontroller.Keys(a, "r"), Estimates()
+    sim = simulation.simulate(a, g, keys, est)
+    started = {e.key: e.time for e in sim.events if isinstance(e, StateEvent) and e.state is State.APPLYING}
+    assert started["configmap/w"] == 0 and started["configmap/r"] == 60

@@ -1,0 +1,61 @@
+"""`helm ac simulate` through real helm 3 and 4."""
+import json
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from conftest import EXAMPLES
+
+pytestmark = pytest.mark.helm
+WP = str(EXAMPLES / "wordpress")
+MIG = str(EXAMPLES / "migrations")
+
+
+def test_wordpress_waits_for_mariadb(cli, tmp_path):
+    r = cli("simulate", "wp", WP, "-o", "json", "--svg", str(tmp_path / "t.svg"), "--html", str(tmp_path / "t.html"))
+    assert r.code == 0, r.err
+    doc = json.loads(r.out)
+    obj = {o["key"]: o for o in doc["objects"]}
+    mariadb_done = max(o["end"] for k, o in obj.items() if "mariadb" in k)
+    assert all(o["start"] >= mariadb_done for k, o in obj.items() if "wp-wordpress" in k)
+    assert doc["ok"] and doc["makespan"] == doc["criticalPath"]["seconds"] == 182
+    assert doc["waveMakespan"] >= doc["makespan"]
+    svg = ET.parse(tmp_path / "t.svg").getroot()
+    assert svg.tag.endswith("svg") and len(svg.findall("{http://www.w3.org/2000/svg}rect")) == 1 + len(obj)
+    assert (tmp_path / "t.html").read_text().startswith("<!DOCTYPE html>")
+
+
+def test_text_timeline(cli):
+    r = cli("simulate", "wp", WP)
+    assert r.code == 0
+    assert "makespan 3m2s; critical path 3m2s; a wave-based run (level by level) would take 3m12s" in r.out
+    assert "deployment/wp-wordpress" in r.out and "█" in r.out and "✔ succeeded: 11 ready" in r.out
+
+
+def test_what_if_the_migration_job_fails(cli):
+    r = cli("simulate", "app", MIG, "--fail", "job/app-migrations-migrate", "-o", "json")
+    assert r.code == 1
+    doc = json.loads(r.out)
+    states = {o["key"]: o["state"] for o in doc["objects"]}
+    assert states["job/app-migrations-migrate"] == "failed" and states["deployment/app-migrations"] == "blocked"
+    job = next(o for o in doc["objects"] if o["key"] == "job/app-migrations-migrate")
+    assert job["attempts"] == 3  # retry: "2" in the chart
+    reasons = {u["key"]: u["reason"] for u in doc["unfinished"]}
+    assert reasons["deployment/app-migrations"] == "blocked by job/app-migrations-migrate"
+
+
+def test_faults_and_options(cli):
+    r = cli("simulate", "app", MIG, "--estimate", "Job=30s", "--slow-api", "1s", "--concurrency", "1", "-o", "json")
+    doc = json.loads(r.out)
+    assert r.code == 0 and doc["makespan"] > doc["criticalPath"]["seconds"]
+    r = cli("simulate", "app", MIG, "--api-error", "job/app-migrations-migrate=2", "-o", "json")
+    assert r.code == 0  # retry: "2" absorbs two API errors
+    r = cli("simulate", "app", MIG, "--never-ready", "deployment/app-migrations", "--timeout", "5m")
+    assert r.code == 1 and "the run timed out" in r.out
+
+
+def test_bad_fault_reference_is_a_usage_error(cli):
+    r = cli("simulate", "app", MIG, "--fail", "job/migrate")
+    assert r.code == 2 and "names no object" in r.err and "did you mean job/app-migrations-migrate" in r.err
+    r = cli("simulate", "app", MIG, "--slow-api", "soon")
+    assert r.code == 2 and "not a duration" in r.err
