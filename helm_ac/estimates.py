@@ -29,9 +29,12 @@ CUSTOM_RESOURCE_SECONDS = 30.0
 
 
 class Estimates:
-    """Per-object durations: object overrides, then kind overrides, then defaults."""
+    """Per-object durations: command-line object overrides, then the object's
+    ``appcontroller.k8s/estimate`` annotation, then kind overrides, then defaults."""
 
-    def __init__(self, overrides: Mapping[str, float] | None = None) -> None:
+    def __init__(self, overrides: Mapping[str, float] | None = None,
+                 annotated: Mapping[ObjectKey, float] | None = None) -> None:
+        self.annotated = dict(annotated or {})
         self.by_object: dict[str, float] = {}
         self.by_kind: dict[str, float] = {}
         for key, seconds in (overrides or {}).items():
@@ -46,6 +49,8 @@ class Estimates:
         kind = key.kind.lower()
         if f"{kind}/{key.name}" in self.by_object:
             return self.by_object[f"{kind}/{key.name}"]
+        if key in self.annotated:
+            return self.annotated[key]
         if kind in self.by_kind:
             return self.by_kind[kind]
         return self._defaults.get(kind, CUSTOM_RESOURCE_SECONDS)
@@ -70,3 +75,10 @@ def parse_overrides(items: list[str], file_data: Any = None, *, source: str = "-
         except ValueError:
             raise UserError(f"{where}: {key}: {value!r} is not a duration (write e.g. 90s, 5m)") from None
     return out
+
+
+def from_analysis(analysis: Any, overrides: Mapping[str, float] | None = None) -> Estimates:
+    """Estimates with the chart's ``appcontroller.k8s/estimate`` annotations and the user's overrides."""
+    annotated = {k: info.setting("estimate") for k, info in analysis.objects.items()
+                 if info.setting("estimate") is not None}
+    return Estimates(overrides, annotated)

@@ -75,6 +75,13 @@ def _parse_timeout(value: str) -> float:
     return seconds
 
 
+def _parse_estimate(value: str) -> float:
+    try:
+        return durations.parse(value.strip(WS))
+    except ValueError:
+        raise SpecValueError(f"{value!r} is not a Go duration", "write e.g. 30s, 2m or 1h") from None
+
+
 def _parse_on_error(value: str) -> str:
     v = value.strip(WS)
     if v not in ON_ERROR_VALUES:
@@ -153,6 +160,15 @@ OBJECT_ANNOTATIONS: dict[str, Annotation] = {a.name: a for a in (
         {**_STRING, "pattern": _padded(_SUCCESS_FACTOR)},
         _parse_success_factor,
         "80",
+    ),
+    Annotation(
+        "estimate",
+        "How long the object usually takes to become ready (Go duration), for the critical path of "
+        "helm ac graph and the durations of helm ac simulate; --estimate on the command line wins.",
+        None,
+        {**_STRING, "pattern": _padded(durations.PATTERN.strip("^$"))},
+        _parse_estimate,
+        "90s",
     ),
     Annotation(
         "ready-when",

@@ -198,3 +198,15 @@ def test_present_gate_starts_on_existence():
     sim = simulation.simulate(a, g, keys, est)
     started = {e.key: e.time for e in sim.events if isinstance(e, StateEvent) and e.state is State.APPLYING}
     assert started["configmap/w"] == 0 and started["configmap/r"] == 60
+
+
+def test_estimate_annotation_and_command_line_precedence():
+    from helm_ac.estimates import from_analysis
+
+    a, g, keys = build([(0, 1)], 2, extra={0: {"appcontroller.k8s/estimate": "90s"}})
+    est = from_analysis(a)
+    assert est.seconds(K("c0")) == 90 and est.seconds(K("c1")) == 1
+    assert from_analysis(a, {"configmap/c0": 5}).seconds(K("c0")) == 5
+    assert from_analysis(a, {"ConfigMap": 7}).seconds(K("c0")) == 90  # the object's own annotation beats a kind
+    sim = simulation.simulate(a, g, keys, est)
+    assert sim.makespan == 91

@@ -37,14 +37,14 @@ class Graph:
     def run(self, positionals: Sequence[str], args: HelmArgs) -> GraphResult:
         checked = render_and_check(self.renderer, positionals, args, self.implicit)
         from helm_ac import appcontroller, views
-        from helm_ac.estimates import Estimates
+        from helm_ac.estimates import from_analysis
 
         release = checked.release
         result = GraphResult(checked.location, release, findings=checked.findings)
         if result.failed:
             return result
         view = views.GraphView(checked.analysis, checked.graph, appcontroller.Keys(checked.analysis, release),
-                               Estimates(self.overrides))
+                               from_analysis(checked.analysis, self.overrides))
         result.view = view
         result.output = views.FORMATS[self.format](view, release)
         return result

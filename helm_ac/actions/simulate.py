@@ -84,11 +84,11 @@ class Simulate:
         from helm_ac import graph as graphmod
         from helm_ac.engine.scheduler import Options
         from helm_ac.engine.simulated import Behaviour
-        from helm_ac.estimates import Estimates
+        from helm_ac.estimates import from_analysis
 
         a, g = checked.analysis, checked.graph
         keys = appcontroller.Keys(a, checked.release)
-        est = Estimates(self.overrides)
+        est = from_analysis(a, self.overrides)
         behaviour = Behaviour(seconds=est.seconds, api_latency=self.faults.api_latency)
         for ref in self.faults.fail:
             behaviour.fail.add(resolve(ref, a, keys))
