@@ -78,7 +78,10 @@ class Keys:
         if hit is not None:
             return hit
         if isinstance(node, Barrier):
-            out = "void/" + _slug(".".join((self.release, *node.path, node.role)))
+            dotted = ".".join((self.release, *node.path, node.role))
+            if any("." in part for part in (*node.path, node.role)):  # dots would make names ambiguous
+                dotted += "-" + hashlib.sha256("\0".join((self.release, *node.path, node.role)).encode()).hexdigest()[:8]
+            out = "void/" + _slug(dotted)
         else:
             kind = node.kind.lower() + (f".{node.group}" if node.kind.lower() in self._qualify and node.group else "")
             ns = f"{node.namespace}/" if node.namespace and node.namespace != self.namespace else ""
@@ -120,9 +123,11 @@ def definition(a: Analysis, node: ObjectKey, keys: Keys) -> dict[str, Any]:
     """The Definition wrapping one object, with its resource meta."""
     info = a.objects[node]
     body = info.obj.body
-    if any(k in body.get("metadata", {}).get("annotations", {}) for k in interop.INVALID_KEYS):
-        body = {**body, "metadata": {**body["metadata"], "annotations": {
-            k: v for k, v in body["metadata"]["annotations"].items() if k not in interop.INVALID_KEYS}}}
+    meta = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
+    ann = meta.get("annotations")
+    if isinstance(ann, dict) and any(k in ann for k in interop.INVALID_KEYS):
+        body = {**body, "metadata": {**meta, "annotations": {
+            k: v for k, v in ann.items() if k not in interop.INVALID_KEYS}}}
     return {**_header(a, node, keys), node.kind.lower(): body}
 
 

@@ -89,9 +89,7 @@ def lint(ctx: click.Context, strict: bool, output: str, args: tuple[str, ...]) -
     from helm_ac.helm import split_args
     from helm_ac.printers import LINT_PRINTERS
 
-    hargs = split_args(_strip_debug(args, ctx))
-    if hargs.has("--output-dir"):
-        raise click.UsageError("--output-dir makes helm write files instead of printing them; lint cannot use it")
+    hargs = _no_output_dir(split_args(_strip_debug(args, ctx)))
     charts = list(hargs.positionals) or ["."]
     result = Lint(Renderer(), strict=strict).run(charts, hargs)
     if ctx.obj.get("debug"):
@@ -122,6 +120,13 @@ def _report(chart: str, findings: list) -> None:  # type: ignore[type-arg]
         from helm_ac.printers import text
 
         text.print_findings(LintResult([ChartResult(chart, findings=findings)]), sys.stderr)
+
+
+def _no_output_dir(hargs: Any) -> Any:
+    if hargs.has("--output-dir"):
+        raise click.UsageError("--output-dir makes helm write files instead of printing them; this command "
+                               "reads helm's output (helm ac template has its own --output-dir)")
+    return hargs
 
 
 def _estimate_overrides(estimate: tuple[str, ...], estimates_file: str | None) -> dict[str, float]:
@@ -210,7 +215,7 @@ def graph(ctx: click.Context, output: str, svg: str | None, estimate: tuple[str,
     from helm_ac.helm import split_args
 
     overrides = _estimate_overrides(estimate, estimates_file)
-    hargs = split_args(_strip_debug(args, ctx))
+    hargs = _no_output_dir(split_args(_strip_debug(args, ctx)))
     result = Graph(Renderer(), format=output, overrides=overrides, implicit=_implicit(implicit)).run(
         hargs.positionals, hargs)
     _report(result.chart, result.findings)
@@ -268,7 +273,7 @@ def simulate(ctx: click.Context, output: str, svg: str | None, html_file: str | 
 
     overrides = _estimate_overrides(estimate, estimates_file)
     faults = Faults(list(fail), list(never), list(api_errors), seconds(slow_api, "--slow-api"))
-    hargs = split_args(_strip_debug(args, ctx))
+    hargs = _no_output_dir(split_args(_strip_debug(args, ctx)))
     action = Simulate(Renderer(), overrides=overrides, implicit=_implicit(implicit), faults=faults,
                       concurrency=concurrency, timeout=seconds(run_timeout, "--timeout") if run_timeout else None)
     result = action.run(hargs.positionals, hargs)
@@ -342,12 +347,32 @@ def _exit_now(code: int) -> None:
     os._exit(code)
 
 
+#: helm's short flags that take a value (-n NAMESPACE, -f FILE, -s TEMPLATE, -a API, -l LABELS).
+_HELM_SHORT_VALUE_FLAGS = "nfsal"
+
+
+def split_attached_short_flags(args: list[str]) -> list[str]:
+    """``-nshop`` -> ``-n shop``: click would read the letters as a cluster of short options
+    (``-n -s -h -o -p``), so helm's short flags with attached values are split before parsing."""
+    out: list[str] = []
+    for i, a in enumerate(args):
+        if a == "--":
+            out.extend(args[i:])
+            break
+        if len(a) > 2 and a[0] == "-" and a[1] in _HELM_SHORT_VALUE_FLAGS and a[1] != "-":
+            out += [a[:2], a[2:].removeprefix("=")]
+        else:
+            out.append(a)
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of ``helm-ac`` and ``python -m helm_ac``."""
     import gc
 
     gc.disable()  # a short-lived CLI: collecting cycles while parsing thousands of objects only costs time
-    debug = _debug_from_env() or "--debug" in (argv if argv is not None else sys.argv[1:])
+    argv = split_attached_short_flags(list(argv if argv is not None else sys.argv[1:]))
+    debug = _debug_from_env() or "--debug" in argv
     try:
         cli.main(args=argv, prog_name=os.environ.get("HELM_PLUGIN_NAME") and "helm ac" or "helm-ac",
                  standalone_mode=True)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 
+MAX_SECONDS = 2562047 * 3600.0  # time.Duration is an int64 of nanoseconds
 _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 _PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
 #: Same grammar as a regular expression, for the JSON Schema.
@@ -27,6 +28,8 @@ def parse(text: str) -> float:
             raise ValueError(f"not a Go duration: {text!r}")
         total += float(m.group(1)) * _UNITS[m.group(2)]
         pos = m.end()
+    if total > MAX_SECONDS:
+        raise ValueError(f"duration too large: {text!r} (Go's limit is about 2562047h)")
     return total
 
 

@@ -70,6 +70,9 @@ def parse_overrides(items: list[str], file_data: Any = None, *, source: str = "-
         k, v = item.split("=", 1)
         pairs.append((k.strip(), v.strip(), "--estimate"))
     for key, value, where in pairs:
+        kind, _, name = key.partition("/")
+        if not kind or ("/" in key and not name) or not kind.replace(".", "").isalnum():
+            raise UserError(f"{where}: {key!r} is not a kind or kind/name (e.g. Deployment, job/migrate)")
         try:
             out[key] = durations.parse(str(value).strip()) if not isinstance(value, (int, float)) else float(value)
         except ValueError:

@@ -130,7 +130,7 @@ def build(a: Analysis, *, implicit: Iterable[str] = IMPLICIT_RULES) -> nx.DiGrap
                     started.add(start)
                     inside = Why("subchart-order", f"an object of subchart {after}")
                     for key in a.order:
-                        if a.objects[key].obj.chart[:len(c)] == c:
+                        if a.objects[key].obj.chart[:len(c)] == c and not _prerequisite(a, key):
                             edges.add(start, key, inside)
                 edges.add(Barrier("done", b), start, Why("subchart-order", f"{after} after {before}", file))
 
@@ -196,10 +196,16 @@ def cycles(g: nx.DiGraph, *, per_component: int = 10) -> list[list[Node]]:
     out: list[list[Node]] = []
     comps = [c for c in nx.strongly_connected_components(g) if len(c) > 1]
     for comp in sorted(comps, key=lambda c: min(_sort_key(n) for n in c)):
-        sub = g.subgraph(comp)
+        # Integer labels in sorted order: simple_cycles pops start nodes from sets, and ints hash
+        # to themselves, so the per-component cap keeps the same cycles whatever PYTHONHASHSEED is.
+        nodes = sorted(comp, key=_sort_key)
+        index = {n: i for i, n in enumerate(nodes)}
+        sub = nx.DiGraph()
+        sub.add_nodes_from(range(len(nodes)))
+        sub.add_edges_from(sorted((index[u], index[v]) for u in nodes for v in g.successors(u) if v in index))
         found: list[list[Node]] = []
         for cyc in nx.simple_cycles(sub):
-            found.append(_rotate(cyc))
+            found.append(_rotate([nodes[i] for i in cyc]))
             if len(found) >= per_component:
                 break
         out.extend(sorted(found, key=lambda c: [_sort_key(n) for n in c]))

@@ -25,6 +25,13 @@ CLUSTER_SCOPED: frozenset[tuple[str, str]] = frozenset({
     ("flowcontrol.apiserver.k8s.io", "FlowSchema"),
     ("flowcontrol.apiserver.k8s.io", "PriorityLevelConfiguration"),
     ("resource.k8s.io", "DeviceClass"),
+    # widely used custom resources that are cluster-scoped (their CRD is usually not in the chart)
+    ("cert-manager.io", "ClusterIssuer"), ("gateway.networking.k8s.io", "GatewayClass"),
+    ("kyverno.io", "ClusterPolicy"), ("external-secrets.io", "ClusterSecretStore"),
+    ("external-secrets.io", "ClusterExternalSecret"), ("karpenter.sh", "NodePool"), ("karpenter.sh", "NodeClaim"),
+    ("snapshot.storage.k8s.io", "VolumeSnapshotClass"), ("snapshot.storage.k8s.io", "VolumeSnapshotContent"),
+    ("cilium.io", "CiliumClusterwideNetworkPolicy"),
+    ("crd.projectcalico.org", "GlobalNetworkPolicy"), ("policy.networking.k8s.io", "AdminNetworkPolicy"),
 })
 
 #: kubectl short names and plurals, used only for "did you mean" hints.

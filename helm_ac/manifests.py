@@ -240,7 +240,7 @@ def split(text: str) -> Rendered:
             out.problems.append(Problem(source, chart, template, f"YAML alias bomb: {exc}",
                                         "remove the YAML anchors/aliases that multiply this document"))
             continue
-        except yaml.YAMLError as exc:
+        except (yaml.YAMLError, ValueError) as exc:  # PyYAML raises ValueError for e.g. impossible dates
             out.problems.append(Problem(source, chart, template, f"invalid YAML: {_one_line(exc)}",
                                         "fix the template so that it renders valid YAML; run helm template to see it"))
             continue

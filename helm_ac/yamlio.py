@@ -5,6 +5,8 @@
 * Rendered charts (e.g. prometheus-operator CRDs) contain a bare ``=`` list
   item, which YAML 1.1 resolves to the ``tag:yaml.org,2002:value`` tag that
   PyYAML cannot construct; we load it as the string ``"="``.
+* Kubernetes reads manifests with Go YAML into JSON, where timestamps and YAML 1.1 base-60
+  numbers (``12:30``) stay strings; so do they here.
 * Alias bombs ("billion laughs") load quickly as shared references but blow up
   any later walk.  :func:`load` measures the *expanded* size of each document
   in time linear in its distinct nodes and rejects documents that expand past
@@ -35,6 +37,28 @@ def _construct_value(loader: yaml.SafeLoader, node: yaml.Node) -> str:
 
 
 Loader.add_constructor("tag:yaml.org,2002:value", _construct_value)
+
+
+def _construct_timestamp(loader: yaml.SafeLoader, node: yaml.Node) -> str:
+    # Kubernetes reads manifests with Go YAML into JSON: a timestamp stays the string it was
+    return str(loader.construct_scalar(node))  # type: ignore[arg-type]
+
+
+def _number_or_string(tag: str) -> Any:
+    base = yaml.SafeLoader.yaml_constructors[tag]
+
+    def construct(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+        value = loader.construct_scalar(node)  # type: ignore[arg-type]
+        if isinstance(value, str) and ":" in value:
+            return value  # YAML 1.1 base 60 ("12:30" -> 750): Go YAML keeps the string
+        return base(loader, node)
+
+    return construct
+
+
+Loader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp)
+Loader.add_constructor("tag:yaml.org,2002:int", _number_or_string("tag:yaml.org,2002:int"))
+Loader.add_constructor("tag:yaml.org,2002:float", _number_or_string("tag:yaml.org,2002:float"))
 
 
 class AliasBomb(ValueError):

@@ -105,7 +105,7 @@ class Template:
                 if key is not None:
                     text = appcontroller.definition_text(a, key, keys)
                 else:  # hooks stay as helm rendered them
-                    text = yamlio.dump(obj.body)
+                    text = _own_text(obj) or yamlio.dump(obj.body)
                 result.documents.append(Document(obj.source, text))
         for dep in appcontroller.dependencies(a, g, keys):
             result.documents.append(Document(f"{chart_name}/{DEPENDENCIES_SOURCE}", appcontroller.dependency_text(dep)))
@@ -144,7 +144,8 @@ def _with_annotations(body: dict, extra: dict[str, str]) -> dict:
     from helm_ac import interop
 
     meta = dict(body.get("metadata") or {})
-    ann = {k: v for k, v in (meta.get("annotations") or {}).items() if k not in interop.INVALID_KEYS}
+    current = meta.get("annotations")
+    ann = {k: v for k, v in (current if isinstance(current, dict) else {}).items() if k not in interop.INVALID_KEYS}
     ann.update(extra)
     meta["annotations"] = ann
     return {**body, "metadata": meta}
@@ -183,3 +184,12 @@ def _export_annotations(a, g, keys, fmt: str) -> dict[int, dict[str, str]]:  # t
         if deps:
             out[info.obj.index] = {"config.kubernetes.io/depends-on": ",".join(sorted(_cli_utils_ref(d) for d in deps))}
     return out
+
+
+def _own_text(obj) -> str | None:  # type: ignore[no-untyped-def]
+    """The document as helm printed it, without its ``# Source:`` comment (None if not kept)."""
+    if obj.text is None:
+        return None
+    from helm_ac.appcontroller import _LEADING_COMMENTS
+
+    return _LEADING_COMMENTS.sub("", obj.text, count=1)
