@@ -21,7 +21,10 @@ class State(str, enum.Enum):
 
     @property
     def final(self) -> bool:
-        return self in (State.BLOCKED, State.READY, State.FAILED, State.TIMED_OUT, State.SKIPPED)
+        return self in FINAL_STATES
+
+
+FINAL_STATES = frozenset({State.BLOCKED, State.READY, State.FAILED, State.TIMED_OUT, State.SKIPPED})
 
 
 @dataclass(frozen=True)

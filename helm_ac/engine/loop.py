@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
 
@@ -20,14 +19,13 @@ class Loop(Protocol):
     def call_later(self, delay: float, fn: Callable[[], None]) -> "Timer": ...
 
 
-@dataclass(order=True)
 class Timer:
     """A scheduled callback; :meth:`cancel` prevents it from running."""
 
-    when: float
-    seq: int
-    fn: Callable[[], None] = field(compare=False)
-    cancelled: bool = field(default=False, compare=False)
+    __slots__ = ("when", "fn", "cancelled")
+
+    def __init__(self, when: float, fn: Callable[[], None]) -> None:
+        self.when, self.fn, self.cancelled = when, fn, False
 
     def cancel(self) -> None:
         self.cancelled = True
@@ -38,7 +36,7 @@ class VirtualLoop:
 
     def __init__(self, start: float = 0.0) -> None:
         self._now = start
-        self._heap: list[Timer] = []
+        self._heap: list[tuple[float, int, Timer]] = []  # tuples compare in C; seq keeps ties in order
         self._seq = itertools.count()
         self.callbacks_run = 0
 
@@ -46,8 +44,8 @@ class VirtualLoop:
         return self._now
 
     def call_later(self, delay: float, fn: Callable[[], None]) -> Timer:
-        t = Timer(self._now + max(delay, 0.0), next(self._seq), fn)
-        heapq.heappush(self._heap, t)
+        t = Timer(self._now + max(delay, 0.0), fn)
+        heapq.heappush(self._heap, (t.when, next(self._seq), t))
         return t
 
     def call_soon(self, fn: Callable[[], None]) -> Timer:
@@ -56,7 +54,7 @@ class VirtualLoop:
     def run(self, *, max_callbacks: int = 10_000_000) -> None:
         """Run until nothing is scheduled (a bound guards against runaway loops)."""
         while self._heap:
-            t = heapq.heappop(self._heap)
+            _, _, t = heapq.heappop(self._heap)
             if t.cancelled:
                 continue
             self._now = t.when

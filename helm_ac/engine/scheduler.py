@@ -21,7 +21,7 @@ import networkx as nx
 from helm_ac import readiness, spec
 from helm_ac.appcontroller import Keys
 from helm_ac.engine.cluster import ApiError, Cluster, WatchEvent
-from helm_ac.engine.events import Event, PlanEvent, State, StateEvent, SummaryEvent, Unfinished
+from helm_ac.engine.events import FINAL_STATES, Event, PlanEvent, State, StateEvent, SummaryEvent, Unfinished
 from helm_ac.engine.loop import Loop, Timer
 from helm_ac.graph import Barrier, Node
 from helm_ac.manifests import ObjectKey
@@ -73,6 +73,8 @@ class Engine:
         self._run_timer: Timer | None = None
         self._waiting_services: dict[str | None, set[ObjectKey]] = {}
         self._present_done: set[tuple[Node, Node]] = set()
+        self._present_edges = {(p, c) for p, c, d in self.graph.edges(data=True)
+                               if {w.gate for w in d["why"]} == {"present"}}
         self._final = 0
         self._stopped = False
         self.start_time = 0.0
@@ -81,8 +83,7 @@ class Engine:
     # ------------------------------------------------------------------ setup
 
     def _gate(self, parent: Node, child: Node) -> str:
-        whys = self.graph[parent][child]["why"]
-        return "present" if {w.gate for w in whys} == {"present"} else "ready"
+        return "present" if (parent, child) in self._present_edges else "ready"
 
     def start(self) -> None:
         """Emit the plan, subscribe to changes and start every object without parents."""
@@ -101,17 +102,18 @@ class Engine:
     # ------------------------------------------------------------- transitions
 
     def _emit(self, n: _Node, state: State, message: str = "", blocked_by: tuple[str, ...] = ()) -> None:
-        if state.final and not n.state.final:
+        final = state in FINAL_STATES
+        if final and n.state not in FINAL_STATES:
             self._final += 1
         n.state, n.message = state, message
-        if state.final:
+        if final:
             n.finished = self.loop.now()
             if n.timer is not None:
                 n.timer.cancel()
                 n.timer = None
         if isinstance(n.key, ObjectKey):
             self.sink(StateEvent(self.loop.now(), n.name, state, message, n.attempts, blocked_by))
-        if state.final and self._final == len(self.nodes):
+        if final and self._final == len(self.nodes):
             self._finish()
 
     def _release(self, key: Node) -> None:
@@ -171,8 +173,10 @@ class Engine:
 
     def _exists(self, key: ObjectKey) -> None:
         """The object exists: children waiting only for its presence may start."""
+        if not self._present_edges or self.nodes[key].state in FINAL_STATES:
+            return
         for child in self.graph.successors(key):
-            if self._gate(key, child) == "present" and not self.nodes[key].state.final:
+            if (key, child) in self._present_edges:
                 self._satisfy(key, child)
 
     def _evaluate(self, key: ObjectKey, live: dict[str, Any]) -> None:

@@ -18,7 +18,6 @@ Every call is counted in :attr:`SimulatedCluster.calls` (the benchmarks read it)
 """
 from __future__ import annotations
 
-import copy
 import itertools
 from collections import Counter
 from dataclasses import dataclass, field
@@ -148,8 +147,9 @@ class SimulatedCluster:
             raise ApiError(500, f"simulated API error applying {key}")
         self.attempts[key] += 1
         attempt = self.attempts[key]
-        stored = copy.deepcopy(obj)
-        meta = stored.setdefault("metadata", {})
+        # The manifest is never mutated: the stored object gets its own metadata and status only.
+        stored = dict(obj)
+        meta = stored["metadata"] = dict(stored.get("metadata") or {})
         if key.namespace:
             meta["namespace"] = key.namespace
         meta.update(uid=f"sim-{next(self._uid)}", resourceVersion=str(next(self._rv)), generation=1,
