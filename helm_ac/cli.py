@@ -228,8 +228,14 @@ def graph(ctx: click.Context, output: str, svg: str | None, estimate: tuple[str,
 
 
 @cli.command(context_settings=PASS_THROUGH)
-@click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True,
-              help="text: a Gantt chart and a summary; json: the timeline, events and summary.")
+@click.option("-o", "--output", type=click.Choice(["text", "json", "events", "jsonl"]), default="text",
+              show_default=True,
+              help="text: a Gantt chart and a summary; json: the timeline, events and summary; events: the engine's "
+                   "events as they happen (a live table on a terminal, timestamped lines otherwise); jsonl: events "
+                   "as JSON lines.")
+@click.option("--speed", type=float, default=None, metavar="X",
+              help="With -o events on a terminal: replay X times faster than the simulated time "
+                   "(default: the whole run in about 5 seconds).")
 @click.option("--svg", type=click.Path(dir_okay=False), help="Also write the timeline as an SVG picture.")
 @click.option("--html", "html_file", type=click.Path(dir_okay=False), help="Also write it as an HTML page.")
 @click.option("--fail", "fail", multiple=True, metavar="REF", help="Make this object fail, e.g. job/migrate.")
@@ -246,7 +252,8 @@ def graph(ctx: click.Context, output: str, svg: str | None, estimate: tuple[str,
 @IMPLICIT_OPTION
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
-def simulate(ctx: click.Context, output: str, svg: str | None, html_file: str | None, fail: tuple[str, ...],
+def simulate(ctx: click.Context, output: str, speed: float | None, svg: str | None, html_file: str | None,
+             fail: tuple[str, ...],
              never: tuple[str, ...], api_errors: tuple[str, ...], slow_api: str, concurrency: int | None,
              run_timeout: str | None, estimate: tuple[str, ...], estimates_file: str | None, implicit: str,
              args: tuple[str, ...]) -> None:
@@ -287,8 +294,29 @@ def simulate(ctx: click.Context, output: str, svg: str | None, html_file: str | 
     if html_file:
         with open(html_file, "w", encoding="utf-8") as fh:
             fh.write(timeline.to_html(result))
-    sys.stdout.write(timeline.FORMATS[output](result))
+    if output in ("events", "jsonl"):
+        _replay(result.simulation.events, output, speed)
+    else:
+        sys.stdout.write(timeline.FORMATS[output](result))
     ctx.exit(0 if result.simulation.summary.ok else 1)
+
+
+def _replay(events: list, fmt: str, speed: float | None) -> None:  # type: ignore[type-arg]
+    """Feed recorded events to a progress renderer; on a terminal, paced like the run (sped up)."""
+    import time
+
+    from helm_ac.printers import progress
+
+    tty = fmt == "events" and sys.stdout.isatty()
+    sink = progress.for_output(sys.stdout, fmt, tty=tty)
+    span = max((e.time for e in events), default=0.0)
+    factor = speed if speed else (max(span / 5.0, 1e-9) if span else 1.0)
+    last = 0.0
+    for e in events:
+        if tty and e.time > last:
+            time.sleep(min((e.time - last) / factor, 2.0))
+            last = e.time
+        sink(e)
 
 
 @cli.command()

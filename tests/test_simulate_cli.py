@@ -59,3 +59,32 @@ def test_bad_fault_reference_is_a_usage_error(cli):
     assert r.code == 2 and "names no object" in r.err and "did you mean job/app-migrations-migrate" in r.err
     r = cli("simulate", "app", MIG, "--slow-api", "soon")
     assert r.code == 2 and "not a duration" in r.err
+
+
+def test_event_stream_outputs(cli):
+    r = cli("simulate", "app", MIG, "-o", "events", "--fail", "job/app-migrations-migrate")
+    assert r.code == 1
+    lines = r.out.splitlines()
+    assert lines[0] == "[     0.0s] plan: 6 objects, 4 dependencies"
+    assert "[   181.0s] deployment/app-migrations: blocked: blocked by job/app-migrations-migrate" in lines
+    r = cli("simulate", "app", MIG, "-o", "jsonl")
+    events = [json.loads(x) for x in r.out.splitlines()]
+    assert events[0]["type"] == "plan" and events[-1]["type"] == "summary" and events[-1]["ok"]
+    assert {e["state"] for e in events if e["type"] == "state"} == {"applying", "waiting-ready", "ready"}
+
+
+def test_live_table_renders_every_object():
+    import io
+
+    from helm_ac.engine.events import PlanEvent, State, StateEvent, SummaryEvent
+    from helm_ac.printers.progress import LiveTable
+
+    out = io.StringIO()
+    table = LiveTable(out, live=False)
+    for e in [PlanEvent(0, ("job/a", "deployment/b"), 1), StateEvent(0, "job/a", State.APPLYING),
+              StateEvent(60, "job/a", State.FAILED, "job failed"),
+              StateEvent(60, "deployment/b", State.BLOCKED, "blocked by job/a", 0, ("job/a",)),
+              SummaryEvent(60, False, {"failed": 1, "blocked": 1})]:
+        table(e)
+    text = out.getvalue()
+    assert "job/a" in text and "failed" in text and "blocked by job/a" in text and "✖ failed after 60.0s" in text

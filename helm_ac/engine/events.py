@@ -52,8 +52,7 @@ class StateEvent:
 
     def __str__(self) -> str:
         extra = f" (attempt {self.attempt})" if self.attempt > 1 else ""
-        by = f" by {', '.join(self.blocked_by)}" if self.blocked_by else ""
-        return f"{self.key}: {self.state.value}{by}{extra}" + (f": {self.message}" if self.message else "")
+        return f"{self.key}: {self.state.value}{extra}" + (f": {self.message}" if self.message else "")
 
 
 @dataclass(frozen=True)
