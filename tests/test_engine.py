@@ -210,3 +210,33 @@ def test_estimate_annotation_and_command_line_precedence():
     assert from_analysis(a, {"ConfigMap": 7}).seconds(K("c0")) == 90  # the object's own annotation beats a kind
     sim = simulation.simulate(a, g, keys, est)
     assert sim.makespan == 91
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(dag=dags(max_nodes=15), data=st.data())
+def test_every_run_terminates_with_every_object_accounted_for(dag, data):
+    """Random faults, policies, retries, limits and timeouts: the run ends, every object has a final
+    state, and the summary explains every object that is not ready."""
+    n, edges, seconds = dag
+    extra = {}
+    for i in range(n):
+        ann = {}
+        if data.draw(st.booleans()):
+            ann["appcontroller.k8s/on-error"] = data.draw(st.sampled_from(["abort", "ignore", "ignore-all"]))
+        if data.draw(st.booleans()):
+            ann["appcontroller.k8s/retry"] = str(data.draw(st.integers(0, 2)))
+        if data.draw(st.booleans()):
+            ann["appcontroller.k8s/timeout"] = f"{data.draw(st.integers(1, 400))}s"
+        extra[i] = ann
+    a, g, keys = build(edges, n, extra=extra)
+    never = {K(f"c{i}") for i in data.draw(st.sets(st.integers(0, n - 1), max_size=3))}
+    errors = {K(f"c{i}"): data.draw(st.integers(1, 3)) for i in data.draw(st.sets(st.integers(0, n - 1), max_size=2))}
+    sim, _ = run(a, g, keys, seconds, behaviour={"never": never, "api_errors": errors},
+                 concurrency=data.draw(st.one_of(st.none(), st.integers(1, 4))),
+                 timeout=data.draw(st.one_of(st.none(), st.integers(1, 2000))))
+    final = states(sim)
+    assert set(final) == {f"configmap/c{i}" for i in range(n)}
+    assert all(s.final for s in final.values())
+    not_ready = {k for k, s in final.items() if s is not State.READY}
+    assert {u.key for u in sim.summary.unfinished} == not_ready
+    assert all(u.reason for u in sim.summary.unfinished)
