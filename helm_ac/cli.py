@@ -144,6 +144,15 @@ def _estimate_overrides(estimate: tuple[str, ...], estimates_file: str | None) -
     return parse_overrides(list(estimate), file_data, source=estimates_file or "--estimates")
 
 
+def ESTIMATE_OPTIONS(fn: Any) -> Any:  # noqa: N802 - used as a decorator, like IMPLICIT_OPTION
+    """--estimate and --estimates, shared by graph and simulate."""
+    fn = click.option("--estimates", "estimates_file", type=click.Path(dir_okay=False, exists=True),
+                      help="YAML file mapping KIND or kind/name to a duration.")(fn)
+    return click.option("--estimate", "estimate", multiple=True, metavar="KEY=DUR",
+                        help="How long an object or kind takes to become ready: Deployment=90s, job/migrate=5m "
+                             "(repeatable; kind/name beats the object's appcontroller.k8s/estimate, KIND does not).")(fn)
+
+
 IMPLICIT_OPTION = click.option(
     "--implicit", default="crd,namespace", show_default=True, metavar="RULES",
     help="Implicit ordering rules: crd (custom resources after their CRD), namespace (objects after their "
@@ -192,10 +201,7 @@ def template(ctx: click.Context, fmt: str, output_dir: str | None, implicit: str
               show_default=True, help="text: levels and what each object waits for; dot/mermaid: pictures; json.")
 @click.option("--svg", "svg", type=click.Path(dir_okay=False), help="Also render the graph to this SVG file "
                                                                      "(needs Graphviz).")
-@click.option("--estimate", "estimate", multiple=True, metavar="KEY=DUR",
-              help="Duration estimate for the critical path: Deployment=90s or deployment/web=5m (repeatable).")
-@click.option("--estimates", "estimates_file", type=click.Path(dir_okay=False, exists=True),
-              help="YAML file mapping KIND or kind/name to a duration.")
+@ESTIMATE_OPTIONS
 @IMPLICIT_OPTION
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
@@ -245,10 +251,7 @@ def graph(ctx: click.Context, output: str, svg: str | None, estimate: tuple[str,
 @click.option("--slow-api", default="0s", metavar="DUR", help="Latency of every API call, e.g. 2s.")
 @click.option("--concurrency", type=click.IntRange(min=1), help="At most this many objects in flight.")
 @click.option("--timeout", "run_timeout", metavar="DUR", help="Timeout of the whole run, e.g. 15m.")
-@click.option("--estimate", "estimate", multiple=True, metavar="KEY=DUR",
-              help="Duration of an object or kind: Deployment=90s, job/migrate=5m (repeatable).")
-@click.option("--estimates", "estimates_file", type=click.Path(dir_okay=False, exists=True),
-              help="YAML file mapping KIND or kind/name to a duration.")
+@ESTIMATE_OPTIONS
 @IMPLICIT_OPTION
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
