@@ -239,7 +239,7 @@ def graph(ctx: click.Context, output: str, svg: str | None, estimate: tuple[str,
               help="text: a Gantt chart and a summary; json: the timeline, events and summary; events: the engine's "
                    "events as they happen (a live table on a terminal, timestamped lines otherwise); jsonl: events "
                    "as JSON lines.")
-@click.option("--speed", type=float, default=None, metavar="X",
+@click.option("--speed", type=click.FloatRange(min=0, min_open=True), default=None, metavar="X",
               help="With -o events on a terminal: replay X times faster than the simulated time "
                    "(default: the whole run in about 5 seconds).")
 @click.option("--svg", type=click.Path(dir_okay=False), help="Also write the timeline as an SVG picture.")

@@ -56,20 +56,28 @@ def _fail(msg: str) -> Result:
     return Result(Status.FAILED, msg)
 
 
+_EMPTY: Mapping[str, Any] = {}
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    # dict and None first: isinstance against the Mapping ABC is slow, and objects are dicts
+    if isinstance(value, dict):
+        return value
+    return _EMPTY if value is None or not isinstance(value, Mapping) else value
+
+
 def _status(obj: Mapping[str, Any]) -> Mapping[str, Any]:
-    s = obj.get("status")
-    return s if isinstance(s, Mapping) else {}
+    return _mapping(obj.get("status"))
 
 
 def _spec(obj: Mapping[str, Any]) -> Mapping[str, Any]:
-    s = obj.get("spec")
-    return s if isinstance(s, Mapping) else {}
+    return _mapping(obj.get("spec"))
 
 
 def condition(obj: Mapping[str, Any], ctype: str) -> Mapping[str, Any] | None:
     """The status condition of type ``ctype``, if any."""
     for c in _status(obj).get("conditions") or []:
-        if isinstance(c, Mapping) and c.get("type") == ctype:
+        if (isinstance(c, dict) or isinstance(c, Mapping)) and c.get("type") == ctype:
             return c
     return None
 
@@ -139,6 +147,9 @@ def deployment(obj: Mapping[str, Any], sf: int, related: Sequence[Mapping[str, A
     need = needed(desired, sf)
     st = _status(obj)
     updated, available = _int(st.get("updatedReplicas")), _int(st.get("availableReplicas"))
+    old_pods = _int(st.get("replicas")) - updated
+    if old_pods > 0 and sf == 100:  # like `kubectl rollout status`: old pods still running
+        return _wait(f"rollout in progress: {old_pods} old replicas pending termination")
     if updated >= need and available >= need:
         return _ready(f"{available}/{desired} replicas available")
     return _wait(f"{updated} updated and {available} available of {need} needed ({desired} desired)")
@@ -171,6 +182,8 @@ def statefulset(obj: Mapping[str, Any], sf: int, related: Sequence[Mapping[str, 
     ready, updated = _int(st.get("readyReplicas")), _int(st.get("updatedReplicas"))
     if ready < need:
         return _wait(f"{ready} ready of {need} needed ({desired} desired)")
+    if strategy.get("type") == "OnDelete":  # pods are replaced only when deleted: ready pods are enough
+        return _ready(f"{ready}/{desired} replicas ready (OnDelete)")
     if updated < need_updated:
         return _wait(f"{updated} updated of {need_updated} needed (partition {partition})")
     if partition == 0 and sf == 100 and st.get("updateRevision") and st.get("currentRevision") != st.get("updateRevision"):
@@ -186,6 +199,8 @@ def daemonset(obj: Mapping[str, Any], sf: int, related: Sequence[Mapping[str, An
     desired = _int(st.get("desiredNumberScheduled"))
     need = needed(desired, sf)
     updated, available = _int(st.get("updatedNumberScheduled")), _int(st.get("numberAvailable"))
+    if (_spec(obj).get("updateStrategy") or {}).get("type") == "OnDelete":
+        updated = need  # pods are replaced only when deleted
     if updated >= need and available >= need:
         return _ready(f"{available}/{desired} pods available")
     return _wait(f"{updated} updated and {available} available of {need} needed ({desired} scheduled)")
@@ -205,7 +220,13 @@ def service(obj: Mapping[str, Any], sf: int, related: Sequence[Mapping[str, Any]
     selector = spec.get("selector") or {}
     if not selector:
         return _ready("service without selector")
+    if spec.get("clusterIP") == "None" or spec.get("publishNotReadyAddresses"):
+        # headless (a StatefulSet's governing Service) or publishing not-ready pods: DNS works at once,
+        # and waiting for pods would deadlock the workload that depends on it
+        return _ready("headless service" if spec.get("clusterIP") == "None" else "publishes not-ready addresses")
     pods = [p for p in related if p.get("kind") == "Pod"
+            and not (p.get("metadata") or {}).get("deletionTimestamp")
+            and _status(p).get("phase") not in ("Succeeded", "Failed")  # not endpoints
             and selects(selector, ((p.get("metadata") or {}).get("labels") or {}))]
     if not pods:
         return _wait("no pod selected yet")

@@ -81,7 +81,7 @@ def simulate(analysis: Analysis, graph: nx.DiGraph, keys: Keys, estimates: Estim
     order = {keys.key(k): i for i, k in enumerate(analysis.order)}
     timeline = sorted(bars.values(), key=lambda b: (b.start if b.start is not None else float("inf"),
                                                     order.get(b.key, 0)))
-    return Simulation(events, summary, timeline, summary.time,
+    return Simulation(events, summary, timeline, summary.duration,
                       wave_makespan(analysis, graph, behaviour.seconds), dict(cluster.calls), loop.callbacks_run)
 
 

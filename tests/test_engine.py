@@ -240,3 +240,55 @@ def test_every_run_terminates_with_every_object_accounted_for(dag, data):
     not_ready = {k for k, s in final.items() if s is not State.READY}
     assert {u.key for u in sim.summary.unfinished} == not_ready
     assert all(u.reason for u in sim.summary.unfinished)
+
+
+def test_services_are_re_evaluated_from_watched_pods_only():
+    """Many Deployments and Services in one namespace: no LIST calls, linear work."""
+    docs = []
+    for i in range(60):
+        docs.append((f"c/templates/d{i}.yaml", f"apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d{i}\n"
+                     f"spec:\n  replicas: 3\n  template:\n    metadata:\n      labels: {{app: d{i}}}\n"))
+        docs.append((f"c/templates/s{i}.yaml", f"apiVersion: v1\nkind: Service\nmetadata:\n  name: s{i}\n"
+                     f"spec:\n  selector: {{app: d{i}}}\n"))
+    a = model.analyze(manifests.split(rendered(*docs)), None, "default")
+    g, keys, est = graph.build(a), appcontroller.Keys(a, "r"), Estimates()
+    sim = simulation.simulate(a, g, keys, est)
+    assert sim.summary.ok and sim.api_calls.get("list", 0) == 0
+    assert sim.api_calls["get"] <= 3 * len(a.order)
+
+
+def test_a_statefulset_may_depend_on_its_headless_service():
+    sts = ("apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: db\n  annotations:\n"
+           "    appcontroller.k8s/depends-on: service/db\nspec:\n  replicas: 1\n  template:\n    metadata:\n"
+           "      labels: {app: db}\n")
+    svc = "apiVersion: v1\nkind: Service\nmetadata:\n  name: db\nspec:\n  clusterIP: None\n  selector: {app: db}\n"
+    a = model.analyze(manifests.split(rendered(("c/templates/s.yaml", sts), ("c/templates/v.yaml", svc))), None,
+                      "default")
+    sim = simulation.simulate(a, graph.build(a), appcontroller.Keys(a, "r"), Estimates())
+    assert sim.summary.ok and sim.makespan == 2 + 120
+
+
+@pytest.mark.parametrize("doc,key", [
+    ("apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\n", ObjectKey("example.com", "Widget", "default", "w")),
+    ("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: n\n", ObjectKey("", "Namespace", None, "n")),
+    ("apiVersion: v1\nkind: Service\nmetadata:\n  name: s\nspec: {}\n", ObjectKey("", "Service", "default", "s")),
+])
+def test_instantly_ready_kinds_take_their_duration_and_honour_faults(doc, key):
+    a = model.analyze(manifests.split(rendered(("c/templates/x.yaml", doc))), None, "default")
+    g, keys = graph.build(a), appcontroller.Keys(a, "r")
+    est = Estimates({f"{key.kind.lower()}/{key.name}": 100})
+    assert simulation.simulate(a, g, keys, est).makespan == 100
+    beh = Behaviour(seconds=est.seconds, never={key})
+    sim = simulation.simulate(a, g, keys, est, behaviour=beh, options=Options(timeout=500))
+    assert not sim.summary.ok
+
+
+def test_retries_are_announced_as_applying_not_as_failures():
+    job = ("apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: m\n  annotations:\n    appcontroller.k8s/retry: \"1\"\n")
+    a = model.analyze(manifests.split(rendered(("c/templates/j.yaml", job))), None, "default")
+    key = ObjectKey("batch", "Job", "default", "m")
+    est = Estimates()
+    sim = simulation.simulate(a, graph.build(a), appcontroller.Keys(a, "r"), est,
+                              behaviour=Behaviour(seconds=est.seconds, fail={key}, fail_attempts={key: 1}))
+    seen = [(e.state, e.attempt) for e in sim.events if isinstance(e, StateEvent)]
+    assert (State.FAILED, 1) not in seen and (State.APPLYING, 2) in seen and seen[-1] == (State.READY, 2)

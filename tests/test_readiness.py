@@ -53,6 +53,12 @@ CASES = [
     ("deploy scaled to 0", obj("apps/v1", "Deployment", {"replicas": 0}, {}), 100, R),
     ("deploy deadline", obj("apps/v1", "Deployment", {"replicas": 1}, {"conditions": [
         cond("Progressing", "False", reason="ProgressDeadlineExceeded")]}), 100, F),
+    ("deploy mid-rollout", obj("apps/v1", "Deployment", {"replicas": 4}, {"replicas": 5, "updatedReplicas": 4,
+                                                                         "availableReplicas": 4}), 100, W),
+    ("sts on delete", obj("apps/v1", "StatefulSet", {"replicas": 3, "updateStrategy": {"type": "OnDelete"}}, {
+        "readyReplicas": 3, "updatedReplicas": 0, "currentRevision": "a", "updateRevision": "b"}), 100, R),
+    ("ds on delete", obj("apps/v1", "DaemonSet", {"updateStrategy": {"type": "OnDelete"}}, {
+        "desiredNumberScheduled": 2, "updatedNumberScheduled": 0, "numberAvailable": 2}), 100, R),
     # ReplicaSet counts available, not created replicas (AppController's bug)
     ("rs created not ready", obj("apps/v1", "ReplicaSet", {"replicas": 2}, {"replicas": 2, "availableReplicas": 0}),
      100, W),
@@ -127,6 +133,14 @@ def test_service_waits_for_the_pods_it_selects(pods, sf, want):
 
 def test_service_special_cases():
     assert readiness.compute(obj("v1", "Service", {"type": "ExternalName"})).ready
+    assert readiness.compute(obj("v1", "Service", {"clusterIP": "None", "selector": {"app": "db"}})).ready
+    done = _pod("a", {"app": "web"})
+    done["status"] = {"phase": "Succeeded"}
+    svc = obj("v1", "Service", {"selector": {"app": "web"}})
+    assert readiness.compute(svc, related=[done]).status is W  # a finished pod is no endpoint
+    failed = _pod("b", {"app": "web"})
+    failed["status"] = {"phase": "Failed"}
+    assert readiness.compute(svc, related=[_pod("a", {"app": "web"}), failed]).ready
     assert readiness.compute(obj("v1", "Service", {})).ready  # no selector: nothing to wait for
     lb = obj("v1", "Service", {"type": "LoadBalancer"})
     assert readiness.compute(lb).status is W

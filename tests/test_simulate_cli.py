@@ -84,7 +84,7 @@ def test_live_table_renders_every_object():
     for e in [PlanEvent(0, ("job/a", "deployment/b"), 1), StateEvent(0, "job/a", State.APPLYING),
               StateEvent(60, "job/a", State.FAILED, "job failed"),
               StateEvent(60, "deployment/b", State.BLOCKED, "blocked by job/a", 0, ("job/a",)),
-              SummaryEvent(60, False, {"failed": 1, "blocked": 1})]:
+              SummaryEvent(60, False, {"failed": 1, "blocked": 1}, (), 60)]:
         table(e)
     text = out.getvalue()
     assert "job/a" in text and "failed" in text and "blocked by job/a" in text and "✖ failed after 60.0s" in text

@@ -3,7 +3,8 @@
 Two implementations: :class:`~helm_ac.engine.simulated.SimulatedCluster` (in memory, virtual
 time) and, with the real-cluster work, one over the ``kubernetes`` client.  The engine only
 applies objects, reads them, deletes them and listens to changes; readiness is computed by the
-engine from the live objects with :func:`helm_ac.readiness.compute`.
+engine from the live objects with :func:`helm_ac.readiness.compute`; the pods a Service selects
+come from the same watch (no LIST calls).
 """
 from __future__ import annotations
 
@@ -42,9 +43,6 @@ class Cluster(Protocol):
 
     def delete(self, key: ObjectKey) -> None:
         """Delete the object (absent is fine)."""
-
-    def pods(self, namespace: str | None) -> list[dict[str, Any]]:
-        """Pods of a namespace, for Services' readiness."""
 
     def watch(self, callback: Callable[[WatchEvent], None]) -> None:
         """Call ``callback`` for every change from now on."""

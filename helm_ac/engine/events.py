@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Union
+from typing import NamedTuple, Union
 
 
 class State(str, enum.Enum):
@@ -39,9 +39,8 @@ class PlanEvent:
         return f"plan: {len(self.objects)} objects, {self.edges} dependencies"
 
 
-@dataclass(frozen=True)
-class StateEvent:
-    """An object changed state."""
+class StateEvent(NamedTuple):
+    """An object changed state.  (A named tuple: thousands are made per run, and tuples are cheap.)"""
 
     time: float
     key: str
@@ -70,10 +69,11 @@ class SummaryEvent:
     ok: bool
     counts: dict[str, int] = field(hash=False)
     unfinished: tuple[Unfinished, ...] = ()
+    duration: float = 0.0  # from the start of the run
 
     def __str__(self) -> str:
         parts = ", ".join(f"{n} {s}" for s, n in sorted(self.counts.items()))
-        return f"{'succeeded' if self.ok else 'failed'} after {self.time:g}s: {parts}"
+        return f"{'succeeded' if self.ok else 'failed'} after {self.duration:g}s: {parts}"
 
 
 Event = Union[PlanEvent, StateEvent, SummaryEvent]

@@ -47,6 +47,7 @@ class _Node:
     timer: Timer | None = None
     ignored: bool = False  # failed, but on-error let its children go on
     passive: bool = False  # waiting without holding a concurrency slot (Services)
+    retry_reason: str = ""
     blocked_by: tuple[str, ...] = ()
     message: str = ""
     started: float | None = None
@@ -72,13 +73,15 @@ class Engine:
         self._seq = 0
         self._run_timer: Timer | None = None
         self._waiting_services: dict[str | None, set[ObjectKey]] = {}
+        self._pods: dict[str | None, dict[str, dict[str, Any]]] = {}  # from watch events: no LIST calls
         self._present_done: set[tuple[Node, Node]] = set()
         self._present_edges = {(p, c) for p, c, d in self.graph.edges(data=True)
                                if {w.gate for w in d["why"]} == {"present"}}
+        self._children = {n: sorted(self.graph.successors(n), key=lambda c: self.nodes[c].name) for n in self.graph}
         self._final = 0
         self._stopped = False
         self.start_time = 0.0
-        self.end_time = 0.0
+        self.end_time: float | None = None
 
     # ------------------------------------------------------------------ setup
 
@@ -136,7 +139,8 @@ class Engine:
         self._inflight += 1
         n.attempts += 1
         n.started = n.started if n.started is not None else self.loop.now()
-        self._emit(n, State.APPLYING)
+        self._emit(n, State.APPLYING, n.retry_reason)
+        n.retry_reason = ""
         info = self.analysis.objects[key]
         try:
             self.cluster.apply(key, info.obj.body)
@@ -165,8 +169,15 @@ class Engine:
             if self.nodes[key].state is State.WAITING:
                 self._evaluate(key, event.obj)
         if key.kind == "Pod" and key.group == "":
+            pods = self._pods.setdefault(key.namespace, {})
+            if event.type == "DELETED":
+                pods.pop(key.name, None)
+            else:
+                pods[key.name] = event.obj
+            labels = (event.obj.get("metadata") or {}).get("labels") or {}
             for svc in sorted(self._waiting_services.get(key.namespace, ())):
-                if self.nodes[svc].state is State.WAITING:
+                selector = (self.analysis.objects[svc].obj.body.get("spec") or {}).get("selector") or {}
+                if self.nodes[svc].state is State.WAITING and readiness.selects(selector, labels):
                     live = self.cluster.get(svc)
                     if live is not None:
                         self._evaluate(svc, live)
@@ -181,7 +192,7 @@ class Engine:
 
     def _evaluate(self, key: ObjectKey, live: dict[str, Any]) -> None:
         info = self.analysis.objects[key]
-        related = self.cluster.pods(key.namespace) if key.kind == "Service" and key.group == "" else ()
+        related = list(self._pods.get(key.namespace, {}).values()) if key.kind == "Service" and key.group == "" else ()
         result = readiness.compute(live, success_factor=info.setting("success-factor") or 100,
                                    ready_when=info.setting("ready-when"), related=related)
         if result.ready:
@@ -194,7 +205,7 @@ class Engine:
         self._satisfy_children(key, "ready")
 
     def _satisfy_children(self, key: Node, how: str) -> None:
-        for child in sorted(self.graph.successors(key), key=lambda c: self.nodes[c].name):
+        for child in self._children[key]:
             self._satisfy(key, child)
 
     def _satisfy(self, parent: Node, child: Node) -> None:
@@ -239,12 +250,17 @@ class Engine:
             n.timer.cancel()
             n.timer = None
         if n.attempts <= retries:
+            # not final: the object goes back to the start, and says why when it is applied again
             if not n.passive:
                 self._inflight -= 1
             n.passive = False
             self.cluster.delete(key)
-            self.sink(StateEvent(self.loop.now(), n.name, State.FAILED if not timed_out else State.TIMED_OUT,
-                                 f"{message}; retrying ({n.attempts}/{retries})", n.attempts))
+            n.retry_reason = f"retry {n.attempts}/{retries} after: {message}"
+            if self.options.concurrency is not None and self._inflight >= self.options.concurrency:
+                n.state = State.PENDING
+                self._seq += 1
+                heapq.heappush(self._queue, (n.name, self._seq, key))
+                return
             self._launch(key)
             return
         policy = info.setting("on-error") or "abort"
@@ -304,8 +320,8 @@ class Engine:
             if n.state is not State.SKIPPED:
                 ok = False
             unfinished.append(Unfinished(n.name, n.state, self._why(key)))
-        end = self.end_time if self.end_time else self.loop.now()
-        event = SummaryEvent(end - self.start_time, ok, counts, tuple(unfinished))
+        end = self.end_time if self.end_time is not None else self.loop.now()
+        event = SummaryEvent(end, ok, counts, tuple(unfinished), end - self.start_time)
         self.sink(event)
         return event
 

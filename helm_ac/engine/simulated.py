@@ -162,13 +162,17 @@ class SimulatedCluster:
             self.objects[key] = stored
             self._emit("ADDED", key, stored)
 
-        # Kinds that are ready once they exist (ConfigMap, Secret, RBAC, ...) appear after their
-        # duration, so that for every kind "duration" means "from apply to ready".
+        # An object that its kind's rule reads as ready the moment it exists (ConfigMap, RBAC, a
+        # Namespace, a custom resource without conditions, a Service without selector, ...) appears
+        # only after its duration, so that for every kind "duration" means "from apply to ready";
+        # if it must never be ready (or fail, having no failure state) it never appears at all.
         from helm_ac import readiness
 
-        exists_only = readiness.rule_for(key.group, key.kind) is readiness.exists and key.kind != "Namespace"
-        if not (exists_only and key in self.behaviour.never):  # never ready = never there, for those
-            self._schedule(key, latency + (seconds if exists_only else 0.0), appear)
+        instant = readiness.compute(stored).ready
+        stuck = key in self.behaviour.never or (key in self.behaviour.fail and failed_status(key, stored) is None
+                                               and attempt <= self.behaviour.fail_attempts.get(key, 1 << 30))
+        if not (instant and stuck):
+            self._schedule(key, latency + (seconds if instant else 0.0), appear)
         self._schedule(key, latency + seconds, lambda: self._settle(key, attempt))
         return stored
 
@@ -185,10 +189,6 @@ class SimulatedCluster:
             self._emit("DELETED", pod_key, self.objects.pop(pod_key))
         if obj is not None:
             self._emit("DELETED", key, obj)
-
-    def pods(self, namespace: str | None) -> list[dict[str, Any]]:
-        self.calls["list"] += 1
-        return [o for k, o in self.objects.items() if k.kind == "Pod" and k.group == "" and k.namespace == namespace]
 
     def watch(self, callback: Callable[[WatchEvent], None]) -> None:
         self.calls["watch"] += 1
@@ -227,7 +227,10 @@ class SimulatedCluster:
         labels = _pod_template_labels(obj)
         count = SIMULATED_NODES if key.kind == "DaemonSet" else _replicas(obj)
         for i in range(count):
-            pod_key = ObjectKey("", "Pod", key.namespace, f"{key.name}-{i}")
+            name = f"{key.name}-sim-{i}"
+            while ObjectKey("", "Pod", key.namespace, name) in self.objects:  # never clash with a chart's Pod
+                name += "x"
+            pod_key = ObjectKey("", "Pod", key.namespace, name)
             pod = {"apiVersion": "v1", "kind": "Pod", "_owner": key,
                    "metadata": {"name": pod_key.name, "namespace": key.namespace, "labels": labels or {}},
                    "status": {"phase": "Running", "conditions": [_cond("Ready")]}}

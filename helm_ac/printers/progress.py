@@ -41,7 +41,7 @@ def event_dict(e: Event) -> dict[str, Any]:
     if isinstance(e, StateEvent):
         return {"type": "state", "time": e.time, "key": e.key, "state": e.state.value, "message": e.message,
                 "attempt": e.attempt, "blockedBy": list(e.blocked_by)}
-    return {"type": "summary", "time": e.time, "ok": e.ok, "counts": e.counts,
+    return {"type": "summary", "time": e.time, "duration": e.duration, "ok": e.ok, "counts": e.counts,
             "unfinished": [{"key": u.key, "state": u.state.value, "reason": u.reason} for u in e.unfinished]}
 
 
@@ -81,7 +81,7 @@ class LiveTable:
             t.add_row(key, f"[{_STYLE.get(state, '')}]{state.value}[/]", f"{since:.1f}s", msg)
         if self.summary is not None:
             s = self.summary
-            t.caption = ("✔ succeeded" if s.ok else "✖ failed") + f" after {s.time:.1f}s: " + \
+            t.caption = ("✔ succeeded" if s.ok else "✖ failed") + f" after {s.duration:.1f}s: " + \
                 ", ".join(f"{n} {k}" for k, n in sorted(s.counts.items()))
         return t
 

@@ -20,9 +20,11 @@ def _dur(s: float) -> str:
 
 def summary_lines(r: SimulateResult) -> list[str]:
     sim = r.simulation
-    ratio = sim.wave_makespan / sim.makespan if sim.makespan else 1.0
-    lines = [f"makespan {_dur(sim.makespan)}; critical path {_dur(r.critical_seconds)}; a wave-based run "
-             f"(level by level) would take {_dur(sim.wave_makespan)} ({ratio:.2f}×)"]
+    if sim.summary.ok and sim.makespan:
+        lines = [f"makespan {_dur(sim.makespan)}; critical path {_dur(r.critical_seconds)}; a wave-based run "
+                 f"(level by level) would take {_dur(sim.wave_makespan)} ({sim.wave_makespan / sim.makespan:.2f}×)"]
+    else:
+        lines = [f"ended after {_dur(sim.makespan)}; critical path of a successful run {_dur(r.critical_seconds)}"]
     calls = sim.api_calls
     objects = max(len(sim.bars), 1)
     lines.append(f"API calls: {sum(v for k, v in calls.items() if k != 'watch')} "
