@@ -35,6 +35,7 @@ from helm_ac.model import Analysis
 
 API_VERSION = spec.API_VERSION
 MANAGED_BY = "helm-ac"
+_REASON = spec.PREFIX + "reason"
 
 
 def labels(release: str) -> dict[str, str]:
@@ -42,7 +43,6 @@ def labels(release: str) -> dict[str, str]:
     return {"app.kubernetes.io/managed-by": MANAGED_BY, "app.kubernetes.io/instance": release}
 
 
-_INDENT = re.compile(r"^(?=.)", re.MULTILINE)  # the start of every non-empty line
 _LEADING_COMMENTS = re.compile(r"\A(?:[ \t]*(?:#[^\n]*)?\n)*")  # blank and comment lines before the object
 
 
@@ -143,8 +143,26 @@ def definition_text(a: Analysis, node: ObjectKey, keys: Keys) -> str:
     text = info.obj.text
     if text is None or any(k in info.obj.annotations for k in interop.INVALID_KEYS):
         return yamlio.dump(definition(a, node, keys))
-    body = _INDENT.sub("  ", _LEADING_COMMENTS.sub("", text, count=1)).rstrip()
-    return f"{_flat_text(_header(a, node, keys))}{node.kind.lower()}:\n{body}\n"
+    body = "  " + _LEADING_COMMENTS.sub("", text, count=1).rstrip().replace("\n", "\n  ")
+    # empty lines stay empty (two passes: one replace skips every other line of a run)
+    body = body.replace("\n  \n", "\n\n").replace("\n  \n", "\n\n")
+    return f"{header_text(_header(a, node, keys))}{node.kind.lower()}:\n{body}\n"
+
+
+def header_text(h: dict[str, Any]) -> str:
+    """A Definition's header (apiVersion, kind, metadata, meta) from a fixed template; same text as
+    :func:`_flat_text`, which takes anything of another shape."""
+    m, text = h["metadata"], yamlio.scalar
+    if tuple(h) != ("apiVersion", "kind", "metadata", "meta") or tuple(m) != ("name", "namespace", "labels") \
+            or m["labels"].get("app.kubernetes.io/managed-by") != MANAGED_BY or len(m["labels"]) != 2:
+        return _flat_text(h)
+    name, ns, release = text(m["name"]), text(m["namespace"]), text(m["labels"].get("app.kubernetes.io/instance"))
+    meta = [(text(k), text(v), k) for k, v in h["meta"].items()]
+    if None in (name, ns, release) or any(tk != k or tv is None for tk, tv, k in meta) or not meta:
+        return _flat_text(h)
+    return (f"apiVersion: {API_VERSION}\nkind: Definition\nmetadata:\n  name: {name}\n  namespace: {ns}\n"
+            f"  labels:\n    app.kubernetes.io/managed-by: {MANAGED_BY}\n    app.kubernetes.io/instance: {release}\n"
+            "meta:\n" + "".join(f"  {k}: {v}\n" for k, v, _ in meta))
 
 
 def _flat_text(doc: dict[str, Any]) -> str:
@@ -179,9 +197,35 @@ def _flat_text(doc: dict[str, Any]) -> str:
     return "\n".join(out) + "\n"
 
 
+_DEPENDENCY_KEYS = ("apiVersion", "kind", "metadata", "parent", "child")
+
+
 def dependency_text(dep: dict[str, Any]) -> str:
-    """A Dependency (as built by :func:`dependencies`) as YAML text."""
-    return _flat_text(dep)
+    """A Dependency (as built by :func:`dependencies`) as YAML text.
+
+    Written from a fixed template (tens of thousands per large chart); anything not of the
+    expected shape goes through :func:`_flat_text`, which gives the same text.
+    """
+    m = dep.get("metadata") or {}
+    text = yamlio.scalar
+    meta = dep.get("meta") or {}
+    if tuple(k for k in dep if k != "meta") != _DEPENDENCY_KEYS or dep["apiVersion"] != API_VERSION \
+            or tuple(m) != ("name", "namespace", "labels", "annotations") \
+            or m["labels"].get("app.kubernetes.io/managed-by") != MANAGED_BY or len(m["labels"]) != 2 \
+            or tuple(m["annotations"]) != (_REASON,):
+        return _flat_text(dep)
+    values = [text(m["name"]), text(m["namespace"]), text(m["labels"].get("app.kubernetes.io/instance")),
+              text(m["annotations"][_REASON]), text(dep["parent"]), text(dep["child"])]
+    meta_lines = [(text(k), text(v)) for k, v in meta.items()]
+    if None in values or any(k != mk or v is None for (k, v), mk in zip(meta_lines, meta)):
+        return _flat_text(dep)
+    name, ns, release, reason, parent, child = values
+    out = (f"apiVersion: {API_VERSION}\nkind: Dependency\nmetadata:\n  name: {name}\n  namespace: {ns}\n"
+           f"  labels:\n    app.kubernetes.io/managed-by: {MANAGED_BY}\n    app.kubernetes.io/instance: {release}\n"
+           f"  annotations:\n    {_REASON}: {reason}\nparent: {parent}\nchild: {child}\n")
+    if meta_lines:
+        out += "meta:\n" + "".join(f"  {k}: {v}\n" for k, v in meta_lines)
+    return out
 
 
 def dependencies(a: Analysis, g: nx.DiGraph, keys: Keys) -> list[dict[str, Any]]:
@@ -206,7 +250,7 @@ def dependencies(a: Analysis, g: nx.DiGraph, keys: Keys) -> list[dict[str, Any]]
                 "name": f"{keys.release}-" + hashlib.sha256(f"{pk}>{ck}".encode()).hexdigest()[:12],
                 "namespace": a.namespace,
                 "labels": labels(keys.release),
-                "annotations": {spec.PREFIX + "reason": ", ".join(reasons)},
+                "annotations": {_REASON: ", ".join(reasons)},
             },
             "parent": pk,
             "child": ck,
