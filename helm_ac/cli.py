@@ -41,13 +41,15 @@ class _Group(click.Group):
 
 @click.group(cls=_Group, context_settings=dict(help_option_names=["-h", "--help"], max_content_width=100))
 @click.version_option(__version__, "--version", prog_name="helm-ac")
-@click.option("--debug", is_flag=True, default=None, help="Show tracebacks and helm commands (also HELM_DEBUG=true).")
+@click.option("--debug", is_flag=True, default=None, help="Show tracebacks of errors (also HELM_DEBUG=true).")
 @click.pass_context
 def cli(ctx: click.Context, debug: bool | None) -> None:
     """helm ac: orchestration for Helm charts (AppController for Helm 3 and 4).
 
     Declare "this object waits for that one" with appcontroller.k8s/ annotations
-    in your chart, check it with `helm ac lint`.  See docs/chart-extension.md.
+    in your chart; check them with `helm ac lint`, see the order with `helm ac graph`,
+    emit AppController manifests with `helm ac template`, and try the install on an
+    in-memory cluster with `helm ac simulate`.  See docs/chart-extension.md.
     """
     ctx.ensure_object(dict)
     ctx.obj["debug"] = bool(debug) if debug is not None else _debug_from_env()

@@ -299,3 +299,8 @@ def test_console_script_and_module_agree(helm, chart):
     b = subprocess.run([sys.executable, "-m", "helm_ac", "lint", str(chart), "-o", "json"], capture_output=True,
                        text=True, env=helm.env)
     assert a.returncode == b.returncode == 0 and a.stdout == b.stdout
+
+
+def test_a_flag_missing_its_value_gets_helms_own_message(cli, chart):
+    r = cli("lint", str(chart), "--set")
+    assert r.code == 2 and "--set" in r.out and "--include-crds" not in r.out.split("command:")[0]

@@ -41,7 +41,7 @@ def template_args(chart_args: Sequence[str], args: HelmArgs, env: dict[str, str]
         extra.append("--include-crds")
     if not args.has("-n", "--namespace") and env.get("HELM_NAMESPACE"):
         extra += ["--namespace", env["HELM_NAMESPACE"]]
-    return [*chart_args, *args.flags, *extra]
+    return [*chart_args, *extra, *args.flags]  # ours first: a user's trailing "--set" must not eat them
 
 
 @dataclass
