@@ -152,6 +152,12 @@ class Helm:
         """Start ``helm template <args>`` and return without waiting."""
         return PendingTemplate(self, [self.binary, "template", *args])
 
+    def pull(self, ref: str, dest: str, flags: Sequence[str]) -> tuple[bool, str]:
+        """``helm pull REF --untar --untardir DEST [flags]``: (success, helm's message)."""
+        proc = subprocess.run([self.binary, "pull", ref, "--untar", "--untardir", dest, *flags],  # noqa: S603
+                              capture_output=True, text=True, env=self.env)
+        return proc.returncode == 0, proc.stderr.strip()
+
     def template(self, args: Sequence[str]) -> str:
         """Run ``helm template <args>`` and return its stdout; raise :class:`RenderError`."""
         return self.start_template(args).result()

@@ -71,12 +71,9 @@ def _pull(helm: Helm, location: str, args: HelmArgs, tmp: str) -> "Chart":
             if "=" not in f and name in ("--version", "--repo", "--username", "--password", "--ca-file",
                                          "--cert-file", "--key-file", "--keyring") and i + 1 < len(args.flags):
                 flags.append(args.flags[i + 1])
-    import subprocess
-
-    proc = subprocess.run([helm.binary, "pull", location, "--untar", "--untardir", tmp, *flags],  # noqa: S603
-                          capture_output=True, text=True, env=helm.env)
-    if proc.returncode != 0:
-        raise ChartError(f"{location}: could not fetch the chart to read its Chart.yaml: {proc.stderr.strip()}")
+    ok, message = helm.pull(location, tmp, flags)
+    if not ok:
+        raise ChartError(f"{location}: could not fetch the chart to read its Chart.yaml: {message}")
     dirs = [p for p in Path(tmp).iterdir() if (p / "Chart.yaml").is_file()]
     if len(dirs) != 1:
         raise ChartError(f"{location}: helm pull did not produce one chart directory")
