@@ -25,7 +25,7 @@ YAML loader's result.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Callable
 
 from yaml.nodes import ScalarNode
 from yaml.resolver import Resolver
@@ -167,52 +167,17 @@ def read_head(doc: str) -> dict[str, Any] | None:
     return {"apiVersion": head["apiVersion"], "kind": head["kind"], "metadata": head["metadata"]}
 
 
-def _metadata(lines: list[str], i: int) -> tuple[dict[str, Any] | None, int]:
-    meta: dict[str, Any] = {}
-    level = None
-    while i < len(lines):
-        line = lines[i]
-        stripped = line.strip(" ")
-        if not stripped or stripped.startswith("#"):
-            i += 1
-            continue
-        ind = _indent(line)
-        if ind == 0:
-            break
-        if level is None:
-            level = ind
-        m = _KEY_LINE.match(line)
-        if ind != level or m is None or _key(m) is None:
-            return None, i
-        key, rest = m.group(2), m.group(3)
-        i += 1
-        if key in meta:
-            return None, i
-        if key in _META_KEEP:
-            value, i = _value(lines, i, level, rest)
-            if value is _FALLBACK:
-                return None, i
-            meta[key] = value
-        elif key == "annotations":
-            if rest == "{}":
-                meta[key] = {}
-                continue
-            if rest:
-                return None, i
-            ann, i = _annotations(lines, i, level)
-            if ann is None:
-                return None, i
-            meta[key] = ann
-        else:
-            if rest and rest[0] in "|>\"'[{" and rest not in ("|", "|-", ">", ">-"):
-                return None, i
-            i = _skip(lines, i, level)
-    return meta, i
+KeyHandler = Callable[[str, "str | None", int, int], "tuple[bool, int]"]
 
 
-def _annotations(lines: list[str], i: int, parent: int) -> tuple[dict[str, Any] | None, int]:
-    ann: dict[str, Any] = {}
+def _mapping(lines: list[str], i: int, parent: int, on_key: KeyHandler) -> tuple[bool, int]:
+    """Walk the keys of a block mapping nested under ``parent`` (its lines indented deeper).
+
+    ``on_key(key, rest, level, next_line)`` consumes the value and returns (ok, next line).
+    Returns (False, i) for anything not of the simple shape: the caller falls back to YAML.
+    """
     level = None
+    seen: set[str] = set()
     while i < len(lines):
         line = lines[i]
         stripped = line.strip(" ")
@@ -225,14 +190,47 @@ def _annotations(lines: list[str], i: int, parent: int) -> tuple[dict[str, Any] 
         if level is None:
             level = ind
         m = _KEY_LINE.match(line)
-        if ind != level or m is None or _key(m) is None:
-            return None, i
-        key, rest = m.group(2), m.group(3)
-        i += 1
-        if key in ann:
-            return None, i
+        if ind != level or m is None or _key(m) is None or m.group(2) in seen:
+            return False, i  # odd indentation, not a "key:" line, or a duplicate key
+        seen.add(m.group(2))
+        ok, i = on_key(m.group(2), m.group(3), level, i + 1)
+        if not ok:
+            return False, i
+    return True, i
+
+
+def _metadata(lines: list[str], i: int) -> tuple[dict[str, Any] | None, int]:
+    meta: dict[str, Any] = {}
+
+    def on_key(key: str, rest: str | None, level: int, i: int) -> tuple[bool, int]:
+        if key in _META_KEEP:
+            value, i = _value(lines, i, level, rest)
+            meta[key] = value
+            return value is not _FALLBACK, i
+        if key == "annotations":
+            if rest == "{}":
+                meta[key] = {}
+                return True, i
+            if rest:
+                return False, i
+            ann, i = _annotations(lines, i, level)
+            meta[key] = ann
+            return ann is not None, i
+        if rest and rest[0] in "|>\"'[{" and rest not in ("|", "|-", ">", ">-"):
+            return False, i
+        return True, _skip(lines, i, level)
+
+    ok, i = _mapping(lines, i, 0, on_key)
+    return (meta if ok else None), i
+
+
+def _annotations(lines: list[str], i: int, parent: int) -> tuple[dict[str, Any] | None, int]:
+    ann: dict[str, Any] = {}
+
+    def on_key(key: str, rest: str | None, level: int, i: int) -> tuple[bool, int]:
         value, i = _value(lines, i, level, rest)
-        if value is _FALLBACK:
-            return None, i
         ann[key] = value
-    return (ann if ann else None), i
+        return value is not _FALLBACK, i
+
+    ok, i = _mapping(lines, i, parent, on_key)
+    return (ann if ok and ann else None), i
