@@ -37,7 +37,3 @@ class RenderError(UserError):
 
 class ChartError(UserError):
     """A chart could not be read (missing, not a chart, bad Chart.yaml)."""
-
-
-class ManifestError(UserError):
-    """Rendered output could not be parsed safely (e.g. an alias bomb)."""

@@ -186,10 +186,6 @@ def _implicit_edges(a: Analysis, edges: _Edges, rules: frozenset[str]) -> None:
             edges.add(ns, key, Why("implicit-namespace", f"{key} lives in {ns}"))
 
 
-def objects_only(g: nx.DiGraph) -> list[ObjectKey]:
-    return sorted(n for n in g if isinstance(n, ObjectKey))
-
-
 def cycles(g: nx.DiGraph, *, per_component: int = 10) -> list[list[Node]]:
     """Elementary cycles (as node lists, parent before child), at most ``per_component`` per strongly
     connected component, deterministic.  Self-loops are not in the graph (see :func:`build`)."""

@@ -55,10 +55,6 @@ class Reference:
     gate: str = "ready"  # "present": the dependent may start once the target exists (werf state=present)
     group_target: str | None = None  # a HIP-0025 resource group of the object's chart
 
-    @property
-    def resolved(self) -> bool:
-        return bool(self.targets) or self.chart_target is not None or self.group_target is not None
-
 
 @dataclass
 class ObjectInfo:

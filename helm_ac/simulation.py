@@ -16,7 +16,6 @@ from helm_ac.engine.loop import VirtualLoop
 from helm_ac.engine.scheduler import Engine, Options
 from helm_ac.engine.simulated import Behaviour, SimulatedCluster
 from helm_ac.estimates import Estimates
-from helm_ac.graph import Barrier
 from helm_ac.manifests import ObjectKey
 from helm_ac.model import Analysis
 
@@ -83,7 +82,3 @@ def simulate(analysis: Analysis, graph: nx.DiGraph, keys: Keys, estimates: Estim
                                                     order.get(b.key, 0)))
     return Simulation(events, summary, timeline, summary.duration,
                       wave_makespan(analysis, graph, behaviour.seconds), dict(cluster.calls), loop.callbacks_run)
-
-
-def barrier_free(graph: nx.DiGraph) -> list[ObjectKey]:
-    return [n for n in graph if not isinstance(n, Barrier)]

@@ -126,7 +126,7 @@ class Engine:
             return
         if isinstance(key, Barrier):
             self._emit(n, State.READY)
-            self._satisfy_children(key, "ready")
+            self._satisfy_children(key)
             return
         if self.options.concurrency is not None and self._inflight >= self.options.concurrency:
             self._seq += 1
@@ -202,9 +202,9 @@ class Engine:
 
     def _ready(self, key: ObjectKey, message: str) -> None:
         self._settle(key, State.READY, message)
-        self._satisfy_children(key, "ready")
+        self._satisfy_children(key)
 
-    def _satisfy_children(self, key: Node, how: str) -> None:
+    def _satisfy_children(self, key: Node) -> None:
         for child in self._children[key]:
             self._satisfy(key, child)
 
@@ -268,7 +268,7 @@ class Engine:
                      message + ("" if policy == "abort" else f" (on-error: {policy})"))
         if policy == "ignore":
             n.ignored = True
-            self._satisfy_children(key, "ready")
+            self._satisfy_children(key)
         elif policy == "ignore-all":
             n.ignored = True
             self._close_descendants(key, State.SKIPPED)
