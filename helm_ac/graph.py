@@ -36,7 +36,7 @@ from typing import Iterable, NamedTuple, Union
 import networkx as nx
 
 from helm_ac import interop, spec
-from helm_ac.manifests import ObjectKey
+from helm_ac.manifests import ObjectKey, chart_file
 from helm_ac.model import Analysis
 
 
@@ -111,7 +111,7 @@ def build(a: Analysis, *, implicit: Iterable[str] = IMPLICIT_RULES) -> nx.DiGrap
         gated = [k for k in info.own_objects if not _prerequisite(a, k)]
         if waited and gated:
             gate = Barrier("gate", path)
-            file = "/".join([p for sub in path[1:] for p in ("charts", sub)] + ["Chart.yaml"])
+            file = chart_file(path, "Chart.yaml")
             for s in waited:
                 edges.add(Barrier("done", s), gate, Why("subchart", f"chart {'/'.join(path)} waits for its subchart "
                                                                  f"{s[-1]}", file))
@@ -120,7 +120,7 @@ def build(a: Analysis, *, implicit: Iterable[str] = IMPLICIT_RULES) -> nx.DiGrap
                 edges.add(gate, key, own)
         order = info.order()
         if order is not None:
-            file = "/".join([p for sub in path[1:] for p in ("charts", sub)] + ["Chart.yaml"])
+            file = chart_file(path, "Chart.yaml")
             for before, after in order.edges():
                 b, c = path + (before,), path + (after,)
                 if b not in enabled or c not in enabled:

@@ -98,7 +98,7 @@ class RenderedObject:
     @property
     def chart_file(self) -> str:
         """Path relative to the top-level chart: ``charts/mariadb/templates/x.yaml``."""
-        return "/".join([p for sub in self.chart[1:] for p in ("charts", sub)] + [self.template])
+        return chart_file(self.chart, self.template)
 
 
 @dataclass(frozen=True)
@@ -110,6 +110,12 @@ class Problem:
     template: str
     message: str
     hint: str
+
+
+def chart_file(chart: tuple[str, ...], file: str) -> str:
+    """A file of a (sub)chart, relative to the top-level chart: (("wp", "mariadb"), "Chart.yaml") ->
+    ``charts/mariadb/Chart.yaml``."""
+    return "/".join([p for sub in chart[1:] for p in ("charts", sub)] + [file])
 
 
 def parse_source(source: str) -> tuple[tuple[str, ...], str]:

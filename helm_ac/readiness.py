@@ -19,7 +19,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
-from helm_ac import readywhen
+from helm_ac import kinds, readywhen
 
 
 class Status(str, enum.Enum):
@@ -322,8 +322,7 @@ def compute(obj: Mapping[str, Any], *, success_factor: int = 100,
     meta = obj.get("metadata") or {}
     if meta.get("deletionTimestamp"):
         return _wait("being deleted")
-    api = str(obj.get("apiVersion", ""))
-    group = api.rsplit("/", 1)[0] if "/" in api else ""
+    group = kinds.group_of(str(obj.get("apiVersion", "")))
     result = rule_for(group, str(obj.get("kind", "")))(obj, success_factor, related)
     if ready_when is None or result.failed:
         return result

@@ -16,12 +16,12 @@ from helm_ac import graph as graphmod
 from helm_ac import interop, kinds, refs, spec
 from helm_ac.chart import Dependency
 from helm_ac.lint.rules import RULES, Finding
-from helm_ac.manifests import ObjectKey, RenderedObject
+from helm_ac.manifests import ObjectKey, RenderedObject, chart_file
 from helm_ac.model import Analysis, ChartInfo, ObjectInfo, Reference
 
 
 def _chart_yaml(path: tuple[str, ...]) -> str:
-    return "/".join([p for sub in path[1:] for p in ("charts", sub)] + ["Chart.yaml"])
+    return chart_file(path, "Chart.yaml")
 
 
 @dataclass
@@ -66,7 +66,7 @@ def _close(word: str, options: list[str], cutoff: float = 0.6) -> str | None:
 
 def invalid_manifest(a: Analysis, r: Reporter) -> None:
     for p in a.rendered.problems:
-        file = "/".join([x for sub in p.chart[1:] for x in ("charts", sub)] + [p.template]) if p.template else ""
+        file = chart_file(p.chart, p.template) if p.template else ""
         r.file("invalid-manifest", file, p.message, p.hint)
 
 
