@@ -84,6 +84,10 @@ class GraphView:
                 out.append(self.keys.key(p) + (" (exists)" if gates == {"present"} else ""))
         return out
 
+    def critical_labels(self) -> list[str]:
+        """The critical path for people: objects and chart barriers ("[mariadb ready]"), in order."""
+        return [self.label(n) for n in self.critical if isinstance(n, ObjectKey) or n.role == "done"]
+
     def objects(self) -> list[ObjectKey]:
         return [n for n in self.order if isinstance(n, ObjectKey)]
 
@@ -107,7 +111,7 @@ def to_text(v: GraphView, release: str) -> str:
             waits = v.waits_for(o)
             tail = f"  waits for {', '.join(waits)}" if waits else ""
             lines.append(f" {mark} {v.keys.key(o):<{width}}  {_dur(v.duration(o)):>6}{tail}")
-    path = " → ".join(v.label(n) for n in v.critical if isinstance(n, ObjectKey) or n.role == "done")
+    path = " → ".join(v.critical_labels())
     lines += ["", f"critical path ({_dur(v.critical_seconds)}, marked *, in order): {path}"]
     lines.append("durations are estimates: per-kind defaults unless given with --estimate/--estimates")
     return "\n".join(lines) + "\n"

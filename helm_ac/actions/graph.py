@@ -9,7 +9,7 @@ from typing import Iterable, Sequence
 from helm_ac.actions.render import Renderer, render_and_check
 from helm_ac.errors import UserError
 from helm_ac.helm import HelmArgs
-from helm_ac.lint import Finding, Severity
+from helm_ac.lint import Finding, has_errors
 
 
 @dataclass
@@ -22,7 +22,7 @@ class GraphResult:
 
     @property
     def failed(self) -> bool:
-        return any(f.severity is Severity.ERROR for f in self.findings)
+        return has_errors(self.findings)
 
 
 @dataclass

@@ -146,10 +146,6 @@ class Checked:
     graph: "Any"  # networkx.DiGraph
     findings: list  # type: ignore[type-arg]  # helm_ac.lint.Finding, sorted
 
-    @property
-    def failed(self) -> bool:
-        return any(f.severity.value == "error" for f in self.findings)
-
 
 def render_and_check(renderer: Renderer, positionals: Sequence[str], args: HelmArgs,
                      implicit: "Iterable[str]") -> Checked:

@@ -13,7 +13,7 @@ from typing import Any, Iterable, Sequence
 from helm_ac.actions.render import Renderer, render_and_check
 from helm_ac.errors import UserError
 from helm_ac.helm import HelmArgs
-from helm_ac.lint import Finding, Severity
+from helm_ac.lint import Finding, has_errors
 
 
 @dataclass
@@ -37,7 +37,7 @@ class SimulateResult:
 
     @property
     def failed(self) -> bool:
-        return any(f.severity is Severity.ERROR for f in self.findings)
+        return has_errors(self.findings)
 
 
 def resolve(ref_text: str, analysis: Any, keys: Any) -> Any:
@@ -81,7 +81,6 @@ class Simulate:
         if result.failed:
             return result
         from helm_ac import appcontroller, simulation, views
-        from helm_ac import graph as graphmod
         from helm_ac.engine.scheduler import Options
         from helm_ac.engine.simulated import Behaviour
         from helm_ac.estimates import from_analysis
@@ -105,6 +104,5 @@ class Simulate:
         result.simulation = simulation.simulate(a, g, keys, est, behaviour=behaviour, options=options)
         view = views.GraphView(a, g, keys, est)
         result.critical_seconds = view.critical_seconds
-        result.critical_path = [view.label(n) for n in view.critical
-                                if not isinstance(n, graphmod.Barrier) or n.role == "done"]
+        result.critical_path = view.critical_labels()
         return result

@@ -23,7 +23,7 @@ from typing import Iterable, Sequence
 from helm_ac.actions.render import Renderer, render_and_check
 from helm_ac.errors import UserError
 from helm_ac.helm import HelmArgs
-from helm_ac.lint import Finding, Severity
+from helm_ac.lint import Finding, has_errors
 
 FORMATS = ("appcontroller", "plain", "argocd", "cli-utils")
 ARGOCD_WAVE = "argocd.argoproj.io/sync-wave"
@@ -51,7 +51,7 @@ class TemplateResult:
 
     @property
     def failed(self) -> bool:
-        return any(f.severity is Severity.ERROR for f in self.findings)
+        return has_errors(self.findings)
 
     def render(self) -> str:
         head = (self.raw.rstrip("\n") + "\n") if self.raw else ""

@@ -50,6 +50,11 @@ class Finding:
         return (self.chart, self.file, self.line or 0, -self.severity.rank, self.rule, self.object or "", self.message)
 
 
+def has_errors(findings: "list[Finding]") -> bool:
+    """Any error among these findings (before --strict)?  A chart with errors has no meaningful graph."""
+    return any(f.severity is Severity.ERROR for f in findings)
+
+
 _E, _W, _I = Severity.ERROR, Severity.WARNING, Severity.INFO
 
 RULES: dict[str, Rule] = {r.id: r for r in (
