@@ -122,13 +122,7 @@ def _header(a: Analysis, node: ObjectKey, keys: Keys) -> dict[str, Any]:
 def definition(a: Analysis, node: ObjectKey, keys: Keys) -> dict[str, Any]:
     """The Definition wrapping one object, with its resource meta."""
     info = a.objects[node]
-    body = info.obj.body
-    meta = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
-    ann = meta.get("annotations")
-    if isinstance(ann, dict) and any(k in ann for k in interop.INVALID_KEYS):
-        body = {**body, "metadata": {**meta, "annotations": {
-            k: v for k, v in ann.items() if k not in interop.INVALID_KEYS}}}
-    return {**_header(a, node, keys), node.kind.lower(): body}
+    return {**_header(a, node, keys), node.kind.lower(): interop.without_invalid_keys(info.obj.body)}
 
 
 def definition_text(a: Analysis, node: ObjectKey, keys: Keys) -> str:

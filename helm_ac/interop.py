@@ -62,6 +62,18 @@ class Foreign:
     gate: str = "ready"  # or "present" (werf state=present)
 
 
+def without_invalid_keys(body: dict[str, Any], extra: dict[str, str] | None = None) -> dict[str, Any]:
+    """``body`` without the annotation keys Kubernetes rejects (:data:`INVALID_KEYS`), plus ``extra``
+    annotations; the same object when there is nothing to change (never mutated)."""
+    meta = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
+    current = meta.get("annotations") if isinstance(meta.get("annotations"), dict) else {}
+    if not extra and not any(k in current for k in INVALID_KEYS):
+        return body
+    ann = {k: v for k, v in current.items() if k not in INVALID_KEYS}
+    ann.update(extra or {})
+    return {**body, "metadata": {**meta, "annotations": ann}}
+
+
 def json_string_list(value: Any) -> list[str]:
     """HIP-0025 list values: a JSON array of strings inside the annotation string."""
     if isinstance(value, list):

@@ -80,7 +80,7 @@ class Template:
 
     def run(self, positionals: Sequence[str], args: HelmArgs) -> TemplateResult:
         checked = render_and_check(self.renderer, positionals, args, self.implicit)
-        from helm_ac import appcontroller, yamlio
+        from helm_ac import appcontroller, interop, yamlio
 
         rc, a, g, release = checked.rendered, checked.analysis, checked.graph, checked.release
         result = TemplateResult(checked.location, release, findings=checked.findings)
@@ -95,7 +95,7 @@ class Template:
             for obj in rc.rendered.objects:
                 body = obj.body
                 if not obj.hooks and obj.index in annotate:
-                    body = _with_annotations(body, annotate[obj.index])
+                    body = interop.without_invalid_keys(body, annotate[obj.index])
                 result.documents.append(Document(obj.source, yamlio.dump(body)))
             return result
         else:
@@ -137,18 +137,6 @@ def write_tree(result: TemplateResult, directory: str) -> list[str]:
         target.write_text("".join(parts), encoding="utf-8")
         written.append(str(root / source))
     return written
-
-
-def _with_annotations(body: dict, extra: dict[str, str]) -> dict:
-    """A copy of ``body`` with annotations added and keys Kubernetes rejects removed."""
-    from helm_ac import interop
-
-    meta = dict(body.get("metadata") or {})
-    current = meta.get("annotations")
-    ann = {k: v for k, v in (current if isinstance(current, dict) else {}).items() if k not in interop.INVALID_KEYS}
-    ann.update(extra)
-    meta["annotations"] = ann
-    return {**body, "metadata": meta}
 
 
 def _cli_utils_ref(key) -> str:  # type: ignore[no-untyped-def]
