@@ -153,3 +153,5 @@ def test_export_to_cli_utils_round_trips(cli):
     assert "batch/namespaces/default/Job/shop-migrate" in refs and "/namespaces/default/ConfigMap/shop-api" in refs
     for ref in refs:
         interop.parse_cli_utils(ref)  # what we write, cli-utils' grammar reads
+    assert all("helm.sh/depends-on/resource-groups" not in (o["metadata"].get("annotations") or {}) for o in objs)
+

@@ -94,8 +94,8 @@ class Template:
             annotate = _export_annotations(a, g, keys, self.format)
             for obj in rc.rendered.objects:
                 body = obj.body
-                if not obj.hooks and obj.index in annotate:
-                    body = interop.without_invalid_keys(body, annotate[obj.index])
+                if not obj.hooks:
+                    body = interop.without_invalid_keys(body, annotate.get(obj.index))
                 result.documents.append(Document(obj.source, yamlio.dump(body)))
             return result
         else:
