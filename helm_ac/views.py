@@ -32,6 +32,8 @@ class GraphView:
 
     def __post_init__(self) -> None:
         self.order = list(nx.lexicographical_topological_sort(self.graph, key=self._sort_key))
+        position = {n: i for i, n in enumerate(self.order)}
+        self.edges = sorted(self.graph.edges, key=lambda e: (position[e[0]], position[e[1]]))  # drawing order
         self.level: dict[Node, int] = {}
         self.finish: dict[Node, float] = {}
         best_pred: dict[Node, Node | None] = {}
@@ -140,7 +142,7 @@ def to_dot(v: GraphView, release: str) -> str:
                 style = ', color=red, penwidth=2' if n in v.critical else ''
                 out.append(f"    {ids[n]} [label={_quote(v.keys.key(n) + chr(10) + _dur(v.duration(n)))}{style}];")
         out.append("  }")
-    for p, c in sorted(v.graph.edges, key=lambda e: (v.order.index(e[0]), v.order.index(e[1]))):
+    for p, c in v.edges:
         style = " [color=red, penwidth=2]" if (p, c) in crit else ""
         out.append(f"  {ids[p]} -> {ids[c]}{style};")
     out.append("}")
@@ -158,7 +160,7 @@ def to_mermaid(v: GraphView, release: str) -> str:
         else:
             out.append(f'  {ids[n]}["{text}<br/>{_dur(v.duration(n))}"]')
     crit_links = []
-    for i, (p, c) in enumerate(sorted(v.graph.edges, key=lambda e: (v.order.index(e[0]), v.order.index(e[1])))):
+    for i, (p, c) in enumerate(v.edges):
         out.append(f"  {ids[p]} --> {ids[c]}")
         if (p, c) in crit:
             crit_links.append(str(i))
