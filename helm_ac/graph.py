@@ -1,4 +1,4 @@
-"""The dependency graph of a release, pure (networkx, no I/O).
+"""The dependency graph of a release, pure (no I/O).
 
 Nodes are objects (:class:`~helm_ac.manifests.ObjectKey`) and *barriers*
 (:class:`Barrier`), AppController's ``void`` vertices: always ready once
@@ -27,17 +27,26 @@ Implicit rules (:data:`IMPLICIT_RULES`, on by default, each switchable off):
 
 Namespaces and CRDs, and everything from a chart's ``crds/`` directory (which Helm installs
 before any template), never wait for subcharts: subcharts are typically what needs them.
+
+Two forms: :func:`collect` gives the edges as a plain mapping (:class:`Edges`), which is all
+``helm ac lint`` needs (its cycle check runs on the standard library's :mod:`graphlib`);
+:func:`build` / :meth:`Edges.digraph` give a ``networkx.DiGraph`` for the views, the emitters and
+the engine.  networkx is imported only there, and by :func:`cycles` once a cycle is known to exist:
+importing it costs about a quarter of a second, a third of what ``helm template`` itself takes on
+a 2,000-object chart (``benchmarks/lint_bench.py``).
 """
 from __future__ import annotations
 
+import graphlib
 from dataclasses import dataclass
-from typing import Iterable, NamedTuple, Union
-
-import networkx as nx
+from typing import TYPE_CHECKING, Iterable, NamedTuple, Union
 
 from helm_ac import interop, spec
 from helm_ac.manifests import ObjectKey, chart_file
 from helm_ac.model import Analysis
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 
 class Barrier(NamedTuple):
@@ -70,11 +79,35 @@ class Why:
     gate: str = "ready"
 
 
-class _Edges(dict):  # type: ignore[type-arg]
-    """Edges collected before the graph is built in one go (networkx's add_edge is slow per call)."""
+class Edges(dict):  # type: ignore[type-arg]
+    """The graph as ``{(parent, child): [Why, ...]}``, plus ``objects``: every object node, in
+    analysis order (objects without any edge included)."""
+
+    def __init__(self, objects: Iterable[ObjectKey]) -> None:
+        super().__init__()
+        self.objects = list(objects)
 
     def add(self, parent: Node, child: Node, why: Why) -> None:
         self.setdefault((parent, child), []).append(why)
+
+    def digraph(self) -> "nx.DiGraph":
+        """The same graph as a ``networkx.DiGraph`` whose edges carry ``why``; nodes in a stable order."""
+        import networkx as nx
+
+        g = nx.DiGraph()
+        g.add_nodes_from(self.objects)
+        g.add_edges_from((p, c, {"why": whys}) for (p, c), whys in self.items())
+        return g
+
+    def has_cycle(self) -> bool:
+        preds: dict[Node, list[Node]] = {n: [] for n in self.objects}
+        for p, c in self:
+            preds.setdefault(c, []).append(p)
+        try:
+            graphlib.TopologicalSorter(preds).prepare()
+        except graphlib.CycleError:
+            return True
+        return False
 
 
 #: Implicit rules users expect; ``build(..., implicit=...)`` chooses which apply.
@@ -87,12 +120,15 @@ def _prerequisite(a: Analysis, key: ObjectKey) -> bool:
             or a.objects[key].obj.template.startswith("crds/"))
 
 
-def build(a: Analysis, *, implicit: Iterable[str] = IMPLICIT_RULES) -> nx.DiGraph:
-    """Build the dependency graph of an analysis (self-dependencies are left out)."""
+def build(a: Analysis, *, implicit: Iterable[str] = IMPLICIT_RULES) -> "nx.DiGraph":
+    """The dependency graph of an analysis as a ``networkx.DiGraph`` (see :func:`collect`)."""
+    return collect(a, implicit=implicit).digraph()
+
+
+def collect(a: Analysis, *, implicit: Iterable[str] = IMPLICIT_RULES) -> Edges:
+    """The edges of an analysis's dependency graph (self-dependencies are left out)."""
     implicit = frozenset(implicit)
-    g = nx.DiGraph()
-    g.add_nodes_from(a.order)
-    edges = _Edges()
+    edges = Edges(a.order)
     started: set[Barrier] = set()
     enabled = {p for p, c in a.charts.items() if c.subtree_objects}
 
@@ -151,21 +187,30 @@ def build(a: Analysis, *, implicit: Iterable[str] = IMPLICIT_RULES) -> nx.DiGrap
             if r.group_target is not None:
                 edges.add(Barrier(f"group:{r.group_target}", info.obj.chart), key, why)
     _implicit_edges(a, edges, implicit)
-    g.add_edges_from((p, c, {"why": whys}) for (p, c), whys in edges.items())
-    _prune_sinks(g)
-    return g
+    _prune_sinks(edges)
+    return edges
 
 
-def _prune_sinks(g: nx.DiGraph) -> None:
+def _prune_sinks(edges: Edges) -> None:
     """Drop barriers that nothing waits for (e.g. ``done`` of the top-level chart): they order nothing."""
-    sinks = [n for n in g if isinstance(n, Barrier) and g.out_degree(n) == 0]
+    out: dict[Node, int] = {}
+    preds: dict[Node, list[Node]] = {}
+    for p, c in edges:
+        out[p] = out.get(p, 0) + 1
+        preds.setdefault(c, []).append(p)
+    sinks = {c for c in preds if isinstance(c, Barrier) and c not in out}
     while sinks:
-        preds = {p for n in sinks for p in g.predecessors(n) if isinstance(p, Barrier)}
-        g.remove_nodes_from(sinks)
-        sinks = [n for n in preds if n in g and g.out_degree(n) == 0]
+        nxt = set()
+        for n in sinks:
+            for p in preds.pop(n, ()):
+                del edges[(p, n)]
+                out[p] -= 1
+                if not out[p] and isinstance(p, Barrier):
+                    nxt.add(p)
+        sinks = nxt
 
 
-def _implicit_edges(a: Analysis, edges: _Edges, rules: frozenset[str]) -> None:
+def _implicit_edges(a: Analysis, edges: Edges, rules: frozenset[str]) -> None:
     crds: dict[tuple[str, str], ObjectKey] = {}
     namespaces: dict[str, ObjectKey] = {}
     for key in a.order:
@@ -186,9 +231,14 @@ def _implicit_edges(a: Analysis, edges: _Edges, rules: frozenset[str]) -> None:
             edges.add(ns, key, Why("implicit-namespace", f"{key} lives in {ns}"))
 
 
-def cycles(g: nx.DiGraph, *, per_component: int = 10) -> list[list[Node]]:
+def cycles(edges: Edges, *, per_component: int = 10) -> list[list[Node]]:
     """Elementary cycles (as node lists, parent before child), at most ``per_component`` per strongly
-    connected component, deterministic.  Self-loops are not in the graph (see :func:`build`)."""
+    connected component, deterministic.  Self-loops are not in the graph (see :func:`collect`)."""
+    if not edges.has_cycle():
+        return []
+    import networkx as nx
+
+    g = edges.digraph()
     out: list[list[Node]] = []
     comps = [c for c in nx.strongly_connected_components(g) if len(c) > 1]
     for comp in sorted(comps, key=lambda c: min(_sort_key(n) for n in c)):

@@ -17,8 +17,8 @@ def analyze(*docs, chart=None):
 
 
 def lint(*docs, chart=None):
-    a, g, _ = analyze(*docs, chart=chart)
-    return checks.run_all(a, g, "c")
+    a, _, _ = analyze(*docs, chart=chart)
+    return checks.run_all(a, graph.collect(a), "c")
 
 
 def K(kind, name, group=""):

@@ -9,7 +9,7 @@ from helm_ac.lint import RULES, checks
 
 def lint(*docs, chart=None, namespace="default"):
     a = model.analyze(manifests.split(rendered(*docs)), chart, namespace)
-    return checks.run_all(a, graph.build(a), "chart")
+    return checks.run_all(a, graph.collect(a), "chart")
 
 
 def only(findings, rule):

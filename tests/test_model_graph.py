@@ -1,5 +1,11 @@
 """The pure core: rendered text + chart tree -> analysis -> graph."""
+import subprocess
+import sys
+from pathlib import Path
+
 import networkx as nx
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import cm, rendered, write_chart
 from helm_ac import graph, manifests, model
@@ -128,9 +134,9 @@ def test_cycles_are_found_with_their_path():
                 ("c/templates/b.yaml", cm("b", {"appcontroller.k8s/depends-on": "configmap/c"})),
                 ("c/templates/c.yaml", cm("c", {"appcontroller.k8s/depends-on": "configmap/a"})),
                 ("c/templates/d.yaml", cm("d", {"appcontroller.k8s/depends-on": "configmap/d"})))
-    g = graph.build(a)
-    assert not g.has_edge(K("ConfigMap", "d"), K("ConfigMap", "d"))  # self-dependencies stay out
-    [cyc] = graph.cycles(g)
+    e = graph.collect(a)
+    assert (K("ConfigMap", "d"), K("ConfigMap", "d")) not in e  # self-dependencies stay out
+    [cyc] = graph.cycles(e)
     assert [str(n) for n in graph.waits_for_path(cyc)] == ["configmap/a", "configmap/b", "configmap/c", "configmap/a"]
 
 
@@ -139,8 +145,8 @@ def test_many_cycles_are_bounded_per_component():
     names = [f"n{i}" for i in range(8)]
     docs = [(f"c/templates/{n}.yaml", cm(n, {"appcontroller.k8s/depends-on": ", ".join(
         f"configmap/{m}" for m in names if m != n)})) for n in names]
-    g = graph.build(analyze(*docs))
-    assert 0 < len(graph.cycles(g, per_component=10)) <= 10
+    e = graph.collect(analyze(*docs))
+    assert 0 < len(graph.cycles(e, per_component=10)) <= 10
 
 
 CRD = ("apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: backups.example.com\n"
@@ -171,6 +177,40 @@ def test_crds_and_namespaces_do_not_wait_for_subcharts(tmp_path):
                 ("op/charts/app/templates/b.yaml", BACKUP), ("op/charts/app/templates/c.yaml", cm("c", namespace="db")),
                 chart=load_chart(d))
     g = graph.build(a)
-    assert not graph.cycles(g)
+    assert not graph.cycles(graph.collect(a))
     assert nx.has_path(g, CRD_KEY, ObjectKey("example.com", "Backup", "default", "nightly"))
     assert nx.has_path(g, ObjectKey("example.com", "Backup", "default", "nightly"), K("ConfigMap", "own"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 7), st.integers(0, 7)), max_size=20))
+def test_graphlib_cycle_check_agrees_with_networkx(pairs):
+    """Lint decides "is there a cycle" with graphlib (networkx is slow to import); networkx enumerates them."""
+    e = graph.Edges(K("ConfigMap", f"n{i}") for i in range(8))
+    for p, c in pairs:
+        if p != c:
+            e.add(K("ConfigMap", f"n{p}"), K("ConfigMap", f"n{c}"), graph.Why("depends-on", "test"))
+    assert e.has_cycle() == (not nx.is_directed_acyclic_graph(e.digraph()))
+    assert bool(graph.cycles(e)) == e.has_cycle()
+
+
+def test_barriers_nothing_waits_for_are_pruned_transitively(tmp_path):
+    # top waits for sub (gate), sub's done feeds top's done; top's done has no successor: pruned, and so on
+    d = write_chart(tmp_path, "top", {}, subcharts={"sub": {"templates": {}}})
+    a = analyze(("top/templates/a.yaml", cm("a")), ("top/charts/sub/templates/b.yaml", cm("b")), chart=load_chart(d))
+    e = graph.collect(a)
+    barriers = {n for edge in e for n in edge if isinstance(n, Barrier)}
+    assert barriers == {Barrier("done", ("top", "sub")), Barrier("gate", ("top",))}
+    assert all(any(p == b for p, _ in e) for b in barriers)  # every barrier left orders something
+
+
+def test_lint_of_an_acyclic_chart_does_not_import_networkx():
+    code = ("import sys; from conftest import rendered, cm; from helm_ac import manifests, model, graph;"
+            "from helm_ac.lint import checks;"
+            "a = model.analyze(manifests.split(rendered(('c/templates/a.yaml', cm('a')),"
+            " ('c/templates/b.yaml', cm('b', {'appcontroller.k8s/depends-on': 'configmap/a'})))), None, 'd');"
+            "assert not checks.run_all(a, graph.collect(a), 'c');"
+            "print('networkx' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).parent).stdout
+    assert out.strip() == "False"

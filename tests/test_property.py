@@ -24,7 +24,7 @@ def _lint(annotations: dict[str, str]):
                            "metadata": {"name": "a", "annotations": annotations}})
     docs = [("c/templates/a.yaml", body)] + [(f"c/templates/o{i}.yaml", o) for i, o in enumerate(OTHERS)]
     a = model.analyze(manifests.split(rendered(*docs)), None, "default")
-    return a, checks.run_all(a, graph.build(a), "c")
+    return a, checks.run_all(a, graph.collect(a), "c")
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -62,7 +62,7 @@ def test_unknown_keys_are_reported(key, value):
 @given(text=st.text(max_size=200))
 def test_arbitrary_rendered_text_never_crashes(text):
     a = model.analyze(manifests.split(text), None, "default")
-    checks.run_all(a, graph.build(a), "c")
+    checks.run_all(a, graph.collect(a), "c")
 
 
 _scalars = st.one_of(st.text(max_size=20), st.integers(), st.booleans(), st.none(),

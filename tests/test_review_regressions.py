@@ -54,7 +54,7 @@ def test_cycles_do_not_depend_on_the_hash_seed(tmp_path):
     (tmp_path / "out.yaml").write_text(docs)
     code = ("import sys; from helm_ac import manifests, model, graph; from helm_ac.lint import checks;"
             "a = model.analyze(manifests.split(open(sys.argv[1]).read()), None, 'default');"
-            "print([f.message for f in checks.run_all(a, graph.build(a), 'c')])")
+            "print([f.message for f in checks.run_all(a, graph.collect(a), 'c')])")
     outs = {subprocess.run([sys.executable, "-c", code, str(tmp_path / "out.yaml")], capture_output=True, text=True,
                            env={**os.environ, "PYTHONHASHSEED": str(seed)}, cwd=ROOT).stdout for seed in (1, 2, 3, 4)}
     assert len(outs) == 1 and "dependency cycle" in outs.pop()
@@ -77,7 +77,7 @@ def test_subchart_order_does_not_gate_crds_of_the_later_chart(tmp_path):
     a = model.analyze(manifests.split(rendered(("top/charts/b/crds/crd.yaml", crd),
                                                ("top/charts/a/templates/w.yaml", widget),
                                                ("top/charts/b/templates/x.yaml", cm("x")))), load_chart(d), "default")
-    assert not graph.cycles(graph.build(a))
+    assert not graph.cycles(graph.collect(a))
 
 
 def test_cluster_scoped_custom_resources_without_their_crd():
@@ -85,13 +85,13 @@ def test_cluster_scoped_custom_resources_without_their_crd():
     a = model.analyze(manifests.split(rendered(("c/templates/i.yaml", issuer),
                                                ("c/templates/c.yaml", cm("c", {DEP: "clusterissuer/le"}, "web")))),
                       None, "default")
-    assert not checks.run_all(a, graph.build(a), "c")
+    assert not checks.run_all(a, graph.collect(a), "c")
 
 
 def test_absurd_durations_are_rejected():
     body = cm("c", {"appcontroller.k8s/timeout": "1" + "0" * 310 + "h"})
     a = model.analyze(manifests.split(rendered(("c/templates/c.yaml", body))), None, "default")
-    [f] = checks.run_all(a, graph.build(a), "c")
+    [f] = checks.run_all(a, graph.collect(a), "c")
     assert f.rule == "invalid-annotation-value"
 
 

@@ -70,7 +70,7 @@ class Lint:
                 pending.append((location, self.renderer.start([location], location, args)))
             except UserError as exc:
                 pending.append((location, exc))
-        # Imported only now, while helm renders: networkx alone takes a good part of our start-up.
+        # Imported only now, while helm renders.
         from helm_ac import graph as graphmod
         from helm_ac import model
         from helm_ac.lint import checks
@@ -87,11 +87,11 @@ class Lint:
                 res.error = exc
                 continue
             analysis = model.analyze(rc.rendered, rc.chart, rc.namespace)
-            g = graphmod.build(analysis)
+            edges = graphmod.collect(analysis)
             res.objects = len(analysis.order)
             res.hooks = len(analysis.hooks)
             # what objects wait for directly: other objects, or a chart barrier (chart:x, subchart rule)
-            res.edges = sum(1 for _, v in g.edges if not isinstance(v, graphmod.Barrier))
+            res.edges = sum(1 for _, v in edges if not isinstance(v, graphmod.Barrier))
             res.notes = rc.notes
-            res.findings = sorted(checks.run_all(analysis, g, location), key=Finding.sort_key)
+            res.findings = sorted(checks.run_all(analysis, edges, location), key=Finding.sort_key)
         return LintResult(results, self.strict)

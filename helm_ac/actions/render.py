@@ -160,6 +160,6 @@ def render_and_check(renderer: Renderer, positionals: Sequence[str], args: HelmA
 
     rc = pending.result()
     a = model.analyze(rc.rendered, rc.chart, rc.namespace)
-    g = graphmod.build(a, implicit=implicit)
-    findings = sorted(checks.run_all(a, g, location), key=Finding.sort_key)
-    return Checked(release, location, rc, a, g, findings)
+    edges = graphmod.collect(a, implicit=implicit)
+    findings = sorted(checks.run_all(a, edges, location), key=Finding.sort_key)
+    return Checked(release, location, rc, a, edges.digraph(), findings)

@@ -9,7 +9,6 @@ import difflib
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-import networkx as nx
 
 from helm_ac import chart as chartmod
 from helm_ac import graph as graphmod
@@ -321,13 +320,13 @@ def _check_subchart_name(a: Analysis, r: Reporter, c: ChartInfo, name: str, ann:
 
 # ---------------------------------------------------------------------- graph
 
-def dependency_cycle(a: Analysis, r: Reporter, g: nx.DiGraph) -> None:
-    for cyc in graphmod.cycles(g):
+def dependency_cycle(a: Analysis, r: Reporter, edges: graphmod.Edges) -> None:
+    for cyc in graphmod.cycles(edges):
         path = graphmod.waits_for_path(cyc)
         reasons = []
         declared: list[ObjectKey] = []  # objects whose own depends-on closes part of the cycle
         for waiter, waited in zip(path, path[1:]):
-            for why in g[waited][waiter]["why"]:
+            for why in edges[(waited, waiter)]:
                 if why.rule not in ("chart-member",) and why.file:
                     reasons.append(f"{why.detail} ({why.file})")
                 if why.rule not in ("chart-member", "subchart", "subchart-order", "resource-group") \
@@ -341,11 +340,11 @@ def dependency_cycle(a: Analysis, r: Reporter, g: nx.DiGraph) -> None:
                  needle=spec.PREFIX + "depends-on")
 
 
-def run_all(a: Analysis, g: nx.DiGraph, chart_name: str) -> list[Finding]:
+def run_all(a: Analysis, edges: graphmod.Edges, chart_name: str) -> list[Finding]:
     """Run every check on one analysed chart; return its findings (unsorted)."""
     r = Reporter(a, chart_name)
     for check in (invalid_manifest, duplicate_object, unknown_annotation, invalid_annotation_value,
                   unresolved_reference, invalid_annotation_key, hook_annotations_ignored, invalid_chart_annotation):
         check(a, r)
-    dependency_cycle(a, r, g)
+    dependency_cycle(a, r, edges)
     return r.findings
