@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import sys
-import traceback
 from typing import Any
 
 import click
@@ -32,6 +31,8 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except UserError as exc:
             if ctx.obj and ctx.obj.get("debug"):
+                import traceback
+
                 traceback.print_exc()
             click.echo(f"Error: {exc.message}", err=True)
             if exc.hint:
@@ -89,11 +90,11 @@ def lint(ctx: click.Context, strict: bool, output: str, args: tuple[str, ...]) -
     from helm_ac.actions.lint import Lint
     from helm_ac.actions.render import Renderer
     from helm_ac.helm import split_args
-    from helm_ac.printers import LINT_PRINTERS
 
     hargs = _no_output_dir(split_args(_strip_debug(args, ctx)))
     charts = list(hargs.positionals) or ["."]
     result = Lint(Renderer(), strict=strict).run(charts, hargs)
+    from helm_ac.printers import LINT_PRINTERS  # imported once helm has started: start-up counts
     if ctx.obj.get("debug"):
         for c in result.charts:
             if c.error is not None:

@@ -25,16 +25,24 @@ YAML loader's result.
 from __future__ import annotations
 
 import re
-from typing import Any, Callable
+from typing import Any
 
 from yaml.nodes import ScalarNode
 from yaml.resolver import Resolver
 
-_KEY_LINE = re.compile(r"^( *)([A-Za-z0-9_][A-Za-z0-9_./-]*) *:(?: +(.*?))? *$")
+# Texts are handled as *blocks*: every line preceded by its "\n" (a document gets one added in
+# front).  Patterns then start with a literal newline, which the regex engine searches for quickly;
+# "^" with MULTILINE would be tried at every character.  This is most of this reader's speed.
+_TOP_LINE = re.compile(r"\n(?![ #\n-])([^\n]+)")  # a line at column 0: not a comment, not a "- " item
+_KEY_LINE = re.compile(r"([A-Za-z0-9_][A-Za-z0-9_./-]*) *:(?: +(.*?))? *$")
+_FIRST_CONTENT = re.compile(r"\n( *)[^ \n#]")  # the first line that is not blank or a comment
+_NOT_COMMENT = re.compile(r"\n *[^ \n#]")
 _PLAIN = re.compile(r"[A-Za-z0-9_./][A-Za-z0-9_./@=+~-]*(?::[A-Za-z0-9_./@=+~-]+)*")
 _RESOLVER = Resolver()
 _STR_TAG = "tag:yaml.org,2002:str"
 _META_KEEP = frozenset({"name", "namespace", "generateName"})
+_MULTILINE_START = "|>\"'[{"  # a value starting so may run over several lines in ways we do not follow
+_BLOCK_HEADERS = ("|", "|-", ">", ">-")
 
 _FALLBACK = object()
 
@@ -50,68 +58,6 @@ def _scalar(text: str) -> Any:
     return _FALLBACK
 
 
-def _key(m: "re.Match[str]") -> str | None:
-    """The key of a matched line if YAML reads it as a string (``123:`` or ``true:`` are not)."""
-    key = m.group(2)
-    return key if _is_str(key) else None
-
-
-def _indent(line: str) -> int:
-    return len(line) - len(line.lstrip(" "))
-
-
-def _block(lines: list[str], i: int, parent: int, strip: bool) -> tuple[Any, int]:
-    """Read a literal block scalar starting at lines[i] (after the key line); return (value, next i)."""
-    body: list[str] = []
-    indent = None
-    while i < len(lines):
-        line = lines[i]
-        if line == "":
-            body.append("")
-            i += 1
-            continue
-        if line.strip(" ") == "":
-            return _FALLBACK, i  # whitespace-only lines: YAML's rules are subtle, let it decide
-        ind = _indent(line)
-        if ind <= parent:
-            break
-        if indent is None:
-            indent = ind
-        if ind < indent or "\t" in line[:indent]:
-            return _FALLBACK, i
-        body.append(line[indent:])
-        i += 1
-    while body and body[-1] == "":
-        body.pop()  # clip/strip chomping drop trailing empty lines
-    if not body:
-        return "", i
-    return "\n".join(body) + ("" if strip else "\n"), i
-
-
-def _skip(lines: list[str], i: int, parent: int) -> int:
-    """Skip the value of a key at ``parent``: deeper lines, blank lines, comments, and "- " items at
-    the key's own indentation (YAML's compact sequences)."""
-    while i < len(lines):
-        line = lines[i]
-        stripped = line.lstrip(" ")
-        if stripped and not stripped.startswith("#"):
-            ind = len(line) - len(stripped)
-            if ind < parent or (ind == parent and not (stripped.startswith("- ") or stripped == "-")):
-                break
-        i += 1
-    return i
-
-
-def _value(lines: list[str], i: int, indent: int, rest: str | None) -> tuple[Any, int]:
-    """The scalar value of a key at ``indent`` whose line is lines[i-1] with ``rest`` after the colon."""
-    if rest is None or rest == "":
-        return _FALLBACK, i  # null or a nested collection: not a head scalar
-    if rest in ("|", "|-"):
-        return _block(lines, i, indent, rest == "|-")
-    return _scalar(rest), i
-
-
-_TOP_LINE = re.compile(r"^(?![ #\n-]).+", re.MULTILINE)
 _str_cache: dict[str, bool] = {}
 
 
@@ -123,42 +69,135 @@ def _is_str(text: str) -> bool:
     return hit
 
 
-def _only_comments(text: str) -> bool:
-    return all(not ln.strip(" ") or ln.lstrip(" ").startswith("#") for ln in text.split("\n"))
+def _only_comments(block: str) -> bool:
+    return _NOT_COMMENT.search(block) is None
+
+
+_LEVELS: dict[int, tuple["re.Pattern[str]", "re.Pattern[str]"]] = {}
+
+
+def _level_patterns(level: int) -> tuple["re.Pattern[str]", "re.Pattern[str]"]:
+    """(lines indented exactly ``level`` that are not comments, content lines indented less)."""
+    pats = _LEVELS.get(level)
+    if pats is None:
+        pats = _LEVELS[level] = (re.compile(rf"\n {{{level}}}([^ \n#][^\n]*)"),
+                                 re.compile(rf"\n {{0,{level - 1}}}[^ \n#]"))
+    return pats
+
+
+Entry = tuple[str, "str | None", str]
+
+
+def _entries(block: str, parent: int) -> tuple[list[Entry], int] | None:
+    """The keys of the block mapping held by ``block`` (lines indented deeper than ``parent``, blank
+    lines and comments), as (key, text after the colon or None, the block of lines below the key),
+    and the mapping's indentation; None when the shape is not simple.
+
+    Only the lines at the mapping's own indentation are looked at one by one (regular expressions
+    skip the rest): labels and the like are never walked.
+    """
+    first = _FIRST_CONTENT.search(block)
+    if first is None:
+        return [], parent + 1
+    level = len(first.group(1))
+    if level <= parent:
+        return None
+    at_level, shallower = _level_patterns(level)
+    if shallower.search(block):
+        return None  # a content line left of the mapping's keys
+    keys = []
+    for m in at_level.finditer(block):
+        content = m.group(1)
+        if content[0] == "-" and (len(content) == 1 or content[1] == " "):
+            if not keys:
+                return None
+            continue  # a compact sequence item of the previous key's value (YAML allows "key:\n- a")
+        k = _KEY_LINE.match(content)
+        if k is None or not _is_str(k.group(1)):
+            return None  # not a "key: ..." line, or a key YAML does not read as a string (123:, true:)
+        keys.append((k.group(1), k.group(2), m.start(), m.end()))
+    if len({k[0] for k in keys}) != len(keys):
+        return None  # duplicate keys: let YAML decide
+    out = [(key, rest, block[end:keys[j + 1][2]] if j + 1 < len(keys) else block[end:])
+           for j, (key, rest, _, end) in enumerate(keys)]
+    return out, level
+
+
+def _value(rest: str | None, below: str, level: int) -> Any:
+    """The scalar value of a key at ``level``: ``rest`` follows its colon, ``below`` is the block of
+    lines under it up to the next key; _FALLBACK unless it is a simple string."""
+    if not rest:
+        return _FALLBACK  # null or a nested collection: not a head scalar
+    if rest in ("|", "|-"):
+        lines = below.split("\n")[1:]
+        value, i = _literal(lines, level, rest == "|-")
+        return value if i == len(lines) or _only_comments("\n" + "\n".join(lines[i:])) else _FALLBACK
+    return _scalar(rest) if _only_comments(below) else _FALLBACK  # no multi-line plain scalars
+
+
+def _literal(lines: list[str], parent: int, strip: bool) -> tuple[Any, int]:
+    """Read a literal block scalar from the lines under its key; return (value, index of the first line
+    after it)."""
+    body: list[str] = []
+    indent = None
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if line == "":
+            body.append("")
+            i += 1
+            continue
+        stripped = line.lstrip(" ")
+        if not stripped:
+            return _FALLBACK, i  # whitespace-only lines: YAML's rules are subtle, let it decide
+        ind = len(line) - len(stripped)
+        if ind <= parent:
+            break
+        if indent is None:
+            indent = ind
+        if ind < indent:
+            return _FALLBACK, i
+        body.append(line[indent:])
+        i += 1
+    while body and body[-1] == "":
+        body.pop()  # clip/strip chomping drop trailing empty lines
+    if not body:
+        return "", i
+    return "\n".join(body) + ("" if strip else "\n"), i
 
 
 def read_head(doc: str) -> dict[str, Any] | None:
     """``{"apiVersion", "kind", "metadata": {...}}`` of a simple manifest, or None (use YAML).
 
     Top-level keys are found with one regular expression (lines at column 0 that are
-    not comments or "- " items); only the metadata block is read line by line.
+    not comments or "- " items); in the metadata block only the lines of its own keys
+    and of its annotations are read.
     """
     if "\t" in doc or "&" in doc or "!" in doc:
         return None
-    tops = list(_TOP_LINE.finditer(doc))
+    block = "\n" + doc
+    tops = list(_TOP_LINE.finditer(block))
     head: dict[str, Any] = {}
     for n, top in enumerate(tops):
-        m = _KEY_LINE.match(top.group())
-        if m is None or m.group(1) or not _is_str(m.group(2)):
+        m = _KEY_LINE.match(top.group(1))
+        if m is None or not _is_str(m.group(1)):
             return None  # column 0 must hold "key: ..."
-        key, rest = m.group(2), m.group(3)
+        key, rest = m.group(1), m.group(2)
         if key in head:
             return None  # duplicate keys: let YAML decide
-        body = doc[top.end() + 1:tops[n + 1].start()] if n + 1 < len(tops) else doc[top.end() + 1:]
         if key in ("apiVersion", "kind"):
             value = _scalar(rest) if rest else _FALLBACK
-            if value is _FALLBACK or not _only_comments(body):
+            if value is _FALLBACK or not _only_comments(block[top.end():tops[n + 1].start()] if n + 1 < len(tops)
+                                                         else block[top.end():]):
                 return None
             head[key] = value
         elif key == "metadata":
-            if rest:
-                return None
-            lines = body.split("\n")
-            meta, i = _metadata(lines, 0)
-            if meta is None or i < len(lines):
+            meta = None if rest else _metadata(block[top.end():tops[n + 1].start()] if n + 1 < len(tops)
+                                               else block[top.end():])
+            if meta is None:
                 return None
             head["metadata"] = meta
-        elif key == "items" or (rest and rest[0] in "|>\"'[{" and rest not in ("|", "|-", ">", ">-")):
+        elif key == "items" or (rest and rest[0] in _MULTILINE_START and rest not in _BLOCK_HEADERS):
             return None  # a List, or a value that may run over several lines
         else:
             head[key] = None  # seen; its value is not read
@@ -167,70 +206,39 @@ def read_head(doc: str) -> dict[str, Any] | None:
     return {"apiVersion": head["apiVersion"], "kind": head["kind"], "metadata": head["metadata"]}
 
 
-KeyHandler = Callable[[str, "str | None", int, int], "tuple[bool, int]"]
-
-
-def _mapping(lines: list[str], i: int, parent: int, on_key: KeyHandler) -> tuple[bool, int]:
-    """Walk the keys of a block mapping nested under ``parent`` (its lines indented deeper).
-
-    ``on_key(key, rest, level, next_line)`` consumes the value and returns (ok, next line).
-    Returns (False, i) for anything not of the simple shape: the caller falls back to YAML.
-    """
-    level = None
-    seen: set[str] = set()
-    while i < len(lines):
-        line = lines[i]
-        stripped = line.strip(" ")
-        if not stripped or stripped.startswith("#"):
-            i += 1
-            continue
-        ind = _indent(line)
-        if ind <= parent:
-            break
-        if level is None:
-            level = ind
-        m = _KEY_LINE.match(line)
-        if ind != level or m is None or _key(m) is None or m.group(2) in seen:
-            return False, i  # odd indentation, not a "key:" line, or a duplicate key
-        seen.add(m.group(2))
-        ok, i = on_key(m.group(2), m.group(3), level, i + 1)
-        if not ok:
-            return False, i
-    return True, i
-
-
-def _metadata(lines: list[str], i: int) -> tuple[dict[str, Any] | None, int]:
+def _metadata(block: str) -> dict[str, Any] | None:
+    """``name``, ``namespace``, ``generateName`` and ``annotations`` of the block under ``metadata:``."""
+    found = _entries(block, 0)
+    if found is None:
+        return None
+    entries, level = found
     meta: dict[str, Any] = {}
-
-    def on_key(key: str, rest: str | None, level: int, i: int) -> tuple[bool, int]:
+    for key, rest, below in entries:
         if key in _META_KEEP:
-            value, i = _value(lines, i, level, rest)
-            meta[key] = value
-            return value is not _FALLBACK, i
-        if key == "annotations":
+            value = meta[key] = _value(rest, below, level)
+            if value is _FALLBACK:
+                return None
+        elif key == "annotations":
             if rest == "{}":
                 meta[key] = {}
-                return True, i
-            if rest:
-                return False, i
-            ann, i = _annotations(lines, i, level)
+                continue
+            ann = _annotations(below, level) if not rest else None
+            if ann is None:
+                return None
             meta[key] = ann
-            return ann is not None, i
-        if rest and rest[0] in "|>\"'[{" and rest not in ("|", "|-", ">", ">-"):
-            return False, i
-        return True, _skip(lines, i, level)
-
-    ok, i = _mapping(lines, i, 0, on_key)
-    return (meta if ok else None), i
+        elif rest and rest[0] in _MULTILINE_START and rest not in _BLOCK_HEADERS:
+            return None
+    return meta
 
 
-def _annotations(lines: list[str], i: int, parent: int) -> tuple[dict[str, Any] | None, int]:
+def _annotations(block: str, parent: int) -> dict[str, Any] | None:
+    found = _entries(block, parent)
+    if found is None or not found[0]:
+        return None  # not simple, or null (``annotations:`` with nothing under it)
+    entries, level = found
     ann: dict[str, Any] = {}
-
-    def on_key(key: str, rest: str | None, level: int, i: int) -> tuple[bool, int]:
-        value, i = _value(lines, i, level, rest)
-        ann[key] = value
-        return value is not _FALLBACK, i
-
-    ok, i = _mapping(lines, i, parent, on_key)
-    return (ann if ok and ann else None), i
+    for key, rest, below in entries:
+        value = ann[key] = _value(rest, below, level)
+        if value is _FALLBACK:
+            return None
+    return ann

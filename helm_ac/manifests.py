@@ -20,7 +20,9 @@ import yaml
 from helm_ac import fasthead, kinds, yamlio
 
 HOOK_ANNOTATION = "helm.sh/hook"
-_DOC_SPLIT = re.compile(r"^---[ \t]*(?:#.*)?$", re.MULTILINE)
+# A "---" line (with an optional comment), found from the newline before it: a literal prefix
+# the regex engine searches fast, where "^---" with MULTILINE would be tried at every position.
+_DOC_SPLIT = re.compile(r"\n---[ \t]*(?:#[^\n]*)?(?=\n|\Z)")
 _SOURCE = re.compile(r"^# Source: (.+?)\s*$", re.MULTILINE)
 _CONTENT = re.compile(r"^[ \t]*[^#\s]", re.MULTILINE)
 
@@ -62,6 +64,8 @@ class RenderedObject:
     index: int  # position in helm's output (0-based, counting objects)
     text: str | None = None  # the document's YAML, when the body is not parsed yet
     key: ObjectKey = field(init=False)
+    #: ``metadata.annotations`` (empty when missing or not a mapping); read many times, so kept.
+    annotations: dict[str, Any] = field(init=False, repr=False)
     _body: dict[str, Any] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -69,6 +73,8 @@ class RenderedObject:
         ns = meta.get("namespace")
         self.key = ObjectKey(kinds.group_of(str(self.head.get("apiVersion", ""))), str(self.head.get("kind", "")),
                              str(ns) if ns else None, str(meta.get("name", "")))
+        ann = meta.get("annotations") if isinstance(meta, dict) else None
+        self.annotations = ann if isinstance(ann, dict) else {}
         if self.text is None:
             self._body = self.head
 
@@ -80,12 +86,6 @@ class RenderedObject:
             doc = yamlio.load(self.text)
             self._body = doc if isinstance(doc, dict) else self.head
         return self._body
-
-    @property
-    def annotations(self) -> dict[str, Any]:
-        meta = self.head.get("metadata") or {}
-        ann = meta.get("annotations") if isinstance(meta, dict) else None
-        return ann if isinstance(ann, dict) else {}
 
     @property
     def hooks(self) -> tuple[str, ...]:
@@ -129,10 +129,19 @@ def parse_source(source: str) -> tuple[tuple[str, ...], str]:
     return tuple(chart), "/".join(parts[i:])
 
 
+def _chunks(text: str) -> Iterator[str]:
+    """The text between "---" lines (the lines themselves dropped, their newlines kept)."""
+    start = 0
+    for m in _DOC_SPLIT.finditer("\n" + text):
+        yield text[start:m.start()]  # m.start() in "\n" + text is where the "---" line starts in text
+        start = m.end() - 1
+    yield text[start:]
+
+
 def _documents(text: str) -> Iterator[tuple[str, str]]:
     """Yield (source, yaml text) per document."""
     source = ""
-    for chunk in _DOC_SPLIT.split(text):
+    for chunk in _chunks(text):
         m = _SOURCE.search(chunk)
         if m:
             source = m.group(1)
@@ -236,12 +245,16 @@ def _load_documents(chunk: str) -> list[tuple[Any, str | None]]:
 def split(text: str) -> Rendered:
     """Parse `helm template` output into objects and problems."""
     out = Rendered()
+    sources: dict[str, tuple[tuple[str, ...], str]] = {}
     for source, chunk in _documents(text):
-        chart, template = parse_source(source) if source else (("",), "")
         if not _CONTENT.search(chunk):
             continue  # empty, or comments only
+        where = sources.get(source)
+        if where is None:
+            where = sources[source] = parse_source(source) if source else (("",), "")
+        chart, template = where
         try:
-            docs = _load_documents(chunk)
+            loaded = _load_documents(chunk)
         except yamlio.AliasBomb as exc:
             out.problems.append(Problem(source, chart, template, f"YAML alias bomb: {exc}",
                                         "remove the YAML anchors/aliases that multiply this document"))
@@ -250,7 +263,7 @@ def split(text: str) -> Rendered:
             out.problems.append(Problem(source, chart, template, f"invalid YAML: {_one_line(exc)}",
                                         "fix the template so that it renders valid YAML; run helm template to see it"))
             continue
-        for body, lazy_text in docs:
+        for body, lazy_text in loaded:
             if body is None:
                 continue
             items = body.get("items") if isinstance(body, dict) and _is_list(body) else [body]

@@ -1,6 +1,9 @@
+import re
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import rendered
 from helm_ac import manifests, yamlio
@@ -128,3 +131,11 @@ def test_unsafe_tags_outside_the_head_fail_when_the_body_is_read():
     [obj] = manifests.split(rendered(("c/templates/x.yaml", body))).objects
     with pytest.raises(yaml.YAMLError):
         obj.body
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(["---", "\n", "a", " ", "#", "\t", "-", "--- # x", "b: c", "----", "\r"]), max_size=20))
+def test_document_chunks_are_the_text_between_separator_lines(parts):
+    """The fast separator search cuts exactly where a "^---...$" line regex does."""
+    text = "".join(parts)
+    assert list(manifests._chunks(text)) == re.split(r"^---[ \t]*(?:#.*)?$", text, flags=re.MULTILINE)
