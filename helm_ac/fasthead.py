@@ -61,8 +61,15 @@ def _scalar(text: str) -> Any:
 _str_cache: dict[str, bool] = {}
 
 
+#: First characters of plain scalars that YAML may resolve to something else than a string (bools,
+#: numbers, null, timestamps, ...): PyYAML's own index of its implicit resolvers.
+_MAYBE_NOT_STR = frozenset(Resolver.yaml_implicit_resolvers)
+
+
 def _is_str(text: str) -> bool:
     """Does YAML's resolver read this plain scalar as a string? (memoised: keys repeat a lot)"""
+    if text[:1] not in _MAYBE_NOT_STR:
+        return True  # no implicit resolver starts with this character
     hit = _str_cache.get(text)
     if hit is None:
         hit = _str_cache[text] = _RESOLVER.resolve(ScalarNode, text, (True, False)) == _STR_TAG
@@ -132,7 +139,7 @@ def _value(rest: str | None, below: str, level: int) -> Any:
         lines = below.split("\n")[1:]
         value, i = _literal(lines, level, rest == "|-")
         return value if i == len(lines) or _only_comments("\n" + "\n".join(lines[i:])) else _FALLBACK
-    return _scalar(rest) if _only_comments(below) else _FALLBACK  # no multi-line plain scalars
+    return _scalar(rest) if not below or _only_comments(below) else _FALLBACK  # no multi-line plain scalars
 
 
 def _literal(lines: list[str], parent: int, strip: bool) -> tuple[Any, int]:
@@ -167,15 +174,72 @@ def _literal(lines: list[str], parent: int, strip: bool) -> tuple[Any, int]:
 
 
 def read_head(doc: str) -> dict[str, Any] | None:
-    """``{"apiVersion", "kind", "metadata": {...}}`` of a simple manifest, or None (use YAML).
-
-    Top-level keys are found with one regular expression (lines at column 0 that are
-    not comments or "- " items); in the metadata block only the lines of its own keys
-    and of its annotations are read.
-    """
+    """``{"apiVersion", "kind", "metadata": {...}}`` of a simple manifest, or None (use YAML)."""
     if "\t" in doc or "&" in doc or "!" in doc:
         return None
     block = "\n" + doc
+    return _canonical(block) or _general(block)
+
+
+# The shape most charts render (Helm's own `helm create` scaffold included): apiVersion, kind, then
+# metadata with name, namespace, labels and annotations in this order, two spaces deep, one-line
+# values.  One regular expression reads all of it; anything else goes to _general.
+_P = r"[A-Za-z0-9_./][A-Za-z0-9_./@=+~-]*(?::[A-Za-z0-9_./@=+~-]+)*"  # a plain scalar (as _PLAIN)
+_K = r"[A-Za-z0-9_][A-Za-z0-9_./-]*"  # a plain key
+_CANONICAL = re.compile(
+    r"(?:\n(?:#[^\n]*)?)*?"  # blank lines and comments (helm's "# Source:")
+    rf"\napiVersion: ({_P}) *\nkind: ({_P}) *\nmetadata: *"
+    rf"\n  name: ({_P}) *"
+    rf"(?:\n  namespace: ({_P}) *)?"
+    r"(?:\n  labels: *(?:\n    [^\n]*)*)?"  # not read: anything indented deeper
+    r"(?:\n  annotations: *((?:\n    [^\n]*)*))?"
+    r"(?=\n[^ \n#-]|\n*\Z)")  # then a top-level key, or the end
+_CANONICAL_ANNOTATIONS = re.compile(rf"(?:\n    {_K} *: +(?:{_P}|\"[^\"\\\n]*\"|'[^'\n]*') *)+")
+_ANNOTATION = re.compile(rf"\n    ({_K}) *: +([^\n]*?) *(?=\n|\Z)")
+
+
+def _canonical(block: str) -> dict[str, Any] | None:
+    m = _CANONICAL.match(block)
+    if m is None:
+        return None
+    api, kind, name, namespace, annotations = m.groups()
+    if not (_is_str(api) and _is_str(kind) and _is_str(name)) or (namespace is not None and not _is_str(namespace)):
+        return None
+    seen = set()
+    for top in _TOP_LINE.finditer(block, m.end()):  # the rest: other top-level keys, not read
+        k = _KEY_LINE.match(top.group(1))
+        if k is None or not _is_str(k.group(1)) or k.group(1) in seen or k.group(1) in _HEAD_AND_ITEMS:
+            return None
+        seen.add(k.group(1))
+        rest = k.group(2)
+        if rest and rest[0] in _MULTILINE_START and rest not in _BLOCK_HEADERS:
+            return None
+    meta: dict[str, Any] = {"name": name}
+    if namespace is not None:
+        meta["namespace"] = namespace
+    if annotations is not None:
+        if not _CANONICAL_ANNOTATIONS.fullmatch(annotations):
+            return None
+        ann = meta["annotations"] = {}
+        for key, value in _ANNOTATION.findall(annotations):
+            if key in ann or not _is_str(key):
+                return None
+            if value[0] in "\"'":
+                ann[key] = value[1:-1]
+            elif _is_str(value):
+                ann[key] = value
+            else:
+                return None
+    return {"apiVersion": api, "kind": kind, "metadata": meta}
+
+
+_HEAD_AND_ITEMS = frozenset({"apiVersion", "kind", "metadata", "items"})
+
+
+def _general(block: str) -> dict[str, Any] | None:
+    """Top-level keys are found with one regular expression (lines at column 0 that are
+    not comments or "- " items); in the metadata block only the lines of its own keys
+    and of its annotations are read."""
     tops = list(_TOP_LINE.finditer(block))
     head: dict[str, Any] = {}
     for n, top in enumerate(tops):

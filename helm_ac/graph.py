@@ -38,7 +38,6 @@ a 2,000-object chart (``benchmarks/lint_bench.py``).
 from __future__ import annotations
 
 import graphlib
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable, NamedTuple, Union
 
 from helm_ac import interop, spec
@@ -66,12 +65,12 @@ class Barrier(NamedTuple):
 Node = Union[ObjectKey, Barrier]
 
 
-@dataclass(frozen=True)
-class Why:
+class Why(NamedTuple):
     """Why an edge exists: ``rule`` is depends-on / subchart / subchart-order / chart-member /
     implicit-crd / implicit-namespace / resource-group, or another tool's annotation key
     (``config.kubernetes.io/depends-on``, ``werf.io/deploy-dependency-db``, ...).
-    ``gate`` is "present" when the child may start as soon as the parent exists."""
+    ``gate`` is "present" when the child may start as soon as the parent exists.  (A named tuple:
+    one is made per declared edge, and tuples are made in C.)"""
 
     rule: str
     detail: str

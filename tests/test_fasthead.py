@@ -100,3 +100,65 @@ def test_fast_path_covers_the_usual_shapes():
 ])
 def test_falls_back_to_yaml(doc):
     assert fasthead.read_head(doc) is None
+
+
+PLAIN_STRINGS = ["web", "v1", "apps/v1", "Deployment", "deployment/web", "chart:mariadb", "x:y", "job/a.b", "web-1"]
+QUOTED = ["'quoted'", '"dq"', "'it''s'", '"a b"', "'#x'", "'a \"b\"'", '""']
+
+
+@st.composite
+def canonical_documents(draw):
+    """Documents in (or near) the shape the one-regex reader takes: apiVersion, kind, metadata first."""
+    sub = "  "
+    value = st.sampled_from(PLAIN_STRINGS * 20 + QUOTED * 3 + SCALARS)  # mostly what the reader takes
+    lines = [draw(st.sampled_from(["", "# Source: c/templates/x.yaml", "# a comment"]))]
+    lines.append(f"apiVersion: {draw(value)}".rstrip())
+    lines.append(f"kind: {draw(value)}".rstrip())
+    lines.append("metadata:" + draw(st.sampled_from(["", "", "", " ", " {}"])))
+    lines.append(f"{sub}name: {draw(value)}".rstrip())
+    if draw(st.booleans()):
+        lines.append(f"{sub}namespace: {draw(value)}".rstrip())
+    if draw(st.booleans()):
+        lines.append(f"{sub}labels:")
+        lines += [f"{sub * 2}{k}: {v}".rstrip() for k, v in draw(st.lists(st.tuples(
+            st.sampled_from(["app", "x/y", "123"]), value), max_size=3))]
+    if draw(st.booleans()):
+        lines.append(f"{sub}annotations:" + draw(st.sampled_from(["", " {}"])))
+        for k in draw(st.lists(st.sampled_from(["appcontroller.k8s/depends-on", "a", "x.y/z"] * 4 + ["true", "k "]),
+                               max_size=4)):
+            lines.append(f"{sub * 2}{k}: {draw(value)}".rstrip())
+            if draw(st.integers(0, 12)) == 0:
+                lines.append(draw(st.sampled_from([f"{sub * 3}more", "", f"{sub}# c", f"{sub * 2}- x"])))
+    for key in draw(st.lists(st.sampled_from(["spec", "data", "x"] * 5 + ["kind", "items", "metadata"]),
+                             max_size=3, unique=True)):
+        lines.append(f"{key}: {draw(st.sampled_from(['', '', '', '{}', '|', 'v', '[a]']))}".rstrip())
+        lines.append(draw(st.sampled_from([f"{sub}a: 1", f"{sub}- b", ""])))
+    return "\n".join(lines) + draw(st.sampled_from(["\n", "", "\n\n"]))
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(doc=canonical_documents())
+def test_both_readers_agree_with_yaml(doc):
+    """The one-regex reader of the usual shape and the general reader each agree with YAML when they answer."""
+    block = "\n" + doc
+    answers = [r for r in (fasthead._canonical(block), fasthead._general(block)) if r is not None]
+    if not answers or "\t" in doc or "&" in doc or "!" in doc:
+        return
+    try:
+        full = yamlio.load(doc)
+    except yaml.YAMLError:
+        return
+    for fast in answers:
+        assert fast["apiVersion"] == full["apiVersion"] and fast["kind"] == full["kind"], doc
+        for k in ("name", "namespace", "generateName", "annotations"):
+            assert fast["metadata"].get(k) == (full["metadata"] or {}).get(k), (k, doc)
+
+
+def test_the_usual_shape_is_read_by_one_regex():
+    doc = ("# Source: c/templates/d.yaml\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n"
+           "  namespace: shop\n  labels:\n    app: web\n    helm.sh/chart: c-1.0.0\n  annotations:\n"
+           "    appcontroller.k8s/depends-on: job/migrate\n    appcontroller.k8s/timeout: \"10m\"\n"
+           "    x/y: 'a \"b\"'\nspec:\n  replicas: 1\n")
+    assert fasthead._canonical("\n" + doc) == {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {
+        "name": "web", "namespace": "shop", "annotations": {"appcontroller.k8s/depends-on": "job/migrate",
+                                                            "appcontroller.k8s/timeout": "10m", "x/y": 'a "b"'}}}
