@@ -21,29 +21,35 @@ What is measured
    (default 10, i.e. chains span several files).  About 5% of the objects
    (``--subchart-share``) live in an enabled subchart ``backend``, so the
    subchart rule (the parent's objects wait for the subchart) is exercised.
-2. For each helm major version (``--helm 3,4``; binaries from
-   ``scripts/get_helm.py``, run with fresh, isolated
-   HELM_CACHE_HOME/HELM_CONFIG_HOME/HELM_DATA_HOME directories) two commands
-   are timed with wall-clock time (``time.perf_counter``):
+2. helm-ac is installed the way users get it: a copy of this repository is
+   installed as a Helm plugin (``helm plugin install``) into fresh, isolated
+   HELM_*_HOME directories, so its install hook builds the plugin's own virtual
+   environment with a regular (non-editable) ``pip install``, offline from the
+   wheelhouse of ``scripts/wheelhouse.py`` when that exists.  With
+   ``--lint-from source`` the working tree is run instead (``python -m helm_ac``
+   from the repository root: quicker to iterate on, but the editable install's
+   import hooks make Python start slower).
+3. For each helm major version (``--helm 3,4``; binaries from
+   ``scripts/get_helm.py``) these are timed with wall-clock time
+   (``time.perf_counter``), stdout read fully through a pipe:
 
-   (a) ``helm template <chart> --include-crds``, stdout read fully through a
-       pipe (``subprocess.run(capture_output=True)``), i.e. what lint itself
-       asks helm for;
-   (b) ``python -m helm_ac lint <chart> -o json`` as a separate process, with
-       ``HELM_BIN`` pointing at the same helm (run from the repository root,
-       so the working tree's ``helm_ac`` is measured).
+   (a) ``helm template <chart> --include-crds``, what lint itself asks helm for;
+   (b) ``helm-ac lint <chart> -o json``: the installed program (the plugin's
+       ``.venv/bin/helm-ac``), with ``HELM_BIN`` pointing at the same helm;
+   (c) ``helm ac lint <chart> -o json``: the same through Helm's plugin
+       mechanism, i.e. plus helm starting once more to dispatch to the plugin.
 
    One untimed warm-up of each, then ``--repeat R`` rounds (default 5) of
-   (a) then (b), interleaved so that machine noise affects both alike; the
+   (a), (b), (c), interleaved so that machine noise affects all alike; the
    median of each is reported.  Every run is checked: (a) must exit 0 and
-   print N objects; (b) must exit 0 and its JSON must report N objects, the
-   expected number of dependencies and no findings.  Any failed check aborts
-   the benchmark with exit code 1.
-3. A table (or ``--json``) gives, per helm version: objects, median
-   ``helm template`` seconds, median ``helm ac lint`` seconds, the ratio
-   lint/template and PASS/MISS against the target, plus the machine (CPUs
-   usable, Python version).  A MISS still exits 0: this is a benchmark, not a
-   test.
+   print N objects; (b) and (c) must exit 0 and their JSON must report N
+   objects, the expected number of dependencies and no findings.  Any failed
+   check aborts the benchmark with exit code 1.
+4. A table (or ``--json``) gives, per helm version: objects, median seconds of
+   each command, the ratios to ``helm template`` and PASS/MISS for (b)
+   against the target (the cost of linting over rendering); (c)'s ratio is
+   shown beside it, with Helm's dispatch cost included.  A MISS still exits
+   0: this is a benchmark, not a test.
 
 How to run
 ----------
@@ -52,6 +58,7 @@ From the repository root, with helm-ac installed (``pip install -e .``)::
     python3 benchmarks/lint_bench.py                       # defaults: 2000 objects, chains of 50, helm 3 and 4
     python3 benchmarks/lint_bench.py --objects 500 --repeat 3 --helm 4
     python3 benchmarks/lint_bench.py --json                # machine-readable results
+    python3 benchmarks/lint_bench.py --lint-from source    # the working tree, no plugin install
     python3 benchmarks/lint_bench.py --generate-only /tmp/bench-chart   # just write the chart (for profiling)
 
 Only the Python standard library is used.  Progress goes to stderr, results
@@ -76,6 +83,7 @@ from typing import Sequence
 
 ROOT = Path(__file__).resolve().parent.parent
 GET_HELM = ROOT / "scripts" / "get_helm.py"
+WHEELHOUSE = ROOT / "scripts" / "wheelhouse.py"
 
 DEFAULT_OBJECTS = 2000
 DEFAULT_CHAIN = 50
@@ -396,8 +404,10 @@ class Result:
     helm: str
     helm_binary: str
     objects: int
+    lint_from: str
     template_runs: list[float] = field(default_factory=list)
     lint_runs: list[float] = field(default_factory=list)
+    plugin_runs: list[float] = field(default_factory=list)  # helm ac lint (only when installed)
     target: float = DEFAULT_TARGET
 
     @property
@@ -413,6 +423,14 @@ class Result:
         return self.lint_median / self.template_median
 
     @property
+    def plugin_median(self) -> float | None:
+        return statistics.median(self.plugin_runs) if self.plugin_runs else None
+
+    @property
+    def plugin_ratio(self) -> float | None:
+        return None if self.plugin_median is None else self.plugin_median / self.template_median
+
+    @property
     def passed(self) -> bool:
         return self.ratio <= self.target
 
@@ -421,8 +439,11 @@ class Result:
         d.update(template_median_s=round(self.template_median, 4), lint_median_s=round(self.lint_median, 4),
                  lint_overhead_s=round(self.lint_median - self.template_median, 4), ratio=round(self.ratio, 3),
                  result="PASS" if self.passed else "MISS",
+                 plugin_median_s=None if self.plugin_median is None else round(self.plugin_median, 4),
+                 plugin_ratio=None if self.plugin_ratio is None else round(self.plugin_ratio, 3),
                  template_runs=[round(t, 4) for t in self.template_runs],
-                 lint_runs=[round(t, 4) for t in self.lint_runs])
+                 lint_runs=[round(t, 4) for t in self.lint_runs],
+                 plugin_runs=[round(t, 4) for t in self.plugin_runs])
         return d
 
 
@@ -434,26 +455,59 @@ def helm_version(binary: str, env: dict[str, str]) -> str:
     return proc.stdout.strip()
 
 
+def install_plugin(binary: str, env: dict[str, str], source: Path) -> Path:
+    """``helm plugin install`` a copy of this repository; return the installed ``helm-ac`` program."""
+    env = dict(env)
+    env.pop("HELM_PLUGINS", None)  # Helm 4.1 installs into HELM_DATA_HOME/plugins but looks up HELM_PLUGINS
+    house = subprocess.run([sys.executable, str(WHEELHOUSE)], capture_output=True, text=True, timeout=RUN_TIMEOUT)
+    if house.returncode == 0 and house.stdout.strip():  # offline and fast; else pip uses the network
+        env.update(PIP_NO_INDEX="1", PIP_FIND_LINKS=house.stdout.strip().splitlines()[-1])
+    proc = subprocess.run([binary, "plugin", "install", str(source)], capture_output=True, text=True, env=env,
+                          timeout=RUN_TIMEOUT)
+    program = source / ".venv" / "bin" / "helm-ac"
+    if proc.returncode != 0 or not program.exists():
+        raise BenchError(f"helm plugin install {source} failed:\n{_tail(proc.stdout + proc.stderr)}")
+    return program
+
+
+def copy_repo(dest: Path) -> Path:
+    ignore = shutil.ignore_patterns(".git", ".venv", "*.egg-info", "__pycache__", ".pytest_cache", ".hypothesis",
+                                    "build", "dist")
+    shutil.copytree(ROOT, dest, ignore=ignore, symlinks=True)
+    return dest
+
+
 def bench_helm(major: str, chart: Path, spec: ChartSpec, repeat: int, target: float, work: Path,
-               log: bool) -> Result:
+               log: bool, lint_from: str) -> Result:
     """Warm up once, then time ``repeat`` interleaved rounds of helm template and helm ac lint."""
     binary = helm_binary(major)
     env = helm_env(binary, work / f"helm{major}-home")
-    result = Result(helm_version(binary, env), binary, spec.objects, target=target)
+    result = Result(helm_version(binary, env), binary, spec.objects, lint_from, target=target)
     template_argv = [binary, "template", str(chart), "--include-crds"]
-    lint_argv = [sys.executable, "-m", "helm_ac", "lint", str(chart), "-o", "json"]
+    commands = [("template", template_argv, check_template, result.template_runs)]
+    if lint_from == "installed":
+        source = work / "helm-ac" if (work / "helm-ac").exists() else copy_repo(work / "helm-ac")
+        program = install_plugin(binary, env, source)
+        commands += [("helm-ac lint", [str(program), "lint", str(chart), "-o", "json"], check_lint,
+                      result.lint_runs),
+                     ("helm ac lint", [binary, "ac", "lint", str(chart), "-o", "json"], check_lint,
+                      result.plugin_runs)]
+    else:
+        commands.append(("helm-ac lint", [sys.executable, "-m", "helm_ac", "lint", str(chart), "-o", "json"],
+                         check_lint, result.lint_runs))
     for round_no in range(repeat + 1):  # round 0 is the warm-up, checked but not kept
-        t_template, proc = timed_run(template_argv, env)
-        check_template(template_argv, proc, spec)
-        t_lint, proc = timed_run(lint_argv, env)
-        check_lint(lint_argv, proc, spec)
-        if round_no:
-            result.template_runs.append(t_template)
-            result.lint_runs.append(t_lint)
+        times = []
+        for _, argv, check, runs in commands:
+            t, proc = timed_run(argv, env)
+            check(argv, proc, spec)
+            times.append(t)
+            if round_no:
+                runs.append(t)
         if log:
             label = "warm-up" if round_no == 0 else f"run {round_no}/{repeat}"
-            print(f"  helm {result.helm} {label}: template {t_template:.3f}s, lint {t_lint:.3f}s "
-                  f"({t_lint / t_template:.2f}x)", file=sys.stderr, flush=True)
+            shown = ", ".join(f"{name} {t:.3f}s" + (f" ({t / times[0]:.2f}x)" if i else "")
+                              for i, ((name, *_), t) in enumerate(zip(commands, times)))
+            print(f"  helm {result.helm} {label}: {shown}", file=sys.stderr, flush=True)
     return result
 
 
@@ -478,15 +532,30 @@ def print_table(results: list[Result], spec: ChartSpec, repeat: int, target: flo
           f"'{SUBCHART}'), chains of {spec.chain} ({spec.chain_count} chains, {spec.expected_dependencies} "
           f"dependencies), {spec.per_file} objects per template file")
     print(f"timing:  median of {repeat} interleaved runs after 1 warm-up; wall clock, whole processes")
+    installed = results and results[0].lint_from == "installed"
+    print("helm-ac: " + ("installed as a Helm plugin (regular pip install in the plugin's venv)" if installed
+                         else f"the working tree, {sys.executable} -m helm_ac"))
     print()
-    headers = ("helm", "objects", "helm template [s]", "helm ac lint [s]", "lint/template", "target", "result")
-    rows = [(r.helm, str(r.objects), f"{r.template_median:.3f}", f"{r.lint_median:.3f}", f"{r.ratio:.2f}x",
-             f"<= {target:.1f}x", "PASS" if r.passed else "MISS") for r in results]
+    headers = ["helm", "objects", "helm template [s]", "helm-ac lint [s]", "ratio", "target", "result"]
+    if installed:
+        headers += ["helm ac lint [s]", "ratio (plugin)"]
+    rows = []
+    for r in results:
+        row = [r.helm, str(r.objects), f"{r.template_median:.3f}", f"{r.lint_median:.3f}", f"{r.ratio:.2f}x",
+               f"<= {target:.1f}x", "PASS" if r.passed else "MISS"]
+        if installed:
+            row += [f"{r.plugin_median:.3f}", f"{r.plugin_ratio:.2f}x"]
+        rows.append(row)
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(headers)]
     print("  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip())
     print("  ".join("-" * w for w in widths))
     for row in rows:
-        print("  ".join(c.rjust(w) if 0 < i < 5 else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))).rstrip())
+        print("  ".join(c.ljust(w) if i in (0, 5, 6) else c.rjust(w)
+                        for i, (c, w) in enumerate(zip(row, widths))).rstrip())
+    if installed:
+        print()
+        print("helm-ac lint is the program; helm ac lint adds Helm's own plugin dispatch (helm starts once more, "
+              "reads its plugins and runs the plugin's launcher).")
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -504,6 +573,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--repeat", type=int, default=DEFAULT_REPEAT, metavar="R", help="timed runs (after 1 warm-up)")
     p.add_argument("--helm", default="3,4", metavar="MAJORS", help="helm major versions, comma-separated")
     p.add_argument("--target", type=float, default=DEFAULT_TARGET, help="maximum lint/template ratio for PASS")
+    p.add_argument("--lint-from", choices=["installed", "source"], default="installed",
+                   help="time helm-ac installed as a Helm plugin, or the working tree (python -m helm_ac)")
     p.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.add_argument("--generate-only", metavar="DIR", type=Path,
@@ -543,7 +614,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for major in a.majors:
             if log:
                 print(f"helm {major}: 1 warm-up + {a.repeat} runs", file=sys.stderr, flush=True)
-            results.append(bench_helm(major, chart, spec, a.repeat, a.target, work, log))
+            results.append(bench_helm(major, chart, spec, a.repeat, a.target, work, log, a.lint_from))
     except BenchError as exc:
         print(f"lint_bench: FAILED: {exc}", file=sys.stderr)
         return 1

@@ -1,5 +1,22 @@
-"""`python -m helm_ac` runs the same CLI as the `helm-ac` command."""
-from helm_ac.cli import main
+"""Entry point of ``helm-ac`` and ``python -m helm_ac`` (and so of the ``helm ac`` plugin).
+
+Before the CLI loads, a ``lint`` command starts helm (:mod:`helm_ac.early`): helm's
+rendering is most of a lint's time, and it need not wait for click and the linter to load.
+"""
+import sys
+
+
+def main() -> None:
+    from helm_ac.helm import split_attached_short_flags
+
+    argv = split_attached_short_flags(sys.argv[1:])
+    from helm_ac.early import start_lint
+
+    start_lint(argv)
+    from helm_ac.cli import main as cli_main
+
+    cli_main(argv)
+
 
 if __name__ == "__main__":
     main()

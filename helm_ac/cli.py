@@ -373,6 +373,9 @@ def _exit_now(code: int) -> None:
     A lint run holds many small objects (and networkx); freeing them one by one at exit takes
     longer than some whole runs.  Nothing needs cleaning up: files are closed, children reaped.
     """
+    helm = sys.modules.get("helm_ac.helm")
+    if helm is not None:
+        helm.discard_early()
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
@@ -381,30 +384,13 @@ def _exit_now(code: int) -> None:
     os._exit(code)
 
 
-#: helm's short flags that take a value (-n NAMESPACE, -f FILE, -s TEMPLATE, -a API, -l LABELS).
-_HELM_SHORT_VALUE_FLAGS = "nfsal"
-
-
-def split_attached_short_flags(args: list[str]) -> list[str]:
-    """``-nshop`` -> ``-n shop``: click would read the letters as a cluster of short options
-    (``-n -s -h -o -p``), so helm's short flags with attached values are split before parsing."""
-    out: list[str] = []
-    for i, a in enumerate(args):
-        if a == "--":
-            out.extend(args[i:])
-            break
-        if len(a) > 2 and a[0] == "-" and a[1] in _HELM_SHORT_VALUE_FLAGS and a[1] != "-":
-            out += [a[:2], a[2:].removeprefix("=")]
-        else:
-            out.append(a)
-    return out
-
-
 def main(argv: list[str] | None = None) -> None:
     """Entry point of ``helm-ac`` and ``python -m helm_ac``."""
     import gc
 
     gc.disable()  # a short-lived CLI: collecting cycles while parsing thousands of objects only costs time
+    from helm_ac.helm import split_attached_short_flags
+
     argv = split_attached_short_flags(list(argv if argv is not None else sys.argv[1:]))
     debug = _debug_from_env() or "--debug" in argv
     try:
@@ -417,11 +403,14 @@ def main(argv: list[str] | None = None) -> None:
         _exit_now(code)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
-        sys.exit(130)
+        _exit_now(130)
     except Exception:  # noqa: BLE001 - last resort: never a bare traceback for users
         if debug:
-            raise
+            import traceback
+
+            traceback.print_exc()
+            _exit_now(3)
         exc = sys.exc_info()[1]
         click.echo(f"Error: internal error in helm-ac: {type(exc).__name__}: {exc}", err=True)
         click.echo("Run again with --debug for the traceback, and please report it.", err=True)
-        sys.exit(3)
+        _exit_now(3)

@@ -5,15 +5,18 @@ helm (``$HELM_BIN``, set by Helm when we run as a plugin, else ``helm`` on
 ``PATH``), with the user's flags passed through unchanged, as an argument
 list (never a shell).  :meth:`Helm.start_template` returns at once so that the
 caller can do its own start-up work while helm renders.
+
+This module is the first thing ``helm-ac`` imports (:mod:`helm_ac.early` starts
+helm from here before the CLI loads), so it imports only what starting helm needs:
+no dataclasses, typing or re at import time (together about 30 ms).
 """
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
-from dataclasses import dataclass
-from typing import Sequence
+from collections import namedtuple
+from collections.abc import Sequence
 
 from helm_ac.errors import HelmNotFound, HelmTooOld, RenderError
 
@@ -33,8 +36,7 @@ VALUE_FLAGS = frozenset({
 })
 
 
-@dataclass(frozen=True)
-class HelmArgs:
+class HelmArgs(namedtuple("HelmArgs", "positionals flags")):
     """User arguments split into positionals and pass-through helm flags (order kept)."""
 
     positionals: tuple[str, ...]
@@ -78,6 +80,25 @@ def split_args(args: Sequence[str]) -> HelmArgs:
     return HelmArgs(tuple(pos), tuple(flags))
 
 
+#: helm's short flags that take a value (-n NAMESPACE, -f FILE, -s TEMPLATE, -a API, -l LABELS).
+_SHORT_VALUE_FLAGS = "nfsal"
+
+
+def split_attached_short_flags(args: Sequence[str]) -> list[str]:
+    """``-nshop`` -> ``-n shop``: click would read the letters as a cluster of short options
+    (``-n -s -h -o -p``), so helm's short flags with attached values are split before parsing."""
+    out: list[str] = []
+    for i, a in enumerate(args):
+        if a == "--":
+            out.extend(args[i:])
+            break
+        if len(a) > 2 and a[0] == "-" and a[1] in _SHORT_VALUE_FLAGS and a[1] != "-":
+            out += [a[:2], a[2:].removeprefix("=")]
+        else:
+            out.append(a)
+    return out
+
+
 def find_helm(env: dict[str, str] | None = None) -> str:
     """``$HELM_BIN`` if set, else ``helm`` on PATH; raise :class:`HelmNotFound`."""
     env = dict(os.environ) if env is None else env
@@ -96,8 +117,21 @@ def find_helm(env: dict[str, str] | None = None) -> str:
 
 
 def parse_version(text: str) -> tuple[int, int, int] | None:
+    import re
+
     m = re.search(r"v?(\d+)\.(\d+)\.(\d+)", text)
     return (int(m.group(1)), int(m.group(2)), int(m.group(3))) if m else None
+
+
+#: helm runs started by :meth:`Helm.start_early`, not taken yet.
+_EARLY: dict[tuple[object, ...], "PendingTemplate"] = {}
+
+
+def discard_early() -> None:
+    """Stop the early helm runs nobody took (the command line turned out to mean something else)."""
+    while _EARLY:
+        _, pending = _EARLY.popitem()
+        pending.cancel()
 
 
 class PendingTemplate:
@@ -111,6 +145,12 @@ class PendingTemplate:
         except OSError as exc:
             raise HelmNotFound(f"could not run {helm.binary}: {exc.strerror or exc}") from None
 
+    def cancel(self) -> None:
+        """Stop helm and reap it (its output is not wanted)."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.communicate()
+
     def result(self) -> str:
         out, err = self.proc.communicate()
         if self.proc.returncode != 0:
@@ -121,12 +161,25 @@ class PendingTemplate:
         return out.decode("utf-8", errors="replace")
 
 
-@dataclass
-class Helm:
-    """A helm binary and the environment to run it in."""
+def template_args(chart_args: Sequence[str], args: HelmArgs, env: dict[str, str]) -> list[str]:
+    """The argument list for ``helm template``: user's positionals and flags in their order, plus our defaults
+    (``--include-crds`` unless ``--skip-crds``; the namespace Helm exported when we run as a plugin)."""
+    extra = []
+    if not args.has("--include-crds", "--skip-crds"):
+        extra.append("--include-crds")
+    if not args.has("-n", "--namespace") and env.get("HELM_NAMESPACE"):
+        extra += ["--namespace", env["HELM_NAMESPACE"]]
+    return [*chart_args, *extra, *args.flags]  # ours first: a user's trailing "--set" must not eat them
 
-    binary: str
-    env: dict[str, str] | None = None
+
+class Helm:
+    """A helm binary and the environment to run it in (None: this process's)."""
+
+    def __init__(self, binary: str, env: dict[str, str] | None = None) -> None:
+        self.binary, self.env = binary, env
+
+    def __repr__(self) -> str:
+        return f"Helm({self.binary!r})"
 
     def version(self) -> tuple[int, int, int]:
         try:
@@ -149,8 +202,20 @@ class Helm:
         return v
 
     def start_template(self, args: Sequence[str]) -> PendingTemplate:
-        """Start ``helm template <args>`` and return without waiting."""
-        return PendingTemplate(self, [self.binary, "template", *args])
+        """Start ``helm template <args>`` and return without waiting (or take the same run started early)."""
+        argv = [self.binary, "template", *args]
+        return _EARLY.pop(self._run_key(argv), None) or PendingTemplate(self, argv)
+
+    def start_early(self, args: Sequence[str]) -> None:
+        """Start ``helm template <args>`` for a :meth:`start_template` with the same arguments and environment
+        to take later (see :mod:`helm_ac.early`); what nobody takes is stopped by :func:`discard_early`."""
+        argv = [self.binary, "template", *args]
+        key = self._run_key(argv)
+        if key not in _EARLY:
+            _EARLY[key] = PendingTemplate(self, argv)
+
+    def _run_key(self, argv: list[str]) -> tuple[object, ...]:
+        return (tuple(argv), tuple(sorted((os.environ if self.env is None else self.env).items())))
 
     def pull(self, ref: str, dest: str, flags: Sequence[str]) -> tuple[bool, str]:
         """``helm pull REF --untar --untardir DEST [flags]``: (success, helm's message)."""

@@ -8,7 +8,7 @@ import pytest
 from conftest import ROOT, cm, rendered, write_chart
 from helm_ac import appcontroller, graph, manifests, model, yamlio
 from helm_ac.chart import load_chart
-from helm_ac.cli import split_attached_short_flags
+from helm_ac.helm import split_attached_short_flags
 from helm_ac.graph import Barrier
 from helm_ac.lint import checks
 

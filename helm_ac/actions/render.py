@@ -18,7 +18,7 @@ from typing import Sequence
 from typing import TYPE_CHECKING, Any, Iterable
 
 from helm_ac.errors import ChartError, UserError
-from helm_ac.helm import Helm, HelmArgs, find_helm
+from helm_ac.helm import Helm, HelmArgs, find_helm, template_args
 
 if TYPE_CHECKING:  # imported lazily at run time: helm starts before the YAML machinery loads
     from helm_ac import manifests
@@ -32,16 +32,6 @@ _PULL_FLAGS = ("--version", "--repo", "--username", "--password", "--ca-file", "
 def release_namespace(args: HelmArgs, env: dict[str, str]) -> str:
     """-n/--namespace, else $HELM_NAMESPACE (set by Helm for plugins), else default."""
     return args.value("-n", "--namespace") or env.get("HELM_NAMESPACE") or "default"
-
-
-def template_args(chart_args: Sequence[str], args: HelmArgs, env: dict[str, str]) -> list[str]:
-    """The argument list for ``helm template``: user's positionals and flags in their order, plus our defaults."""
-    extra = []
-    if not args.has("--include-crds", "--skip-crds"):
-        extra.append("--include-crds")
-    if not args.has("-n", "--namespace") and env.get("HELM_NAMESPACE"):
-        extra += ["--namespace", env["HELM_NAMESPACE"]]
-    return [*chart_args, *extra, *args.flags]  # ours first: a user's trailing "--set" must not eat them
 
 
 @dataclass
