@@ -121,10 +121,14 @@ def parse_werf(text: str) -> tuple[ObjectRef, str]:
                      fields.get("namespace") or None, text), state
 
 
+_FOREIGN_KEYS = frozenset({CLI_UTILS_DEPENDS_ON, HIP_DEPENDS_ON_GROUPS})
+
+
 def foreign_references(annotations: dict[str, Any]) -> list[Foreign]:
     """Every reference found in other tools' annotations of one object, in a stable order."""
     out: list[Foreign] = []
-    for key in sorted(k for k in annotations if isinstance(k, str)):
+    keys = [k for k in annotations if isinstance(k, str) and (k in _FOREIGN_KEYS or k.startswith(WERF_PREFIX))]
+    for key in sorted(keys):
         value = annotations[key]
         if key == CLI_UTILS_DEPENDS_ON:
             for part in [p.strip() for p in str(value).split(",") if p.strip()]:

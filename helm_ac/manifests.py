@@ -142,9 +142,15 @@ def _documents(text: str) -> Iterator[tuple[str, str]]:
     """Yield (source, yaml text) per document."""
     source = ""
     for chunk in _chunks(text):
-        m = _SOURCE.search(chunk)
-        if m:
-            source = m.group(1)
+        end = chunk.find("\n", 11) if chunk.startswith("\n# Source: ") else -1
+        line = chunk[11:end if end > 0 else len(chunk)].rstrip() if end != -1 or chunk.startswith("\n# Source: ") \
+            else ""
+        if line:  # as helm prints it, right after "---"
+            source = line
+        else:
+            m = _SOURCE.search(chunk)
+            if m:
+                source = m.group(1)
         yield source, chunk
 
 

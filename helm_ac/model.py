@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 from helm_ac import interop, kinds, refs, spec
 from helm_ac.chart import Chart, Dependency
@@ -46,10 +46,10 @@ class Reference:
     text: str
     ref: refs.Ref | None = None
     syntax_error: refs.RefSyntaxError | None = None
-    targets: list[ObjectKey] = field(default_factory=list)  # object refs: resolved objects
+    targets: Sequence[ObjectKey] = ()  # object refs: resolved objects
     chart_target: tuple[str, ...] | None = None  # chart refs: resolved chart path (may be empty/disabled)
-    ambiguous: list[ObjectKey] = field(default_factory=list)
-    hooks: list[RenderedObject] = field(default_factory=list)  # matched hook objects only
+    ambiguous: Sequence[ObjectKey] = ()
+    hooks: Sequence[RenderedObject] = ()  # matched hook objects only
     duplicate: bool = False
     source: str = spec.PREFIX + "depends-on"  # the annotation it came from (other tools': helm_ac.interop)
     gate: str = "ready"  # "present": the dependent may start once the target exists (werf state=present)
@@ -173,9 +173,7 @@ def effective_key(obj: RenderedObject, namespace: str, cluster_scoped: set[tuple
 def _parse_settings(annotations: dict[str, Any], table: dict[str, spec.Annotation]) -> tuple[dict[str, Setting], list[str]]:
     settings: dict[str, Setting] = {}
     unknown: list[str] = []
-    for key in sorted(annotations):
-        if not isinstance(key, str) or not key.startswith(spec.PREFIX):
-            continue
+    for key in sorted(k for k in annotations if isinstance(k, str) and k.startswith(spec.PREFIX)):
         name = key[len(spec.PREFIX):]
         ann = table.get(name)
         if ann is None:

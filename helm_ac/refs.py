@@ -21,8 +21,7 @@ Grammar (one reference; a list is separated by commas and/or newlines)::
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Union
+from typing import NamedTuple, Union
 
 _KIND = r"[A-Za-z][A-Za-z0-9]*"
 _GROUP = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
@@ -36,9 +35,8 @@ CHART_RE = re.compile(rf"^chart:(?P<abs>/)?(?P<path>{_CHART}(?:/{_CHART})*)$")
 REF_PATTERN = (rf"(?:(?:{_NS})/)?{_KIND}(?:\.{_GROUP})?/{_NAME}|chart:/?{_CHART}(?:/{_CHART})*")
 
 
-@dataclass(frozen=True)
-class ObjectRef:
-    """``[namespace/]kind[.group]/name``; ``kind`` stored lower-case."""
+class ObjectRef(NamedTuple):
+    """``[namespace/]kind[.group]/name``; ``kind`` stored lower-case.  (Named tuples: one per reference.)"""
 
     kind: str
     name: str
@@ -55,8 +53,7 @@ class ObjectRef:
         return (f"{self.namespace}/" if self.namespace else "") + f"{kind}/{self.name}"
 
 
-@dataclass(frozen=True)
-class ChartRef:
+class ChartRef(NamedTuple):
     """``chart:[/]a/b``: every object of a subchart, recursively."""
 
     path: tuple[str, ...]

@@ -139,3 +139,17 @@ def test_document_chunks_are_the_text_between_separator_lines(parts):
     """The fast separator search cuts exactly where a "^---...$" line regex does."""
     text = "".join(parts)
     assert list(manifests._chunks(text)) == re.split(r"^---[ \t]*(?:#.*)?$", text, flags=re.MULTILINE)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(["\n", "# Source: ", "a/b.yaml", " ", "\t", "x", "\r", "#", "\u2003", "---\n"]),
+                max_size=10), st.booleans())
+def test_sources_are_read_as_the_source_line_regex_reads_them(parts, helm_shaped):
+    """The quick read of helm's "# Source:" line agrees with the general regex, odd lines included."""
+    text = "---\n" + ("# Source: " if helm_shaped else "") + "".join(parts)
+    expected, source = [], ""
+    for chunk in re.split(r"^---[ \t]*(?:#.*)?$", text, flags=re.MULTILINE):
+        m = re.search(r"^# Source: (.+?)\s*$", chunk, flags=re.MULTILINE)
+        source = m.group(1) if m else source
+        expected.append((source, chunk))
+    assert list(manifests._documents(text)) == expected
