@@ -18,7 +18,7 @@ early and the command runs as it would have anyway.
 from __future__ import annotations
 
 import os
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 #: ``helm ac lint``'s own options: flags, and options that take a value.  Everything else
 #: goes to helm template.

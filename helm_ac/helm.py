@@ -13,10 +13,9 @@ no dataclasses, typing or re at import time (together about 30 ms).
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from collections import namedtuple
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from helm_ac.errors import HelmNotFound, HelmTooOld, RenderError
 
@@ -99,21 +98,25 @@ def split_attached_short_flags(args: Sequence[str]) -> list[str]:
     return out
 
 
-def find_helm(env: dict[str, str] | None = None) -> str:
-    """``$HELM_BIN`` if set, else ``helm`` on PATH; raise :class:`HelmNotFound`."""
-    env = dict(os.environ) if env is None else env
-    binary = env.get("HELM_BIN")
-    if binary:
-        if shutil.which(binary) is None:
-            raise HelmNotFound(f"HELM_BIN={binary} is not an executable helm binary",
-                               hint="point HELM_BIN at helm, or unset it to use helm from PATH")
-        return binary
-    found = shutil.which("helm", path=env.get("PATH"))
-    if not found:
-        raise HelmNotFound("helm was not found: helm-ac renders charts with your own helm (3.12 or newer)",
-                           hint="install helm (https://helm.sh/docs/intro/install/) or set HELM_BIN; "
-                                "developers can run python3 scripts/get_helm.py")
-    return found
+def find_helm(env: Mapping[str, str] | None = None) -> str:
+    """The helm to run: ``$HELM_BIN`` if set (Helm sets it for plugins), else ``helm``, which the
+    system looks up on ``PATH`` when it runs.  A helm that cannot run is reported then, by
+    :func:`not_found` (looking it up here would cost the start-up every command pays)."""
+    env = os.environ if env is None else env
+    return env.get("HELM_BIN") or "helm"
+
+
+def not_found(binary: str, env: Mapping[str, str] | None, exc: OSError) -> HelmNotFound:
+    """The error for a helm that could not be started."""
+    env = os.environ if env is None else env
+    if env.get("HELM_BIN"):
+        return HelmNotFound(f"HELM_BIN={binary} is not an executable helm binary ({exc.strerror or exc})",
+                            hint="point HELM_BIN at helm, or unset it to use helm from PATH")
+    if isinstance(exc, FileNotFoundError):
+        return HelmNotFound("helm was not found: helm-ac renders charts with your own helm (3.12 or newer)",
+                            hint="install helm (https://helm.sh/docs/intro/install/) or set HELM_BIN; "
+                                 "developers can run python3 scripts/get_helm.py")
+    return HelmNotFound(f"could not run {binary}: {exc.strerror or exc}")
 
 
 def parse_version(text: str) -> tuple[int, int, int] | None:
@@ -143,7 +146,7 @@ class PendingTemplate:
             self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,  # noqa: S603
                                          env=helm.env, stdin=subprocess.DEVNULL)
         except OSError as exc:
-            raise HelmNotFound(f"could not run {helm.binary}: {exc.strerror or exc}") from None
+            raise not_found(helm.binary, helm.env, exc) from None
 
     def cancel(self) -> None:
         """Stop helm and reap it (its output is not wanted)."""
@@ -185,8 +188,10 @@ class Helm:
         try:
             out = subprocess.run([self.binary, "version", "--template", "{{.Version}}"],  # noqa: S603
                                  capture_output=True, text=True, env=self.env, timeout=60)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise HelmNotFound(f"could not run {self.binary}: {exc}") from None
+        except OSError as exc:
+            raise not_found(self.binary, self.env, exc) from None
+        except subprocess.TimeoutExpired:
+            raise HelmNotFound(f"{self.binary} version did not answer within 60s") from None
         v = parse_version(out.stdout)
         if out.returncode != 0 or v is None:
             raise HelmNotFound(f"{self.binary} does not look like helm: `helm version` said "
@@ -219,8 +224,11 @@ class Helm:
 
     def pull(self, ref: str, dest: str, flags: Sequence[str]) -> tuple[bool, str]:
         """``helm pull REF --untar --untardir DEST [flags]``: (success, helm's message)."""
-        proc = subprocess.run([self.binary, "pull", ref, "--untar", "--untardir", dest, *flags],  # noqa: S603
-                              capture_output=True, text=True, env=self.env)
+        try:
+            proc = subprocess.run([self.binary, "pull", ref, "--untar", "--untardir", dest, *flags],  # noqa: S603
+                                  capture_output=True, text=True, env=self.env)
+        except OSError as exc:
+            raise not_found(self.binary, self.env, exc) from None
         return proc.returncode == 0, proc.stderr.strip()
 
     def template(self, args: Sequence[str]) -> str:

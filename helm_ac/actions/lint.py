@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from helm_ac.actions.render import Renderer
-from helm_ac.errors import UserError
+from helm_ac.errors import HelmNotFound, UserError
 from helm_ac.helm import HelmArgs
 from helm_ac.lint import Finding, Severity
 
@@ -68,6 +68,8 @@ class Lint:
         for location in charts:
             try:
                 pending.append((location, self.renderer.start([location], location, args)))
+            except HelmNotFound:
+                raise  # no helm to run: nothing can be linted, an error of the command rather than of a chart
             except UserError as exc:
                 pending.append((location, exc))
         # Imported only now, while helm renders.
