@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from helm_ac.actions.render import Renderer
+from helm_ac.actions.render import PendingRender, Renderer
 from helm_ac.errors import HelmNotFound, UserError
 from helm_ac.helm import HelmArgs
 from helm_ac.lint import Finding, Severity
@@ -63,8 +63,11 @@ class Lint:
     strict: bool = False
 
     def run(self, charts: Sequence[str], args: HelmArgs) -> LintResult:
-        results: list[ChartResult] = []
-        pending = []
+        return self.start(charts, args).result()
+
+    def start(self, charts: Sequence[str], args: HelmArgs) -> "PendingLint":
+        """Start rendering every chart (helm runs in the background) and return at once."""
+        pending: list[tuple[str, PendingRender | UserError]] = []
         for location in charts:
             try:
                 pending.append((location, self.renderer.start([location], location, args)))
@@ -72,12 +75,24 @@ class Lint:
                 raise  # no helm to run: nothing can be linted, an error of the command rather than of a chart
             except UserError as exc:
                 pending.append((location, exc))
-        # Imported only now, while helm renders.
+        return PendingLint(pending, self.strict)
+
+
+@dataclass
+class PendingLint:
+    """Charts being rendered; :meth:`result` waits for helm and lints them."""
+
+    pending: list[tuple[str, "PendingRender | UserError"]]
+    strict: bool
+
+    def result(self) -> LintResult:
+        # Imported only now, usually while helm renders.
         from helm_ac import graph as graphmod
         from helm_ac import model
         from helm_ac.lint import checks
 
-        for location, p in pending:
+        results: list[ChartResult] = []
+        for location, p in self.pending:
             res = ChartResult(location)
             results.append(res)
             if isinstance(p, UserError):

@@ -144,6 +144,9 @@ def render_and_check(renderer: Renderer, positionals: Sequence[str], args: HelmA
 
     release, location = release_name(positionals, args)
     pending = renderer.start(list(positionals), location, args)
+    # Loaded while helm renders (networkx alone takes ~0.25 s to import; the digraph below needs it).
+    import networkx  # noqa: F401
+
     from helm_ac import graph as graphmod
     from helm_ac import model
     from helm_ac.lint import Finding, checks

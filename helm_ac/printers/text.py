@@ -3,6 +3,9 @@ from __future__ import annotations
 
 from typing import TextIO
 
+from rich.console import Console
+from rich.markup import escape
+
 from helm_ac.actions.lint import LintResult
 from helm_ac.lint import Severity
 from helm_ac.printers.paths import display_path
@@ -22,9 +25,6 @@ def print_findings(result: LintResult, out: TextIO) -> None:
 
 
 def print_lint(result: LintResult, out: TextIO, *, summary: bool = True) -> None:
-    from rich.console import Console
-    from rich.markup import escape
-
     console = Console(file=out, highlight=False, soft_wrap=True)
     for c in result.charts:
         if c.error is not None:
