@@ -10,7 +10,6 @@ the dependency graph.
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -105,21 +104,24 @@ class PendingRender:
 
         notes = []
         chart: Chart | None = None
-        with tempfile.TemporaryDirectory(prefix="helm-ac-pull-") as tmp:
-            chart_error: UserError | None = None
-            try:
-                if _is_local(self.location):
-                    chart = load_chart(self.location)
-                else:
-                    assert self.renderer.helm is not None
+        chart_error: UserError | None = None
+        local = _is_local(self.location)
+        try:
+            if local:
+                chart = load_chart(self.location)
+            else:
+                import tempfile
+
+                assert self.renderer.helm is not None
+                with tempfile.TemporaryDirectory(prefix="helm-ac-pull-") as tmp:
                     chart = _pull(self.renderer.helm, self.location, self.args, tmp)
-            except ChartError as exc:
-                chart_error = exc
-            text = self.pending.result()  # type: ignore[attr-defined]
-            if chart_error is not None:
-                if _is_local(self.location):
-                    raise chart_error
-                notes.append(f"chart metadata unavailable: {chart_error.message}")
+        except ChartError as exc:
+            chart_error = exc
+        text = self.pending.result()  # type: ignore[attr-defined]
+        if chart_error is not None:
+            if local:
+                raise chart_error
+            notes.append(f"chart metadata unavailable: {chart_error.message}")
         rendered = manifests.split(text)
         return RenderedChart(self.location, rendered, chart, release_namespace(self.args, self.renderer.env), notes,
                              text)
