@@ -2,6 +2,7 @@
 
 The package is layered (outermost first)::
 
+    __main__, early  entry point: starts helm for ``lint`` before the CLI loads
     cli            click commands; binds flags onto actions, picks a printer
     actions        one module per verb (lint, template, graph, simulate); no printing, no argv
     printers       consume results and events: text/json/sarif/junit/github, timelines, progress
@@ -10,7 +11,7 @@ The package is layered (outermost first)::
     views          graph views: levels, critical path, text/DOT/Mermaid/JSON
     appcontroller  Definitions and Dependencies from the graph
     lint           the rule registry and the checks
-    graph          the dependency graph (networkx) with barrier vertices
+    graph          the dependency graph with barrier vertices: an edge mapping (lint), networkx (the rest)
     model          rendered objects -> annotations -> resolved references
     readiness      one readiness rule per kind
     spec, refs, readywhen, interop, estimates   the chart extension and other tools' annotations
