@@ -77,7 +77,11 @@ def test_fast_head_agrees_with_yaml(doc):
             full = yamlio.load(head)
         except yaml.YAMLError:
             return
-    assert fast["apiVersion"] == full["apiVersion"] and fast["kind"] == full["kind"]
+    _assert_same_head(fast, full, doc)
+
+
+def _assert_same_head(fast, full, doc):
+    assert fast["apiVersion"] == full["apiVersion"] and fast["kind"] == full["kind"], doc
     for k in ("name", "namespace", "generateName", "annotations"):
         assert fast["metadata"].get(k) == (full["metadata"] or {}).get(k), (k, doc)
 
@@ -149,9 +153,7 @@ def test_both_readers_agree_with_yaml(doc):
     except yaml.YAMLError:
         return
     for fast in answers:
-        assert fast["apiVersion"] == full["apiVersion"] and fast["kind"] == full["kind"], doc
-        for k in ("name", "namespace", "generateName", "annotations"):
-            assert fast["metadata"].get(k) == (full["metadata"] or {}).get(k), (k, doc)
+        _assert_same_head(fast, full, doc)
 
 
 def test_the_usual_shape_is_read_by_one_regex():
