@@ -7,6 +7,9 @@ import sys
 
 
 def main() -> None:
+    import gc
+
+    gc.disable()  # a short-lived CLI: collecting cycles while parsing thousands of objects only costs time
     from helm_ac.helm import split_attached_short_flags
 
     argv = split_attached_short_flags(sys.argv[1:])

@@ -374,8 +374,9 @@ def rules(output: str) -> None:
 def _exit_now(code: int) -> None:
     """Flush and leave without tearing the interpreter down.
 
-    A lint run holds many small objects (and networkx); freeing them one by one at exit takes
-    longer than some whole runs.  Nothing needs cleaning up: files are closed, children reaped.
+    A run holds many small objects (thousands of parsed objects; networkx's graphs); freeing them
+    one by one at exit takes longer than some whole runs.  Nothing needs cleaning up: files are
+    closed, children reaped, and early helm runs nobody took are stopped here.
     """
     helm = sys.modules.get("helm_ac.helm")
     if helm is not None:
@@ -388,14 +389,8 @@ def _exit_now(code: int) -> None:
     os._exit(code)
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Entry point of ``helm-ac`` and ``python -m helm_ac``."""
-    import gc
-
-    gc.disable()  # a short-lived CLI: collecting cycles while parsing thousands of objects only costs time
-    from helm_ac.helm import split_attached_short_flags
-
-    argv = split_attached_short_flags(list(argv if argv is not None else sys.argv[1:]))
+def main(argv: list[str]) -> None:
+    """Run the command line ``argv`` (normalised by :func:`helm_ac.__main__.main`, the entry point) and exit."""
     debug = _debug_from_env() or "--debug" in argv
     try:
         cli.main(args=argv, prog_name=os.environ.get("HELM_PLUGIN_NAME") and "helm ac" or "helm-ac",
