@@ -34,15 +34,23 @@ from yaml.resolver import Resolver
 # front).  Patterns then start with a literal newline, which the regex engine searches for quickly;
 # "^" with MULTILINE would be tried at every character.  This is most of this reader's speed.
 _TOP_LINE = re.compile(r"\n(?![ #\n-])([^\n]+)")  # a line at column 0: not a comment, not a "- " item
-_KEY_LINE = re.compile(r"([A-Za-z0-9_][A-Za-z0-9_./-]*) *:(?: +(.*?))? *$")
+_KEY = r"[A-Za-z0-9_][A-Za-z0-9_./-]*"  # a key written plain
+_PLAIN_SCALAR = r"[A-Za-z0-9_./][A-Za-z0-9_./@=+~-]*(?::[A-Za-z0-9_./@=+~-]+)*"  # a plain one-line scalar
+_KEY_LINE = re.compile(rf"({_KEY}) *:(?: +(.*?))? *$")
 _FIRST_CONTENT = re.compile(r"\n( *)[^ \n#]")  # the first line that is not blank or a comment
 _NOT_COMMENT = re.compile(r"\n *[^ \n#]")
-_PLAIN = re.compile(r"[A-Za-z0-9_./][A-Za-z0-9_./@=+~-]*(?::[A-Za-z0-9_./@=+~-]+)*")
+_PLAIN = re.compile(_PLAIN_SCALAR)
 _RESOLVER = Resolver()
 _STR_TAG = "tag:yaml.org,2002:str"
 _META_KEEP = frozenset({"name", "namespace", "generateName"})
-_MULTILINE_START = "|>\"'[{"  # a value starting so may run over several lines in ways we do not follow
+_MULTILINE_START = "|>\"'[{"
 _BLOCK_HEADERS = ("|", "|-", ">", ">-")
+
+
+def _multiline(rest: str | None) -> bool:
+    """Does a value starting with ``rest`` possibly run over several lines in ways we do not follow
+    (flow collections, quoted scalars; block scalar headers are fine where the value is not read)?"""
+    return bool(rest) and rest[0] in _MULTILINE_START and rest not in _BLOCK_HEADERS
 
 _FALLBACK = object()
 
@@ -184,8 +192,7 @@ def read_head(doc: str) -> dict[str, Any] | None:
 # The shape most charts render (Helm's own `helm create` scaffold included): apiVersion, kind, then
 # metadata with name, namespace, labels and annotations in this order, two spaces deep, one-line
 # values.  One regular expression reads all of it; anything else goes to _general.
-_P = r"[A-Za-z0-9_./][A-Za-z0-9_./@=+~-]*(?::[A-Za-z0-9_./@=+~-]+)*"  # a plain scalar (as _PLAIN)
-_K = r"[A-Za-z0-9_][A-Za-z0-9_./-]*"  # a plain key
+_P, _K = _PLAIN_SCALAR, _KEY  # short names for the patterns below
 _CANONICAL = re.compile(
     r"(?:\n(?:#[^\n]*)?)*?"  # blank lines and comments (helm's "# Source:")
     rf"\napiVersion: ({_P}) *\nkind: ({_P}) *\nmetadata: *"
@@ -211,8 +218,7 @@ def _canonical(block: str) -> dict[str, Any] | None:
         if k is None or not _is_str(k.group(1)) or k.group(1) in seen or k.group(1) in _HEAD_AND_ITEMS:
             return None
         seen.add(k.group(1))
-        rest = k.group(2)
-        if rest and rest[0] in _MULTILINE_START and rest not in _BLOCK_HEADERS:
+        if _multiline(k.group(2)):
             return None
     meta: dict[str, Any] = {"name": name}
     if namespace is not None:
@@ -222,14 +228,10 @@ def _canonical(block: str) -> dict[str, Any] | None:
             return None
         ann = meta["annotations"] = {}
         for key, value in _ANNOTATION.findall(annotations):
-            if key in ann or not _is_str(key):
+            value = _scalar(value)
+            if key in ann or not _is_str(key) or value is _FALLBACK:
                 return None
-            if value[0] in "\"'":
-                ann[key] = value[1:-1]
-            elif _is_str(value):
-                ann[key] = value
-            else:
-                return None
+            ann[key] = value
     return {"apiVersion": api, "kind": kind, "metadata": meta}
 
 
@@ -243,6 +245,7 @@ def _general(block: str) -> dict[str, Any] | None:
     tops = list(_TOP_LINE.finditer(block))
     head: dict[str, Any] = {}
     for n, top in enumerate(tops):
+        end = tops[n + 1].start() if n + 1 < len(tops) else len(block)  # the key's lines are block[top.end():end]
         m = _KEY_LINE.match(top.group(1))
         if m is None or not _is_str(m.group(1)):
             return None  # column 0 must hold "key: ..."
@@ -251,17 +254,15 @@ def _general(block: str) -> dict[str, Any] | None:
             return None  # duplicate keys: let YAML decide
         if key in ("apiVersion", "kind"):
             value = _scalar(rest) if rest else _FALLBACK
-            if value is _FALLBACK or not _only_comments(block[top.end():tops[n + 1].start()] if n + 1 < len(tops)
-                                                         else block[top.end():]):
+            if value is _FALLBACK or not _only_comments(block[top.end():end]):
                 return None
             head[key] = value
         elif key == "metadata":
-            meta = None if rest else _metadata(block[top.end():tops[n + 1].start()] if n + 1 < len(tops)
-                                               else block[top.end():])
+            meta = None if rest else _metadata(block[top.end():end])
             if meta is None:
                 return None
             head["metadata"] = meta
-        elif key == "items" or (rest and rest[0] in _MULTILINE_START and rest not in _BLOCK_HEADERS):
+        elif key == "items" or _multiline(rest):
             return None  # a List, or a value that may run over several lines
         else:
             head[key] = None  # seen; its value is not read
@@ -290,7 +291,7 @@ def _metadata(block: str) -> dict[str, Any] | None:
             if ann is None:
                 return None
             meta[key] = ann
-        elif rest and rest[0] in _MULTILINE_START and rest not in _BLOCK_HEADERS:
+        elif _multiline(rest):
             return None
     return meta
 

@@ -142,10 +142,11 @@ def _documents(text: str) -> Iterator[tuple[str, str]]:
     """Yield (source, yaml text) per document."""
     source = ""
     for chunk in _chunks(text):
-        end = chunk.find("\n", 11) if chunk.startswith("\n# Source: ") else -1
-        line = chunk[11:end if end > 0 else len(chunk)].rstrip() if end != -1 or chunk.startswith("\n# Source: ") \
-            else ""
-        if line:  # as helm prints it, right after "---"
+        line = ""
+        if chunk.startswith("\n# Source: "):  # as helm prints it, right after "---"
+            end = chunk.find("\n", 11)
+            line = chunk[11:end if end != -1 else len(chunk)].rstrip()
+        if line:
             source = line
         else:
             m = _SOURCE.search(chunk)
