@@ -23,11 +23,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from helm_ac import appcontroller, graph, manifests, model, simulation, views  # noqa: E402
+from helm_ac.analysis import graph, model
+from helm_ac.analysis.estimates import Estimates  # noqa: E402
+from helm_ac.analysis.keys import Keys
+from helm_ac.engine import simulation
 from helm_ac.engine.loop import VirtualLoop  # noqa: E402
 from helm_ac.engine.scheduler import Engine  # noqa: E402
 from helm_ac.engine.simulated import Behaviour, SimulatedCluster  # noqa: E402
-from helm_ac.estimates import Estimates  # noqa: E402
+from helm_ac.output import views
+from helm_ac.rendering import manifests  # noqa: E402
 
 KINDS = ("ConfigMap", "Deployment", "Job", "StatefulSet", "Secret")
 
@@ -59,7 +63,7 @@ def random_chart(rng: random.Random, n: int, edge_p: float) -> tuple[str, dict[s
 def prepare(text: str, seconds: dict[str, float]):  # type: ignore[no-untyped-def]
     a = model.analyze(manifests.split(text), None, "default")
     g = graph.build(a)
-    return a, g, appcontroller.Keys(a, "bench"), Estimates(seconds)
+    return a, g, Keys(a, "bench"), Estimates(seconds)
 
 
 def main() -> int:

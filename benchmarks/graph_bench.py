@@ -32,8 +32,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import lint_bench  # noqa: E402  (the chart generator and helm helpers)
 
-from helm_ac import appcontroller, graph, manifests, model  # noqa: E402
-from helm_ac.lint import checks  # noqa: E402
+from helm_ac.analysis import graph, model
+from helm_ac.analysis.keys import Keys
+from helm_ac.analysis.lint import checks  # noqa: E402
+from helm_ac.output import appcontroller
+from helm_ac.rendering import manifests  # noqa: E402
 
 
 def _median(fn, repeat: int) -> tuple[float, object]:  # type: ignore[no-untyped-def]
@@ -64,7 +67,7 @@ def bench(major: str, chart: Path, repeat: int, work: Path) -> dict[str, float]:
 
     def graph_and_emit():  # type: ignore[no-untyped-def]
         g = graph.build(a)
-        keys = appcontroller.Keys(a, "bench")
+        keys = Keys(a, "bench")
         out = [appcontroller.definition_text(a, k, keys) for k in a.order]
         out += [appcontroller.dependency_text(d) for d in appcontroller.dependencies(a, g, keys)]
         return g, sum(len(s) for s in out)

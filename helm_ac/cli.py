@@ -16,7 +16,7 @@ import click
 
 from helm_ac import __version__
 from helm_ac.errors import UserError
-from helm_ac.printers import LINT_FORMATS
+from helm_ac.output.printers import LINT_FORMATS
 
 PASS_THROUGH = dict(ignore_unknown_options=True, allow_interspersed_args=True,
                     help_option_names=["-h", "--help"], max_content_width=100)
@@ -90,12 +90,12 @@ def lint(ctx: click.Context, strict: bool, output: str, args: tuple[str, ...]) -
     """
     from helm_ac.actions.lint import Lint
     from helm_ac.actions.render import Renderer
-    from helm_ac.helm import split_args
+    from helm_ac.rendering.helm import split_args
 
     hargs = _no_output_dir(split_args(_strip_debug(args, ctx)))
     charts = list(hargs.positionals) or ["."]
     pending = Lint(Renderer(), strict=strict).start(charts, hargs)
-    from helm_ac.printers import lint_printer
+    from helm_ac.output.printers import lint_printer
 
     printer = lint_printer(output)  # loaded while helm renders: rich alone takes ~70 ms to import
     result = pending.result()
@@ -108,7 +108,7 @@ def lint(ctx: click.Context, strict: bool, output: str, args: tuple[str, ...]) -
 
 
 def _implicit(value: str) -> tuple[str, ...]:
-    from helm_ac.graph import IMPLICIT_RULES
+    from helm_ac.analysis.graph import IMPLICIT_RULES
 
     if value in ("none", ""):
         return ()
@@ -123,8 +123,8 @@ def _implicit(value: str) -> tuple[str, ...]:
 def _report(chart: str, findings: list) -> None:  # type: ignore[type-arg]
     """Lint findings of template/graph on stderr, without lint's summary line."""
     if findings:
-        from helm_ac.actions.lint import ChartResult, LintResult
-        from helm_ac.printers import text
+        from helm_ac.analysis.lint.report import ChartResult, LintResult
+        from helm_ac.output.printers import text
 
         text.print_findings(LintResult([ChartResult(chart, findings=findings)]), sys.stderr)
 
@@ -138,8 +138,8 @@ def _no_output_dir(hargs: Any) -> Any:
 
 def _estimate_overrides(estimate: tuple[str, ...], estimates_file: str | None) -> dict[str, float]:
     """--estimate KEY=DUR (repeatable) and --estimates FILE, as seconds by kind or kind/name."""
-    from helm_ac import yamlio
-    from helm_ac.estimates import parse_overrides
+    from helm_ac.analysis.estimates import parse_overrides
+    from helm_ac.rendering import yamlio
 
     file_data = None
     if estimates_file:
@@ -188,7 +188,7 @@ def template(ctx: click.Context, fmt: str, output_dir: str | None, implicit: str
     """
     from helm_ac.actions.render import Renderer
     from helm_ac.actions.template import Template, write_tree
-    from helm_ac.helm import split_args
+    from helm_ac.rendering.helm import split_args
 
     hargs = split_args(_strip_debug(args, ctx))
     result = Template(Renderer(), format=fmt, implicit=_implicit(implicit)).run(hargs.positionals, hargs)
@@ -222,10 +222,10 @@ def graph(ctx: click.Context, output: str, svg: str | None, estimate: tuple[str,
     Durations are per-kind defaults (Deployment 60s, StatefulSet 2m, Job 1m, ...)
     unless given with --estimate or --estimates.
     """
-    from helm_ac import views
     from helm_ac.actions.graph import Graph, write_svg
     from helm_ac.actions.render import Renderer
-    from helm_ac.helm import split_args
+    from helm_ac.output import views
+    from helm_ac.rendering.helm import split_args
 
     overrides = _estimate_overrides(estimate, estimates_file)
     hargs = _no_output_dir(split_args(_strip_debug(args, ctx)))
@@ -276,11 +276,11 @@ def simulate(ctx: click.Context, output: str, speed: float | None, svg: str | No
     answer "what happens if the migration Job fails?".  Exit 0 when the simulated install
     succeeds, 1 when it fails.
     """
-    from helm_ac import durations
     from helm_ac.actions.render import Renderer
     from helm_ac.actions.simulate import Faults, Simulate
-    from helm_ac.helm import split_args
-    from helm_ac.printers import timeline
+    from helm_ac.extension import durations
+    from helm_ac.output.printers import timeline
+    from helm_ac.rendering.helm import split_args
 
     def seconds(value: str, flag: str) -> float:
         try:
@@ -315,7 +315,7 @@ def _replay(events: list, fmt: str, speed: float | None) -> None:  # type: ignor
     """Feed recorded events to a progress renderer; on a terminal, paced like the run (sped up)."""
     import time
 
-    from helm_ac.printers import progress
+    from helm_ac.output.printers import progress
 
     tty = fmt == "events" and sys.stdout.isatty()
     sink = progress.for_output(sys.stdout, fmt, tty=tty)
@@ -332,8 +332,8 @@ def _replay(events: list, fmt: str, speed: float | None) -> None:  # type: ignor
 @cli.command()
 def crds() -> None:
     """Print the CustomResourceDefinitions of Definition and Dependency (appcontroller.k8s/v1alpha1)."""
-    from helm_ac import crds as crdmod
-    from helm_ac import yamlio
+    from helm_ac.output import crds as crdmod
+    from helm_ac.rendering import yamlio
 
     sys.stdout.write("".join(f"---\n{yamlio.dump(c)}" for c in crdmod.all_crds()))
 
@@ -345,7 +345,7 @@ def schema(which: str, directory: str | None) -> None:
     """Print the JSON Schema of the annotations (object or chart level)."""
     from pathlib import Path
 
-    from helm_ac import schema as schemamod
+    from helm_ac.extension import schema as schemamod
 
     if directory:
         for p in schemamod.write(Path(directory)):
@@ -360,7 +360,7 @@ def rules(output: str) -> None:
     """List the lint rules with their default severity."""
     import json
 
-    from helm_ac.lint import RULES
+    from helm_ac.analysis.lint import RULES
 
     if output == "json":
         click.echo(json.dumps([{"id": r.id, "severity": r.severity.value, "summary": r.summary, "help": r.help}
@@ -378,7 +378,7 @@ def _exit_now(code: int) -> None:
     one by one at exit takes longer than some whole runs.  Nothing needs cleaning up: files are
     closed, children reaped, and early helm runs nobody took are stopped here.
     """
-    helm = sys.modules.get("helm_ac.helm")
+    helm = sys.modules.get("helm_ac.rendering.helm")
     if helm is not None:
         helm.discard_early()
     for stream in (sys.stdout, sys.stderr):

@@ -1,7 +1,29 @@
-"""Facts about Kubernetes kinds that the pure core needs: API groups and scope."""
+"""Facts about Kubernetes kinds that the pure core needs: object identity, API groups and scope."""
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, NamedTuple
+
+
+class ObjectKey(NamedTuple):
+    """Identity of an object in a release: API group, Kind, namespace (None if cluster-scoped), name.
+
+    A named tuple, not a dataclass: keys are hashed and compared a great many times (graph nodes,
+    indexes), and tuples do that in C.
+    """
+
+    group: str
+    kind: str
+    namespace: str | None
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.kind.lower()}/{self.name}"
+
+    def qualified(self, *, group: bool = False, namespace: bool = False) -> str:
+        """``[ns/]kind[.group]/name``, the reference that names exactly this object."""
+        kind = self.kind.lower() + (f".{self.group}" if group and self.group else "")
+        ns = f"{self.namespace}/" if namespace and self.namespace else ""
+        return f"{ns}{kind}/{self.name}"
 
 #: Built-in cluster-scoped kinds, by (group, Kind).  Custom resources declare
 #: their scope in their CRD (``spec.scope``), which :func:`scopes_from_crds` reads.

@@ -2,10 +2,10 @@ import io
 import tarfile
 
 import pytest
-
 from conftest import write_chart
-from helm_ac.chart import load_chart, find_line
+
 from helm_ac.errors import ChartError
+from helm_ac.rendering.chart import find_line, load_chart
 
 
 def _tgz(src_dir, name):

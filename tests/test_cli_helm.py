@@ -6,7 +6,6 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-
 from conftest import cm, write_chart
 
 pytestmark = pytest.mark.helm

@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import helm_ac
-from helm_ac import crds, refs
+from helm_ac.extension import refs
+from helm_ac.output import crds
 
 kubernetes_validate = pytest.importorskip("kubernetes_validate")
 

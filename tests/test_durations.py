@@ -1,6 +1,6 @@
 import pytest
 
-from helm_ac import durations
+from helm_ac.extension import durations
 
 
 @pytest.mark.parametrize("text,seconds", [

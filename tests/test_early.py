@@ -1,16 +1,15 @@
 """helm starts before the CLI loads for `lint`, and is reused only for exactly the same command."""
-import os
 import stat
 import subprocess
 import sys
 
 import pytest
-
 from conftest import ROOT, cm, write_chart
-from helm_ac import early
-from helm_ac import helm as helmmod
+
 from helm_ac.actions import render
-from helm_ac.helm import split_args
+from helm_ac.rendering import early
+from helm_ac.rendering import helm as helmmod
+from helm_ac.rendering.helm import split_args
 
 
 @pytest.mark.parametrize("argv, expected", [

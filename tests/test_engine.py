@@ -1,16 +1,20 @@
 """The engine on the simulated cluster, in virtual time: ordering, failures, retries, limits, termination."""
 import networkx as nx
 import pytest
+from conftest import cm, rendered
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import cm, rendered
-from helm_ac import appcontroller, graph, manifests, model, simulation, views
+from helm_ac.analysis import graph, model
+from helm_ac.analysis.estimates import Estimates
+from helm_ac.analysis.keys import Keys
+from helm_ac.engine import simulation
 from helm_ac.engine.events import State, StateEvent
 from helm_ac.engine.scheduler import Options
 from helm_ac.engine.simulated import Behaviour
-from helm_ac.estimates import Estimates
-from helm_ac.manifests import ObjectKey
+from helm_ac.kinds import ObjectKey
+from helm_ac.output import views
+from helm_ac.rendering import manifests
 
 DEP = "appcontroller.k8s/depends-on"
 
@@ -31,7 +35,7 @@ def build(edges, n, extra=None):
             ann[DEP] = ", ".join(deps[i])
         docs.append((f"c/templates/c{i}.yaml", cm(f"c{i}", ann)))
     a = model.analyze(manifests.split(rendered(*docs)), None, "default")
-    return a, graph.build(a), appcontroller.Keys(a, "r")
+    return a, graph.build(a), Keys(a, "r")
 
 
 def run(a, g, keys, seconds, **kw):
@@ -108,7 +112,7 @@ def test_failed_job_fails_at_once_and_independent_branches_finish():
     docs = [("c/templates/j.yaml", job), ("c/templates/a.yaml", cm("app", {DEP: "job/migrate"})),
             ("c/templates/o.yaml", cm("other"))]
     a = model.analyze(manifests.split(rendered(*docs)), None, "default")
-    g, keys = graph.build(a), appcontroller.Keys(a, "r")
+    g, keys = graph.build(a), Keys(a, "r")
     est = Estimates()
     beh = Behaviour(seconds=est.seconds, fail={ObjectKey("batch", "Job", "default", "migrate")})
     sim = simulation.simulate(a, g, keys, est, behaviour=beh)
@@ -135,7 +139,7 @@ def test_retry_recreates_and_succeeds():
     job = ("apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: migrate\n  annotations:\n"
            "    appcontroller.k8s/retry: \"2\"\n")
     a = model.analyze(manifests.split(rendered(("c/templates/j.yaml", job))), None, "default")
-    g, keys, est = graph.build(a), appcontroller.Keys(a, "r"), Estimates()
+    g, keys, est = graph.build(a), Keys(a, "r"), Estimates()
     key = ObjectKey("batch", "Job", "default", "migrate")
     beh = Behaviour(seconds=est.seconds, fail={key}, fail_attempts={key: 2})
     sim = simulation.simulate(a, g, keys, est, behaviour=beh)
@@ -194,14 +198,14 @@ def test_present_gate_starts_on_existence():
     r = cm("r", {DEP: "job/slow"})
     a = model.analyze(manifests.split(rendered(("c/templates/j.yaml", job), ("c/templates/w.yaml", w),
                                                 ("c/templates/r.yaml", r))), None, "default")
-    g, keys, est = graph.build(a), appcontroller.Keys(a, "r"), Estimates()
+    g, keys, est = graph.build(a), Keys(a, "r"), Estimates()
     sim = simulation.simulate(a, g, keys, est)
     started = {e.key: e.time for e in sim.events if isinstance(e, StateEvent) and e.state is State.APPLYING}
     assert started["configmap/w"] == 0 and started["configmap/r"] == 60
 
 
 def test_estimate_annotation_and_command_line_precedence():
-    from helm_ac.estimates import from_analysis
+    from helm_ac.analysis.estimates import from_analysis
 
     a, g, keys = build([(0, 1)], 2, extra={0: {"appcontroller.k8s/estimate": "90s"}})
     est = from_analysis(a)
@@ -251,7 +255,7 @@ def test_services_are_re_evaluated_from_watched_pods_only():
         docs.append((f"c/templates/s{i}.yaml", f"apiVersion: v1\nkind: Service\nmetadata:\n  name: s{i}\n"
                      f"spec:\n  selector: {{app: d{i}}}\n"))
     a = model.analyze(manifests.split(rendered(*docs)), None, "default")
-    g, keys, est = graph.build(a), appcontroller.Keys(a, "r"), Estimates()
+    g, keys, est = graph.build(a), Keys(a, "r"), Estimates()
     sim = simulation.simulate(a, g, keys, est)
     assert sim.summary.ok and sim.api_calls.get("list", 0) == 0
     assert sim.api_calls["get"] <= 3 * len(a.order)
@@ -264,7 +268,7 @@ def test_a_statefulset_may_depend_on_its_headless_service():
     svc = "apiVersion: v1\nkind: Service\nmetadata:\n  name: db\nspec:\n  clusterIP: None\n  selector: {app: db}\n"
     a = model.analyze(manifests.split(rendered(("c/templates/s.yaml", sts), ("c/templates/v.yaml", svc))), None,
                       "default")
-    sim = simulation.simulate(a, graph.build(a), appcontroller.Keys(a, "r"), Estimates())
+    sim = simulation.simulate(a, graph.build(a), Keys(a, "r"), Estimates())
     assert sim.summary.ok and sim.makespan == 2 + 120
 
 
@@ -275,7 +279,7 @@ def test_a_statefulset_may_depend_on_its_headless_service():
 ])
 def test_instantly_ready_kinds_take_their_duration_and_honour_faults(doc, key):
     a = model.analyze(manifests.split(rendered(("c/templates/x.yaml", doc))), None, "default")
-    g, keys = graph.build(a), appcontroller.Keys(a, "r")
+    g, keys = graph.build(a), Keys(a, "r")
     est = Estimates({f"{key.kind.lower()}/{key.name}": 100})
     assert simulation.simulate(a, g, keys, est).makespan == 100
     beh = Behaviour(seconds=est.seconds, never={key})
@@ -288,7 +292,7 @@ def test_retries_are_announced_as_applying_not_as_failures():
     a = model.analyze(manifests.split(rendered(("c/templates/j.yaml", job))), None, "default")
     key = ObjectKey("batch", "Job", "default", "m")
     est = Estimates()
-    sim = simulation.simulate(a, graph.build(a), appcontroller.Keys(a, "r"), est,
+    sim = simulation.simulate(a, graph.build(a), Keys(a, "r"), est,
                               behaviour=Behaviour(seconds=est.seconds, fail={key}, fail_attempts={key: 1}))
     seen = [(e.state, e.attempt) for e in sim.events if isinstance(e, StateEvent)]
     assert (State.FAILED, 1) not in seen and (State.APPLYING, 2) in seen and seen[-1] == (State.READY, 2)

@@ -1,6 +1,5 @@
 """The example charts, linted through real helm 3 and 4: clean ones are clean, broken ones break as documented."""
 import pytest
-
 from conftest import EXAMPLES
 
 pytestmark = pytest.mark.helm

@@ -4,7 +4,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from helm_ac import fasthead, yamlio
+from helm_ac.rendering import fasthead, yamlio
 
 SCALARS = ["web", "v1", "apps/v1", "Deployment", "3", "true", "yes", "on", "~", "null", "=", "1e3", "0x1f", "2024-01-01",
            "'quoted'", "'it''s'", '"dq"', '"a\\"b"', '"a\\nb"', "a: b", "a #b", "a#b", "x:y", "x:", ":x", "- x", "*x",
@@ -68,7 +68,7 @@ def test_fast_head_agrees_with_yaml(doc):
     except yaml.YAMLError:
         # helm never prints invalid YAML (it parses every document itself); what matters is that
         # the head we read is what YAML reads, which the head-only parse shows
-        from helm_ac import manifests
+        from helm_ac.rendering import manifests
 
         head = manifests.head_text(doc)
         if head is None:

@@ -2,13 +2,15 @@
 import networkx as nx
 import pytest
 import yaml
-
 from conftest import EXAMPLES, cm, rendered, write_chart
-from helm_ac import graph, interop, manifests, model
-from helm_ac.chart import load_chart
-from helm_ac.graph import Barrier
-from helm_ac.lint import checks
-from helm_ac.manifests import ObjectKey
+
+from helm_ac.analysis import graph, model
+from helm_ac.analysis.graph import Barrier
+from helm_ac.analysis.lint import checks
+from helm_ac.extension import interop
+from helm_ac.kinds import ObjectKey
+from helm_ac.rendering import manifests
+from helm_ac.rendering.chart import load_chart
 
 
 def analyze(*docs, chart=None):

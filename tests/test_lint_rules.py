@@ -1,10 +1,11 @@
 """Every lint rule, triggered on the pure core (rendered text + chart tree), with its message and hint."""
 import pytest
-
 from conftest import cm, rendered, write_chart
-from helm_ac import graph, manifests, model
-from helm_ac.chart import load_chart
-from helm_ac.lint import RULES, checks
+
+from helm_ac.analysis import graph, model
+from helm_ac.analysis.lint import RULES, checks
+from helm_ac.rendering import manifests
+from helm_ac.rendering.chart import load_chart
 
 
 def lint(*docs, chart=None, namespace="default"):

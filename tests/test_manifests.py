@@ -2,11 +2,11 @@ import re
 import time
 
 import pytest
+from conftest import rendered
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import rendered
-from helm_ac import manifests, yamlio
+from helm_ac.rendering import manifests, yamlio
 
 
 def test_split_sources_charts_and_templates():

@@ -4,14 +4,15 @@ import sys
 from pathlib import Path
 
 import networkx as nx
+from conftest import cm, rendered, write_chart
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import cm, rendered, write_chart
-from helm_ac import graph, manifests, model
-from helm_ac.chart import load_chart
-from helm_ac.graph import Barrier
-from helm_ac.manifests import ObjectKey
+from helm_ac.analysis import graph, model
+from helm_ac.analysis.graph import Barrier
+from helm_ac.kinds import ObjectKey
+from helm_ac.rendering import manifests
+from helm_ac.rendering.chart import load_chart
 
 
 def analyze(*docs, chart=None, namespace="default"):
@@ -205,8 +206,8 @@ def test_barriers_nothing_waits_for_are_pruned_transitively(tmp_path):
 
 
 def test_lint_of_an_acyclic_chart_does_not_import_networkx():
-    code = ("import sys; from conftest import rendered, cm; from helm_ac import manifests, model, graph;"
-            "from helm_ac.lint import checks;"
+    code = ("import sys; from conftest import rendered, cm; from helm_ac.analysis import model, graph; from helm_ac.rendering import manifests;"
+            "from helm_ac.analysis.lint import checks;"
             "a = model.analyze(manifests.split(rendered(('c/templates/a.yaml', cm('a')),"
             " ('c/templates/b.yaml', cm('b', {'appcontroller.k8s/depends-on': 'configmap/a'})))), None, 'd');"
             "assert not checks.run_all(a, graph.collect(a), 'c');"

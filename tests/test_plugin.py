@@ -9,7 +9,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from conftest import EXAMPLES, HELM_MAJORS, ROOT, HelmEnv, cm, write_chart
 
 pytestmark = [pytest.mark.helm, pytest.mark.plugin]

@@ -1,12 +1,13 @@
 """Property-based: no annotation string crashes the linter, and every one yields parsed values or findings."""
 import yaml
-
+from conftest import rendered
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import rendered
-from helm_ac import graph, manifests, model, refs, spec
-from helm_ac.lint import checks
+from helm_ac.analysis import graph, model
+from helm_ac.analysis.lint import checks
+from helm_ac.extension import refs, spec
+from helm_ac.rendering import manifests
 
 REF_ALPHABET = st.sampled_from(list("abcxyz-./:,\n #*{}[]()=&ÄéΩ\t") + ["chart:", "deployment/", "configmap/",
                                                                        "db/", "/", ".apps", "chart:/"])
@@ -77,6 +78,6 @@ _trees = st.recursive(st.dictionaries(st.text(min_size=1, max_size=10), _scalars
 @settings(max_examples=500, deadline=None)
 @given(tree=_trees)
 def test_dump_simple_round_trips(tree):
-    from helm_ac import yamlio
+    from helm_ac.rendering import yamlio
 
     assert yaml.safe_load(yamlio.dump_simple(tree)) == tree

@@ -1,8 +1,9 @@
 """Every readiness rule, table-driven; one obvious module: helm_ac/readiness.py."""
 import pytest
 
-from helm_ac import readiness, readywhen
-from helm_ac.readiness import Status
+from helm_ac.engine import readiness
+from helm_ac.engine.readiness import Status
+from helm_ac.extension import readywhen
 
 R, W, F = Status.READY, Status.IN_PROGRESS, Status.FAILED
 

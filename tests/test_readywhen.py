@@ -1,6 +1,6 @@
 import pytest
 
-from helm_ac import readywhen as rw
+from helm_ac.extension import readywhen as rw
 
 DEPLOY = {"status": {"readyReplicas": 3, "phase": "Running", "replicas": "3",
                      "conditions": [{"type": "Available", "status": "True"}, {"type": "Progressing", "status": "False"}],

@@ -1,7 +1,7 @@
 import pytest
 
-from helm_ac import refs
-from helm_ac.refs import ChartRef, ObjectRef
+from helm_ac.extension import refs
+from helm_ac.extension.refs import ChartRef, ObjectRef
 
 
 @pytest.mark.parametrize("text,expected", [

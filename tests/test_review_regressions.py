@@ -4,13 +4,15 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import ROOT, cm, rendered, write_chart
-from helm_ac import appcontroller, graph, manifests, model, yamlio
-from helm_ac.chart import load_chart
-from helm_ac.helm import split_attached_short_flags
-from helm_ac.graph import Barrier
-from helm_ac.lint import checks
+
+from helm_ac.analysis import graph, model
+from helm_ac.analysis.graph import Barrier
+from helm_ac.analysis.keys import Keys
+from helm_ac.analysis.lint import checks
+from helm_ac.rendering import manifests, yamlio
+from helm_ac.rendering.chart import load_chart
+from helm_ac.rendering.helm import split_attached_short_flags
 
 DEP = "appcontroller.k8s/depends-on"
 
@@ -52,7 +54,7 @@ def test_cycles_do_not_depend_on_the_hash_seed(tmp_path):
     docs = "".join(f"---\n# Source: c/templates/{n}.yaml\n" + cm(n, {DEP: ", ".join(f"configmap/{m}" for m in names
                                                                                    if m != n)}) for n in names)
     (tmp_path / "out.yaml").write_text(docs)
-    code = ("import sys; from helm_ac import manifests, model, graph; from helm_ac.lint import checks;"
+    code = ("import sys; from helm_ac.analysis import model, graph; from helm_ac.rendering import manifests; from helm_ac.analysis.lint import checks;"
             "a = model.analyze(manifests.split(open(sys.argv[1]).read()), None, 'default');"
             "print([f.message for f in checks.run_all(a, graph.collect(a), 'c')])")
     outs = {subprocess.run([sys.executable, "-c", code, str(tmp_path / "out.yaml")], capture_output=True, text=True,
@@ -63,7 +65,7 @@ def test_cycles_do_not_depend_on_the_hash_seed(tmp_path):
 def test_barrier_keys_stay_unique_with_dotted_chart_names():
     a = model.analyze(manifests.split(rendered(("app/charts/x.yy/templates/a.yaml", cm("a")),
                                                ("app/charts/x/charts/yy/templates/b.yaml", cm("b")))), None, "default")
-    keys = appcontroller.Keys(a, "r")
+    keys = Keys(a, "r")
     k1, k2 = keys.key(Barrier("done", ("app", "x.yy"))), keys.key(Barrier("done", ("app", "x", "yy")))
     assert k1 != k2
 

@@ -3,7 +3,6 @@ import json
 import xml.etree.ElementTree as ET
 
 import pytest
-
 from conftest import EXAMPLES
 
 pytestmark = pytest.mark.helm
@@ -77,7 +76,7 @@ def test_live_table_renders_every_object():
     import io
 
     from helm_ac.engine.events import PlanEvent, State, StateEvent, SummaryEvent
-    from helm_ac.printers.progress import LiveTable
+    from helm_ac.output.printers.progress import LiveTable
 
     out = io.StringIO()
     table = LiveTable(out, live=False)

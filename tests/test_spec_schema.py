@@ -3,11 +3,11 @@ import re
 
 import jsonschema
 import pytest
+from conftest import ROOT
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import ROOT
-from helm_ac import schema, spec
+from helm_ac.extension import schema, spec
 
 
 def test_schema_files_are_up_to_date():

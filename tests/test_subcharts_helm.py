@@ -3,7 +3,6 @@ import io
 import tarfile
 
 import pytest
-
 from conftest import cm, write_chart
 
 pytestmark = pytest.mark.helm

@@ -6,9 +6,10 @@ import jsonschema
 import networkx as nx
 import pytest
 import yaml
-
 from conftest import EXAMPLES
-from helm_ac import crds
+
+from helm_ac.analysis.keys import Keys
+from helm_ac.output import crds
 
 pytestmark = pytest.mark.helm
 WP = str(EXAMPLES / "wordpress")
@@ -174,11 +175,13 @@ def test_crds_command(cli):
 @pytest.mark.parametrize("name", ["wordpress", "migrations", "crd-operator", "interop"])
 def test_embedded_definitions_equal_dumped_ones(helm, name):
     """The fast path (rendered text embedded under the kind key) says exactly what the dict says."""
-    from helm_ac import appcontroller, graph, manifests, model
+    from helm_ac.analysis import graph, model
+    from helm_ac.output import appcontroller
+    from helm_ac.rendering import manifests
 
     out = helm.run("template", "rel", str(EXAMPLES / name), "--include-crds").stdout
     a = model.analyze(manifests.split(out), None, "default")
-    keys = appcontroller.Keys(a, "rel")
+    keys = Keys(a, "rel")
     for key in a.order:
         assert yaml.safe_load(appcontroller.definition_text(a, key, keys)) == appcontroller.definition(a, key, keys)
         header = appcontroller._header(a, key, keys)

@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
 from helm_ac.actions.render import Renderer, render_and_check
+from helm_ac.analysis.keys import Keys
+from helm_ac.analysis.lint import Finding, has_errors
 from helm_ac.errors import UserError
-from helm_ac.helm import HelmArgs
-from helm_ac.lint import Finding, has_errors
+from helm_ac.rendering.helm import HelmArgs
 
 
 @dataclass
@@ -36,14 +37,14 @@ class Graph:
 
     def run(self, positionals: Sequence[str], args: HelmArgs) -> GraphResult:
         checked = render_and_check(self.renderer, positionals, args, self.implicit)
-        from helm_ac import appcontroller, views
-        from helm_ac.estimates import from_analysis
+        from helm_ac.analysis.estimates import from_analysis
+        from helm_ac.output import views
 
         release = checked.release
         result = GraphResult(checked.location, release, findings=checked.findings)
         if result.failed:
             return result
-        view = views.GraphView(checked.analysis, checked.graph, appcontroller.Keys(checked.analysis, release),
+        view = views.GraphView(checked.analysis, checked.graph, Keys(checked.analysis, release),
                                from_analysis(checked.analysis, self.overrides))
         result.view = view
         result.output = views.FORMATS[self.format](view, release)

@@ -12,16 +12,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
-
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from helm_ac.errors import ChartError, UserError
-from helm_ac.helm import Helm, HelmArgs, find_helm, template_args
+from helm_ac.rendering.helm import Helm, HelmArgs, find_helm, template_args
 
 if TYPE_CHECKING:  # imported lazily at run time: helm starts before the YAML machinery loads
-    from helm_ac import manifests
-    from helm_ac.chart import Chart
+    from helm_ac.rendering import manifests
+    from helm_ac.rendering.chart import Chart
 
 # flags of `helm template` that `helm pull` understands too (for remote charts)
 _PULL_FLAGS = ("--version", "--repo", "--username", "--password", "--ca-file", "--cert-file", "--key-file",
@@ -50,7 +48,7 @@ def _is_local(location: str) -> bool:
 
 
 def _pull(helm: Helm, location: str, args: HelmArgs, tmp: str) -> "Chart":
-    from helm_ac.chart import load_chart
+    from helm_ac.rendering.chart import load_chart
 
     flags: list[str] = []
     for i, f in enumerate(args.flags):
@@ -99,8 +97,8 @@ class PendingRender:
     args: HelmArgs
 
     def result(self) -> RenderedChart:
-        from helm_ac import manifests
-        from helm_ac.chart import load_chart
+        from helm_ac.rendering import manifests
+        from helm_ac.rendering.chart import load_chart
 
         notes = []
         chart: Chart | None = None
@@ -134,24 +132,34 @@ class Checked:
     release: str
     location: str
     rendered: RenderedChart
-    analysis: "Any"  # helm_ac.model.Analysis
+    analysis: "Any"  # helm_ac.analysis.model.Analysis
     graph: "Any"  # networkx.DiGraph
-    findings: list  # type: ignore[type-arg]  # helm_ac.lint.Finding, sorted
+    findings: list  # type: ignore[type-arg]  # helm_ac.analysis.lint.Finding, sorted
+
+
+def release_name(positionals: Sequence[str], args: HelmArgs) -> tuple[str, str]:
+    """(release, chart) from ``[NAME] CHART`` as helm template takes them."""
+    if len(positionals) == 2:
+        return positionals[0], positionals[1]
+    if len(positionals) == 1:
+        if args.has("--generate-name", "-g", "--name-template"):
+            raise UserError("helm ac template needs the release name to label its objects: give it as NAME "
+                            "instead of --generate-name/--name-template", hint="helm ac template NAME CHART")
+        return "release-name", positionals[0]  # helm's own default
+    raise UserError("expected [NAME] CHART", hint="e.g. helm ac template wordpress ./charts/wordpress")
 
 
 def render_and_check(renderer: Renderer, positionals: Sequence[str], args: HelmArgs,
                      implicit: "Iterable[str]") -> Checked:
     """``[NAME] CHART``: render (helm starts first), analyse, build the graph, run the lint checks."""
-    from helm_ac.actions.template import release_name
-
     release, location = release_name(positionals, args)
     pending = renderer.start(list(positionals), location, args)
     # Loaded while helm renders (networkx alone takes ~0.25 s to import; the digraph below needs it).
     import networkx  # noqa: F401
 
-    from helm_ac import graph as graphmod
-    from helm_ac import model
-    from helm_ac.lint import Finding, checks
+    from helm_ac.analysis import graph as graphmod
+    from helm_ac.analysis import model
+    from helm_ac.analysis.lint import Finding, checks
 
     rc = pending.result()
     a = model.analyze(rc.rendered, rc.chart, rc.namespace)

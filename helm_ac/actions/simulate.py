@@ -2,18 +2,21 @@
 
 Renders and checks the chart like ``helm ac template``, resolves the faults the user asks for
 (``--fail job/migrate``: what happens if the migration Job fails?), runs
-:func:`helm_ac.simulation.simulate` and returns the timeline.
+:func:`helm_ac.engine.simulation.simulate` and returns the timeline.
 """
 from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from helm_ac.actions.render import Renderer, render_and_check
+from helm_ac.analysis.keys import Keys
 from helm_ac.errors import UserError
-from helm_ac.helm import HelmArgs
-from helm_ac.lint import Finding, has_errors
+from helm_ac.rendering.helm import HelmArgs
+
+if TYPE_CHECKING:
+    from helm_ac.engine.simulation import SimulateResult
 
 
 @dataclass
@@ -26,23 +29,9 @@ class Faults:
     api_latency: float = 0.0
 
 
-@dataclass
-class SimulateResult:
-    chart: str
-    release: str
-    findings: list[Finding] = field(default_factory=list)
-    simulation: Any = None
-    critical_seconds: float = 0.0
-    critical_path: list[str] = field(default_factory=list)
-
-    @property
-    def failed(self) -> bool:
-        return has_errors(self.findings)
-
-
 def resolve(ref_text: str, analysis: Any, keys: Any) -> Any:
     """A fault's target: an object of the chart named like in depends-on (kind/name, ns/kind/name)."""
-    from helm_ac import refs
+    from helm_ac.extension import refs
 
     try:
         ref = refs.parse_ref(ref_text)
@@ -77,16 +66,19 @@ class Simulate:
 
     def run(self, positionals: Sequence[str], args: HelmArgs) -> SimulateResult:
         checked = render_and_check(self.renderer, positionals, args, self.implicit)
+        from helm_ac.engine.simulation import SimulateResult
+
         result = SimulateResult(checked.location, checked.release, findings=checked.findings)
         if result.failed:
             return result
-        from helm_ac import appcontroller, simulation, views
+        from helm_ac.analysis.estimates import from_analysis
+        from helm_ac.engine import simulation
         from helm_ac.engine.scheduler import Options
         from helm_ac.engine.simulated import Behaviour
-        from helm_ac.estimates import from_analysis
+        from helm_ac.output import views
 
         a, g = checked.analysis, checked.graph
-        keys = appcontroller.Keys(a, checked.release)
+        keys = Keys(a, checked.release)
         est = from_analysis(a, self.overrides)
         behaviour = Behaviour(seconds=est.seconds, api_latency=self.faults.api_latency)
         for ref in self.faults.fail:

@@ -18,15 +18,18 @@ says what each loses against the DAG.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 from helm_ac.actions.render import Renderer, render_and_check
+from helm_ac.analysis.keys import Keys
+from helm_ac.analysis.lint import Finding, has_errors
 from helm_ac.errors import UserError
-from helm_ac.helm import HelmArgs
-from helm_ac.lint import Finding, has_errors
+from helm_ac.rendering.helm import HelmArgs
+
+if TYPE_CHECKING:
+    from helm_ac.rendering.manifests import RenderedObject
 
 FORMATS = ("appcontroller", "plain", "argocd", "cli-utils")
-ARGOCD_WAVE = "argocd.argoproj.io/sync-wave"
 DEPENDENCIES_SOURCE = "appcontroller/dependencies.yaml"  # under the chart's name, like helm's Source paths
 
 
@@ -58,18 +61,6 @@ class TemplateResult:
         return head + "".join(d.render() for d in self.documents)
 
 
-def release_name(positionals: Sequence[str], args: HelmArgs) -> tuple[str, str]:
-    """(release, chart) from ``[NAME] CHART`` as helm template takes them."""
-    if len(positionals) == 2:
-        return positionals[0], positionals[1]
-    if len(positionals) == 1:
-        if args.has("--generate-name", "-g", "--name-template"):
-            raise UserError("helm ac template needs the release name to label its objects: give it as NAME "
-                            "instead of --generate-name/--name-template", hint="helm ac template NAME CHART")
-        return "release-name", positionals[0]  # helm's own default
-    raise UserError("expected [NAME] CHART", hint="e.g. helm ac template wordpress ./charts/wordpress")
-
-
 @dataclass
 class Template:
     """Emit a chart's objects and its AppController graph."""
@@ -80,18 +71,20 @@ class Template:
 
     def run(self, positionals: Sequence[str], args: HelmArgs) -> TemplateResult:
         checked = render_and_check(self.renderer, positionals, args, self.implicit)
-        from helm_ac import appcontroller, interop, yamlio
+        from helm_ac.extension import interop
+        from helm_ac.output import appcontroller, exports
+        from helm_ac.rendering import yamlio
 
         rc, a, g, release = checked.rendered, checked.analysis, checked.graph, checked.release
         result = TemplateResult(checked.location, release, findings=checked.findings)
         if result.failed:
             return result
-        keys = appcontroller.Keys(a, release)
+        keys = Keys(a, release)
         chart_name = a.root[0]
         if self.format == "plain":
             result.raw = rc.text
         elif self.format in ("argocd", "cli-utils"):
-            annotate = _export_annotations(a, g, keys, self.format)
+            annotate = exports.annotations(a, g, keys, self.format)
             for obj in rc.rendered.objects:
                 body = obj.body
                 if not obj.hooks:
@@ -117,7 +110,7 @@ def write_tree(result: TemplateResult, directory: str) -> list[str]:
     one file per ``# Source:`` path, documents in order; return the files written."""
     from pathlib import Path
 
-    from helm_ac import manifests
+    from helm_ac.rendering import manifests
 
     docs = list(result.documents)
     if result.raw is not None:
@@ -139,45 +132,8 @@ def write_tree(result: TemplateResult, directory: str) -> list[str]:
     return written
 
 
-def _cli_utils_ref(key) -> str:  # type: ignore[no-untyped-def]
-    ns = f"namespaces/{key.namespace}/" if key.namespace else ""
-    return f"{key.group}/{ns}{key.kind}/{key.name}"
-
-
-def _export_annotations(a, g, keys, fmt: str) -> dict[int, dict[str, str]]:  # type: ignore[no-untyped-def]
-    """Annotations per rendered object index: sync waves (levels) or cli-utils depends-on lists."""
-    from helm_ac import views
-    from helm_ac.estimates import Estimates
-    from helm_ac.graph import Barrier
-
-    out: dict[int, dict[str, str]] = {}
-    if fmt == "argocd":
-        view = views.GraphView(a, g, keys, Estimates())
-        for key, info in a.objects.items():
-            out[info.obj.index] = {ARGOCD_WAVE: str(view.level[key] - 1)}
-        return out
-    for key, info in a.objects.items():
-        deps: set = set()
-        stack = list(g.predecessors(key))
-        seen = set()
-        while stack:  # look through barriers to the objects behind them
-            p = stack.pop()
-            if p in seen:
-                continue
-            seen.add(p)
-            if isinstance(p, Barrier):
-                stack.extend(g.predecessors(p))
-            else:
-                deps.add(p)
-        if deps:
-            out[info.obj.index] = {"config.kubernetes.io/depends-on": ",".join(sorted(_cli_utils_ref(d) for d in deps))}
-    return out
-
-
-def _own_text(obj) -> str | None:  # type: ignore[no-untyped-def]
+def _own_text(obj: "RenderedObject") -> str | None:
     """The document as helm printed it, without its ``# Source:`` comment (None if not kept)."""
-    if obj.text is None:
-        return None
-    from helm_ac.appcontroller import _LEADING_COMMENTS
+    from helm_ac.rendering.manifests import strip_leading_comments
 
-    return _LEADING_COMMENTS.sub("", obj.text, count=1)
+    return None if obj.text is None else strip_leading_comments(obj.text)

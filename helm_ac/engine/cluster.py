@@ -3,7 +3,7 @@
 Two implementations: :class:`~helm_ac.engine.simulated.SimulatedCluster` (in memory, virtual
 time) and, with the real-cluster work, one over the ``kubernetes`` client.  The engine only
 applies objects, reads them, deletes them and listens to changes; readiness is computed by the
-engine from the live objects with :func:`helm_ac.readiness.compute`; the pods a Service selects
+engine from the live objects with :func:`helm_ac.engine.readiness.compute`; the pods a Service selects
 come from the same watch (no LIST calls).
 """
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
-from helm_ac.manifests import ObjectKey
+from helm_ac.kinds import ObjectKey
 
 
 class ApiError(Exception):

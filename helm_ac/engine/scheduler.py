@@ -2,7 +2,7 @@
 
 No polling and no levels.  The engine reacts to three things: a parent becoming ready (or, on a
 ``present`` edge, existing), a watch event on an object it waits for, and a timer (an object's
-timeout, the run's timeout).  Readiness is :func:`helm_ac.readiness.compute` on the live object.
+timeout, the run's timeout).  Readiness is :func:`helm_ac.engine.readiness.compute` on the live object.
 
 Failure handling follows AppController's resource ``meta``, without its hang: ``retry`` deletes and
 re-creates the object; then ``on-error`` decides: ``abort`` (default) fails the object and blocks
@@ -18,14 +18,23 @@ from typing import Any, Callable
 
 import networkx as nx
 
-from helm_ac import readiness, spec
-from helm_ac.appcontroller import Keys
+from helm_ac.analysis.graph import Barrier, Node
+from helm_ac.analysis.keys import Keys
+from helm_ac.analysis.model import Analysis
+from helm_ac.engine import readiness
 from helm_ac.engine.cluster import ApiError, Cluster, WatchEvent
-from helm_ac.engine.events import FINAL_STATES, Event, PlanEvent, State, StateEvent, SummaryEvent, Unfinished
+from helm_ac.engine.events import (
+    FINAL_STATES,
+    Event,
+    PlanEvent,
+    State,
+    StateEvent,
+    SummaryEvent,
+    Unfinished,
+)
 from helm_ac.engine.loop import Loop, Timer
-from helm_ac.graph import Barrier, Node
-from helm_ac.manifests import ObjectKey
-from helm_ac.model import Analysis
+from helm_ac.extension import spec
+from helm_ac.kinds import ObjectKey
 
 
 @dataclass

@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 from helm_ac.engine.cluster import ApiError, WatchEvent
 from helm_ac.engine.loop import Timer, VirtualLoop
-from helm_ac.manifests import ObjectKey
+from helm_ac.kinds import ObjectKey
 
 SIMULATED_NODES = 3  # a DaemonSet runs one pod per node
 
@@ -89,7 +89,7 @@ def ready_status(key: ObjectKey, obj: dict[str, Any]) -> dict[str, Any] | None:
         return None
     if (group, kind) == ("apiextensions.k8s.io", "CustomResourceDefinition"):
         return {"conditions": [_cond("NamesAccepted"), _cond("Established")]}
-    from helm_ac.readiness import BUILTIN_GROUPS
+    from helm_ac.engine.readiness import BUILTIN_GROUPS
 
     if group not in BUILTIN_GROUPS:
         return {"observedGeneration": gen, "conditions": [_cond("Ready", reason="Reconciled")]}
@@ -111,7 +111,7 @@ def failed_status(key: ObjectKey, obj: dict[str, Any]) -> dict[str, Any] | None:
         return {"phase": "Lost"}
     if (group, kind) == ("apiextensions.k8s.io", "CustomResourceDefinition"):
         return {"conditions": [_cond("NamesAccepted", "False", "SimulatedFailure", "simulated failure")]}
-    from helm_ac.readiness import BUILTIN_GROUPS
+    from helm_ac.engine.readiness import BUILTIN_GROUPS
 
     if group not in BUILTIN_GROUPS:
         return {"conditions": [_cond("Stalled", reason="SimulatedFailure", message="simulated failure")]}
@@ -166,7 +166,7 @@ class SimulatedCluster:
         # Namespace, a custom resource without conditions, a Service without selector, ...) appears
         # only after its duration, so that for every kind "duration" means "from apply to ready";
         # if it must never be ready (or fail, having no failure state) it never appears at all.
-        from helm_ac import readiness
+        from helm_ac.engine import readiness
 
         instant = readiness.compute(stored).ready
         stuck = key in self.behaviour.never or (key in self.behaviour.fail and failed_status(key, stored) is None

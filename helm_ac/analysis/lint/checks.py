@@ -1,0 +1,351 @@
+"""The lint checks: read an :class:`~helm_ac.analysis.model.Analysis` and its graph, report findings.
+
+One function per rule (or per small family of rules), named after the rule.
+:func:`run_all` runs them in a fixed order; findings are sorted by the caller.
+"""
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from helm_ac import kinds
+from helm_ac.analysis import graph as graphmod
+from helm_ac.analysis.lint.rules import RULES, Finding
+from helm_ac.analysis.model import Analysis, ChartInfo, ObjectInfo, Reference
+from helm_ac.extension import interop, refs, spec
+from helm_ac.kinds import ObjectKey
+from helm_ac.rendering import chart as chartmod
+from helm_ac.rendering.chart import Dependency
+from helm_ac.rendering.manifests import RenderedObject, chart_file
+
+
+def _chart_yaml(path: tuple[str, ...]) -> str:
+    return chart_file(path, "Chart.yaml")
+
+
+@dataclass
+class Reporter:
+    """Collects findings for one chart, filling in file names and line numbers."""
+
+    analysis: Analysis
+    chart_name: str
+    findings: list[Finding] = field(default_factory=list)
+
+    def _line(self, chart_path: tuple[str, ...], template: str, *needles: str) -> int | None:
+        info = self.analysis.charts.get(chart_path)
+        if info is None or info.chart is None:
+            return None
+        for needle in needles:
+            line = chartmod.find_line(info.chart, template, needle)
+            if line is not None:
+                return line
+        return None
+
+    def object(self, rule: str, obj: RenderedObject, message: str, hint: str = "", needle: str = "") -> None:
+        """A finding on an object; the line is the needle's (e.g. the annotation key), else the kind's."""
+        line = self._line(obj.chart, obj.template, needle, f"kind: {obj.key.kind}")
+        self.findings.append(Finding(rule, RULES[rule].severity, message, self.chart_name, obj.chart_file, line,
+                                     str(obj.key), hint))
+
+    def chart(self, rule: str, path: tuple[str, ...], message: str, hint: str = "", needle: str = "") -> None:
+        line = self._line(path, "Chart.yaml", needle) if needle else None
+        self.findings.append(Finding(rule, RULES[rule].severity, message, self.chart_name, _chart_yaml(path),
+                                     line, None, hint))
+
+    def file(self, rule: str, file: str, message: str, hint: str = "") -> None:
+        self.findings.append(Finding(rule, RULES[rule].severity, message, self.chart_name, file, None, None, hint))
+
+
+def _close(word: str, options: list[str], cutoff: float = 0.6) -> str | None:
+    m = difflib.get_close_matches(word, options, n=1, cutoff=cutoff)
+    return m[0] if m else None
+
+
+# ------------------------------------------------------------------ manifests
+
+def invalid_manifest(a: Analysis, r: Reporter) -> None:
+    for p in a.rendered.problems:
+        file = chart_file(p.chart, p.template) if p.template else ""
+        r.file("invalid-manifest", file, p.message, p.hint)
+
+
+def duplicate_object(a: Analysis, r: Reporter) -> None:
+    for first, second in a.duplicates:
+        r.object("duplicate-object", second,
+                 f"{first.key} is rendered twice: here and in {first.obj.chart_file}",
+                 "rename one of them or render it only once")
+
+
+# ---------------------------------------------------------------- annotations
+
+def _annotation_key_checks(keys: list[str], own: dict[str, spec.Annotation], other: dict[str, spec.Annotation],
+                           where: str, emit: Callable[[str, str, str], None]) -> None:
+    for key in keys:
+        name = key[len(spec.PREFIX):]
+        if name in other:
+            emit(key, f"{key} is a {where} annotation key of the other level",
+                 "object annotations go on rendered objects (metadata.annotations); chart annotations go in "
+                 "Chart.yaml under annotations:")
+            continue
+        guess = _close(name, list(own), 0.5)
+        emit(key, f"unknown annotation {key}" + (f"; did you mean {spec.PREFIX}{guess}?" if guess else ""),
+             f"known keys: {', '.join(spec.PREFIX + k for k in own)}")
+
+
+def unknown_annotation(a: Analysis, r: Reporter) -> None:
+    for key in a.order:
+        info = a.objects[key]
+        _annotation_key_checks(info.unknown_keys, spec.OBJECT_ANNOTATIONS, spec.CHART_ANNOTATIONS, "chart",
+                               lambda k, m, h, o=info.obj: r.object("unknown-annotation", o, m, h, needle=k))
+    for path, c in sorted(a.charts.items()):
+        _annotation_key_checks(c.unknown_keys, spec.CHART_ANNOTATIONS, spec.OBJECT_ANNOTATIONS, "object",
+                               lambda k, m, h, p=path: r.chart("unknown-annotation", p, m, h, needle=k))
+
+
+def _value_problems(settings: dict[str, Any], emit: Callable[[str, str, str, str], None]) -> None:
+    for name, s in settings.items():
+        key = spec.PREFIX + name
+        if not s.is_string:
+            shown = {bool: "a boolean", int: "an integer", float: "a number", list: "a list", dict: "a mapping",
+                     type(None): "empty (null)"}.get(type(s.raw), type(s.raw).__name__)
+            emit("non-string-annotation", key, f"{key} is {shown}, not a string ({s.raw!r})",
+                 f"quote the value: {key}: \"{s.raw if not isinstance(s.raw, bool) else str(s.raw).lower()}\"")
+        if s.error is not None:
+            emit("invalid-annotation-value", key, f"{key}: {s.error.reason}", s.error.hint)
+
+
+def invalid_annotation_value(a: Analysis, r: Reporter) -> None:
+    """Also reports non-string-annotation: both look at the raw values."""
+    for key in a.order:
+        info = a.objects[key]
+        _value_problems(info.settings, lambda rule, k, m, h, o=info.obj: r.object(rule, o, m, h, needle=k))
+    for path, c in sorted(a.charts.items()):
+        emit = (lambda rule, k, m, h, p=path: r.chart(
+            "invalid-chart-annotation" if rule == "invalid-annotation-value" else rule, p, m, h, needle=k))
+        _value_problems(c.settings, emit)
+
+
+# ----------------------------------------------------------------- references
+
+def _suggest_object(a: Analysis, ref: refs.ObjectRef, referrer: ObjectKey) -> str | None:
+    """The nearest object to an unresolved reference (never the referring object itself)."""
+    keys = [k for k in a.order if k != referrer]
+    want_ns = ref.namespace or referrer.namespace or a.namespace
+    same = [k for k in keys if k.kind.lower() == ref.kind and k.name == ref.name]
+    if same:
+        k = same[0]
+        if ref.group and k.group != ref.group:
+            return k.qualified(group=True)
+        if k.namespace and k.namespace != want_ns:
+            return f"{k.qualified(namespace=True)} (it is in namespace {k.namespace})"
+    kind_names = sorted({k.kind.lower() for k in keys})
+    kind = kinds.ALIASES.get(ref.kind) or _close(ref.kind, kind_names, 0.75)
+    if kind and kind != ref.kind and any(k.kind.lower() == kind and k.name == ref.name for k in keys):
+        return f"{kind}/{ref.name}"
+    other_kind = [k for k in keys if k.name == ref.name and k.kind.lower() != ref.kind]
+    if other_kind:
+        return str(sorted(other_kind)[0])
+    same_kind = [k.name for k in keys if k.kind.lower() == (kind or ref.kind)]
+    name = _close(ref.name, same_kind, 0.6)
+    if name:
+        return f"{kind or ref.kind}/{name}"
+    any_name = _close(ref.name, sorted({k.name for k in keys}), 0.75)
+    if any_name:
+        k = sorted(k for k in keys if k.name == any_name)[0]
+        return str(k)
+    return None
+
+
+def _disabled_by(dep: Dependency | None) -> str:
+    """``condition x.enabled / tags a, b``: what disables a subchart, from its Chart.yaml entry."""
+    why = []
+    if dep and dep.condition:
+        why.append(f"condition {dep.condition}")
+    if dep and dep.tags:
+        why.append(f"tags {', '.join(dep.tags)}")
+    return " / ".join(why) or "condition or tags"
+
+
+def _chart_ref_problem(a: Analysis, r: Reporter, info: ObjectInfo, ref_: Reference) -> None:
+    assert isinstance(ref_.ref, refs.ChartRef)
+    cref = ref_.ref
+    base = a.root if cref.absolute else info.obj.chart
+    target = base + cref.path
+    state = a.chart_state(target)
+    needle = str(cref)
+    if state == "unknown":
+        siblings = [p[-1] for p in a.subcharts_of(target[:-1])]
+        guess = _close(cref.path[-1], siblings, 0.5)
+        where = "/".join(target[:-1])
+        hint = f"subcharts of {where}: {', '.join(siblings) or 'none'}"
+        if not cref.absolute and len(info.obj.chart) > 1 and (a.root + cref.path) in a.charts:
+            guess = "/" + "/".join(cref.path)
+            hint = "a reference without a leading / starts at the object's own chart"
+        msg = f"depends-on {cref}: {where} has no subchart {cref.path[-1]!r}"
+        r.object("unknown-subchart-reference", info.obj, msg + (f"; did you mean chart:{guess}?" if guess else ""),
+                 hint, needle=needle)
+    elif state == "disabled":
+        dep = a.dependency_of(target)
+        r.object("disabled-subchart-reference", info.obj,
+                 f"depends-on {cref}: subchart {target[-1]} is disabled ({_disabled_by(dep)}) and renders nothing; "
+                 "the dependency is dropped",
+                 f"enable it (e.g. --set {dep.condition.split(',')[0]}=true)" if dep and dep.condition else
+                 "enable it with its tags, or remove the reference", needle=needle)
+    elif state in ("library", "empty"):
+        what = "is a library chart" if state == "library" else "renders no regular object"
+        r.object("empty-subchart-reference", info.obj, f"depends-on {cref}: subchart {target[-1]} {what}; "
+                 "there is nothing to wait for", "remove the reference", needle=needle)
+
+
+def _verb(ref_: Reference) -> str:
+    """How a message names the annotation a reference came from."""
+    return "depends-on" if ref_.source == spec.PREFIX + "depends-on" else ref_.source
+
+
+def unresolved_reference(a: Analysis, r: Reporter) -> None:
+    """Reports invalid-, unresolved-, ambiguous-, duplicate-, hook-reference, self-dependency and the chart: rules,
+    for our depends-on and for other tools' ordering annotations (helm_ac.extension.interop)."""
+    for key in a.order:
+        info = a.objects[key]
+        for ref_ in info.references:
+            needle = ref_.text if ref_.source == spec.PREFIX + "depends-on" else ref_.source
+            verb = _verb(ref_)
+            if ref_.syntax_error is not None:
+                e = ref_.syntax_error
+                r.object("invalid-reference", info.obj, f"{verb} {e.text!r} {e.reason}", e.hint, needle=needle)
+                continue
+            if ref_.duplicate:
+                r.object("duplicate-reference", info.obj, f"{verb} lists {ref_.text} more than once",
+                         "remove the repetition", needle=needle)
+                continue
+            if isinstance(ref_.ref, refs.ChartRef):
+                if a.chart_state(ref_.chart_target or ()) != "enabled" or ref_.chart_target is None:
+                    _chart_ref_problem(a, r, info, ref_)
+                continue
+            if isinstance(ref_.ref, interop.GroupRef):
+                if ref_.group_target is None:
+                    known = sorted(g for c, g in a.resource_groups if c == info.obj.chart)
+                    guess = _close(ref_.ref.name, known, 0.5)
+                    r.object("unresolved-reference", info.obj,
+                             f"{verb}: no object of chart {'/'.join(info.obj.chart)} is in resource group "
+                             f"{ref_.ref.name!r}" + (f"; did you mean {guess!r}?" if guess else ""),
+                             f"groups are declared with {interop.HIP_GROUP} and are local to one chart; "
+                             f"known here: {', '.join(known) or 'none'}", needle=needle)
+                continue
+            assert isinstance(ref_.ref, refs.ObjectRef)
+            if key in ref_.targets:
+                r.object("self-dependency", info.obj, f"{key} depends on itself ({verb} {ref_.text})",
+                         "remove this reference", needle=needle)
+            elif ref_.ambiguous:
+                options = ", ".join(k.qualified(group=True) for k in sorted(ref_.ambiguous))
+                r.object("ambiguous-reference", info.obj, f"{verb} {ref_.text} matches several objects: {options}",
+                         "qualify the kind with its API group", needle=needle)
+            elif ref_.hooks:
+                h = ref_.hooks[0]
+                r.object("hook-reference", info.obj,
+                         f"{verb} {ref_.text} names a Helm hook ({', '.join(h.hooks)}) from {h.chart_file}",
+                         "hooks run outside helm-ac's ordering: depend on a regular object, or remove the "
+                         "helm.sh/hook annotation from the target", needle=needle)
+            elif not ref_.targets:
+                guess = _suggest_object(a, ref_.ref, key)
+                r.object("unresolved-reference", info.obj,
+                         f"{verb} {ref_.text}: no such object in the rendered chart"
+                         + (f"; did you mean {guess}?" if guess else ""),
+                         "references must match a rendered object's kind and metadata.name (template them "
+                         "the same way, e.g. deployment/{{ include \"app.fullname\" . }})", needle=needle)
+
+
+def invalid_annotation_key(a: Analysis, r: Reporter) -> None:
+    """Annotation keys Kubernetes rejects that another tool's draft defines (HIP-0025)."""
+    for key in a.order:
+        info = a.objects[key]
+        for bad in interop.INVALID_KEYS:
+            if bad in info.obj.annotations:
+                r.object("invalid-annotation-key", info.obj,
+                         f"{bad} is not a valid Kubernetes annotation key (one '/' at most): the API server "
+                         "rejects this object as rendered",
+                         "helm ac reads it and strips it from what it emits and installs; plain helm install "
+                         "fails. Prefer appcontroller.k8s/depends-on", needle=bad)
+
+
+def hook_annotations_ignored(a: Analysis, r: Reporter) -> None:
+    for h in a.hooks:
+        keys = sorted(k for k in h.annotations if isinstance(k, str) and k.startswith(spec.PREFIX))
+        if keys:
+            r.object("hook-annotations-ignored", h,
+                     f"{h.key} is a Helm hook ({', '.join(h.hooks)}); {', '.join(keys)} has no effect",
+                     "hooks are run by Helm, not ordered by helm-ac: drop helm.sh/hook to let helm-ac order it",
+                     needle=keys[0])
+
+
+# --------------------------------------------------------------------- charts
+
+def invalid_chart_annotation(a: Analysis, r: Reporter) -> None:
+    """Names in wait-for-subcharts / subchart-order must be subcharts of that chart."""
+    for path, c in sorted(a.charts.items()):
+        names: list[tuple[str, str]] = []
+        hip = c.hip_subcharts()
+        if isinstance(hip, ValueError):
+            r.chart("invalid-chart-annotation", path, f"{interop.HIP_DEPENDS_ON_SUBCHARTS}: {hip}",
+                    "a JSON list of subchart names or aliases", needle=interop.HIP_DEPENDS_ON_SUBCHARTS)
+        elif hip and "wait-for-subcharts" not in c.settings:
+            names += [(n, interop.HIP_DEPENDS_ON_SUBCHARTS) for n in hip]
+        wait = c.wait_for()
+        if isinstance(wait, tuple) and "wait-for-subcharts" in c.settings:
+            names += [(n, "wait-for-subcharts") for n in wait]
+        order = c.order()
+        if order is not None:
+            names += [(n, "subchart-order") for n in sorted(order.names())]
+        for n, ann in names:
+            _check_subchart_name(a, r, c, n, ann)
+
+
+def _check_subchart_name(a: Analysis, r: Reporter, c: ChartInfo, name: str, ann: str) -> None:
+    target = c.path + (name,)
+    state = a.chart_state(target)
+    key = ann if "/" in ann else spec.PREFIX + ann
+    if state == "unknown":
+        subs = [p[-1] for p in a.subcharts_of(c.path)]
+        guess = _close(name, subs, 0.5)
+        r.chart("unknown-subchart-reference", c.path,
+                f"{key} names {name!r}, which is not a subchart of {c.name}"
+                + (f"; did you mean {guess}?" if guess else ""),
+                f"subcharts of {c.name}: {', '.join(subs) or 'none'}", needle=key)
+    elif state == "disabled":
+        r.chart("disabled-subchart-reference", c.path,
+                f"{key} names {name}, which is disabled ({_disabled_by(a.dependency_of(target))}); "
+                "that part of the order is dropped",
+                "enable the subchart or remove it from the annotation", needle=key)
+
+
+# ---------------------------------------------------------------------- graph
+
+def dependency_cycle(a: Analysis, r: Reporter, edges: graphmod.Edges) -> None:
+    for cyc in graphmod.cycles(edges):
+        path = graphmod.waits_for_path(cyc)
+        reasons = []
+        declared: list[ObjectKey] = []  # objects whose own depends-on closes part of the cycle
+        for waiter, waited in zip(path, path[1:]):
+            for why in edges[(waited, waiter)]:
+                if why.rule not in ("chart-member",) and why.file:
+                    reasons.append(f"{why.detail} ({why.file})")
+                if why.rule not in ("chart-member", "subchart", "subchart-order", "resource-group") \
+                        and not why.rule.startswith("implicit-") and isinstance(waiter, ObjectKey):
+                    declared.append(waiter)
+        first = declared[0] if declared else next(n for n in path if isinstance(n, ObjectKey))
+        start = path.index(first)
+        shown = " → ".join(str(n) for n in path[start:-1] + path[:start + 1])  # read from the reported object
+        hint = "break one of: " + "; ".join(dict.fromkeys(reasons)) if reasons else "break one edge of the cycle"
+        r.object("dependency-cycle", a.objects[first].obj, f"dependency cycle: {shown}", hint,
+                 needle=spec.PREFIX + "depends-on")
+
+
+def run_all(a: Analysis, edges: graphmod.Edges, chart_name: str) -> list[Finding]:
+    """Run every check on one analysed chart; return its findings (unsorted)."""
+    r = Reporter(a, chart_name)
+    for check in (invalid_manifest, duplicate_object, unknown_annotation, invalid_annotation_value,
+                  unresolved_reference, invalid_annotation_key, hook_annotations_ignored, invalid_chart_annotation):
+        check(a, r)
+    dependency_cycle(a, r, edges)
+    return r.findings

@@ -1,4 +1,0 @@
-"""The linter: a registry of named rules (:mod:`.rules`) and the checks that report them (:mod:`.checks`)."""
-from helm_ac.lint.rules import RULES, Finding, Rule, Severity, has_errors
-
-__all__ = ["RULES", "Finding", "Rule", "Severity", "has_errors"]

@@ -1,0 +1,41 @@
+"""Machine output: one JSON document (schema documented in docs/lint.md)."""
+from __future__ import annotations
+
+import json
+from typing import Any, TextIO
+
+from helm_ac.analysis.lint import Severity
+from helm_ac.analysis.lint.report import LintResult
+from helm_ac.output.printers.paths import display_path
+
+SCHEMA_VERSION = 1
+
+
+def lint_document(result: LintResult) -> dict[str, Any]:
+    charts = []
+    for c in result.charts:
+        charts.append({
+            "chart": c.chart,
+            "rendered": c.error is None,
+            "error": None if c.error is None else {"message": c.error.message, "hint": c.error.hint},
+            "objects": c.objects,
+            "hooks": c.hooks,
+            "dependencies": c.edges,
+            "notes": c.notes,
+            "findings": [{
+                "rule": f.rule, "severity": result.effective(f).value, "message": f.message, "object": f.object,
+                "file": f.file, "path": display_path(f), "line": f.line, "hint": f.hint,
+            } for f in c.findings],
+        })
+    return {
+        "version": SCHEMA_VERSION,
+        "strict": result.strict,
+        "charts": charts,
+        "summary": {"errors": result.count(Severity.ERROR), "warnings": result.count(Severity.WARNING),
+                    "infos": result.count(Severity.INFO), "exitCode": result.exit_code},
+    }
+
+
+def print_lint(result: LintResult, out: TextIO) -> None:
+    json.dump(lint_document(result), out, indent=2, ensure_ascii=False)
+    out.write("\n")

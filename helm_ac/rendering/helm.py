@@ -1,0 +1,236 @@
+"""The only door to the ``helm`` binary.
+
+We never re-implement Go templating: charts are rendered by the user's own
+helm (``$HELM_BIN``, set by Helm when we run as a plugin, else ``helm`` on
+``PATH``), with the user's flags passed through unchanged, as an argument
+list (never a shell).  :meth:`Helm.start_template` returns at once so that the
+caller can do its own start-up work while helm renders.
+
+This module is the first thing ``helm-ac`` imports (:mod:`helm_ac.rendering.early` starts
+helm from here before the CLI loads), so it imports only what starting helm needs:
+no dataclasses, typing or shutil at import time (together about 20 ms).
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+from collections import namedtuple
+from collections.abc import Mapping, Sequence
+
+from helm_ac.errors import HelmNotFound, HelmTooOld, RenderError
+
+MIN_VERSION = (3, 12, 0)
+
+#: helm template flags that take a value as the next argument (``--flag value``).
+#: Everything else is passed through untouched; this table only lets us tell
+#: positional arguments (NAME, CHART) from flag values.
+VALUE_FLAGS = frozenset({
+    "-f", "--values", "--set", "--set-string", "--set-file", "--set-json", "--set-literal", "--version",
+    "--kube-version", "-a", "--api-versions", "-n", "--namespace", "--name-template", "--output-dir",
+    "--post-renderer", "--post-renderer-args", "--repo", "--username", "--password", "--ca-file", "--cert-file",
+    "--key-file", "--keyring", "-s", "--show-only", "--description", "--timeout", "--labels", "-l",
+    "--kube-context", "--kubeconfig", "--registry-config", "--repository-cache", "--repository-config",
+    "--burst-limit", "--qps", "--kube-apiserver", "--kube-as-user", "--kube-as-group", "--kube-ca-file",
+    "--kube-token", "--kube-tls-server-name", "--content-cache",
+})
+
+
+class HelmArgs(namedtuple("HelmArgs", "positionals flags")):
+    """User arguments split into positionals and pass-through helm flags (order kept)."""
+
+    positionals: tuple[str, ...]
+    flags: tuple[str, ...]
+
+    def has(self, *names: str) -> bool:
+        return any(f == n or f.startswith(n + "=") for f in self.flags for n in names)
+
+    def value(self, *names: str) -> str | None:
+        """Last value given to any of ``names`` (``--n v``, ``--n=v``, ``-nv``)."""
+        out = None
+        for i, f in enumerate(self.flags):
+            for n in names:
+                if f == n and i + 1 < len(self.flags):
+                    out = self.flags[i + 1]
+                elif n.startswith("--") and f.startswith(n + "="):
+                    out = f[len(n) + 1:]
+                elif not n.startswith("--") and f.startswith(n) and len(f) > len(n):
+                    out = f[len(n):].removeprefix("=")
+        return out
+
+
+def split_args(args: Sequence[str]) -> HelmArgs:
+    """Separate positional arguments from helm flags (see :data:`VALUE_FLAGS`)."""
+    pos: list[str] = []
+    flags: list[str] = []
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if a == "--":
+            pos.extend(args[i + 1:])
+            break
+        if a.startswith("-") and a != "-":
+            flags.append(a)
+            if a in VALUE_FLAGS and i + 1 < len(args):
+                flags.append(args[i + 1])
+                i += 1
+        else:
+            pos.append(a)
+        i += 1
+    return HelmArgs(tuple(pos), tuple(flags))
+
+
+#: helm's short flags that take a value (-n NAMESPACE, -f FILE, -s TEMPLATE, -a API, -l LABELS).
+_SHORT_VALUE_FLAGS = "nfsal"
+
+
+def split_attached_short_flags(args: Sequence[str]) -> list[str]:
+    """``-nshop`` -> ``-n shop``: click would read the letters as a cluster of short options
+    (``-n -s -h -o -p``), so helm's short flags with attached values are split before parsing."""
+    out: list[str] = []
+    for i, a in enumerate(args):
+        if a == "--":
+            out.extend(args[i:])
+            break
+        if len(a) > 2 and a[0] == "-" and a[1] in _SHORT_VALUE_FLAGS and a[1] != "-":
+            out += [a[:2], a[2:].removeprefix("=")]
+        else:
+            out.append(a)
+    return out
+
+
+def find_helm(env: Mapping[str, str] | None = None) -> str:
+    """The helm to run: ``$HELM_BIN`` if set (Helm sets it for plugins), else ``helm``, which the
+    system looks up on ``PATH`` when it runs.  A helm that cannot run is reported then, by
+    :func:`not_found` (looking it up here would cost the start-up every command pays)."""
+    env = os.environ if env is None else env
+    return env.get("HELM_BIN") or "helm"
+
+
+def not_found(binary: str, env: Mapping[str, str] | None, exc: OSError) -> HelmNotFound:
+    """The error for a helm that could not be started."""
+    env = os.environ if env is None else env
+    if env.get("HELM_BIN"):
+        return HelmNotFound(f"HELM_BIN={binary} is not an executable helm binary ({exc.strerror or exc})",
+                            hint="point HELM_BIN at helm, or unset it to use helm from PATH")
+    if isinstance(exc, FileNotFoundError):
+        return HelmNotFound("helm was not found: helm-ac renders charts with your own helm (3.12 or newer)",
+                            hint="install helm (https://helm.sh/docs/intro/install/) or set HELM_BIN; "
+                                 "developers can run python3 scripts/get_helm.py")
+    return HelmNotFound(f"could not run {binary}: {exc.strerror or exc}")
+
+
+def parse_version(text: str) -> tuple[int, int, int] | None:
+    import re
+
+    m = re.search(r"v?(\d+)\.(\d+)\.(\d+)", text)
+    return (int(m.group(1)), int(m.group(2)), int(m.group(3))) if m else None
+
+
+#: helm runs started by :meth:`Helm.start_early`, not taken yet.
+_EARLY: dict[tuple[object, ...], "PendingTemplate"] = {}
+
+
+def discard_early() -> None:
+    """Stop the early helm runs nobody took (the command line turned out to mean something else)."""
+    while _EARLY:
+        _, pending = _EARLY.popitem()
+        pending.cancel()
+
+
+class PendingTemplate:
+    """A running ``helm template``; :meth:`result` waits for it."""
+
+    def __init__(self, helm: "Helm", argv: list[str]) -> None:
+        self.helm, self.argv = helm, argv
+        try:
+            self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,  # noqa: S603
+                                         env=helm.env, stdin=subprocess.DEVNULL)
+        except OSError as exc:
+            raise not_found(helm.binary, helm.env, exc) from None
+
+    def cancel(self) -> None:
+        """Stop helm and reap it (its output is not wanted)."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.communicate()
+
+    def result(self) -> str:
+        out, err = self.proc.communicate()
+        if self.proc.returncode != 0:
+            self.helm.check_version()
+            message = err.decode("utf-8", errors="replace").strip() or f"exit code {self.proc.returncode}"
+            raise RenderError(f"helm template failed: {message}",
+                              hint=f"command: {' '.join(self.argv)}")
+        return out.decode("utf-8", errors="replace")
+
+
+def template_args(chart_args: Sequence[str], args: HelmArgs, env: dict[str, str]) -> list[str]:
+    """The argument list for ``helm template``: user's positionals and flags in their order, plus our defaults
+    (``--include-crds`` unless ``--skip-crds``; the namespace Helm exported when we run as a plugin)."""
+    extra = []
+    if not args.has("--include-crds", "--skip-crds"):
+        extra.append("--include-crds")
+    if not args.has("-n", "--namespace") and env.get("HELM_NAMESPACE"):
+        extra += ["--namespace", env["HELM_NAMESPACE"]]
+    return [*chart_args, *extra, *args.flags]  # ours first: a user's trailing "--set" must not eat them
+
+
+class Helm:
+    """A helm binary and the environment to run it in (None: this process's)."""
+
+    def __init__(self, binary: str, env: dict[str, str] | None = None) -> None:
+        self.binary, self.env = binary, env
+
+    def __repr__(self) -> str:
+        return f"Helm({self.binary!r})"
+
+    def version(self) -> tuple[int, int, int]:
+        try:
+            out = subprocess.run([self.binary, "version", "--template", "{{.Version}}"],  # noqa: S603
+                                 capture_output=True, text=True, env=self.env, timeout=60)
+        except OSError as exc:
+            raise not_found(self.binary, self.env, exc) from None
+        except subprocess.TimeoutExpired:
+            raise HelmNotFound(f"{self.binary} version did not answer within 60s") from None
+        v = parse_version(out.stdout)
+        if out.returncode != 0 or v is None:
+            raise HelmNotFound(f"{self.binary} does not look like helm: `helm version` said "
+                               f"{(out.stderr or out.stdout).strip()[:200]!r}")
+        return v
+
+    def check_version(self) -> tuple[int, int, int]:
+        v = self.version()
+        if v < MIN_VERSION:
+            raise HelmTooOld(f"{self.binary} is helm {'.'.join(map(str, v))}; helm-ac needs helm "
+                             f"{'.'.join(map(str, MIN_VERSION))} or newer (3.x or 4.x)",
+                             hint="upgrade helm: https://helm.sh/docs/intro/install/")
+        return v
+
+    def start_template(self, args: Sequence[str]) -> PendingTemplate:
+        """Start ``helm template <args>`` and return without waiting (or take the same run started early)."""
+        argv = [self.binary, "template", *args]
+        return _EARLY.pop(self._run_key(argv), None) or PendingTemplate(self, argv)
+
+    def start_early(self, args: Sequence[str]) -> None:
+        """Start ``helm template <args>`` for a :meth:`start_template` with the same arguments and environment
+        to take later (see :mod:`helm_ac.rendering.early`); what nobody takes is stopped by :func:`discard_early`."""
+        argv = [self.binary, "template", *args]
+        key = self._run_key(argv)
+        if key not in _EARLY:
+            _EARLY[key] = PendingTemplate(self, argv)
+
+    def _run_key(self, argv: list[str]) -> tuple[object, ...]:
+        return (tuple(argv), tuple(sorted((os.environ if self.env is None else self.env).items())))
+
+    def pull(self, ref: str, dest: str, flags: Sequence[str]) -> tuple[bool, str]:
+        """``helm pull REF --untar --untardir DEST [flags]``: (success, helm's message)."""
+        try:
+            proc = subprocess.run([self.binary, "pull", ref, "--untar", "--untardir", dest, *flags],  # noqa: S603
+                                  capture_output=True, text=True, env=self.env)
+        except OSError as exc:
+            raise not_found(self.binary, self.env, exc) from None
+        return proc.returncode == 0, proc.stderr.strip()
+
+    def template(self, args: Sequence[str]) -> str:
+        """Run ``helm template <args>`` and return its stdout; raise :class:`RenderError`."""
+        return self.start_template(args).result()
