@@ -36,16 +36,12 @@ from helm_ac.rendering.manifests import strip_leading_comments
 
 API_VERSION = spec.API_VERSION
 MANAGED_BY = "helm-ac"
-_REASON = spec.PREFIX + "reason"
+_REASON = spec.PREFIX + "reason"  # why a Dependency exists (which rule)
 
 
 def labels(release: str) -> dict[str, str]:
     """Labels on every Definition and Dependency of a release."""
     return {"app.kubernetes.io/managed-by": MANAGED_BY, "app.kubernetes.io/instance": release}
-
-
-
-
 
 
 def _meta(a: Analysis, node: ObjectKey) -> dict[str, Any]:
@@ -94,86 +90,12 @@ def definition_text(a: Analysis, node: ObjectKey, keys: Keys) -> str:
     body = "  " + strip_leading_comments(text).rstrip().replace("\n", "\n  ")
     # empty lines stay empty (two passes: one replace skips every other line of a run)
     body = body.replace("\n  \n", "\n\n").replace("\n  \n", "\n\n")
-    return f"{header_text(_header(a, node, keys))}{node.kind.lower()}:\n{body}\n"
-
-
-def header_text(h: dict[str, Any]) -> str:
-    """A Definition's header (apiVersion, kind, metadata, meta) from a fixed template; same text as
-    :func:`_flat_text`, which takes anything of another shape."""
-    m, text = h["metadata"], yamlio.scalar
-    if tuple(h) != ("apiVersion", "kind", "metadata", "meta") or tuple(m) != ("name", "namespace", "labels") \
-            or m["labels"].get("app.kubernetes.io/managed-by") != MANAGED_BY or len(m["labels"]) != 2:
-        return _flat_text(h)
-    name, ns, release = text(m["name"]), text(m["namespace"]), text(m["labels"].get("app.kubernetes.io/instance"))
-    meta = [(text(k), text(v), k) for k, v in h["meta"].items()]
-    if None in (name, ns, release) or any(tk != k or tv is None for tk, tv, k in meta) or not meta:
-        return _flat_text(h)
-    return (f"apiVersion: {API_VERSION}\nkind: Definition\nmetadata:\n  name: {name}\n  namespace: {ns}\n"
-            f"  labels:\n    app.kubernetes.io/managed-by: {MANAGED_BY}\n    app.kubernetes.io/instance: {release}\n"
-            "meta:\n" + "".join(f"  {k}: {v}\n" for k, v, _ in meta))
-
-
-def _flat_text(doc: dict[str, Any]) -> str:
-    """YAML for our own small documents (mappings of scalars, two levels deep), written directly.
-
-    The Definition headers and Dependencies are emitted by the ten thousand; this is several
-    times faster than a general dumper.  Anything unusual falls back to :func:`yamlio.dump_simple`.
-    """
-    out = []
-    text = yamlio.scalar
-    for k, v in doc.items():
-        if type(v) is dict:
-            out.append(f"{k}:")
-            for k2, v2 in v.items():
-                if type(v2) is dict:
-                    out.append(f"  {k2}:")
-                    for k3, v3 in v2.items():
-                        s3 = text(v3)
-                        if s3 is None or text(k3) != k3:
-                            return yamlio.dump_simple(doc)
-                        out.append(f"    {k3}: {s3}")
-                    continue
-                s2 = text(v2)
-                if s2 is None or text(k2) != k2:
-                    return yamlio.dump_simple(doc)
-                out.append(f"  {k2}: {s2}")
-            continue
-        s1 = text(v)
-        if s1 is None:
-            return yamlio.dump_simple(doc)
-        out.append(f"{k}: {s1}")
-    return "\n".join(out) + "\n"
-
-
-_DEPENDENCY_KEYS = ("apiVersion", "kind", "metadata", "parent", "child")
+    return f"{yamlio.dump_simple(_header(a, node, keys))}{node.kind.lower()}:\n{body}\n"
 
 
 def dependency_text(dep: dict[str, Any]) -> str:
-    """A Dependency (as built by :func:`dependencies`) as YAML text.
-
-    Written from a fixed template (tens of thousands per large chart); anything not of the
-    expected shape goes through :func:`_flat_text`, which gives the same text.
-    """
-    m = dep.get("metadata") or {}
-    text = yamlio.scalar
-    meta = dep.get("meta") or {}
-    if tuple(k for k in dep if k != "meta") != _DEPENDENCY_KEYS or dep["apiVersion"] != API_VERSION \
-            or tuple(m) != ("name", "namespace", "labels", "annotations") \
-            or m["labels"].get("app.kubernetes.io/managed-by") != MANAGED_BY or len(m["labels"]) != 2 \
-            or tuple(m["annotations"]) != (_REASON,):
-        return _flat_text(dep)
-    values = [text(m["name"]), text(m["namespace"]), text(m["labels"].get("app.kubernetes.io/instance")),
-              text(m["annotations"][_REASON]), text(dep["parent"]), text(dep["child"])]
-    meta_lines = [(text(k), text(v)) for k, v in meta.items()]
-    if None in values or any(k != mk or v is None for (k, v), mk in zip(meta_lines, meta)):
-        return _flat_text(dep)
-    name, ns, release, reason, parent, child = values
-    out = (f"apiVersion: {API_VERSION}\nkind: Dependency\nmetadata:\n  name: {name}\n  namespace: {ns}\n"
-           f"  labels:\n    app.kubernetes.io/managed-by: {MANAGED_BY}\n    app.kubernetes.io/instance: {release}\n"
-           f"  annotations:\n    {_REASON}: {reason}\nparent: {parent}\nchild: {child}\n")
-    if meta_lines:
-        out += "meta:\n" + "".join(f"  {k}: {v}\n" for k, v in meta_lines)
-    return out
+    """A Dependency (as built by :func:`dependencies`) as YAML text."""
+    return yamlio.dump_simple(dep)
 
 
 def dependencies(a: Analysis, g: nx.DiGraph, keys: Keys) -> list[dict[str, Any]]:

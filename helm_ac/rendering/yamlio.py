@@ -189,46 +189,43 @@ _scalar = scalar
 
 
 def dump_simple(data: dict[str, Any]) -> str:
-    """Dump a tree of dicts, lists, strings, ints, bools and None as block YAML, fast.
+    """Dump a tree of dicts, lists of scalars, strings, ints, bools and None as block YAML, fast.
 
-    Strings are written plain when YAML reads them back as the same string, else as JSON
-    strings (valid YAML double-quoted scalars).  Anything else (floats, dates, ...) is handed
-    to :func:`dump`.  Used for the many small objects helm-ac emits (Dependencies, Definition
-    headers); a test checks that ``load(dump_simple(x)) == x``.
+    helm-ac's one writer of its own documents (Definition headers, Dependencies: tens of
+    thousands on a large chart).  Strings are written plain when YAML reads them back as the same
+    string, else as JSON strings (valid YAML double-quoted scalars).  Anything else (floats,
+    dates, lists of mappings, ...) is handed to :func:`dump`.  A property test checks that
+    ``load(dump_simple(x)) == x``.
     """
     out: list[str] = []
+    if type(data) is dict and _emit(data, "", out):
+        return "\n".join(out) + "\n"
+    return dump(data)
 
-    def walk(node: Any, indent: str) -> bool:
-        if isinstance(node, dict):
-            if not node:
+
+def _emit(node: dict[str, Any], indent: str, out: list[str]) -> bool:
+    """Append ``node``'s lines to ``out``; False when some value needs the general dumper."""
+    if not node:
+        return False
+    for k, v in node.items():
+        key = _scalar(k) if type(k) is str else None
+        if key is None:
+            return False
+        t = type(v)
+        if t is dict and v:
+            out.append(f"{indent}{key}:")
+            if not _emit(v, indent + "  ", out):
                 return False
-            for k, v in node.items():
-                if not isinstance(k, str):
-                    return False
-                key = _scalar(k)
-                if key is None:
-                    return False
-                if isinstance(v, (dict, list)) and v:
-                    out.append(f"{indent}{key}:")
-                    if not walk(v, indent + "  "):
-                        return False
-                else:
-                    s = "{}" if v == {} else "[]" if v == [] else _scalar(v)
-                    if s is None:
-                        return False
-                    out.append(f"{indent}{key}: {s}")
-            return True
-        if isinstance(node, list):
-            for item in node:
-                if isinstance(item, (dict, list)):
-                    return False
-                s = _scalar(item)
+        elif t is list and v:
+            out.append(f"{indent}{key}:")
+            for item in v:
+                s = None if type(item) in (dict, list) else _scalar(item)
                 if s is None:
                     return False
-                out.append(f"{indent}- {s}")
-            return True
-        return False
-
-    if not walk(data, ""):
-        return dump(data)
-    return "\n".join(out) + "\n"
+                out.append(f"{indent}  - {s}")
+        else:
+            s = "{}" if t is dict else "[]" if t is list else _scalar(v)
+            if s is None:
+                return False
+            out.append(f"{indent}{key}: {s}")
+    return True
