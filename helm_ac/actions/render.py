@@ -84,7 +84,7 @@ class Renderer:
             raise ChartError(f"{location}: no such chart directory or archive",
                              hint="give the path of a chart directory (with Chart.yaml) or of a packaged .tgz")
         pending = self.helm.start_template(template_args(chart_args, args, self.env))
-        return PendingRender(self, pending, location, args)
+        return PendingRender(self, pending, location, args, tuple(chart_args))
 
 
 @dataclass
@@ -95,6 +95,7 @@ class PendingRender:
     pending: object
     location: str
     args: HelmArgs
+    chart_args: tuple[str, ...] = ()
 
     def result(self) -> RenderedChart:
         from helm_ac.rendering import manifests
@@ -121,8 +122,47 @@ class PendingRender:
                 raise chart_error
             notes.append(f"chart metadata unavailable: {chart_error.message}")
         rendered = manifests.split(text)
+        if self.args.has(*_POST_RENDERER_FLAGS) and any(not o.source for o in rendered.objects):
+            notes += self._attribute(rendered)
         return RenderedChart(self.location, rendered, chart, release_namespace(self.args, self.renderer.env), notes,
                              text)
+
+
+    def _attribute(self, rendered: "manifests.Rendered") -> list[str]:
+        """The post-renderer dropped helm's ``# Source:`` lines, which tell each object's chart and template:
+        render once more without it and match the objects (what is left is reported by lint)."""
+        from helm_ac.rendering import manifests
+
+        assert self.renderer.helm is not None
+        plain = without_post_renderer(self.args)
+        try:
+            text = self.renderer.helm.template(template_args(self.chart_args or [self.location], plain,
+                                                             self.renderer.env))
+        except UserError as exc:
+            return [f"the --post-renderer output has no '# Source:' lines, and rendering without it failed "
+                    f"({exc.message}): objects could not be matched to their charts"]
+        left = manifests.attribute_from(rendered, manifests.split(text))
+        return [f"the --post-renderer output has no '# Source:' lines: objects were matched to their charts "
+                f"and templates by rendering once more without it"
+                + (f" ({len(left)} not found there)" if left else "")]
+
+
+#: helm template flags that name the post-renderer and its arguments (each takes a value).
+_POST_RENDERER_FLAGS = ("--post-renderer", "--post-renderer-args")
+
+
+def without_post_renderer(args: HelmArgs) -> HelmArgs:
+    """``args`` without ``--post-renderer`` and ``--post-renderer-args`` (and their values)."""
+    flags: list[str] = []
+    skip = False
+    for f in args.flags:
+        if skip:
+            skip = False
+        elif f in _POST_RENDERER_FLAGS:
+            skip = True
+        elif not f.startswith(tuple(n + "=" for n in _POST_RENDERER_FLAGS)):
+            flags.append(f)
+    return HelmArgs(args.positionals, tuple(flags))
 
 
 @dataclass

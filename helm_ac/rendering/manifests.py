@@ -109,6 +109,34 @@ def parse_source(source: str) -> tuple[tuple[str, ...], str]:
     return tuple(chart), "/".join(parts[i:])
 
 
+def attribute_from(rendered: "Rendered", reference: "Rendered") -> list[RenderedObject]:
+    """Give the objects that came without a ``# Source:`` line (a user's ``--post-renderer`` dropped
+    helm's comments) the source of the same object in ``reference``: the same chart rendered
+    without the post-renderer.  Objects are matched by API group, kind, namespace and name, else
+    by group, kind and name when that names one object of ``reference`` (a post-renderer that sets
+    namespaces).  Returns the objects still without a source (renamed or added by the post-renderer).
+    """
+    exact: dict[ObjectKey, RenderedObject] = {}
+    loose: dict[tuple[str, str, str], list[RenderedObject]] = {}
+    for o in reference.objects:
+        if o.source:
+            exact.setdefault(o.key, o)
+            loose.setdefault((o.key.group, o.key.kind, o.key.name), []).append(o)
+    left = []
+    for o in rendered.objects:
+        if o.source:
+            continue
+        match = exact.get(o.key)
+        if match is None:
+            same = loose.get((o.key.group, o.key.kind, o.key.name), [])
+            match = same[0] if len(same) == 1 else None
+        if match is None:
+            left.append(o)
+        else:
+            o.source, o.chart, o.template = match.source, match.chart, match.template
+    return left
+
+
 def _chunks(text: str) -> Iterator[str]:
     """The text between "---" lines (the lines themselves dropped, their newlines kept)."""
     start = 0

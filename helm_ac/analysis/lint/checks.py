@@ -12,6 +12,7 @@ from typing import Any, Callable
 from helm_ac import kinds
 from helm_ac.analysis import graph as graphmod
 from helm_ac.analysis.lint.rules import RULES, Finding
+from helm_ac.analysis import model
 from helm_ac.analysis.model import Analysis, ChartInfo, ObjectInfo, Reference
 from helm_ac.extension import interop, refs, spec
 from helm_ac.kinds import ObjectKey
@@ -319,6 +320,19 @@ def _check_subchart_name(a: Analysis, r: Reporter, c: ChartInfo, name: str, ann:
                 "enable the subchart or remove it from the annotation", needle=key)
 
 
+def unattributed_object(a: Analysis, r: Reporter) -> None:
+    """Objects placed in the top-level chart for want of a ``# Source:`` line (see model.attribute)."""
+    top = "/".join(a.root)
+    for obj in a.unattributed:
+        why = (f"helm names its source {obj.source!r}: a post-renderer added it" if obj.source else
+               "no '# Source:' line, and no object of that kind and name without the --post-renderer")
+        r.object("unattributed-object", obj,
+                 f"helm-ac cannot tell which chart of {top} this object comes from ({why}; no {model.CHART_LABEL} "
+                 f"label naming one chart), so it is ordered as an object of the top-level chart {top}",
+                 "let the post-renderer keep helm's '# Source:' comments and the objects' names; give an object "
+                 f"it adds or renames the {model.CHART_LABEL} label (<chart>-<version>) of the chart it belongs to")
+
+
 # ---------------------------------------------------------------------- graph
 
 def dependency_cycle(a: Analysis, r: Reporter, edges: graphmod.Edges) -> None:
@@ -345,7 +359,8 @@ def run_all(a: Analysis, edges: graphmod.Edges, chart_name: str) -> list[Finding
     """Run every check on one analysed chart; return its findings (unsorted)."""
     r = Reporter(a, chart_name)
     for check in (invalid_manifest, duplicate_object, unknown_annotation, invalid_annotation_value,
-                  unresolved_reference, invalid_annotation_key, hook_annotations_ignored, invalid_chart_annotation):
+                  unresolved_reference, invalid_annotation_key, hook_annotations_ignored, invalid_chart_annotation,
+                  unattributed_object):
         check(a, r)
     dependency_cycle(a, r, edges)
     return r.findings
