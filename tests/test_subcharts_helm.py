@@ -73,3 +73,25 @@ def test_subchart_object_waiting_for_its_parent_is_a_cycle(cli, tmp_path):
                      chart_yaml="annotations:\n  appcontroller.k8s/wait-for-subcharts: \"false\"\n",
                      subcharts={"cache": {"templates": {"c.yaml": cm("c", {DEP: "configmap/web"})}}})
     assert cli("lint", str(c2)).code == 0
+
+
+def test_subchart_of_a_chart_aliased_twice_keeps_its_alias_order(cli, helm, tmp_path):
+    """Helm 3 prints the nested subchart of an aliased chart under the chart's name (charts/redis/...) and renders
+    it once, with the values of the last alias; Helm 4 renders it under each alias. Either way it belongs to an
+    alias, and chart:cache waits for it."""
+    c = write_chart(tmp_path, "top", {"t.yaml": cm("top", {DEP: "chart:cache"})}, chart_yaml=(
+        "dependencies:\n- name: redis\n  version: 0.1.0\n  alias: queue\n- name: redis\n  version: 0.1.0\n"
+        "  alias: cache\nannotations:\n  appcontroller.k8s/wait-for-subcharts: \"false\"\n"),
+        values="cache:\n  x: c\nqueue:\n  x: q\n",
+        subcharts={"redis": {"templates": {"r.yaml": cm("redis-{{ .Values.x }}")},
+                             "subcharts": {"sentinel": {"templates": {"s.yaml": cm("sentinel-{{ .Values.y }}")}}}}})
+    values = ["--set", "cache.sentinel.y=c", "--set", "queue.sentinel.y=q"]
+    r = cli("graph", "t", str(c), "-o", "json", *values)
+    assert r.code == 0, r.out + r.err
+    nodes = {n["id"]: n for n in r.json()["nodes"] if n["type"] == "object"}
+    sentinels = {"configmap/sentinel-c"} | ({"configmap/sentinel-q"} if helm.major == "4" else set())
+    assert {k for k in nodes if "sentinel" in k} == sentinels
+    cache = nodes["configmap/sentinel-c"]
+    assert cache["chart"] == ["top", "cache", "sentinel"] and cache["file"] == "charts/cache/charts/sentinel/templates/s.yaml"
+    assert nodes["configmap/top"]["level"] > cache["level"]
+    assert cli("lint", str(c), *values).code == 0
