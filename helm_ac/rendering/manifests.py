@@ -147,7 +147,12 @@ def _chunks(text: str) -> Iterator[str]:
 
 
 def _documents(text: str) -> Iterator[tuple[str, str]]:
-    """Yield (source, yaml text) per document."""
+    """Yield (source, yaml text) per document.
+
+    Helm prints a ``# Source:`` line before every document, except inside a file of ``crds/``, which
+    it prints whole under one line: the documents after it keep its source.  Any other document
+    without one (a post-renderer dropped or added it) has the source "".
+    """
     source = ""
     for chunk in _chunks(text):
         line = ""
@@ -160,6 +165,8 @@ def _documents(text: str) -> Iterator[tuple[str, str]]:
             m = _SOURCE.search(chunk)
             if m:
                 source = m.group(1)
+            elif source and not parse_source(source)[1].startswith("crds/"):
+                source = ""
         yield source, chunk
 
 
