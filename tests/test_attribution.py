@@ -74,7 +74,7 @@ def test_post_renderer_dropping_sources_keeps_charts_templates_and_order(cli, he
 
 
 @pytest.mark.helm
-def test_objects_renamed_or_added_by_the_post_renderer(cli, helm, post_renderer):
+def test_objects_renamed_or_added_by_the_post_renderer(cli, helm, post_renderer, tmp_path):
     flags = post_renderer(STRIP_RENAME_ADD)
     nodes = _nodes(cli, *flags)
     assert nodes["service/x-mariadb-headless"][0] == ("wordpress", "mariadb")  # by its helm.sh/chart label
@@ -84,6 +84,12 @@ def test_objects_renamed_or_added_by_the_post_renderer(cli, helm, post_renderer)
     assert r.code == 0 and [(f["rule"], f["object"]) for f in findings] == [("unattributed-object", "configmap/added")]
     assert "post-renderer" in findings[0]["message"] and "helm.sh/chart" in findings[0]["hint"]
     assert cli("lint", str(WORDPRESS), *flags, "--strict").code == 1
+    for fmt in ("appcontroller", "plain"):  # every object is written, the added one where Helm 4 puts it
+        out = tmp_path / fmt
+        r = cli("template", "wp", str(WORDPRESS), *flags, "--format", fmt, "--output-dir", str(out))
+        assert r.code == 0, r.err
+        [added] = [p for p in out.rglob("generated-by-postrender*.yaml")]
+        assert added.parent == out and "name: added" in added.read_text()
 
 
 # ------------------------------------------------------------------ pure
@@ -145,3 +151,12 @@ def test_without_post_renderer():
     args = HelmArgs(("c",), ("--post-renderer", "x", "--set", "a=1", "--post-renderer-args", "-v",
                              "--post-renderer-args=--w", "--post-renderer=y", "--skip-crds"))
     assert without_post_renderer(args) == HelmArgs(("c",), ("--set", "a=1", "--skip-crds"))
+
+
+def test_only_the_documents_of_a_crds_file_share_its_source_line():
+    crd = "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: {}\n"
+    text = ("---\n# Source: app/charts/op/crds/c.yaml\n" + crd.format("xs.e.com") + "---\n" + crd.format("ys.e.com")
+            + "---\n# Source: app/templates/a.yaml\n" + cm("a") + "---\n" + cm("added-by-a-post-renderer"))
+    got = [(o.key.name, o.source) for o in manifests.split(text).objects]
+    assert got == [("xs.e.com", "app/charts/op/crds/c.yaml"), ("ys.e.com", "app/charts/op/crds/c.yaml"),
+                   ("a", "app/templates/a.yaml"), ("added-by-a-post-renderer", "")]
