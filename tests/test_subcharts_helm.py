@@ -95,3 +95,24 @@ def test_subchart_of_a_chart_aliased_twice_keeps_its_alias_order(cli, helm, tmp_
     assert cache["chart"] == ["top", "cache", "sentinel"] and cache["file"] == "charts/cache/charts/sentinel/templates/s.yaml"
     assert nodes["configmap/top"]["level"] > cache["level"]
     assert cli("lint", str(c), *values).code == 0
+
+
+def test_skip_crds_names_the_skipped_crd_of_a_packaged_subchart(cli, tmp_path):
+    crd = ("apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: widgets.e.com\n"
+           "spec:\n  group: e.com\n  names: {kind: Widget, plural: widgets}\n  scope: Namespaced\n  versions:\n"
+           "  - name: v1\n    served: true\n    storage: true\n"
+           "    schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}\n")
+    sub = write_chart(tmp_path / "src", "op", {"d.yaml": cm("op")}, crds={"widgets.yaml": crd})
+    c = write_chart(tmp_path, "app", {"a.yaml": cm("a", {DEP: "customresourcedefinition/widgets.e.com"})},
+                    chart_yaml="dependencies:\n- name: op\n  version: 0.1.0\n")
+    (c / "charts").mkdir()
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        tar.add(sub, arcname="op")
+    (c / "charts" / "op-0.1.0.tgz").write_bytes(buf.getvalue())
+    assert cli("lint", str(c)).code == 0
+    r = cli("lint", str(c), "--skip-crds", "-o", "json")
+    [f] = r.json()["charts"][0]["findings"]
+    assert r.code == 1 and f["rule"] == "unresolved-reference" and f["object"] == "configmap/a"
+    assert "the CRD is in charts/op/crds/widgets.yaml, which --skip-crds leaves out" in f["message"]
+    assert "drop --skip-crds" in f["hint"]

@@ -41,6 +41,7 @@ class RenderedChart:
     namespace: str
     notes: list[str] = field(default_factory=list)
     text: str = ""  # helm's output, verbatim
+    crds_skipped: bool = False  # --skip-crds: the chart's crds/ are not rendered
 
 
 def _is_local(location: str) -> bool:
@@ -125,7 +126,7 @@ class PendingRender:
         if self.args.has(*_POST_RENDERER_FLAGS) and any(not o.source for o in rendered.objects):
             notes += self._attribute(rendered)
         return RenderedChart(self.location, rendered, chart, release_namespace(self.args, self.renderer.env), notes,
-                             text)
+                             text, self.args.has("--skip-crds") and not self.args.has("--include-crds"))
 
 
     def _attribute(self, rendered: "manifests.Rendered") -> list[str]:
@@ -202,7 +203,7 @@ def render_and_check(renderer: Renderer, positionals: Sequence[str], args: HelmA
     from helm_ac.analysis.lint import Finding, checks
 
     rc = pending.result()
-    a = model.analyze(rc.rendered, rc.chart, rc.namespace)
+    a = model.analyze(rc.rendered, rc.chart, rc.namespace, crds_skipped=rc.crds_skipped)
     edges = graphmod.collect(a, implicit=implicit)
     findings = sorted(checks.run_all(a, edges, location), key=Finding.sort_key)
     return Checked(release, location, rc, a, edges.digraph(), findings)

@@ -134,6 +134,7 @@ class Analysis:
     resource_groups: set[tuple[tuple[str, ...], str]] = field(default_factory=set)  # HIP-0025 (chart, group)
     #: objects helm printed no ``# Source:`` for and that no label placed: ordered as the top-level chart's own
     unattributed: list[RenderedObject] = field(default_factory=list)
+    crds_skipped: bool = False  # rendered with --skip-crds: the charts' crds/ files are not among the objects
 
     def subcharts_of(self, path: tuple[str, ...]) -> list[tuple[str, ...]]:
         """Direct subcharts of ``path`` known from the tree or the rendered output."""
@@ -194,7 +195,7 @@ def _parse_settings(annotations: dict[str, Any], table: dict[str, spec.Annotatio
     return settings, unknown
 
 
-def analyze(rendered: Rendered, chart: Chart | None, namespace: str) -> Analysis:
+def analyze(rendered: Rendered, chart: Chart | None, namespace: str, *, crds_skipped: bool = False) -> Analysis:
     """Build the :class:`Analysis` of a rendered release (see module doc)."""
     regular = rendered.regular
     cluster_scoped = set(kinds.CLUSTER_SCOPED)
@@ -230,7 +231,8 @@ def analyze(rendered: Rendered, chart: Chart | None, namespace: str) -> Analysis
         charts[path].own_objects.append(key)
 
     analysis = Analysis(chart, root, namespace, objects, order, duplicates, rendered.hook_objects, charts, rendered,
-                        {k.namespace for k in order if k.namespace}, unattributed=unattributed)
+                        {k.namespace for k in order if k.namespace}, unattributed=unattributed,
+                        crds_skipped=crds_skipped)
     _resolve_references(analysis, cluster_scoped)
     return analysis
 

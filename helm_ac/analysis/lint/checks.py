@@ -249,12 +249,35 @@ def unresolved_reference(a: Analysis, r: Reporter) -> None:
                          "hooks run outside helm-ac's ordering: depend on a regular object, or remove the "
                          "helm.sh/hook annotation from the target", needle=needle)
             elif not ref_.targets:
+                skipped = _skipped_crd(a, ref_.ref)
+                if skipped is not None:
+                    r.object("unresolved-reference", info.obj, f"{verb} {ref_.text}: {skipped}",
+                             "drop --skip-crds: helm ac renders the charts' crds/ (--include-crds) so that objects "
+                             "can wait for them; with --skip-crds nothing in this release creates the CRD",
+                             needle=needle)
+                    continue
                 guess = _suggest_object(a, ref_.ref, key)
                 r.object("unresolved-reference", info.obj,
                          f"{verb} {ref_.text}: no such object in the rendered chart"
                          + (f"; did you mean {guess}?" if guess else ""),
                          "references must match a rendered object's kind and metadata.name (template them "
                          "the same way, e.g. deployment/{{ include \"app.fullname\" . }})", needle=needle)
+
+
+def _skipped_crd(a: Analysis, ref: refs.ObjectRef) -> str | None:
+    """Why a reference to a CRD of the chart's crds/ resolves to nothing under --skip-crds, or None."""
+    if not a.crds_skipped or ref.kind != "customresourcedefinition" or a.chart is None:
+        return None
+    charts = [c for c in a.chart.walk() if c.crd_files]
+    for c in charts:
+        rel = chartmod.crd_file(c, ref.name)
+        if rel is not None:
+            return (f"the CRD is in {chart_file(c.path, rel)}, which --skip-crds leaves out of the rendered chart")
+    if charts:
+        files = [chart_file(c.path, f) for c in charts for f in c.crd_files]
+        return (f"no such object in the rendered chart, and --skip-crds leaves out the charts' crds/ "
+                f"({', '.join(files[:3])}{', ...' if len(files) > 3 else ''})")
+    return None
 
 
 def invalid_annotation_key(a: Analysis, r: Reporter) -> None:
