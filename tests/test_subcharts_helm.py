@@ -116,3 +116,21 @@ def test_skip_crds_names_the_skipped_crd_of_a_packaged_subchart(cli, tmp_path):
     assert r.code == 1 and f["rule"] == "unresolved-reference" and f["object"] == "configmap/a"
     assert "the CRD is in charts/op/crds/widgets.yaml, which --skip-crds leaves out" in f["message"]
     assert "drop --skip-crds" in f["hint"]
+
+
+def test_subchart_order_holds_back_the_templates_of_a_subchart_not_its_crds(cli, tmp_path):
+    """As docs/chart-extension.md says: Helm installs crds/ before any template, whatever the order."""
+    crd = ("apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: widgets.e.com\n"
+           "spec:\n  group: e.com\n  names: {kind: Widget, plural: widgets}\n  scope: Namespaced\n  versions:\n"
+           "  - name: v1\n    served: true\n    storage: true\n"
+           "    schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}\n")
+    c = write_chart(tmp_path, "top", {"t.yaml": cm("t")},
+                    chart_yaml="annotations:\n  appcontroller.k8s/subchart-order: a -> b\n",
+                    subcharts={"a": {"templates": {"a.yaml": cm("a")}},
+                               "b": {"templates": {"b.yaml": cm("b")}, "crds": {"w.yaml": crd}}})
+    r = cli("graph", "t", str(c), "-o", "json")
+    assert r.code == 0, r.err
+    nodes = {n["id"]: n for n in r.json()["nodes"]}
+    assert nodes["customresourcedefinition/widgets.e.com"]["chart"] == ["top", "b"]
+    assert nodes["customresourcedefinition/widgets.e.com"]["level"] == 1
+    assert nodes["configmap/b"]["level"] > nodes["configmap/a"]["level"]
