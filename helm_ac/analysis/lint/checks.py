@@ -289,7 +289,7 @@ def invalid_annotation_key(a: Analysis, r: Reporter) -> None:
                 r.object("invalid-annotation-key", info.obj,
                          f"{bad} is not a valid Kubernetes annotation key (one '/' at most): the API server "
                          "rejects this object as rendered",
-                         "helm ac reads it and strips it from what it emits and installs; plain helm install "
+                         "helm ac reads it and strips it from what helm ac template emits (but --format plain); plain helm install "
                          "fails. Prefer appcontroller.k8s/depends-on", needle=bad)
 
 
