@@ -8,9 +8,9 @@ from __future__ import annotations
 import pytest
 from conftest import EXAMPLES, cm, rendered, write_chart
 
+from helm_ac.analysis import graph as graphmod
 from helm_ac.analysis import model
 from helm_ac.analysis.lint import checks
-from helm_ac.analysis import graph as graphmod
 from helm_ac.rendering import manifests
 from helm_ac.rendering.chart import load_chart
 from helm_ac.rendering.helm import HelmArgs
@@ -160,3 +160,11 @@ def test_only_the_documents_of_a_crds_file_share_its_source_line():
     got = [(o.key.name, o.source) for o in manifests.split(text).objects]
     assert got == [("xs.e.com", "app/charts/op/crds/c.yaml"), ("ys.e.com", "app/charts/op/crds/c.yaml"),
                    ("a", "app/templates/a.yaml"), ("added-by-a-post-renderer", "")]
+
+
+def test_an_object_without_source_whose_body_does_not_parse(tmp_path):
+    """Its labels cannot be read: placed in the top-level chart, not a crash (the body error is another rule's)."""
+    c = write_chart(tmp_path, "app", {"a.yaml": cm("a")}, subcharts={"db": {"templates": {"d.yaml": cm("d")}}})
+    a, findings = _analyze(c, "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata: {a: [}\n")
+    assert [i.obj.chart for i in a.objects.values()] == [("app",)]
+    assert ("unattributed-object", "configmap/x") in [(f.rule, f.object) for f in findings]

@@ -128,8 +128,7 @@ class PendingRender:
         return RenderedChart(self.location, rendered, chart, release_namespace(self.args, self.renderer.env), notes,
                              text, self.args.has("--skip-crds") and not self.args.has("--include-crds"))
 
-
-    def _attribute(self, rendered: "manifests.Rendered") -> list[str]:
+    def _attribute(self, rendered: manifests.Rendered) -> list[str]:
         """The post-renderer dropped helm's ``# Source:`` lines, which tell each object's chart and template:
         render once more without it and match the objects (what is left is reported by lint)."""
         from helm_ac.rendering import manifests
@@ -140,12 +139,12 @@ class PendingRender:
             text = self.renderer.helm.template(template_args(self.chart_args or [self.location], plain,
                                                              self.renderer.env))
         except UserError as exc:
-            return [f"the --post-renderer output has no '# Source:' lines, and rendering without it failed "
-                    f"({exc.message}): objects could not be matched to their charts"]
+            return [(f"the --post-renderer output has no '# Source:' lines, and rendering without it failed "
+                     f"({exc.message}): objects could not be matched to their charts")]
         left = manifests.attribute_from(rendered, manifests.split(text))
-        return [f"the --post-renderer output has no '# Source:' lines: objects were matched to their charts "
-                f"and templates by rendering once more without it"
-                + (f" ({len(left)} not found there)" if left else "")]
+        note = ("the --post-renderer output has no '# Source:' lines: objects were matched to their charts "
+                "and templates by rendering once more without it")
+        return [note + (f" ({len(left)} not found there)" if left else "")]
 
 
 #: helm template flags that name the post-renderer and its arguments (each takes a value).

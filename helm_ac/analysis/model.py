@@ -23,6 +23,7 @@ from typing import Any, Sequence
 from helm_ac import kinds
 from helm_ac.extension import interop, refs, spec
 from helm_ac.kinds import ObjectKey
+from helm_ac.rendering import manifests
 from helm_ac.rendering.chart import Chart, Dependency
 from helm_ac.rendering.manifests import Rendered, RenderedObject
 
@@ -237,8 +238,7 @@ def analyze(rendered: Rendered, chart: Chart | None, namespace: str, *, crds_ski
     return analysis
 
 
-#: the label of helm's chart conventions (``helm create``): ``<chart name>-<chart version>``
-CHART_LABEL = "helm.sh/chart"
+CHART_LABEL = manifests.CHART_LABEL
 
 
 def attribute(rendered: Rendered, chart: Chart | None, root: tuple[str, ...]) -> list[RenderedObject]:
@@ -289,12 +289,8 @@ def _tree_path(chart: Chart, path: tuple[str, ...]) -> tuple[str, ...]:
 
 def _by_label(obj: RenderedObject, chart: Chart | None) -> tuple[str, ...] | None:
     """The one chart of the tree whose name and a version make the object's ``helm.sh/chart`` label."""
-    if chart is None:
-        return None
-    meta = obj.body.get("metadata")
-    labels = meta.get("labels") if isinstance(meta, dict) else None
-    label = labels.get(CHART_LABEL) if isinstance(labels, dict) else None
-    if not isinstance(label, str):
+    label = manifests.chart_label(obj) if chart is not None else None
+    if chart is None or label is None:
         return None
     found = []
     for c in chart.walk():

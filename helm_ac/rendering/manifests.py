@@ -109,7 +109,7 @@ def parse_source(source: str) -> tuple[tuple[str, ...], str]:
     return tuple(chart), "/".join(parts[i:])
 
 
-def attribute_from(rendered: "Rendered", reference: "Rendered") -> list[RenderedObject]:
+def attribute_from(rendered: Rendered, reference: Rendered) -> list[RenderedObject]:
     """Give the objects that came without a ``# Source:`` line (a user's ``--post-renderer`` dropped
     helm's comments) the source of the same object in ``reference``: the same chart rendered
     without the post-renderer.  Objects are matched by API group, kind, namespace and name, else
@@ -135,6 +135,22 @@ def attribute_from(rendered: "Rendered", reference: "Rendered") -> list[Rendered
         else:
             o.source, o.chart, o.template = match.source, match.chart, match.template
     return left
+
+
+#: the label of helm's chart conventions (``helm create``): ``<chart name>-<chart version>``
+CHART_LABEL = "helm.sh/chart"
+
+
+def chart_label(obj: RenderedObject) -> str | None:
+    """The object's ``helm.sh/chart`` label (None when missing, or when the body does not parse: that is
+    reported elsewhere).  Labels are not part of the head: the body is parsed for them."""
+    try:
+        meta = obj.body.get("metadata")
+    except (yaml.YAMLError, ValueError, RecursionError):
+        return None
+    labels = meta.get("labels") if isinstance(meta, dict) else None
+    label = labels.get(CHART_LABEL) if isinstance(labels, dict) else None
+    return label if isinstance(label, str) else None
 
 
 def _chunks(text: str) -> Iterator[str]:

@@ -11,8 +11,8 @@ from typing import Any, Callable
 
 from helm_ac import kinds
 from helm_ac.analysis import graph as graphmod
-from helm_ac.analysis.lint.rules import RULES, Finding
 from helm_ac.analysis import model
+from helm_ac.analysis.lint.rules import RULES, Finding
 from helm_ac.analysis.model import Analysis, ChartInfo, ObjectInfo, Reference
 from helm_ac.extension import interop, refs, spec
 from helm_ac.kinds import ObjectKey
@@ -289,8 +289,8 @@ def invalid_annotation_key(a: Analysis, r: Reporter) -> None:
                 r.object("invalid-annotation-key", info.obj,
                          f"{bad} is not a valid Kubernetes annotation key (one '/' at most): the API server "
                          "rejects this object as rendered",
-                         "helm ac reads it and strips it from what helm ac template emits (but --format plain); plain helm install "
-                         "fails. Prefer appcontroller.k8s/depends-on", needle=bad)
+                         "helm ac reads it and strips it from what helm ac template emits (but --format plain); "
+                         "plain helm install fails. Prefer appcontroller.k8s/depends-on", needle=bad)
 
 
 def hook_annotations_ignored(a: Analysis, r: Reporter) -> None:
