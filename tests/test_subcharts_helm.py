@@ -73,3 +73,64 @@ def test_subchart_object_waiting_for_its_parent_is_a_cycle(cli, tmp_path):
                      chart_yaml="annotations:\n  appcontroller.k8s/wait-for-subcharts: \"false\"\n",
                      subcharts={"cache": {"templates": {"c.yaml": cm("c", {DEP: "configmap/web"})}}})
     assert cli("lint", str(c2)).code == 0
+
+
+def test_subchart_of_a_chart_aliased_twice_keeps_its_alias_order(cli, helm, tmp_path):
+    """Helm 3 prints the nested subchart of an aliased chart under the chart's name (charts/redis/...) and renders
+    it once, with the values of the last alias; Helm 4 renders it under each alias. Either way it belongs to an
+    alias, and chart:cache waits for it."""
+    c = write_chart(tmp_path, "top", {"t.yaml": cm("top", {DEP: "chart:cache"})}, chart_yaml=(
+        "dependencies:\n- name: redis\n  version: 0.1.0\n  alias: queue\n- name: redis\n  version: 0.1.0\n"
+        "  alias: cache\nannotations:\n  appcontroller.k8s/wait-for-subcharts: \"false\"\n"),
+        values="cache:\n  x: c\nqueue:\n  x: q\n",
+        subcharts={"redis": {"templates": {"r.yaml": cm("redis-{{ .Values.x }}")},
+                             "subcharts": {"sentinel": {"templates": {"s.yaml": cm("sentinel-{{ .Values.y }}")}}}}})
+    values = ["--set", "cache.sentinel.y=c", "--set", "queue.sentinel.y=q"]
+    r = cli("graph", "t", str(c), "-o", "json", *values)
+    assert r.code == 0, r.out + r.err
+    nodes = {n["id"]: n for n in r.json()["nodes"] if n["type"] == "object"}
+    sentinels = {"configmap/sentinel-c"} | ({"configmap/sentinel-q"} if helm.major == "4" else set())
+    assert {k for k in nodes if "sentinel" in k} == sentinels
+    cache = nodes["configmap/sentinel-c"]
+    assert cache["chart"] == ["top", "cache", "sentinel"] and cache["file"] == "charts/cache/charts/sentinel/templates/s.yaml"
+    assert nodes["configmap/top"]["level"] > cache["level"]
+    assert cli("lint", str(c), *values).code == 0
+
+
+def test_skip_crds_names_the_skipped_crd_of_a_packaged_subchart(cli, tmp_path):
+    crd = ("apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: widgets.e.com\n"
+           "spec:\n  group: e.com\n  names: {kind: Widget, plural: widgets}\n  scope: Namespaced\n  versions:\n"
+           "  - name: v1\n    served: true\n    storage: true\n"
+           "    schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}\n")
+    sub = write_chart(tmp_path / "src", "op", {"d.yaml": cm("op")}, crds={"widgets.yaml": crd})
+    c = write_chart(tmp_path, "app", {"a.yaml": cm("a", {DEP: "customresourcedefinition/widgets.e.com"})},
+                    chart_yaml="dependencies:\n- name: op\n  version: 0.1.0\n")
+    (c / "charts").mkdir()
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        tar.add(sub, arcname="op")
+    (c / "charts" / "op-0.1.0.tgz").write_bytes(buf.getvalue())
+    assert cli("lint", str(c)).code == 0
+    r = cli("lint", str(c), "--skip-crds", "-o", "json")
+    [f] = r.json()["charts"][0]["findings"]
+    assert r.code == 1 and f["rule"] == "unresolved-reference" and f["object"] == "configmap/a"
+    assert "the CRD is in charts/op/crds/widgets.yaml, which --skip-crds leaves out" in f["message"]
+    assert "drop --skip-crds" in f["hint"]
+
+
+def test_subchart_order_holds_back_the_templates_of_a_subchart_not_its_crds(cli, tmp_path):
+    """As docs/chart-extension.md says: Helm installs crds/ before any template, whatever the order."""
+    crd = ("apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: widgets.e.com\n"
+           "spec:\n  group: e.com\n  names: {kind: Widget, plural: widgets}\n  scope: Namespaced\n  versions:\n"
+           "  - name: v1\n    served: true\n    storage: true\n"
+           "    schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}\n")
+    c = write_chart(tmp_path, "top", {"t.yaml": cm("t")},
+                    chart_yaml="annotations:\n  appcontroller.k8s/subchart-order: a -> b\n",
+                    subcharts={"a": {"templates": {"a.yaml": cm("a")}},
+                               "b": {"templates": {"b.yaml": cm("b")}, "crds": {"w.yaml": crd}}})
+    r = cli("graph", "t", str(c), "-o", "json")
+    assert r.code == 0, r.err
+    nodes = {n["id"]: n for n in r.json()["nodes"]}
+    assert nodes["customresourcedefinition/widgets.e.com"]["chart"] == ["top", "b"]
+    assert nodes["customresourcedefinition/widgets.e.com"]["level"] == 1
+    assert nodes["configmap/b"]["level"] > nodes["configmap/a"]["level"]

@@ -65,7 +65,7 @@ class PendingLint:
             except UserError as exc:
                 res.error = exc
                 continue
-            analysis = model.analyze(rc.rendered, rc.chart, rc.namespace)
+            analysis = model.analyze(rc.rendered, rc.chart, rc.namespace, crds_skipped=rc.crds_skipped)
             edges = graphmod.collect(analysis)
             res.objects = len(analysis.order)
             res.hooks = len(analysis.hooks)

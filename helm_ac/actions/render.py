@@ -41,6 +41,7 @@ class RenderedChart:
     namespace: str
     notes: list[str] = field(default_factory=list)
     text: str = ""  # helm's output, verbatim
+    crds_skipped: bool = False  # --skip-crds: the chart's crds/ are not rendered
 
 
 def _is_local(location: str) -> bool:
@@ -84,7 +85,7 @@ class Renderer:
             raise ChartError(f"{location}: no such chart directory or archive",
                              hint="give the path of a chart directory (with Chart.yaml) or of a packaged .tgz")
         pending = self.helm.start_template(template_args(chart_args, args, self.env))
-        return PendingRender(self, pending, location, args)
+        return PendingRender(self, pending, location, args, tuple(chart_args))
 
 
 @dataclass
@@ -95,6 +96,7 @@ class PendingRender:
     pending: object
     location: str
     args: HelmArgs
+    chart_args: tuple[str, ...] = ()
 
     def result(self) -> RenderedChart:
         from helm_ac.rendering import manifests
@@ -121,8 +123,46 @@ class PendingRender:
                 raise chart_error
             notes.append(f"chart metadata unavailable: {chart_error.message}")
         rendered = manifests.split(text)
+        if self.args.has(*_POST_RENDERER_FLAGS) and any(not o.source for o in rendered.objects):
+            notes += self._attribute(rendered)
         return RenderedChart(self.location, rendered, chart, release_namespace(self.args, self.renderer.env), notes,
-                             text)
+                             text, self.args.has("--skip-crds") and not self.args.has("--include-crds"))
+
+    def _attribute(self, rendered: manifests.Rendered) -> list[str]:
+        """The post-renderer dropped helm's ``# Source:`` lines, which tell each object's chart and template:
+        render once more without it and match the objects (what is left is reported by lint)."""
+        from helm_ac.rendering import manifests
+
+        assert self.renderer.helm is not None
+        plain = without_post_renderer(self.args)
+        try:
+            text = self.renderer.helm.template(template_args(self.chart_args or [self.location], plain,
+                                                             self.renderer.env))
+        except UserError as exc:
+            return [(f"the --post-renderer output has no '# Source:' lines, and rendering without it failed "
+                     f"({exc.message}): objects could not be matched to their charts")]
+        left = manifests.attribute_from(rendered, manifests.split(text))
+        note = ("the --post-renderer output has no '# Source:' lines: objects were matched to their charts "
+                "and templates by rendering once more without it")
+        return [note + (f" ({len(left)} not found there)" if left else "")]
+
+
+#: helm template flags that name the post-renderer and its arguments (each takes a value).
+_POST_RENDERER_FLAGS = ("--post-renderer", "--post-renderer-args")
+
+
+def without_post_renderer(args: HelmArgs) -> HelmArgs:
+    """``args`` without ``--post-renderer`` and ``--post-renderer-args`` (and their values)."""
+    flags: list[str] = []
+    skip = False
+    for f in args.flags:
+        if skip:
+            skip = False
+        elif f in _POST_RENDERER_FLAGS:
+            skip = True
+        elif not f.startswith(tuple(n + "=" for n in _POST_RENDERER_FLAGS)):
+            flags.append(f)
+    return HelmArgs(args.positionals, tuple(flags))
 
 
 @dataclass
@@ -162,7 +202,7 @@ def render_and_check(renderer: Renderer, positionals: Sequence[str], args: HelmA
     from helm_ac.analysis.lint import Finding, checks
 
     rc = pending.result()
-    a = model.analyze(rc.rendered, rc.chart, rc.namespace)
+    a = model.analyze(rc.rendered, rc.chart, rc.namespace, crds_skipped=rc.crds_skipped)
     edges = graphmod.collect(a, implicit=implicit)
     findings = sorted(checks.run_all(a, edges, location), key=Finding.sort_key)
     return Checked(release, location, rc, a, edges.digraph(), findings)

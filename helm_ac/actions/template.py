@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 
 FORMATS = ("appcontroller", "plain", "argocd", "cli-utils")
 DEPENDENCIES_SOURCE = "appcontroller/dependencies.yaml"  # under the chart's name, like helm's Source paths
+#: the file of objects with no ``# Source:`` (a post-renderer added them), named as Helm 4 names them
+NO_SOURCE = "generated-by-postrender.yaml"
 
 
 @dataclass
@@ -89,7 +91,7 @@ class Template:
                 body = obj.body
                 if not obj.hooks:
                     body = interop.without_invalid_keys(body, annotate.get(obj.index))
-                result.documents.append(Document(obj.source, yamlio.dump(body)))
+                result.documents.append(Document(obj.source or NO_SOURCE, yamlio.dump(body)))
             return result
         else:
             effective = {info.obj.index: k for k, info in a.objects.items()}
@@ -99,7 +101,7 @@ class Template:
                     text = appcontroller.definition_text(a, key, keys)
                 else:  # hooks stay as helm rendered them
                     text = _own_text(obj) or yamlio.dump(obj.body)
-                result.documents.append(Document(obj.source, text))
+                result.documents.append(Document(obj.source or NO_SOURCE, text))
         for dep in appcontroller.dependencies(a, g, keys):
             result.documents.append(Document(f"{chart_name}/{DEPENDENCIES_SOURCE}", appcontroller.dependency_text(dep)))
         return result
@@ -114,8 +116,8 @@ def write_tree(result: TemplateResult, directory: str) -> list[str]:
 
     docs = list(result.documents)
     if result.raw is not None:
-        docs = [Document(src, chunk.split("\n", 2)[-1] if chunk.lstrip().startswith("# Source:") else chunk)
-                for src, chunk in manifests._documents(result.raw) if src and manifests._CONTENT.search(chunk)]
+        docs = [Document(src or NO_SOURCE, chunk.split("\n", 2)[-1] if chunk.lstrip().startswith("# Source:") else chunk)
+                for src, chunk in manifests._documents(result.raw) if manifests._CONTENT.search(chunk)]
         docs += result.documents
     files: dict[str, list[str]] = {}
     for d in docs:

@@ -23,6 +23,7 @@ from typing import Any, Sequence
 from helm_ac import kinds
 from helm_ac.extension import interop, refs, spec
 from helm_ac.kinds import ObjectKey
+from helm_ac.rendering import manifests
 from helm_ac.rendering.chart import Chart, Dependency
 from helm_ac.rendering.manifests import Rendered, RenderedObject
 
@@ -132,6 +133,9 @@ class Analysis:
     rendered: Rendered
     namespaces: set[str] = field(default_factory=set)
     resource_groups: set[tuple[tuple[str, ...], str]] = field(default_factory=set)  # HIP-0025 (chart, group)
+    #: objects helm printed no ``# Source:`` for and that no label placed: ordered as the top-level chart's own
+    unattributed: list[RenderedObject] = field(default_factory=list)
+    crds_skipped: bool = False  # rendered with --skip-crds: the charts' crds/ files are not among the objects
 
     def subcharts_of(self, path: tuple[str, ...]) -> list[tuple[str, ...]]:
         """Direct subcharts of ``path`` known from the tree or the rendered output."""
@@ -192,7 +196,7 @@ def _parse_settings(annotations: dict[str, Any], table: dict[str, spec.Annotatio
     return settings, unknown
 
 
-def analyze(rendered: Rendered, chart: Chart | None, namespace: str) -> Analysis:
+def analyze(rendered: Rendered, chart: Chart | None, namespace: str, *, crds_skipped: bool = False) -> Analysis:
     """Build the :class:`Analysis` of a rendered release (see module doc)."""
     regular = rendered.regular
     cluster_scoped = set(kinds.CLUSTER_SCOPED)
@@ -200,7 +204,9 @@ def analyze(rendered: Rendered, chart: Chart | None, namespace: str) -> Analysis
             o.body for o in rendered.objects if o.key.kind == "CustomResourceDefinition").items():
         (cluster_scoped.add if is_cluster else cluster_scoped.discard)(gk)
 
-    root = chart.path if chart is not None else (regular[0].chart[:1] if regular else ("chart",))
+    root = chart.path if chart is not None else \
+        next((o.chart[:1] for o in rendered.objects if o.source), ("chart",))
+    unattributed = attribute(rendered, chart, root)
     objects: dict[ObjectKey, ObjectInfo] = {}
     order: list[ObjectKey] = []
     duplicates: list[tuple[ObjectInfo, RenderedObject]] = []
@@ -226,9 +232,72 @@ def analyze(rendered: Rendered, chart: Chart | None, namespace: str) -> Analysis
         charts[path].own_objects.append(key)
 
     analysis = Analysis(chart, root, namespace, objects, order, duplicates, rendered.hook_objects, charts, rendered,
-                        {k.namespace for k in order if k.namespace})
+                        {k.namespace for k in order if k.namespace}, unattributed=unattributed,
+                        crds_skipped=crds_skipped)
     _resolve_references(analysis, cluster_scoped)
     return analysis
+
+
+CHART_LABEL = manifests.CHART_LABEL
+
+
+def attribute(rendered: Rendered, chart: Chart | None, root: tuple[str, ...]) -> list[RenderedObject]:
+    """Place every object in the chart tree; return the regular objects whose chart is a guess.
+
+    Helm's ``# Source:`` line gives the chart path, as Helm prints it: Helm 3 prints the subcharts
+    of a chart used under an alias with the chart's name instead of the alias (and renders them once,
+    with the values of the last alias), mapped here onto that alias.  Objects without a source (a
+    post-renderer dropped the comments and :func:`~helm_ac.rendering.manifests.attribute_from` found no
+    match) or with a source outside the chart (Helm 4's name for an object a post-renderer added)
+    are placed by their ``helm.sh/chart`` label when it names one chart of the tree, else
+    counted as the top-level chart's own objects and returned, unless the chart has no subcharts
+    (then that is where they belong).
+    """
+    guessed: list[RenderedObject] = []
+    paths: dict[tuple[str, ...], tuple[str, ...]] = {}
+    for obj in rendered.objects:
+        # Helm 4 keeps the sources through a post-renderer, and names what the post-renderer added
+        # "generated-by-postrender-<n>.yaml": no chart of the tree
+        if obj.source and (chart is None or obj.chart[:1] == chart.path):
+            if chart is not None and obj.chart not in paths:
+                paths[obj.chart] = _tree_path(chart, obj.chart)
+            obj.chart = paths.get(obj.chart, obj.chart)
+            continue
+        placed = _by_label(obj, chart)
+        obj.chart = placed or root
+        if placed is None and not obj.hooks and (chart is None or chart.subcharts):
+            guessed.append(obj)
+    return guessed
+
+
+def _tree_path(chart: Chart, path: tuple[str, ...]) -> tuple[str, ...]:
+    """``path`` as printed by helm -> the path of the chart tree (aliases as declared)."""
+    if path[:1] != chart.path:
+        return path
+    node, out = chart, list(chart.path)
+    for part in path[1:]:
+        sub = node.subcharts.get(part)
+        if sub is None:  # Helm 3: the chart's name where the alias belongs; its last alias is the one rendered
+            aliases = [d.effective_name for d in node.dependencies if d.name == part and d.alias]
+            sub = node.subcharts.get(aliases[-1]) if aliases else None
+        if sub is None:
+            return path
+        node = sub
+        out.append(sub.name)
+    return tuple(out)
+
+
+def _by_label(obj: RenderedObject, chart: Chart | None) -> tuple[str, ...] | None:
+    """The one chart of the tree whose name and a version make the object's ``helm.sh/chart`` label."""
+    label = manifests.chart_label(obj) if chart is not None else None
+    if chart is None or label is None:
+        return None
+    found = []
+    for c in chart.walk():
+        name = c.dependency.name if c.dependency else c.name
+        if label.startswith(name + "-") and label[len(name) + 1:len(name) + 2].isdigit():
+            found.append(c.path)
+    return found[0] if len(found) == 1 else None
 
 
 def _resolve_references(a: Analysis, cluster_scoped: set[tuple[str, str]]) -> None:

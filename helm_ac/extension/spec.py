@@ -247,7 +247,8 @@ CHART_ANNOTATIONS: dict[str, Annotation] = {a.name: a for a in (
     Annotation(
         "subchart-order",
         "Ordering between sibling subcharts: chains such as \"postgresql -> keycloak -> app\"; a comma groups "
-        "subcharts (\"redis, postgresql -> app\"); several chains are separated by ; or newlines.",
+        "subcharts (\"redis, postgresql -> app\"); several chains are separated by ; or newlines. Namespaces, CRDs "
+        "and crds/ never wait (Helm installs crds/ first).",
         None,
         {**_STRING, "minLength": 1},
         _parse_subchart_order,

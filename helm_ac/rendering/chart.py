@@ -41,6 +41,17 @@ class _Files:
         assert self.members is not None
         return self.members.get(self.prefix + rel)
 
+    def crds(self) -> tuple[str, ...]:
+        """The chart's ``crds/`` files as Helm reads them (``.yaml``, ``.yml``, ``.json``), chart-relative."""
+        ext = (".yaml", ".yml", ".json")
+        if self.root is not None:
+            d = self.root / "crds"
+            return tuple(sorted(p.relative_to(self.root).as_posix() for p in d.rglob("*")
+                                if p.is_file() and p.name.endswith(ext))) if d.is_dir() else ()
+        assert self.members is not None
+        base = self.prefix + "crds/"
+        return tuple(sorted(n[len(self.prefix):] for n in self.members if n.startswith(base) and n.endswith(ext)))
+
     def subcharts(self) -> list["_Files"]:
         """Children under charts/: directories and .tgz archives."""
         out: list[_Files] = []
@@ -120,6 +131,8 @@ class Chart:
     origin: str = ""  # where it came from (for messages)
     dependencies: list[Dependency] = field(default_factory=list)
     raw_chart_yaml: str = ""
+    crd_files: tuple[str, ...] = ()  # crds/x.yaml, ...: Helm installs them before the templates, never templated
+    files: _Files | None = field(default=None, repr=False, compare=False)
 
     @property
     def is_library(self) -> bool:
@@ -185,7 +198,8 @@ def _load(files: _Files, path_prefix: tuple[str, ...], dep: Dependency | None) -
     raw = files.read("Chart.yaml") or b""
     chart = Chart(name=shown, path=path_prefix + (shown,), chart_type=str(meta.get("type") or "application"),
                   annotations=dict(annotations), dependency=dep, directory=files.root, origin=files.origin,
-                  dependencies=deps, raw_chart_yaml=raw.decode("utf-8", errors="replace"))
+                  dependencies=deps, raw_chart_yaml=raw.decode("utf-8", errors="replace"), crd_files=files.crds(),
+                  files=files)
     for sub in files.subcharts():
         sub_meta = _load_yaml(sub, "Chart.yaml")
         sub_name = str(sub_meta.get("name")) if isinstance(sub_meta, dict) and sub_meta.get("name") else None
@@ -209,6 +223,19 @@ def load_chart(location: str | Path) -> Chart:
     if p.is_file():
         return _load(_from_archive(p.read_bytes(), str(location)), (), None)
     raise ChartError(f"{location}: no such chart directory or archive")
+
+
+def crd_file(chart: Chart, name: str) -> str | None:
+    """The file of ``chart``'s ``crds/`` that defines the CustomResourceDefinition ``name`` (read as text:
+    a ``name:`` line with that value; CRD files can be large and only this line is needed)."""
+    if not chart.crd_files or chart.files is None:
+        return None
+    line = re.compile(r"^[ \t]*name:[ \t]*[\"']?" + re.escape(name) + r"[\"']?[ \t]*(?:#.*)?$", re.MULTILINE)
+    for rel in chart.crd_files:
+        data = chart.files.read(rel)
+        if data is not None and line.search(data.decode("utf-8", errors="replace")):
+            return rel
+    return None
 
 
 def find_line(chart: Chart, template: str, needle: str) -> int | None:

@@ -109,6 +109,50 @@ def parse_source(source: str) -> tuple[tuple[str, ...], str]:
     return tuple(chart), "/".join(parts[i:])
 
 
+def attribute_from(rendered: Rendered, reference: Rendered) -> list[RenderedObject]:
+    """Give the objects that came without a ``# Source:`` line (a user's ``--post-renderer`` dropped
+    helm's comments) the source of the same object in ``reference``: the same chart rendered
+    without the post-renderer.  Objects are matched by API group, kind, namespace and name, else
+    by group, kind and name when that names one object of ``reference`` (a post-renderer that sets
+    namespaces).  Returns the objects still without a source (renamed or added by the post-renderer).
+    """
+    exact: dict[ObjectKey, RenderedObject] = {}
+    loose: dict[tuple[str, str, str], list[RenderedObject]] = {}
+    for o in reference.objects:
+        if o.source:
+            exact.setdefault(o.key, o)
+            loose.setdefault((o.key.group, o.key.kind, o.key.name), []).append(o)
+    left = []
+    for o in rendered.objects:
+        if o.source:
+            continue
+        match = exact.get(o.key)
+        if match is None:
+            same = loose.get((o.key.group, o.key.kind, o.key.name), [])
+            match = same[0] if len(same) == 1 else None
+        if match is None:
+            left.append(o)
+        else:
+            o.source, o.chart, o.template = match.source, match.chart, match.template
+    return left
+
+
+#: the label of helm's chart conventions (``helm create``): ``<chart name>-<chart version>``
+CHART_LABEL = "helm.sh/chart"
+
+
+def chart_label(obj: RenderedObject) -> str | None:
+    """The object's ``helm.sh/chart`` label (None when missing, or when the body does not parse: that is
+    reported elsewhere).  Labels are not part of the head: the body is parsed for them."""
+    try:
+        meta = obj.body.get("metadata")
+    except (yaml.YAMLError, ValueError, RecursionError):
+        return None
+    labels = meta.get("labels") if isinstance(meta, dict) else None
+    label = labels.get(CHART_LABEL) if isinstance(labels, dict) else None
+    return label if isinstance(label, str) else None
+
+
 def _chunks(text: str) -> Iterator[str]:
     """The text between "---" lines (the lines themselves dropped, their newlines kept)."""
     start = 0
@@ -119,7 +163,12 @@ def _chunks(text: str) -> Iterator[str]:
 
 
 def _documents(text: str) -> Iterator[tuple[str, str]]:
-    """Yield (source, yaml text) per document."""
+    """Yield (source, yaml text) per document.
+
+    Helm prints a ``# Source:`` line before every document, except inside a file of ``crds/``, which
+    it prints whole under one line: the documents after it keep its source.  Any other document
+    without one (a post-renderer dropped or added it) has the source "".
+    """
     source = ""
     for chunk in _chunks(text):
         line = ""
@@ -132,6 +181,8 @@ def _documents(text: str) -> Iterator[tuple[str, str]]:
             m = _SOURCE.search(chunk)
             if m:
                 source = m.group(1)
+            elif source and not parse_source(source)[1].startswith("crds/"):
+                source = ""
         yield source, chunk
 
 

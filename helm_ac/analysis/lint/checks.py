@@ -11,6 +11,7 @@ from typing import Any, Callable
 
 from helm_ac import kinds
 from helm_ac.analysis import graph as graphmod
+from helm_ac.analysis import model
 from helm_ac.analysis.lint.rules import RULES, Finding
 from helm_ac.analysis.model import Analysis, ChartInfo, ObjectInfo, Reference
 from helm_ac.extension import interop, refs, spec
@@ -248,12 +249,35 @@ def unresolved_reference(a: Analysis, r: Reporter) -> None:
                          "hooks run outside helm-ac's ordering: depend on a regular object, or remove the "
                          "helm.sh/hook annotation from the target", needle=needle)
             elif not ref_.targets:
+                skipped = _skipped_crd(a, ref_.ref)
+                if skipped is not None:
+                    r.object("unresolved-reference", info.obj, f"{verb} {ref_.text}: {skipped}",
+                             "drop --skip-crds: helm ac renders the charts' crds/ (--include-crds) so that objects "
+                             "can wait for them; with --skip-crds nothing in this release creates the CRD",
+                             needle=needle)
+                    continue
                 guess = _suggest_object(a, ref_.ref, key)
                 r.object("unresolved-reference", info.obj,
                          f"{verb} {ref_.text}: no such object in the rendered chart"
                          + (f"; did you mean {guess}?" if guess else ""),
                          "references must match a rendered object's kind and metadata.name (template them "
                          "the same way, e.g. deployment/{{ include \"app.fullname\" . }})", needle=needle)
+
+
+def _skipped_crd(a: Analysis, ref: refs.ObjectRef) -> str | None:
+    """Why a reference to a CRD of the chart's crds/ resolves to nothing under --skip-crds, or None."""
+    if not a.crds_skipped or ref.kind != "customresourcedefinition" or a.chart is None:
+        return None
+    charts = [c for c in a.chart.walk() if c.crd_files]
+    for c in charts:
+        rel = chartmod.crd_file(c, ref.name)
+        if rel is not None:
+            return (f"the CRD is in {chart_file(c.path, rel)}, which --skip-crds leaves out of the rendered chart")
+    if charts:
+        files = [chart_file(c.path, f) for c in charts for f in c.crd_files]
+        return (f"no such object in the rendered chart, and --skip-crds leaves out the charts' crds/ "
+                f"({', '.join(files[:3])}{', ...' if len(files) > 3 else ''})")
+    return None
 
 
 def invalid_annotation_key(a: Analysis, r: Reporter) -> None:
@@ -265,8 +289,8 @@ def invalid_annotation_key(a: Analysis, r: Reporter) -> None:
                 r.object("invalid-annotation-key", info.obj,
                          f"{bad} is not a valid Kubernetes annotation key (one '/' at most): the API server "
                          "rejects this object as rendered",
-                         "helm ac reads it and strips it from what it emits and installs; plain helm install "
-                         "fails. Prefer appcontroller.k8s/depends-on", needle=bad)
+                         "helm ac reads it and strips it from what helm ac template emits (but --format plain); "
+                         "plain helm install fails. Prefer appcontroller.k8s/depends-on", needle=bad)
 
 
 def hook_annotations_ignored(a: Analysis, r: Reporter) -> None:
@@ -319,6 +343,19 @@ def _check_subchart_name(a: Analysis, r: Reporter, c: ChartInfo, name: str, ann:
                 "enable the subchart or remove it from the annotation", needle=key)
 
 
+def unattributed_object(a: Analysis, r: Reporter) -> None:
+    """Objects placed in the top-level chart for want of a ``# Source:`` line (see model.attribute)."""
+    top = "/".join(a.root)
+    for obj in a.unattributed:
+        why = (f"helm names its source {obj.source!r}: a post-renderer added it" if obj.source else
+               "no '# Source:' line, and no object of that kind and name without the --post-renderer")
+        r.object("unattributed-object", obj,
+                 f"helm-ac cannot tell which chart of {top} this object comes from ({why}; no {model.CHART_LABEL} "
+                 f"label naming one chart), so it is ordered as an object of the top-level chart {top}",
+                 "let the post-renderer keep helm's '# Source:' comments and the objects' names; give an object "
+                 f"it adds or renames the {model.CHART_LABEL} label (<chart>-<version>) of the chart it belongs to")
+
+
 # ---------------------------------------------------------------------- graph
 
 def dependency_cycle(a: Analysis, r: Reporter, edges: graphmod.Edges) -> None:
@@ -345,7 +382,8 @@ def run_all(a: Analysis, edges: graphmod.Edges, chart_name: str) -> list[Finding
     """Run every check on one analysed chart; return its findings (unsorted)."""
     r = Reporter(a, chart_name)
     for check in (invalid_manifest, duplicate_object, unknown_annotation, invalid_annotation_value,
-                  unresolved_reference, invalid_annotation_key, hook_annotations_ignored, invalid_chart_annotation):
+                  unresolved_reference, invalid_annotation_key, hook_annotations_ignored, invalid_chart_annotation,
+                  unattributed_object):
         check(a, r)
     dependency_cycle(a, r, edges)
     return r.findings

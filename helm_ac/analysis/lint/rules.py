@@ -101,4 +101,9 @@ RULES: dict[str, Rule] = {r.id: r for r in (
          "carrying it. helm-ac reads it and strips it from what it emits; plain helm install fails."),
     Rule("invalid-chart-annotation", _E, "A Chart.yaml appcontroller.k8s/ annotation is invalid",
          "wait-for-subcharts is true, false or a list of subcharts; subchart-order is chains like a -> b."),
+    Rule("unattributed-object", _W, "The chart an object comes from is unknown",
+         "helm prints each object's chart and template in a '# Source:' comment, which some post-renderers drop; "
+         "helm-ac then renders the chart again without the post-renderer and matches the objects, else reads "
+         "the helm.sh/chart label. An object neither finds (renamed or added by the post-renderer) is ordered "
+         "as an object of the top-level chart, which may not be what its subchart's rules meant."),
 )}
