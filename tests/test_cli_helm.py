@@ -88,8 +88,9 @@ def test_packaged_chart_and_several_charts(cli, chart, helm, tmp_path):
     assert f"{tgz}:templates/web.yaml" in r.out
 
 
-def test_chart_from_a_repository(cli, chart, helm, tmp_path):
-    """`repo/chart`-style references: rendered by helm, Chart.yaml fetched with helm pull (local HTTP repo)."""
+@pytest.fixture
+def repo_url(chart, helm, tmp_path):
+    """The chart, packaged, in a chart repository served over HTTP on localhost."""
     import functools
     import http.server
     import threading
@@ -100,15 +101,52 @@ def test_chart_from_a_repository(cli, chart, helm, tmp_path):
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
                                              functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(repo)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}"
-        helm.run("repo", "index", str(repo), "--url", url)
-        r = cli("lint", "app", "--repo", url, "--version", "0.1.0", "-o", "json")
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    helm.run("repo", "index", str(repo), "--url", url)
+    yield url
+    server.shutdown()
+
+
+def test_chart_from_a_repository(cli, repo_url):
+    """`repo/chart`-style references: rendered by helm, Chart.yaml fetched with helm pull (local HTTP repo)."""
+    r = cli("lint", "app", "--repo", repo_url, "--version", "0.1.0", "-o", "json")
+    assert r.code == 0, r.out + r.err
+    doc = r.json()["charts"][0]
+    assert doc["objects"] == 2 and doc["notes"] == []
+
+
+def test_a_named_repository_in_the_users_own_repository_config(cli, helm, repo_url, tmp_path):
+    """helm pull gets the repository settings helm template got (--repository-config, --repository-cache)."""
+    where = ["--repository-config", str(tmp_path / "repos.yaml"), "--repository-cache", str(tmp_path / "cache")]
+    helm.run("repo", "add", "mine", repo_url, *where)
+    r = cli("lint", "mine/app", *where, "-o", "json")
+    assert r.code == 0, r.out + r.err
+    doc = r.json()["charts"][0]
+    assert doc["objects"] == 2 and doc["notes"] == []
+
+
+def test_a_helm_flag_value_is_not_a_chart(cli, helm, chart):
+    """--color takes a value (a global flag of Helm 4; Helm 3 has no such flag and says so)."""
+    r = cli("lint", str(chart), "--color", "never", "-o", "json")
+    charts = [c["chart"] for c in r.json()["charts"]]
+    assert charts == [str(chart)]
+    if helm.major == "4":
         assert r.code == 0, r.out + r.err
-        doc = r.json()["charts"][0]
-        assert doc["objects"] == 2 and doc["notes"] == []
-    finally:
-        server.shutdown()
+    else:
+        assert r.code == 2 and "unknown flag: --color" in r.out
+
+
+def test_lint_takes_the_implicit_rules(cli, tmp_path):
+    c = write_chart(tmp_path, "ns", {"ns.yaml": "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n",
+                                     "a.yaml": cm("a", namespace="shop")})
+    with_rule = cli("lint", str(c), "-o", "json")
+    assert with_rule.code == 0, with_rule.out + with_rule.err
+    r = cli("lint", str(c), "--implicit", "none", "-o", "json")
+    assert r.code == 0, r.out + r.err
+    assert [d["chart"] for d in r.json()["charts"]] == [str(c)]
+    assert with_rule.json()["charts"][0]["dependencies"] == 1 and r.json()["charts"][0]["dependencies"] == 0
+    r = cli("lint", str(c), "--implicit=nope")
+    assert r.code == 2 and "unknown rule 'nope'" in r.err
 
 
 def _broken(tmp_path):

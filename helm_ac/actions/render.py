@@ -16,14 +16,11 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from helm_ac.errors import ChartError, UserError
 from helm_ac.rendering.helm import Helm, HelmArgs, find_helm, template_args
+from helm_ac.rendering.helmflags import PULL_FLAGS, VALUE_FLAGS
 
 if TYPE_CHECKING:  # imported lazily at run time: helm starts before the YAML machinery loads
     from helm_ac.rendering import manifests
     from helm_ac.rendering.chart import Chart
-
-# flags of `helm template` that `helm pull` understands too (for remote charts)
-_PULL_FLAGS = ("--version", "--repo", "--username", "--password", "--ca-file", "--cert-file", "--key-file",
-               "--keyring", "--insecure-skip-tls-verify", "--plain-http", "--pass-credentials", "--devel", "--verify")
 
 
 def release_namespace(args: HelmArgs, env: dict[str, str]) -> str:
@@ -53,10 +50,9 @@ def _pull(helm: Helm, location: str, args: HelmArgs, tmp: str) -> "Chart":
     flags: list[str] = []
     for i, f in enumerate(args.flags):
         name = f.split("=", 1)[0]
-        if name in _PULL_FLAGS:
+        if name in PULL_FLAGS:
             flags.append(f)
-            if "=" not in f and name in ("--version", "--repo", "--username", "--password", "--ca-file",
-                                         "--cert-file", "--key-file", "--keyring") and i + 1 < len(args.flags):
+            if "=" not in f and name in VALUE_FLAGS and i + 1 < len(args.flags):
                 flags.append(args.flags[i + 1])
     ok, message = helm.pull(location, tmp, flags)
     if not ok:

@@ -18,21 +18,9 @@ from collections import namedtuple
 from collections.abc import Mapping, Sequence
 
 from helm_ac.errors import HelmNotFound, HelmTooOld, RenderError
+from helm_ac.rendering.helmflags import SHORT_VALUE_LETTERS, VALUE_FLAGS
 
 MIN_VERSION = (3, 12, 0)
-
-#: helm template flags that take a value as the next argument (``--flag value``).
-#: Everything else is passed through untouched; this table only lets us tell
-#: positional arguments (NAME, CHART) from flag values.
-VALUE_FLAGS = frozenset({
-    "-f", "--values", "--set", "--set-string", "--set-file", "--set-json", "--set-literal", "--version",
-    "--kube-version", "-a", "--api-versions", "-n", "--namespace", "--name-template", "--output-dir",
-    "--post-renderer", "--post-renderer-args", "--repo", "--username", "--password", "--ca-file", "--cert-file",
-    "--key-file", "--keyring", "-s", "--show-only", "--description", "--timeout", "--labels", "-l",
-    "--kube-context", "--kubeconfig", "--registry-config", "--repository-cache", "--repository-config",
-    "--burst-limit", "--qps", "--kube-apiserver", "--kube-as-user", "--kube-as-group", "--kube-ca-file",
-    "--kube-token", "--kube-tls-server-name", "--content-cache",
-})
 
 
 class HelmArgs(namedtuple("HelmArgs", "positionals flags")):
@@ -59,7 +47,7 @@ class HelmArgs(namedtuple("HelmArgs", "positionals flags")):
 
 
 def split_args(args: Sequence[str]) -> HelmArgs:
-    """Separate positional arguments from helm flags (see :data:`VALUE_FLAGS`)."""
+    """Separate positional arguments from helm flags (which flags take a value: :mod:`helm_ac.rendering.helmflags`)."""
     pos: list[str] = []
     flags: list[str] = []
     i = 0
@@ -79,22 +67,26 @@ def split_args(args: Sequence[str]) -> HelmArgs:
     return HelmArgs(tuple(pos), tuple(flags))
 
 
-#: helm's short flags that take a value (-n NAMESPACE, -f FILE, -s TEMPLATE, -a API, -l LABELS).
-_SHORT_VALUE_FLAGS = "nfsal"
-
-
 def split_attached_short_flags(args: Sequence[str]) -> list[str]:
     """``-nshop`` -> ``-n shop``: click would read the letters as a cluster of short options
-    (``-n -s -h -o -p``), so helm's short flags with attached values are split before parsing."""
+    (``-n -s -h -o -p``), so helm's short flags with attached values are split before parsing
+    (the value of a flag that takes one is left alone: ``--set -nx`` stays)."""
     out: list[str] = []
-    for i, a in enumerate(args):
+    i = 0
+    while i < len(args):
+        a = args[i]
         if a == "--":
             out.extend(args[i:])
             break
-        if len(a) > 2 and a[0] == "-" and a[1] in _SHORT_VALUE_FLAGS and a[1] != "-":
+        if a in VALUE_FLAGS and i + 1 < len(args):
+            out += [a, args[i + 1]]
+            i += 2
+            continue
+        if len(a) > 2 and a[0] == "-" and a[1] in SHORT_VALUE_LETTERS:
             out += [a[:2], a[2:].removeprefix("=")]
         else:
             out.append(a)
+        i += 1
     return out
 
 
