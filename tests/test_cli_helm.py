@@ -302,6 +302,74 @@ def test_helm_missing(cli, tmp_path):
     assert r.code == 2 and "helm was not found" in r.err and "Traceback" not in r.err
 
 
+def test_a_missing_helm_bin_file_is_named_as_missing(cli, tmp_path):
+    r = cli("lint", str(tmp_path), env={"HELM_BIN": str(tmp_path / "bin" / "helm")})
+    assert r.code == 2 and "Traceback" not in r.err
+    assert f"HELM_BIN={tmp_path / 'bin' / 'helm'}: the file does not exist" in r.err
+    assert "scripts/get_helm.py" in r.err and "PATH" in r.err
+
+
+def test_a_directory_named_helm_on_path_is_not_permission_denied(cli, tmp_path):
+    """The system says "Permission denied" when its search of PATH meets a directory named helm."""
+    (tmp_path / "helm").mkdir()
+    r = cli("lint", str(tmp_path), env={"HELM_BIN": "", "PATH": str(tmp_path)})
+    assert r.code == 2 and "helm was not found on PATH" in r.err and "Permission denied" not in r.err
+
+
+def _slow_helm(tmp_path):
+    """A helm that never answers; it writes its process id first."""
+    fake = tmp_path / "slow-helm"
+    fake.write_text(f'#!/bin/sh\necho $$ > "{tmp_path}/pid"\nexec sleep 600\n')
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    return fake
+
+
+def _gone(pid):
+    """True when the process has ended and was reaped (a zombie still answers signal 0)."""
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def test_helm_template_that_hangs_is_stopped_and_reaped(tmp_path):
+    from helm_ac.errors import RenderError
+    from helm_ac.rendering.helm import Helm
+
+    fake = _slow_helm(tmp_path)
+    helm = Helm(str(fake), {"PATH": "/usr/bin:/bin", "HELM_AC_HELM_TIMEOUT": "300ms"})
+    pending = helm.start_template([str(tmp_path)])
+    with pytest.raises(RenderError) as err:
+        pending.result()
+    assert "helm template did not finish: it was stopped after 300ms" in err.value.message
+    assert "HELM_AC_HELM_TIMEOUT" in err.value.message and str(fake) in (err.value.hint or "")
+    assert pending.proc.returncode is not None
+    assert _gone(int((tmp_path / "pid").read_text()))
+
+
+def test_helm_pull_that_hangs_is_stopped_and_reaped(tmp_path):
+    from helm_ac.rendering.helm import Helm
+
+    fake = _slow_helm(tmp_path)
+    ok, message = Helm(str(fake), {"PATH": "/usr/bin:/bin", "HELM_AC_HELM_TIMEOUT": "200ms"}).pull(
+        "repo/app", str(tmp_path), [])
+    assert not ok and message.startswith("helm pull did not finish: it was stopped after 200ms")
+    assert _gone(int((tmp_path / "pid").read_text()))
+
+
+def test_the_helm_timeout_setting(cli, chart):
+    from helm_ac.rendering.helm import DEFAULT_TIMEOUT, run_timeout
+
+    assert run_timeout({}) == DEFAULT_TIMEOUT == 300
+    assert run_timeout({"HELM_AC_HELM_TIMEOUT": "15m"}) == 900 and run_timeout({"HELM_AC_HELM_TIMEOUT": "0"}) is None
+    r = cli("lint", str(chart), env={"HELM_AC_HELM_TIMEOUT": "ten minutes"})
+    assert r.code == 2 and "HELM_AC_HELM_TIMEOUT='ten minutes' is not a duration" in r.err
+    assert cli("lint", str(chart), env={"HELM_AC_HELM_TIMEOUT": "10m"}).code == 0
+
+
 def test_helm_too_old(cli, tmp_path, chart):
     fake = tmp_path / "helm"
     fake.write_text("#!/bin/sh\nif [ \"$1\" = version ]; then echo v3.5.0; exit 0; fi\necho 'unknown flag' >&2; exit 1\n")
