@@ -191,6 +191,27 @@ def test_json_output(cli, tmp_path):
                  "message": "appcontroller.k8s/on-error: 'explode' is not an on-error policy", "hint": f["hint"]}
 
 
+def test_the_annotation_parsers_edge_cases_through_helm(cli, tmp_path):
+    """A !!binary value (helm takes it) is described, not shown as Python bytes; Go refuses non-ASCII
+    digits in durations, and ready-when knows only its six operators."""
+    body = ("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  annotations:\n"
+            "    appcontroller.k8s/timeout: !!binary NW0=\n"
+            "    appcontroller.k8s/estimate: \"\u0663s\"\n"
+            "    appcontroller.k8s/ready-when: \"{.status.x} === 3\"\n")
+    c = write_chart(tmp_path, "edges", {"a.yaml": body})
+    r = cli("lint", str(c), "-o", "json")
+    assert r.code == 1, r.out + r.err
+    found = {(f["rule"], f["message"]) for f in r.json()["charts"][0]["findings"]}
+    assert found == {
+        ("non-string-annotation", "appcontroller.k8s/timeout is binary data (a !!binary value), not a string: "
+                                  "Kubernetes annotation values are strings"),
+        ("invalid-annotation-value", "appcontroller.k8s/estimate: '\u0663s' is not a Go duration"),
+        ("invalid-annotation-value", "appcontroller.k8s/ready-when: ready-when clause '{.status.x} === 3': unknown "
+                                     "operator '==='; write {<jsonpath>} [== != < <= > >= <value>]"),
+    }
+    assert "b'" not in r.out
+
+
 def test_sarif_output_is_valid_2_1_0_with_chart_relative_paths(cli, tmp_path):
     c = _broken(tmp_path)
     doc = cli("lint", str(c), "-o", "sarif", cwd=tmp_path).json()
