@@ -67,13 +67,20 @@ def _strip_debug(args: tuple[str, ...], ctx: click.Context) -> list[str]:
     return out
 
 
+IMPLICIT_OPTION = click.option(
+    "--implicit", default="crd,namespace", show_default=True, metavar="RULES",
+    help="Implicit ordering rules: crd (custom resources after their CRD), namespace (objects after their "
+         "Namespace), comma-separated, or none.")
+
+
 @cli.command(context_settings=PASS_THROUGH)
 @click.option("--strict", is_flag=True, help="Treat warnings as errors (exit 1).")
 @click.option("-o", "--output", type=click.Choice(list(LINT_FORMATS)), default="text",
               show_default=True, help="Output format.")
+@IMPLICIT_OPTION
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
-def lint(ctx: click.Context, strict: bool, output: str, args: tuple[str, ...]) -> None:
+def lint(ctx: click.Context, strict: bool, output: str, implicit: str, args: tuple[str, ...]) -> None:
     """Validate the chart extension on the rendered chart(s).
 
     \b
@@ -94,7 +101,7 @@ def lint(ctx: click.Context, strict: bool, output: str, args: tuple[str, ...]) -
 
     hargs = _no_output_dir(split_args(_strip_debug(args, ctx)))
     charts = list(hargs.positionals) or ["."]
-    pending = Lint(Renderer(), strict=strict).start(charts, hargs)
+    pending = Lint(Renderer(), strict=strict, implicit=_implicit(implicit)).start(charts, hargs)
     from helm_ac.output.printers import lint_printer
 
     printer = lint_printer(output)  # loaded while helm renders: rich alone takes ~70 ms to import
@@ -158,12 +165,6 @@ def ESTIMATE_OPTIONS(fn: Any) -> Any:  # noqa: N802 - used as a decorator, like 
     return click.option("--estimate", "estimate", multiple=True, metavar="KEY=DUR",
                         help="How long an object or kind takes to become ready: Deployment=90s, job/migrate=5m "
                              "(repeatable; kind/name beats the object's appcontroller.k8s/estimate, KIND does not).")(fn)
-
-
-IMPLICIT_OPTION = click.option(
-    "--implicit", default="crd,namespace", show_default=True, metavar="RULES",
-    help="Implicit ordering rules: crd (custom resources after their CRD), namespace (objects after their "
-         "Namespace), comma-separated, or none.")
 
 
 @cli.command(context_settings=PASS_THROUGH)

@@ -43,6 +43,34 @@ def test_packaged_chart_with_nested_subchart(tmp_path):
     assert [c.path for c in chart.walk()] == [("top",), ("top", "mid"), ("top", "mid", "leaf")]
 
 
+def _archive(members):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, text in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(text.encode())
+            tar.addfile(info, io.BytesIO(text.encode()))
+    return buf.getvalue()
+
+
+CHART = "apiVersion: v2\nname: {}\nversion: 0.1.0\n"
+
+
+def test_archive_member_paths_lose_a_leading_dot_slash_only(tmp_path):
+    """``./`` is a prefix, not characters: a chart directory named ``.hidden`` or ``..app`` keeps its name."""
+    archive = tmp_path / "c.tgz"
+    archive.write_bytes(_archive({"./top/Chart.yaml": CHART.format("top"),
+                                  "./top/charts/sub/Chart.yaml": CHART.format("sub")}))
+    assert [c.path for c in load_chart(archive).walk()] == [("top",), ("top", "sub")]
+    for top in (".hidden", "..app"):
+        archive.write_bytes(_archive({f"{top}/Chart.yaml": CHART.format("x"),
+                                      f"{top}/charts/sub/Chart.yaml": CHART.format("sub")}))
+        assert [c.path for c in load_chart(archive).walk()] == [("x",), ("x", "sub")]
+    # a second directory is no longer folded into the chart's: ".c/charts/other" is not c's subchart
+    archive.write_bytes(_archive({"c/Chart.yaml": CHART.format("c"), ".c/charts/other/Chart.yaml": CHART.format("o")}))
+    assert [c.path for c in load_chart(archive).walk()] == [("c",)]
+
+
 def test_v1_chart_reads_requirements(tmp_path):
     d = write_chart(tmp_path, "old", {}, subcharts={"db": {"templates": {}}})
     (d / "Chart.yaml").write_text("apiVersion: v1\nname: old\nversion: 1.0.0\n")

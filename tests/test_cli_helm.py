@@ -88,8 +88,9 @@ def test_packaged_chart_and_several_charts(cli, chart, helm, tmp_path):
     assert f"{tgz}:templates/web.yaml" in r.out
 
 
-def test_chart_from_a_repository(cli, chart, helm, tmp_path):
-    """`repo/chart`-style references: rendered by helm, Chart.yaml fetched with helm pull (local HTTP repo)."""
+@pytest.fixture
+def repo_url(chart, helm, tmp_path):
+    """The chart, packaged, in a chart repository served over HTTP on localhost."""
     import functools
     import http.server
     import threading
@@ -100,15 +101,52 @@ def test_chart_from_a_repository(cli, chart, helm, tmp_path):
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
                                              functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(repo)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}"
-        helm.run("repo", "index", str(repo), "--url", url)
-        r = cli("lint", "app", "--repo", url, "--version", "0.1.0", "-o", "json")
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    helm.run("repo", "index", str(repo), "--url", url)
+    yield url
+    server.shutdown()
+
+
+def test_chart_from_a_repository(cli, repo_url):
+    """`repo/chart`-style references: rendered by helm, Chart.yaml fetched with helm pull (local HTTP repo)."""
+    r = cli("lint", "app", "--repo", repo_url, "--version", "0.1.0", "-o", "json")
+    assert r.code == 0, r.out + r.err
+    doc = r.json()["charts"][0]
+    assert doc["objects"] == 2 and doc["notes"] == []
+
+
+def test_a_named_repository_in_the_users_own_repository_config(cli, helm, repo_url, tmp_path):
+    """helm pull gets the repository settings helm template got (--repository-config, --repository-cache)."""
+    where = ["--repository-config", str(tmp_path / "repos.yaml"), "--repository-cache", str(tmp_path / "cache")]
+    helm.run("repo", "add", "mine", repo_url, *where)
+    r = cli("lint", "mine/app", *where, "-o", "json")
+    assert r.code == 0, r.out + r.err
+    doc = r.json()["charts"][0]
+    assert doc["objects"] == 2 and doc["notes"] == []
+
+
+def test_a_helm_flag_value_is_not_a_chart(cli, helm, chart):
+    """--color takes a value (a global flag of Helm 4; Helm 3 has no such flag and says so)."""
+    r = cli("lint", str(chart), "--color", "never", "-o", "json")
+    charts = [c["chart"] for c in r.json()["charts"]]
+    assert charts == [str(chart)]
+    if helm.major == "4":
         assert r.code == 0, r.out + r.err
-        doc = r.json()["charts"][0]
-        assert doc["objects"] == 2 and doc["notes"] == []
-    finally:
-        server.shutdown()
+    else:
+        assert r.code == 2 and "unknown flag: --color" in r.out
+
+
+def test_lint_takes_the_implicit_rules(cli, tmp_path):
+    c = write_chart(tmp_path, "ns", {"ns.yaml": "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n",
+                                     "a.yaml": cm("a", namespace="shop")})
+    with_rule = cli("lint", str(c), "-o", "json")
+    assert with_rule.code == 0, with_rule.out + with_rule.err
+    r = cli("lint", str(c), "--implicit", "none", "-o", "json")
+    assert r.code == 0, r.out + r.err
+    assert [d["chart"] for d in r.json()["charts"]] == [str(c)]
+    assert with_rule.json()["charts"][0]["dependencies"] == 1 and r.json()["charts"][0]["dependencies"] == 0
+    r = cli("lint", str(c), "--implicit=nope")
+    assert r.code == 2 and "unknown rule 'nope'" in r.err
 
 
 def _broken(tmp_path):
@@ -151,6 +189,27 @@ def test_json_output(cli, tmp_path):
     assert f == {"rule": "invalid-annotation-value", "severity": "error", "object": "configmap/b",
                  "file": "templates/b.yaml", "path": f"{c}/templates/b.yaml", "line": 7,
                  "message": "appcontroller.k8s/on-error: 'explode' is not an on-error policy", "hint": f["hint"]}
+
+
+def test_the_annotation_parsers_edge_cases_through_helm(cli, tmp_path):
+    """A !!binary value (helm takes it) is described, not shown as Python bytes; Go refuses non-ASCII
+    digits in durations, and ready-when knows only its six operators."""
+    body = ("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  annotations:\n"
+            "    appcontroller.k8s/timeout: !!binary NW0=\n"
+            "    appcontroller.k8s/estimate: \"\u0663s\"\n"
+            "    appcontroller.k8s/ready-when: \"{.status.x} === 3\"\n")
+    c = write_chart(tmp_path, "edges", {"a.yaml": body})
+    r = cli("lint", str(c), "-o", "json")
+    assert r.code == 1, r.out + r.err
+    found = {(f["rule"], f["message"]) for f in r.json()["charts"][0]["findings"]}
+    assert found == {
+        ("non-string-annotation", "appcontroller.k8s/timeout is binary data (a !!binary value), not a string: "
+                                  "Kubernetes annotation values are strings"),
+        ("invalid-annotation-value", "appcontroller.k8s/estimate: '\u0663s' is not a Go duration"),
+        ("invalid-annotation-value", "appcontroller.k8s/ready-when: ready-when clause '{.status.x} === 3': unknown "
+                                     "operator '==='; write {<jsonpath>} [== != < <= > >= <value>]"),
+    }
+    assert "b'" not in r.out
 
 
 def test_sarif_output_is_valid_2_1_0_with_chart_relative_paths(cli, tmp_path):
@@ -262,6 +321,74 @@ def test_alias_bomb_rendered_into_a_manifest(cli, tmp_path):
 def test_helm_missing(cli, tmp_path):
     r = cli("lint", str(tmp_path), env={"HELM_BIN": "", "PATH": str(tmp_path)})
     assert r.code == 2 and "helm was not found" in r.err and "Traceback" not in r.err
+
+
+def test_a_missing_helm_bin_file_is_named_as_missing(cli, tmp_path):
+    r = cli("lint", str(tmp_path), env={"HELM_BIN": str(tmp_path / "bin" / "helm")})
+    assert r.code == 2 and "Traceback" not in r.err
+    assert f"HELM_BIN={tmp_path / 'bin' / 'helm'}: the file does not exist" in r.err
+    assert "scripts/get_helm.py" in r.err and "PATH" in r.err
+
+
+def test_a_directory_named_helm_on_path_is_not_permission_denied(cli, tmp_path):
+    """The system says "Permission denied" when its search of PATH meets a directory named helm."""
+    (tmp_path / "helm").mkdir()
+    r = cli("lint", str(tmp_path), env={"HELM_BIN": "", "PATH": str(tmp_path)})
+    assert r.code == 2 and "helm was not found on PATH" in r.err and "Permission denied" not in r.err
+
+
+def _slow_helm(tmp_path):
+    """A helm that never answers; it writes its process id first."""
+    fake = tmp_path / "slow-helm"
+    fake.write_text(f'#!/bin/sh\necho $$ > "{tmp_path}/pid"\nexec sleep 600\n')
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    return fake
+
+
+def _gone(pid):
+    """True when the process has ended and was reaped (a zombie still answers signal 0)."""
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def test_helm_template_that_hangs_is_stopped_and_reaped(tmp_path):
+    from helm_ac.errors import RenderError
+    from helm_ac.rendering.helm import Helm
+
+    fake = _slow_helm(tmp_path)
+    helm = Helm(str(fake), {"PATH": "/usr/bin:/bin", "HELM_AC_HELM_TIMEOUT": "300ms"})
+    pending = helm.start_template([str(tmp_path)])
+    with pytest.raises(RenderError) as err:
+        pending.result()
+    assert "helm template did not finish: it was stopped after 300ms" in err.value.message
+    assert "HELM_AC_HELM_TIMEOUT" in err.value.message and str(fake) in (err.value.hint or "")
+    assert pending.proc.returncode is not None
+    assert _gone(int((tmp_path / "pid").read_text()))
+
+
+def test_helm_pull_that_hangs_is_stopped_and_reaped(tmp_path):
+    from helm_ac.rendering.helm import Helm
+
+    fake = _slow_helm(tmp_path)
+    ok, message = Helm(str(fake), {"PATH": "/usr/bin:/bin", "HELM_AC_HELM_TIMEOUT": "200ms"}).pull(
+        "repo/app", str(tmp_path), [])
+    assert not ok and message.startswith("helm pull did not finish: it was stopped after 200ms")
+    assert _gone(int((tmp_path / "pid").read_text()))
+
+
+def test_the_helm_timeout_setting(cli, chart):
+    from helm_ac.rendering.helm import DEFAULT_TIMEOUT, run_timeout
+
+    assert run_timeout({}) == DEFAULT_TIMEOUT == 300
+    assert run_timeout({"HELM_AC_HELM_TIMEOUT": "15m"}) == 900 and run_timeout({"HELM_AC_HELM_TIMEOUT": "0"}) is None
+    r = cli("lint", str(chart), env={"HELM_AC_HELM_TIMEOUT": "ten minutes"})
+    assert r.code == 2 and "HELM_AC_HELM_TIMEOUT='ten minutes' is not a duration" in r.err
+    assert cli("lint", str(chart), env={"HELM_AC_HELM_TIMEOUT": "10m"}).code == 0
 
 
 def test_helm_too_old(cli, tmp_path, chart):

@@ -11,7 +11,8 @@ def test_parse(text, seconds):
     assert durations.parse(text) == pytest.approx(seconds)
 
 
-@pytest.mark.parametrize("text", ["soon", "", "5", "-5s", "5 m", "1d", "m5", "1h 30m", "5mm"])
+@pytest.mark.parametrize("text", ["soon", "", "5", "-5s", "5 m", "1d", "m5", "1h 30m", "5mm",
+                                  "٣s", "1٣s", "３m", "१h", "1.٥s", "٠"])  # digits are ASCII, as for Go
 def test_reject(text):
     with pytest.raises(ValueError):
         durations.parse(text)

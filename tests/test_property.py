@@ -28,13 +28,54 @@ def _lint(annotations: dict[str, str]):
     return a, checks.run_all(a, graph.collect(a), "c")
 
 
+#: Reference texts as the spec allows them in a list: no comma or newline, no whitespace at either end,
+#: not starting with "#" (at the start of a line that makes a comment); anything else, even malformed.
+_ref_texts = st.lists(st.sampled_from(list("abcxyz-./:#*{}[]()=&ÄéΩ \t") + ["chart:", "deployment/", "configmap/",
+                                                                              "db/", "/", ".apps", "chart:/"]),
+                      min_size=1, max_size=12).map("".join).map(str.strip).filter(lambda t: t and t[0] != "#")
+_blank = st.sampled_from(["", " ", "  ", "\t", " \t "])
+
+
+@st.composite
+def depends_on_values(draw):
+    """(annotation value, the references it lists): built from the references, as a user writes them
+    (commas and/or newlines, blank entries, spaces around, comment lines), never by splitting."""
+    expected: list[str] = []
+    lines: list[str] = []
+    for _ in range(draw(st.integers(0, 5))):
+        if draw(st.integers(0, 4)) == 0:
+            lines.append(draw(_blank) + "#" + draw(st.text(alphabet="abc ,#/:", max_size=10)))  # a comment line
+            continue
+        items = draw(st.lists(_ref_texts, max_size=4))
+        expected += items
+        line = ""
+        for i, item in enumerate(items):
+            sep = "" if i == 0 else draw(st.sampled_from([",", ", ", " ,", ",,", ", ,"]))
+            line += sep + draw(_blank) + item + draw(_blank)
+        if draw(st.booleans()):
+            line += draw(st.sampled_from([",", ", ", ",\r"]))
+        lines.append(line)
+    newline = draw(st.sampled_from(["\n", "\r\n", "\n\n"]))
+    return newline.join(lines), expected
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=depends_on_values())
+def test_depends_on_lists_the_references_it_was_built_from(case):
+    value, expected = case
+    assert refs.split_refs(value) == expected
+    a, findings = _lint({"appcontroller.k8s/depends-on": value})
+    [info] = [i for i in a.objects.values() if i.key.name == "a"]
+    assert [r.text for r in info.references] == expected
+
+
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(value=any_text)
 def test_depends_on_yields_references_or_findings(value):
     a, findings = _lint({"appcontroller.k8s/depends-on": value})
     [info] = [i for i in a.objects.values() if i.key.name == "a"]
-    texts = refs.split_refs(value)
-    assert [r.text for r in info.references] == texts
+    for r in info.references:  # what the spec says a listed reference is
+        assert r.text and r.text == r.text.strip() and "," not in r.text and "\n" not in r.text, r
     reported = " ".join(f.message for f in findings)
     for r in info.references:
         ok = bool(r.targets) and not r.duplicate

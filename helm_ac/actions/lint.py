@@ -8,7 +8,7 @@ cannot be rendered is reported with helm's message and makes the exit code 2.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Iterable, Sequence
 
 from helm_ac.actions.render import PendingRender, Renderer
 from helm_ac.analysis.lint import Finding
@@ -23,6 +23,7 @@ class Lint:
 
     renderer: Renderer
     strict: bool = False
+    implicit: Iterable[str] = ("crd", "namespace")
 
     def run(self, charts: Sequence[str], args: HelmArgs) -> LintResult:
         return self.start(charts, args).result()
@@ -37,7 +38,7 @@ class Lint:
                 raise  # no helm to run: nothing can be linted, an error of the command rather than of a chart
             except UserError as exc:
                 pending.append((location, exc))
-        return PendingLint(pending, self.strict)
+        return PendingLint(pending, self.strict, tuple(self.implicit))
 
 
 @dataclass
@@ -46,6 +47,7 @@ class PendingLint:
 
     pending: list[tuple[str, "PendingRender | UserError"]]
     strict: bool
+    implicit: Iterable[str] = ("crd", "namespace")
 
     def result(self) -> LintResult:
         # Imported only now, usually while helm renders.
@@ -66,7 +68,7 @@ class PendingLint:
                 res.error = exc
                 continue
             analysis = model.analyze(rc.rendered, rc.chart, rc.namespace, crds_skipped=rc.crds_skipped)
-            edges = graphmod.collect(analysis)
+            edges = graphmod.collect(analysis, implicit=self.implicit)
             res.objects = len(analysis.order)
             res.hooks = len(analysis.hooks)
             # what objects wait for directly: other objects, or a chart barrier (chart:x, subchart rule)

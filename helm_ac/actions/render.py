@@ -16,14 +16,11 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from helm_ac.errors import ChartError, UserError
 from helm_ac.rendering.helm import Helm, HelmArgs, find_helm, template_args
+from helm_ac.rendering.helmflags import PULL_FLAGS, VALUE_FLAGS
 
 if TYPE_CHECKING:  # imported lazily at run time: helm starts before the YAML machinery loads
     from helm_ac.rendering import manifests
     from helm_ac.rendering.chart import Chart
-
-# flags of `helm template` that `helm pull` understands too (for remote charts)
-_PULL_FLAGS = ("--version", "--repo", "--username", "--password", "--ca-file", "--cert-file", "--key-file",
-               "--keyring", "--insecure-skip-tls-verify", "--plain-http", "--pass-credentials", "--devel", "--verify")
 
 
 def release_namespace(args: HelmArgs, env: dict[str, str]) -> str:
@@ -54,10 +51,9 @@ def _pull(helm: Helm, location: str, args: HelmArgs, tmp: str) -> "Chart":
     flags: list[str] = []
     for i, f in enumerate(args.flags):
         name = f.split("=", 1)[0]
-        if name in _PULL_FLAGS:
+        if name in PULL_FLAGS:
             flags.append(f)
-            if "=" not in f and name in ("--version", "--repo", "--username", "--password", "--ca-file",
-                                         "--cert-file", "--key-file", "--keyring") and i + 1 < len(args.flags):
+            if "=" not in f and name in VALUE_FLAGS and i + 1 < len(args.flags):
                 flags.append(args.flags[i + 1])
     ok, message = helm.pull(location, tmp, flags)
     if not ok:
@@ -147,7 +143,7 @@ class PendingRender:
         return [note + (f" ({len(left)} not found there)" if left else "")]
 
 
-#: helm template flags that name the post-renderer and its arguments (each takes a value).
+#: helm template flags that name the post-renderer and its arguments (their arity: the flag table).
 _POST_RENDERER_FLAGS = ("--post-renderer", "--post-renderer-args")
 
 
@@ -159,7 +155,7 @@ def without_post_renderer(args: HelmArgs) -> HelmArgs:
         if skip:
             skip = False
         elif f in _POST_RENDERER_FLAGS:
-            skip = True
+            skip = f in VALUE_FLAGS
         elif not f.startswith(tuple(n + "=" for n in _POST_RENDERER_FLAGS)):
             flags.append(f)
     return HelmArgs(args.positionals, tuple(flags))

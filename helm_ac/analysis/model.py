@@ -187,9 +187,8 @@ def _parse_settings(annotations: dict[str, Any], table: dict[str, spec.Annotatio
             continue
         raw = annotations[key]
         s = Setting(name, raw)
-        text = raw if isinstance(raw, str) else ("" if raw is None else (str(raw).lower() if isinstance(raw, bool) else str(raw)))
         try:
-            s.value = ann.parse(text)
+            s.value = spec.parse_raw(ann, raw)
         except spec.SpecValueError as exc:
             s.error = exc
         settings[name] = s

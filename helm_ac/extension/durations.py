@@ -5,16 +5,17 @@ import re
 
 MAX_SECONDS = 2562047 * 3600.0  # time.Duration is an int64 of nanoseconds
 _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+#: Digits are ASCII as in Go (Python's \d and float() take any Unicode digit: "٣s" would be 3s).
+_PART = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h)")
 #: Same grammar as a regular expression, for the JSON Schema.
-PATTERN = r"^([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h)(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))*$"
+PATTERN = r"^(0|([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h)(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))*)$"
 
 
 def parse(text: str) -> float:
     """Return the duration in seconds; raise ValueError when ``text`` is not a Go duration.
 
     Signs are not accepted (a negative timeout makes no sense) and ``0`` alone
-    is accepted as Go does.  Surrounding whitespace is the caller's business.
+    is accepted as Go does; digits are ASCII only, as for Go.  Surrounding whitespace is the caller's business.
     """
     s = text
     if s == "0":

@@ -13,9 +13,15 @@ is ready when *all* clauses hold::
 JSONPath is evaluated against the whole object (``{.status...}``,
 ``{.spec...}``), with ``jsonpath-ng``'s extended syntax (filters such as
 ``{.status.conditions[?(@.type=="Ready")].status}``).  Operators:
-``== != < <= > >=``.  Values: numbers, ``true``/``false``, ``null``,
-quoted strings, or bare words (strings).  When a path yields several values,
-the clause holds if any of them satisfies it.
+``== != < <= > >=`` and no others (``===``, ``=``, ``<>`` are errors; a value that
+starts with one of ``= < > !`` is quoted).  Values: numbers (ASCII digits),
+``true``/``false``, ``null``, quoted strings, or bare words (strings).  When a
+path yields several values, the clause holds if any of them satisfies it.
+Whitespace around clauses, operators and values is spaces, tabs and carriage
+returns (:data:`WS`).
+
+:data:`PATTERN` is the same grammar as a regular expression, for the JSON
+Schema; only the JSONPath inside the braces is left to jsonpath-ng.
 """
 from __future__ import annotations
 
@@ -28,8 +34,29 @@ from typing import Any, Callable, Mapping, Union
 _OPS: dict[str, Callable[[Any, Any], bool]] = {
     "==": operator.eq, "!=": operator.ne, "<=": operator.le, ">=": operator.ge, "<": operator.lt, ">": operator.gt,
 }
-_CONDITION = re.compile(r"^condition:(?P<type>[A-Za-z][A-Za-z0-9_.-]*)(?:=(?P<status>True|False|Unknown))?$")
-_PATH = re.compile(r"^\{(?P<path>[^{}]+)\}\s*(?:(?P<op>==|!=|<=|>=|<|>)\s*(?P<value>.+))?$")
+#: Whitespace around clauses, operators and values (newlines separate clauses).
+WS = " \t\r"
+_CONDITION_RE = r"condition:(?P<type>[A-Za-z][A-Za-z0-9_.-]*)(?:=(?P<status>True|False|Unknown))?"
+_CONDITION = re.compile(rf"^{_CONDITION_RE}$")
+#: A path clause read loosely (any run of operator characters), so that a wrong operator gets its own message.
+_PATH = re.compile(r"^\{(?P<path>[^{}]+)\}[ \t\r]*(?:(?P<op>[=<>!]+)[ \t\r]*(?P<value>.*))?$")
+_NUMBER = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
+
+
+def _grammar_pattern() -> str:
+    """The whole ready-when value as one regular expression (JSON Schema dialect: no named groups)."""
+    ws = "[ \\t\\r]*"
+    no_sep = "(?:[^&\\n]|&(?!&))"  # within a clause: no newline, no "&&"
+    path = "(?:[^{}&\\n]|&(?!&))+"
+    ops = "|".join(re.escape(op) for op in sorted(_OPS, key=len, reverse=True))
+    value = f"(?![=<>! \\t\\r]){no_sep}+"
+    condition = re.sub(r"\?P<\w+>", "?:", _CONDITION_RE)
+    clause = f"(?:exists|{condition}|\\{{{path}\\}}(?:{ws}(?:{ops}){ws}{value})?)"
+    sep = "(?:&&|\\n)"
+    return f"^(?:{ws}{sep})*{ws}{clause}{ws}(?:{sep}{ws}(?:{clause})?{ws})*$"
+
+
+PATTERN = _grammar_pattern()
 
 
 class ReadyWhenError(ValueError):
@@ -104,19 +131,14 @@ def _coerce(live: Any, want: Any) -> Any:
 
 
 def _parse_value(text: str) -> Any:
-    text = text.strip()
+    text = text.strip(WS)
     if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
         return text[1:-1]
     if text in ("true", "false", "null"):
         return json.loads(text)
-    try:
-        return int(text)
-    except ValueError:
-        pass
-    try:
-        return float(text)
-    except ValueError:
-        return text
+    if _NUMBER.fullmatch(text):  # ASCII digits only: int()/float() would take "٣", "1_0", "nan"
+        return float(text) if any(c in text for c in ".eE") else int(text)
+    return text
 
 
 def compile_path(path: str) -> Any:
@@ -136,7 +158,7 @@ def compile_path(path: str) -> Any:
 
 def split_clauses(value: str) -> list[str]:
     """Split on newlines and ``&&``."""
-    return [c.strip() for line in value.split("\n") for c in line.split("&&") if c.strip()]
+    return [c.strip(WS) for line in value.split("\n") for c in line.split("&&") if c.strip(WS)]
 
 
 def parse_clause(text: str) -> Clause:
@@ -150,10 +172,17 @@ def parse_clause(text: str) -> Clause:
         return Condition(m.group("type"), m.group("status") or "True")
     m = _PATH.match(text)
     if m:
-        op = m.group("op")
-        if op is not None and not m.group("value").strip():
-            raise ReadyWhenError(text, f"missing value after {op}")
-        return PathCheck(m.group("path").strip(), op, _parse_value(m.group("value")) if op else None,
+        op, value = m.group("op"), m.group("value")
+        if op is not None:
+            grammar = "write {<jsonpath>} [== != < <= > >= <value>]"
+            if op not in _OPS:
+                raise ReadyWhenError(text, f"unknown operator {op!r}; {grammar}")
+            if not value:
+                raise ReadyWhenError(text, f"missing value after {op}; {grammar}")
+            if value[0] in "=<>!":
+                raise ReadyWhenError(text, f"the value after {op} starts with {value[0]!r}; {grammar}, "
+                                           f"and quote a value that starts with = < > or !: {op} '{value}'")
+        return PathCheck(m.group("path").strip(), op, _parse_value(value) if op else None,
                          compile_path(m.group("path")))
     if text.startswith("{"):
         raise ReadyWhenError(text, "write {<jsonpath>} [== != < <= > >= <value>]")

@@ -116,6 +116,54 @@ def _parse_ready_when(value: str) -> list[readywhen.Clause]:
                              "joined by && or newlines") from None
 
 
+def scalar_text(raw: Any) -> str | None:
+    """The string a value stands for: itself, or a YAML boolean or number as written (``true``, ``3``);
+    None for what no string stands for (a list, a mapping, binary data, a date, null)."""
+    if isinstance(raw, str):
+        return raw
+    if isinstance(raw, bool):
+        return "true" if raw else "false"
+    if isinstance(raw, (int, float)):
+        return str(raw)
+    return None
+
+
+def describe(raw: Any) -> str:
+    """What a YAML value that is not a string is, in words (for messages: never a Python repr)."""
+    import datetime
+
+    kinds: list[tuple[type | tuple[type, ...], str]] = [
+        (bool, "a boolean"), (int, "an integer"), (float, "a number"), (list, "a list"), (dict, "a mapping"),
+        (type(None), "empty (null)"), ((bytes, bytearray), "binary data (a !!binary value)"),
+        ((datetime.date, datetime.datetime), "a date (a YAML timestamp)"), (set, "a set (!!set)")]
+    for types, words in kinds:
+        if isinstance(raw, types):
+            return words
+    return f"a YAML {type(raw).__name__} value"
+
+
+def non_string_problem(key: str, raw: Any) -> tuple[str, str]:
+    """(message, hint) for an annotation whose value is not a string."""
+    message = f"{key} is {describe(raw)}, not a string: Kubernetes annotation values are strings"
+    text = scalar_text(raw)
+    if text is not None:
+        return message, f"quote the value: {key}: \"{text}\""
+    if raw is None:
+        return message, f"give it a value in quotes ({key}: \"...\") or remove it"
+    if isinstance(raw, (bytes, bytearray)):
+        return message, f"write the value as a quoted string, without the !!binary tag: {key}: \"...\""
+    return message, f"write the value as one quoted string: {key}: \"...\""
+
+
+def parse_raw(annotation: Annotation, raw: Any) -> Any:
+    """Parse a value as YAML gave it: a string, or a boolean or number standing for one (reported apart,
+    as non-string-annotation); anything else raises :class:`SpecValueError`."""
+    text = scalar_text(raw)
+    if text is None:
+        raise SpecValueError(f"{describe(raw)} is not a string", "write the value as a quoted string")
+    return annotation.parse(text)
+
+
 _STRING = {"type": "string"}
 
 OBJECT_ANNOTATIONS: dict[str, Annotation] = {a.name: a for a in (
@@ -175,7 +223,7 @@ OBJECT_ANNOTATIONS: dict[str, Annotation] = {a.name: a for a in (
         "Readiness override: clauses joined by && or newlines, all must hold: exists | condition:<Type>[=<Status>] "
         "| {<jsonpath>} [<op> <value>].",
         None,
-        {**_STRING, "minLength": 1},
+        {**_STRING, "pattern": readywhen.PATTERN},
         _parse_ready_when,
         "{.status.phase} == Active",
     ),

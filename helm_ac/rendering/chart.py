@@ -80,6 +80,14 @@ class _Files:
         return out
 
 
+def _member_path(name: str) -> str:
+    """An archive member's path without a leading ``./`` or ``/`` (``./app/Chart.yaml`` -> ``app/Chart.yaml``);
+    other leading dots are part of the name (``.hidden/``, ``..app/``)."""
+    while name.startswith(("./", "/")):
+        name = name[2:] if name.startswith("./") else name[1:]
+    return name
+
+
 def _from_archive(data: bytes, origin: str) -> _Files:
     try:
         with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tar:
@@ -93,7 +101,7 @@ def _from_archive(data: bytes, origin: str) -> _Files:
                     raise ChartError(f"{origin}: chart archive expands past {MAX_TGZ_BYTES // 2**20} MiB")
                 f = tar.extractfile(m)
                 if f is not None:
-                    members[m.name.lstrip("./")] = f.read()
+                    members[_member_path(m.name)] = f.read()
     except (tarfile.TarError, OSError, EOFError) as exc:
         raise ChartError(f"{origin}: not a readable chart archive ({exc})") from None
     tops = {n.split("/", 1)[0] for n in members if n.endswith("/Chart.yaml") and n.count("/") == 1}

@@ -21,13 +21,15 @@ import os
 from collections.abc import Mapping, Sequence
 
 #: ``helm ac lint``'s own options: flags, and options that take a value.  Everything else
-#: goes to helm template.
+#: goes to helm template (helm's own flags: :mod:`helm_ac.rendering.helmflags`).
 LINT_FLAGS = frozenset({"--strict", "--debug"})
-LINT_VALUE_OPTIONS = frozenset({"-o", "--output"})
+LINT_VALUE_OPTIONS = frozenset({"-o", "--output", "--implicit"})
 
 
 def lint_helm_args(argv: Sequence[str]) -> list[str] | None:
     """The arguments a ``lint`` command line passes to helm, or None when in doubt."""
+    from helm_ac.rendering.helmflags import VALUE_FLAGS
+
     if not argv or argv[0] != "lint":
         return None
     rest: list[str] = []
@@ -39,7 +41,12 @@ def lint_helm_args(argv: Sequence[str]) -> list[str] | None:
         if a in LINT_VALUE_OPTIONS:
             i += 2
             continue
-        if a not in LINT_FLAGS and not a.startswith("--output=") and not (a.startswith("-o") and a[2:3] != "-"):
+        if a in VALUE_FLAGS:  # helm's: its value goes along, whatever it looks like
+            rest += argv[i:i + 2]
+            i += 2
+            continue
+        own = a in LINT_FLAGS or a.split("=", 1)[0] in LINT_VALUE_OPTIONS or (a.startswith("-o") and a[2:3] != "-")
+        if not own:
             rest.append(a)
         i += 1
     return rest

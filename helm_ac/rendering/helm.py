@@ -14,25 +14,19 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from collections import namedtuple
 from collections.abc import Mapping, Sequence
 
-from helm_ac.errors import HelmNotFound, HelmTooOld, RenderError
+from helm_ac.errors import HelmNotFound, HelmTooOld, RenderError, UserError
+from helm_ac.rendering.helmflags import SHORT_VALUE_LETTERS, VALUE_FLAGS
 
 MIN_VERSION = (3, 12, 0)
 
-#: helm template flags that take a value as the next argument (``--flag value``).
-#: Everything else is passed through untouched; this table only lets us tell
-#: positional arguments (NAME, CHART) from flag values.
-VALUE_FLAGS = frozenset({
-    "-f", "--values", "--set", "--set-string", "--set-file", "--set-json", "--set-literal", "--version",
-    "--kube-version", "-a", "--api-versions", "-n", "--namespace", "--name-template", "--output-dir",
-    "--post-renderer", "--post-renderer-args", "--repo", "--username", "--password", "--ca-file", "--cert-file",
-    "--key-file", "--keyring", "-s", "--show-only", "--description", "--timeout", "--labels", "-l",
-    "--kube-context", "--kubeconfig", "--registry-config", "--repository-cache", "--repository-config",
-    "--burst-limit", "--qps", "--kube-apiserver", "--kube-as-user", "--kube-as-group", "--kube-ca-file",
-    "--kube-token", "--kube-tls-server-name", "--content-cache",
-})
+#: How long one ``helm template`` or ``helm pull`` may run before it is stopped (seconds) ...
+DEFAULT_TIMEOUT = 300.0
+#: ... unless this environment variable says otherwise (a Go duration such as ``10m``; ``0``: no limit).
+TIMEOUT_ENV = "HELM_AC_HELM_TIMEOUT"
 
 
 class HelmArgs(namedtuple("HelmArgs", "positionals flags")):
@@ -59,7 +53,7 @@ class HelmArgs(namedtuple("HelmArgs", "positionals flags")):
 
 
 def split_args(args: Sequence[str]) -> HelmArgs:
-    """Separate positional arguments from helm flags (see :data:`VALUE_FLAGS`)."""
+    """Separate positional arguments from helm flags (which flags take a value: :mod:`helm_ac.rendering.helmflags`)."""
     pos: list[str] = []
     flags: list[str] = []
     i = 0
@@ -79,22 +73,26 @@ def split_args(args: Sequence[str]) -> HelmArgs:
     return HelmArgs(tuple(pos), tuple(flags))
 
 
-#: helm's short flags that take a value (-n NAMESPACE, -f FILE, -s TEMPLATE, -a API, -l LABELS).
-_SHORT_VALUE_FLAGS = "nfsal"
-
-
 def split_attached_short_flags(args: Sequence[str]) -> list[str]:
     """``-nshop`` -> ``-n shop``: click would read the letters as a cluster of short options
-    (``-n -s -h -o -p``), so helm's short flags with attached values are split before parsing."""
+    (``-n -s -h -o -p``), so helm's short flags with attached values are split before parsing
+    (the value of a flag that takes one is left alone: ``--set -nx`` stays)."""
     out: list[str] = []
-    for i, a in enumerate(args):
+    i = 0
+    while i < len(args):
+        a = args[i]
         if a == "--":
             out.extend(args[i:])
             break
-        if len(a) > 2 and a[0] == "-" and a[1] in _SHORT_VALUE_FLAGS and a[1] != "-":
+        if a in VALUE_FLAGS and i + 1 < len(args):
+            out += [a, args[i + 1]]
+            i += 2
+            continue
+        if len(a) > 2 and a[0] == "-" and a[1] in SHORT_VALUE_LETTERS:
             out += [a[:2], a[2:].removeprefix("=")]
         else:
             out.append(a)
+        i += 1
     return out
 
 
@@ -107,16 +105,65 @@ def find_helm(env: Mapping[str, str] | None = None) -> str:
 
 
 def not_found(binary: str, env: Mapping[str, str] | None, exc: OSError) -> HelmNotFound:
-    """The error for a helm that could not be started."""
+    """The error for a helm that could not be started: what is wrong with it and how to fix it.
+
+    The system's error alone can mislead (a search of ``PATH`` that meets a directory named ``helm``,
+    say a chart's, says "Permission denied" for a helm that is nowhere), so the file is looked at
+    here, once starting it failed."""
+    import shutil
+
     env = os.environ if env is None else env
-    if env.get("HELM_BIN"):
-        return HelmNotFound(f"HELM_BIN={binary} is not an executable helm binary ({exc.strerror or exc})",
-                            hint="point HELM_BIN at helm, or unset it to use helm from PATH")
-    if isinstance(exc, FileNotFoundError):
-        return HelmNotFound("helm was not found: helm-ac renders charts with your own helm (3.12 or newer)",
-                            hint="install helm (https://helm.sh/docs/intro/install/) or set HELM_BIN; "
-                                 "developers can run python3 scripts/get_helm.py")
-    return HelmNotFound(f"could not run {binary}: {exc.strerror or exc}")
+    fix = ("set HELM_BIN to the path of your helm binary, or put helm on PATH "
+           "(https://helm.sh/docs/intro/install/); developers can run python3 scripts/get_helm.py")
+    where = f"HELM_BIN={binary}" if env.get("HELM_BIN") else binary
+    if os.sep in binary:
+        path: str | None = binary
+    else:
+        path = shutil.which(binary, mode=os.F_OK, path=env.get("PATH", os.defpath))
+    if path is None or not os.path.exists(path):
+        if not env.get("HELM_BIN"):
+            return HelmNotFound("helm was not found on PATH: helm-ac renders charts with your own helm "
+                                "(3.12 or newer)", hint=fix)
+        what = "the file does not exist" if os.sep in binary else "no such command on PATH"
+        return HelmNotFound(f"{where}: {what}", hint=fix)
+    if os.path.isdir(path):
+        return HelmNotFound(f"{where}: {path} is a directory, not the helm binary", hint=fix)
+    if not os.access(path, os.X_OK):
+        return HelmNotFound(f"{where}: {path} is not executable", hint=f"chmod +x {path}, or {fix}")
+    return HelmNotFound(f"could not run {where}: {exc.strerror or exc}", hint=fix)
+
+
+def run_timeout(env: Mapping[str, str] | None = None) -> float | None:
+    """Seconds one helm run may take (:data:`TIMEOUT_ENV`, else :data:`DEFAULT_TIMEOUT`); None: no limit."""
+    raw = (os.environ if env is None else env).get(TIMEOUT_ENV, "").strip()
+    if not raw:
+        return DEFAULT_TIMEOUT
+    from helm_ac.extension import durations
+
+    try:
+        seconds = durations.parse(raw)
+    except ValueError:
+        raise UserError(f"{TIMEOUT_ENV}={raw!r} is not a duration",
+                        hint=f"write a Go duration such as {TIMEOUT_ENV}=10m, or 0 for no limit") from None
+    return seconds or None
+
+
+def _timeout_hint(seconds: float) -> str:
+    from helm_ac.extension import durations
+
+    return (f"it was stopped after {durations.format_seconds(seconds)}; to give helm longer, set {TIMEOUT_ENV} "
+            f"(e.g. {TIMEOUT_ENV}=15m, or 0 for no limit)")
+
+
+def _stop(proc: "subprocess.Popen[bytes]") -> None:
+    """Kill a helm run and reap it, without waiting for its output (a post-renderer it started could
+    hold the pipes open)."""
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait()
+    for stream in (proc.stdout, proc.stderr):
+        if stream is not None:
+            stream.close()
 
 
 def parse_version(text: str) -> tuple[int, int, int] | None:
@@ -142,20 +189,27 @@ class PendingTemplate:
 
     def __init__(self, helm: "Helm", argv: list[str]) -> None:
         self.helm, self.argv = helm, argv
+        self.timeout = helm.timeout
         try:
             self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,  # noqa: S603
                                          env=helm.env, stdin=subprocess.DEVNULL)
         except OSError as exc:
             raise not_found(helm.binary, helm.env, exc) from None
+        self.deadline = None if self.timeout is None else time.monotonic() + self.timeout
 
     def cancel(self) -> None:
         """Stop helm and reap it (its output is not wanted)."""
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.communicate()
+        _stop(self.proc)
 
     def result(self) -> str:
-        out, err = self.proc.communicate()
+        try:
+            left = None if self.deadline is None else max(0.0, self.deadline - time.monotonic())
+            out, err = self.proc.communicate(timeout=left)
+        except subprocess.TimeoutExpired:
+            _stop(self.proc)
+            assert self.timeout is not None
+            raise RenderError(f"helm template did not finish: {_timeout_hint(self.timeout)}",
+                              hint=f"command: {' '.join(self.argv)}") from None
         if self.proc.returncode != 0:
             self.helm.check_version()
             message = err.decode("utf-8", errors="replace").strip() or f"exit code {self.proc.returncode}"
@@ -180,6 +234,7 @@ class Helm:
 
     def __init__(self, binary: str, env: dict[str, str] | None = None) -> None:
         self.binary, self.env = binary, env
+        self.timeout = run_timeout(env)  # seconds each template or pull may take; None: no limit
 
     def __repr__(self) -> str:
         return f"Helm({self.binary!r})"
@@ -224,11 +279,15 @@ class Helm:
 
     def pull(self, ref: str, dest: str, flags: Sequence[str]) -> tuple[bool, str]:
         """``helm pull REF --untar --untardir DEST [flags]``: (success, helm's message)."""
+        argv = [self.binary, "pull", ref, "--untar", "--untardir", dest, *flags]
         try:
-            proc = subprocess.run([self.binary, "pull", ref, "--untar", "--untardir", dest, *flags],  # noqa: S603
-                                  capture_output=True, text=True, env=self.env)
+            proc = subprocess.run(argv, capture_output=True, text=True, env=self.env,  # noqa: S603
+                                  stdin=subprocess.DEVNULL, timeout=self.timeout)
         except OSError as exc:
             raise not_found(self.binary, self.env, exc) from None
+        except subprocess.TimeoutExpired:  # run() has killed and reaped it
+            assert self.timeout is not None
+            return False, f"helm pull did not finish: {_timeout_hint(self.timeout)} (command: {' '.join(argv)})"
         return proc.returncode == 0, proc.stderr.strip()
 
     def template(self, args: Sequence[str]) -> str:

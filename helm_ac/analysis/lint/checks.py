@@ -108,10 +108,9 @@ def _value_problems(settings: dict[str, Any], emit: Callable[[str, str, str, str
     for name, s in settings.items():
         key = spec.PREFIX + name
         if not s.is_string:
-            shown = {bool: "a boolean", int: "an integer", float: "a number", list: "a list", dict: "a mapping",
-                     type(None): "empty (null)"}.get(type(s.raw), type(s.raw).__name__)
-            emit("non-string-annotation", key, f"{key} is {shown}, not a string ({s.raw!r})",
-                 f"quote the value: {key}: \"{s.raw if not isinstance(s.raw, bool) else str(s.raw).lower()}\"")
+            emit("non-string-annotation", key, *spec.non_string_problem(key, s.raw))
+            if spec.scalar_text(s.raw) is None:
+                continue  # no string to check against the spec
         if s.error is not None:
             emit("invalid-annotation-value", key, f"{key}: {s.error.reason}", s.error.hint)
 
