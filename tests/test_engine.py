@@ -253,12 +253,15 @@ def test_services_are_re_evaluated_from_watched_pods_only():
         docs.append((f"c/templates/d{i}.yaml", f"apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d{i}\n"
                      f"spec:\n  replicas: 3\n  template:\n    metadata:\n      labels: {{app: d{i}}}\n"))
         docs.append((f"c/templates/s{i}.yaml", f"apiVersion: v1\nkind: Service\nmetadata:\n  name: s{i}\n"
+                     f"  annotations:\n    appcontroller.k8s/ready-when: endpoints\n"
                      f"spec:\n  selector: {{app: d{i}}}\n"))
     a = model.analyze(manifests.split(rendered(*docs)), None, "default")
     g, keys, est = graph.build(a), Keys(a, "r"), Estimates()
     sim = simulation.simulate(a, g, keys, est)
     assert sim.summary.ok and sim.api_calls.get("list", 0) == 0
     assert sim.api_calls["get"] <= 3 * len(a.order)
+    ready = {e.key: e.message for e in sim.events if isinstance(e, StateEvent) and e.state is State.READY}
+    assert ready["service/s0"] == "3/3 selected pods ready"
 
 
 def test_a_statefulset_may_depend_on_its_headless_service():
@@ -296,3 +299,78 @@ def test_retries_are_announced_as_applying_not_as_failures():
                               behaviour=Behaviour(seconds=est.seconds, fail={key}, fail_attempts={key: 1}))
     seen = [(e.state, e.attempt) for e in sim.events if isinstance(e, StateEvent)]
     assert (State.FAILED, 1) not in seen and (State.APPLYING, 2) in seen and seen[-1] == (State.READY, 2)
+
+
+def analyze(*docs):
+    a = model.analyze(manifests.split(rendered(*[(f"c/templates/t{i}.yaml", d) for i, d in enumerate(docs)])), None,
+                      "default")
+    return a, graph.build(a), Keys(a, "r")
+
+
+def svc(name, selector, *, deps="", ready_when="", extra=""):
+    ann = (f"\n    {DEP}: {deps}" if deps else "") + (f"\n    appcontroller.k8s/ready-when: {ready_when}" if ready_when else "")
+    return (f"apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\n  annotations:{ann or ' {}'}\n"
+            f"spec:\n  selector: {{app: {selector}}}\n{extra}")
+
+
+def deploy(name, app, *, deps=""):
+    ann = f"\n    {DEP}: {deps}" if deps else ""
+    return (f"apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\n  annotations:{ann or ' {}'}\n"
+            f"spec:\n  replicas: 2\n  template:\n    metadata:\n      labels: {{app: {app}}}\n")
+
+
+def test_a_service_whose_pods_come_from_elsewhere_is_ready_with_its_cluster_ip():
+    """An operator makes the pods (Prometheus from a custom resource): the chart must not wait for them."""
+    cr = "apiVersion: monitoring.coreos.com/v1\nkind: Prometheus\nmetadata:\n  name: prom\n"
+    user = cm("dashboards", {DEP: "service/prom"})
+    a, g, keys = analyze(cr, svc("prom", "prometheus"), user)
+    sim = simulation.simulate(a, g, keys, Estimates())
+    assert sim.summary.ok, sim.summary.unfinished
+    ready = {e.key: (e.time, e.message) for e in sim.events if isinstance(e, StateEvent) and e.state is State.READY}
+    assert ready["service/prom"][0] == 2 and ready["configmap/dashboards"][0] == 2 + 1  # Service 2s, ConfigMap 1s
+    assert ready["service/prom"][1].startswith("cluster IP 10.96.")
+
+
+def test_a_load_balancer_is_ready_when_its_address_comes():
+    lb = svc("web", "web", extra="  type: LoadBalancer\n")
+    a, g, keys = analyze(lb, cm("after", {DEP: "service/web"}))
+    est = Estimates({"service/web": 30})
+    sim = simulation.simulate(a, g, keys, est)
+    events = [(e.time, e.key, e.state) for e in sim.events if isinstance(e, StateEvent)]
+    assert (30, "service/web", State.READY) in events and sim.makespan == 31
+
+
+def test_a_service_waiting_for_endpoints_of_a_blocked_deployment_is_blocked_at_once():
+    """The run ends with the failure, not 10 minutes later, and names it."""
+    job = ("apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: migrate\n")
+    a, g, keys = analyze(job, deploy("web", "web", deps="job/migrate"),
+                         svc("web", "web", ready_when="endpoints"), cm("after", {DEP: "service/web"}))
+    est = Estimates({"job/migrate": 60})
+    key = ObjectKey("batch", "Job", "default", "migrate")
+    sim = simulation.simulate(a, g, keys, est, behaviour=Behaviour(seconds=est.seconds, fail={key}))
+    final = states(sim)
+    assert final["job/migrate"] is State.FAILED and final["deployment/web"] is State.BLOCKED
+    assert final["service/web"] is State.BLOCKED and final["configmap/after"] is State.BLOCKED
+    assert sim.makespan == 60
+    why = {u.key: u.reason for u in sim.summary.unfinished}
+    assert why["service/web"] == ("the pods it selects will not come: deployment/web blocked "
+                                  "(blocked by job/migrate)")
+    assert why["configmap/after"] == "blocked by service/web"
+    blocked = next(e for e in sim.events if isinstance(e, StateEvent) and e.key == "service/web"
+                   and e.state is State.BLOCKED)
+    assert blocked.blocked_by == ("deployment/web",)
+
+
+def test_a_service_waiting_for_endpoints_becomes_ready_with_its_pods():
+    a, g, keys = analyze(deploy("web", "web"), svc("web", "web", ready_when="endpoints"),
+                         cm("after", {DEP: "service/web"}))
+    sim = simulation.simulate(a, g, keys, Estimates({"deployment/web": 50}))
+    assert sim.summary.ok and sim.makespan == 51
+
+
+def test_the_simulated_statefulset_reports_available_replicas():
+    from helm_ac.engine.simulated import ready_status
+
+    key = ObjectKey("apps", "StatefulSet", "default", "db")
+    st_ = ready_status(key, {"metadata": {"name": "db"}, "spec": {"replicas": 3}})
+    assert st_["availableReplicas"] == st_["readyReplicas"] == 3

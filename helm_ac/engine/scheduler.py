@@ -21,6 +21,7 @@ import networkx as nx
 from helm_ac.analysis.graph import Barrier, Node
 from helm_ac.analysis.keys import Keys
 from helm_ac.analysis.model import Analysis
+from helm_ac.analysis.pods import pod_sources, selects
 from helm_ac.engine import readiness
 from helm_ac.engine.cluster import ApiError, Cluster, WatchEvent
 from helm_ac.engine.events import (
@@ -82,6 +83,17 @@ class Engine:
         self._seq = 0
         self._run_timer: Timer | None = None
         self._waiting_services: dict[str | None, set[ObjectKey]] = {}
+        # Services with ready-when: endpoints, and the chart's objects that bring the pods they select
+        self._pod_sources: dict[ObjectKey, list[ObjectKey]] = {}
+        self._served_by: dict[ObjectKey, list[ObjectKey]] = {}
+        self._live_services: dict[ObjectKey, dict[str, Any]] = {}  # their last watch event: no GET per pod
+        for key in self.graph:
+            if isinstance(key, ObjectKey) and key.kind == "Service" and key.group == "" \
+                    and readiness.waits_for_endpoints(self.analysis.objects[key].setting("ready-when")):
+                sources = pod_sources(self.analysis, key)
+                self._pod_sources[key] = sources
+                for src in sources:
+                    self._served_by.setdefault(src, []).append(key)
         self._pods: dict[str | None, dict[str, dict[str, Any]]] = {}  # from watch events: no LIST calls
         self._present_done: set[tuple[Node, Node]] = set()
         self._present_edges = {(p, c) for p, c, d in self.graph.edges(data=True)
@@ -125,6 +137,9 @@ class Engine:
                 n.timer = None
         if isinstance(n.key, ObjectKey):
             self.sink(StateEvent(self.loop.now(), n.name, state, message, n.attempts, blocked_by))
+            if final and n.key in self._served_by and state is not State.READY:
+                for svc in self._served_by[n.key]:
+                    self.loop.call_later(0.0, lambda svc=svc: self._check_pod_sources(svc))
         if final and self._final == len(self.nodes):
             self._finish()
 
@@ -160,9 +175,9 @@ class Engine:
         n.timer = self.loop.call_later(timeout if timeout is not None else self.options.default_timeout,
                                        lambda: self._timed_out(key))
         self._emit(n, State.WAITING)
-        if key.kind == "Service" and key.group == "":
-            # A Service is ready when the pods it selects are, which other objects bring: it gives
-            # its concurrency slot back once applied, or a limit could deadlock waiting for them.
+        if key in self._pod_sources:
+            # ready-when: endpoints: ready when the pods it selects are, which other objects bring: it
+            # gives its concurrency slot back once applied, or a limit could deadlock waiting for them.
             self._waiting_services.setdefault(key.namespace, set()).add(key)
             n.passive = True
             self._free_slot()
@@ -170,9 +185,16 @@ class Engine:
         if live is not None:
             self._exists(key)
             self._evaluate(key, live)
+        if key in self._pod_sources and n.state is State.WAITING:
+            self._check_pod_sources(key)
 
     def _on_watch(self, event: WatchEvent) -> None:
         key = event.key
+        if key in self._pod_sources:
+            if event.type == "DELETED":
+                self._live_services.pop(key, None)
+            else:
+                self._live_services[key] = event.obj
         if key in self.nodes and event.type != "DELETED":
             self._exists(key)
             if self.nodes[key].state is State.WAITING:
@@ -186,8 +208,8 @@ class Engine:
             labels = (event.obj.get("metadata") or {}).get("labels") or {}
             for svc in sorted(self._waiting_services.get(key.namespace, ())):
                 selector = (self.analysis.objects[svc].obj.body.get("spec") or {}).get("selector") or {}
-                if self.nodes[svc].state is State.WAITING and readiness.selects(selector, labels):
-                    live = self.cluster.get(svc)
+                if self.nodes[svc].state is State.WAITING and selects(selector, labels):
+                    live = self._live_services.get(svc)
                     if live is not None:
                         self._evaluate(svc, live)
 
@@ -201,13 +223,29 @@ class Engine:
 
     def _evaluate(self, key: ObjectKey, live: dict[str, Any]) -> None:
         info = self.analysis.objects[key]
-        related = list(self._pods.get(key.namespace, {}).values()) if key.kind == "Service" and key.group == "" else ()
+        related = list(self._pods.get(key.namespace, {}).values()) if key in self._pod_sources else ()
         result = readiness.compute(live, success_factor=info.setting("success-factor") or 100,
                                    ready_when=info.setting("ready-when"), related=related)
         if result.ready:
             self._ready(key, result.message)
         elif result.failed:
             self._failed(key, result.message, timed_out=False)
+
+    def _check_pod_sources(self, svc: ObjectKey) -> None:
+        """A Service waiting for endpoints whose every pod source in the chart has ended without
+        becoming ready can no longer become ready: it is blocked, naming them, and so is what
+        depends on it (instead of waiting for its own timeout)."""
+        n = self.nodes[svc]
+        sources = self._pod_sources[svc]
+        if n.state is not State.WAITING or not sources:
+            return
+        ended = [self.nodes[s] for s in sources]
+        if not all(s.state.final and s.state is not State.READY for s in ended):
+            return
+        why = "; ".join(f"{s.name} {s.state.value}" + (f" ({s.message})" if s.message else "") for s in ended)
+        self._settle(svc, State.BLOCKED, f"the pods it selects will not come: {why}",
+                     tuple(s.name for s in ended))
+        self._close_descendants(svc, State.BLOCKED)
 
     def _ready(self, key: ObjectKey, message: str) -> None:
         self._settle(key, State.READY, message)
@@ -228,11 +266,11 @@ class Engine:
         if c.parents_left == 0:
             self._release(child)
 
-    def _settle(self, key: ObjectKey, state: State, message: str) -> None:
+    def _settle(self, key: ObjectKey, state: State, message: str, blocked_by: tuple[str, ...] = ()) -> None:
         """An object in flight reaches a final state; its slot goes to the next queued object."""
         n = self.nodes[key]
         holds_slot = n.state in (State.APPLYING, State.WAITING) and not n.passive
-        self._emit(n, state, message)
+        self._emit(n, state, message, blocked_by)
         self._waiting_services.get(key.namespace, set()).discard(key)
         n.passive = False
         if holds_slot:

@@ -4,6 +4,7 @@ A value is one or more clauses, separated by newlines or ``&&``; the object
 is ready when *all* clauses hold::
 
     exists                                   the object exists (ConfigMap-style)
+    endpoints                                a Service: the Pods it selects are ready endpoints
     condition:Available                      status.conditions[type=Available].status == "True"
     condition:Progressing=False              ... with an explicit status
     {.status.phase} == Running               a kubectl-style JSONPath compared to a value
@@ -50,6 +51,15 @@ class Exists:
 
 
 @dataclass(frozen=True)
+class Endpoints:
+    """A Service's selected Pods are ready: the object alone cannot tell, so
+    :func:`helm_ac.engine.readiness.compute` decides it with the Pods; here it never holds."""
+
+    def holds(self, obj: Mapping[str, Any]) -> bool:
+        return False
+
+
+@dataclass(frozen=True)
 class Condition:
     """``status.conditions`` has ``type`` with ``status`` (default True)."""
 
@@ -88,7 +98,7 @@ class PathCheck:
         return False
 
 
-Clause = Union[Exists, Condition, PathCheck]
+Clause = Union[Exists, Endpoints, Condition, PathCheck]
 
 
 def _coerce(live: Any, want: Any) -> Any:
@@ -143,6 +153,8 @@ def parse_clause(text: str) -> Clause:
     """Parse one clause; raise :class:`ReadyWhenError`."""
     if text == "exists":
         return Exists()
+    if text == "endpoints":
+        return Endpoints()
     if text.startswith("condition:"):
         m = _CONDITION.match(text)
         if not m:
@@ -157,7 +169,7 @@ def parse_clause(text: str) -> Clause:
                          compile_path(m.group("path")))
     if text.startswith("{"):
         raise ReadyWhenError(text, "write {<jsonpath>} [== != < <= > >= <value>]")
-    raise ReadyWhenError(text, "expected exists, condition:<Type> or {<jsonpath>} <op> <value>")
+    raise ReadyWhenError(text, "expected exists, endpoints, condition:<Type> or {<jsonpath>} <op> <value>")
 
 
 def parse(value: str) -> list[Clause]:

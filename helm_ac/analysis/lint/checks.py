@@ -341,6 +341,32 @@ def dependency_cycle(a: Analysis, r: Reporter, edges: graphmod.Edges) -> None:
                  needle=spec.PREFIX + "depends-on")
 
 
+def endpoints_deadlock(a: Analysis, r: Reporter, edges: graphmod.Edges) -> None:
+    """A Service with ``ready-when: endpoints`` whose every pod source in the chart waits for it."""
+    from helm_ac.analysis import pods
+    from helm_ac.extension import readywhen
+
+    services = [k for k in a.order if k.kind == "Service" and k.group == "" and k in a.objects
+                and any(isinstance(c, readywhen.Endpoints) for c in a.objects[k].setting("ready-when") or ())]
+    if not services:
+        return
+    import networkx as nx
+
+    g = edges.digraph()
+    for svc in services:
+        sources = pods.pod_sources(a, svc)
+        if not sources or not all(nx.has_path(g, svc, s) for s in sources):
+            continue
+        chains = []
+        for s in sources:
+            path = [n for n in nx.shortest_path(g, svc, s) if isinstance(n, ObjectKey)]
+            chains.append(" → ".join(str(n) for n in reversed(path)))
+        r.object("endpoints-deadlock", a.objects[svc].obj,
+                 f"{svc} waits for the pods it selects (ready-when: endpoints), but they come from objects that "
+                 f"wait for it: {'; '.join(chains)}",
+                 f"drop the dependency on {svc}, or the endpoints clause", needle=spec.PREFIX + "ready-when")
+
+
 def run_all(a: Analysis, edges: graphmod.Edges, chart_name: str) -> list[Finding]:
     """Run every check on one analysed chart; return its findings (unsorted)."""
     r = Reporter(a, chart_name)
@@ -348,4 +374,5 @@ def run_all(a: Analysis, edges: graphmod.Edges, chart_name: str) -> list[Finding
                   unresolved_reference, invalid_annotation_key, hook_annotations_ignored, invalid_chart_annotation):
         check(a, r)
     dependency_cycle(a, r, edges)
+    endpoints_deadlock(a, r, edges)
     return r.findings

@@ -101,4 +101,8 @@ RULES: dict[str, Rule] = {r.id: r for r in (
          "carrying it. helm-ac reads it and strips it from what it emits; plain helm install fails."),
     Rule("invalid-chart-annotation", _E, "A Chart.yaml appcontroller.k8s/ annotation is invalid",
          "wait-for-subcharts is true, false or a list of subcharts; subchart-order is chains like a -> b."),
+    Rule("endpoints-deadlock", _E, "A Service waits for endpoints from pods that wait for the Service",
+         "With ready-when: endpoints a Service is ready once the pods it selects are; if every object of the "
+         "chart bringing those pods depends on the Service (directly or through others), none can start. "
+         "Drop the dependency, or the endpoints clause (a Service is then ready with its cluster IP)."),
 )}
