@@ -237,3 +237,19 @@ def test_no_endpoints_deadlock_without_the_opt_in_or_with_a_free_pod_source():
     assert _lint(_svc(), _deploy(), _deploy("canary", deps="")) == []  # the canary's pods make it ready
     assert _lint(_svc(), _deploy(app="other")) == []  # its pods are not selected
     assert _lint(_svc()) == []  # pods from elsewhere
+
+
+def test_unresolved_reference_suggests_the_name_with_the_release_prefix():
+    """Shared by depends-on and the simulate flags: job/migrate -> job/app-migrations-migrate."""
+    from conftest import cm, rendered
+
+    from helm_ac.analysis import graph, model
+    from helm_ac.analysis.lint import checks
+    from helm_ac.rendering import manifests
+
+    job = "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: app-migrations-migrate\n"
+    a = model.analyze(manifests.split(rendered(("c/templates/j.yaml", job),
+                                               ("c/templates/c.yaml", cm("c", {"appcontroller.k8s/depends-on":
+                                                                                "job/migrate"})))), None, "default")
+    [f] = [f for f in checks.run_all(a, graph.collect(a), "chart") if f.rule == "unresolved-reference"]
+    assert "job/app-migrations-migrate" in f.message + f.hint

@@ -87,3 +87,20 @@ def test_live_table_renders_every_object():
         table(e)
     text = out.getvalue()
     assert "job/a" in text and "failed" in text and "blocked by job/a" in text and "✖ failed after 60.0s" in text
+
+
+@pytest.mark.parametrize("flags,fragment", [
+    (["--svg", "/no/such/dir/x.svg"], "--svg /no/such/dir/x.svg: cannot write the file: No such file or directory"),
+    (["--html", "/no/such/dir/x.html"], "--html /no/such/dir/x.html: cannot write the file"),
+    (["--api-error", "job/app-migrations-migrate=-1"], "--api-error 'job/app-migrations-migrate=-1': the count"),
+    (["--api-error", "job/app-migrations-migrate=0"], "must be a whole number ≥ 1"),
+    (["--api-error", "job/nope=2"], "--api-error 'job/nope' names no object of the chart"),
+    (["--estimate", "no/such=5m"], "--estimate 'no/such' names no object of the chart"),
+    (["--estimate", "job/migrate=5m"], "--estimate 'job/migrate' names no object of the chart; "
+                                       "did you mean job/app-migrations-migrate?"),
+    (["--never-ready", "chart:x"], "--never-ready 'chart:x': name an object, not a chart"),
+])
+def test_bad_flags_are_usage_errors_naming_the_flag(cli, flags, fragment):
+    r = cli("simulate", "app", MIG, *flags)
+    assert r.code == 2, (r.code, r.err)
+    assert fragment in r.err and "Traceback" not in r.err and "internal error" not in r.err
