@@ -83,6 +83,27 @@ def test_asap_schedule_is_correct_and_optimal(dag):
     assert sim.wave_makespan >= sim.makespan
 
 
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(dag=dags(max_nodes=15), latency=st.integers(1, 5))
+def test_with_api_latency_the_wave_model_pays_it_too(dag, latency):
+    """--slow-api: like with like, a wave-based run is never faster than the per-edge engine."""
+    n, edges, seconds = dag
+    a, g, keys = build(edges, n)
+    sim, est = run(a, g, keys, seconds, behaviour={"api_latency": float(latency)})
+    assert sim.summary.ok
+    assert sim.wave_makespan >= sim.makespan
+    assert sim.wave_makespan == simulation.wave_makespan(a, g, est.seconds) + latency * max(
+        v for k, v in views.GraphView(a, g, keys, est).level.items() if isinstance(k, ObjectKey))
+
+
+def test_wave_model_with_a_concurrency_limit():
+    a, g, keys = build([], 4)  # one level of four
+    est = Estimates({f"configmap/c{i}": s for i, s in enumerate((10, 10, 10, 30))})
+    assert simulation.wave_makespan(a, g, est.seconds) == 30
+    assert simulation.wave_makespan(a, g, est.seconds, concurrency=2) == 40  # c0,c2 | c1,c3 in name order
+    assert simulation.wave_makespan(a, g, est.seconds, latency=1, concurrency=1) == 64
+
+
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(dag=dags(max_nodes=15), data=st.data())
 def test_a_failure_blocks_exactly_its_descendants(dag, data):
