@@ -395,3 +395,71 @@ def test_the_simulated_statefulset_reports_available_replicas():
     key = ObjectKey("apps", "StatefulSet", "default", "db")
     st_ = ready_status(key, {"metadata": {"name": "db"}, "spec": {"replicas": 3}})
     assert st_["availableReplicas"] == st_["readyReplicas"] == 3
+
+
+# ---------------------------------------------------------------- the failure timeline picture
+
+def _failed_run():
+    """job/migrate fails twice (retry 1), deployment/web and what waits for it are blocked."""
+    job = ("apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: migrate\n  annotations:\n"
+           "    appcontroller.k8s/retry: \"1\"\n")
+    a, g, keys = analyze(job, deploy("web", "web", deps="job/migrate"), svc("web", "web", ready_when="endpoints"),
+                         cm("after", {DEP: "service/web"}), deploy("worker", "worker"))
+    est = Estimates({"job/migrate": 60})
+    key = ObjectKey("batch", "Job", "default", "migrate")
+    sim = simulation.simulate(a, g, keys, est, behaviour=Behaviour(seconds=est.seconds, fail={key}))
+    view = views.GraphView(a, g, keys, est)
+    return simulation.SimulateResult("c", "r", simulation=sim, critical_seconds=view.critical_seconds,
+                                     critical_path=view.critical_labels())
+
+
+@pytest.mark.parametrize("span", [0.3, 3, 9, 11, 47, 100, 182, 201, 600, 612, 1000, 3600, 7200])
+def test_axis_ticks_are_round(span):
+    from helm_ac.output.printers.timeline import tick_step, ticks
+
+    step = tick_step(span)
+    unit = 60 if step >= 30 else 1
+    mantissa = step / unit / 10 ** __import__("math").floor(__import__("math").log10(step / unit))
+    assert round(mantissa, 9) in (1, 2, 5), (span, step)
+    marks = ticks(span)
+    assert marks[0] == 0 and marks[-1] >= span and marks[-2] < span and len(marks) <= 11
+
+
+def test_failure_timeline_svg_is_readable_at_a_glance():
+    import xml.etree.ElementTree as ET
+
+    from helm_ac.output.printers import timeline
+
+    r = _failed_run()
+    svg = timeline.to_svg(r)
+    root = ET.fromstring(svg)
+    ns = "{http://www.w3.org/2000/svg}"
+    texts = [t.text or "" for t in root.iter(ns + "text")]
+    for word in ("ready", "failed", "timed out", "blocked", "skipped", "retry", "critical path"):  # the legend
+        assert word in texts, word
+    assert "blocked by job/migrate" in texts  # a blocked object's row says what blocked it
+    assert any(t.startswith("blocked: the pods it selects will not come") for t in texts)
+    assert "2 attempts, failed" in texts  # retries counted, the failure named
+    assert any(t.startswith("first failure: job/migrate at 2m") for t in texts)
+    titles = ["".join(t.itertext()) for t in root.iter(ns + "title")]
+    assert any(t.startswith("job/migrate: failed 0s → 2m, 2 attempts") for t in titles)
+    # the retry is a tick on the bar at 1m; the failure a cross in a circle at the bar's end
+    bar = next(e for e in root.iter(ns + "rect") if "".join(e.itertext()).startswith("job/migrate"))
+    assert bar.get("stroke") == "#1f3b73"  # on the critical path: outlined
+    x_end = float(bar.get("x")) + float(bar.get("width"))
+    assert any(abs(float(c.get("cx")) - x_end) < 0.2 for c in root.iter(ns + "circle"))
+    retry_x = [float(ln.get("x1")) for ln in root.iter(ns + "line") if ln.get("stroke") == "#222"
+               and ln.get("y1") != "51"]
+    assert any(abs(x - (float(bar.get("x")) + float(bar.get("width")) / 2)) < 0.2 for x in retry_x)
+    labels = [t for t in texts if t and t[0].isdigit() and t[-1] in "sm"]
+    assert labels[:5] == ["0s", "20s", "40s", "1m", "1m20s"]  # round ticks
+
+
+def test_failure_timeline_text_marks_blocked_retries_and_the_critical_path():
+    from helm_ac.output.printers import timeline
+
+    text = timeline.to_text(_failed_run())
+    rows = {line.split()[0].lstrip("*"): line for line in text.splitlines() if "│" in line and "/" in line}
+    assert "↻" in rows["job/migrate"] and "✖" in rows["job/migrate"] and rows["job/migrate"].startswith("*")
+    assert "⊘" in rows["deployment/web"] and "blocked at 2m (blocked by job/migrate)" in rows["deployment/web"]
+    assert "⊘ blocked/skipped  ↻ retry  * critical path" in text

@@ -31,6 +31,9 @@ class Bar:
     end: float | None
     state: State
     attempts: int = 1
+    retries: list[float] = field(default_factory=list)  # when each attempt after the first started
+    message: str = ""  # of the final state: why it failed, what blocked it
+    ready_at: float | None = None  # first ready (start of its children); None if never
 
 
 @dataclass
@@ -86,9 +89,13 @@ def simulate(analysis: Analysis, graph: nx.DiGraph, keys: Keys, estimates: Estim
         bar = bars.setdefault(e.key, Bar(e.key, None, None, e.state))
         if e.state is State.APPLYING and bar.start is None:
             bar.start = e.time
+        elif e.state is State.APPLYING and (e.attempt or 1) > bar.attempts:
+            bar.retries.append(e.time)
         bar.attempts = max(bar.attempts, e.attempt or 1)
         if e.state.final:
-            bar.end, bar.state = e.time, e.state
+            bar.end, bar.state, bar.message = e.time, e.state, e.message
+            if e.state is State.READY and bar.ready_at is None:
+                bar.ready_at = e.time
     order = {keys.key(k): i for i, k in enumerate(analysis.order)}
     timeline = sorted(bars.values(), key=lambda b: (b.start if b.start is not None else float("inf"),
                                                     order.get(b.key, 0)))
