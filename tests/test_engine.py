@@ -463,3 +463,12 @@ def test_failure_timeline_text_marks_blocked_retries_and_the_critical_path():
     assert "↻" in rows["job/migrate"] and "✖" in rows["job/migrate"] and rows["job/migrate"].startswith("*")
     assert "⊘" in rows["deployment/web"] and "blocked at 2m (blocked by job/migrate)" in rows["deployment/web"]
     assert "⊘ blocked/skipped  ↻ retry  * critical path" in text
+
+
+def test_under_a_concurrency_limit_the_longest_chain_ahead_goes_first():
+    """c2 -> c3 (100s) is the long chain: it starts at once, not after c0 and c1 by name."""
+    a, g, keys = build([(2, 3)], 4)
+    sim, _ = run(a, g, keys, {K("c0"): 10, K("c1"): 10, K("c2"): 10, K("c3"): 100}, concurrency=2)
+    assert sim.summary.ok and sim.makespan == 110  # name order: 120
+    starts = [e.key for e in sim.events if isinstance(e, StateEvent) and e.state is State.APPLYING]
+    assert starts[:2] == ["configmap/c2", "configmap/c0"]

@@ -45,6 +45,9 @@ class Options:
     concurrency: int | None = None  # objects in flight (applying or waiting) at once; None: no limit
     timeout: float | None = None  # the whole run
     default_timeout: float = spec.DEFAULT_TIMEOUT_SECONDS
+    # expected seconds per object: under a concurrency limit, queued objects with the longest chain
+    # still ahead of them (their own time included) go first (critical-path list scheduling)
+    durations: Callable[[ObjectKey], float] | None = None
 
 
 @dataclass
@@ -79,7 +82,13 @@ class Engine:
     def __post_init__(self) -> None:
         self.nodes: dict[Node, _Node] = {n: _Node(n, self.keys.key(n)) for n in self.graph}
         self._inflight = 0
-        self._queue: list[tuple[str, int, ObjectKey]] = []
+        self._queue: list[tuple[float, str, int, ObjectKey]] = []  # (-chain ahead, name, seq, key)
+        self._ahead: dict[Node, float] = {}
+        if self.options.durations is not None and self.options.concurrency is not None:
+            seconds = self.options.durations
+            for n in reversed(list(nx.topological_sort(self.graph))):
+                own = seconds(n) if isinstance(n, ObjectKey) else 0.0
+                self._ahead[n] = own + max((self._ahead[c] for c in self.graph.successors(n)), default=0.0)
         self._seq = 0
         self._run_timer: Timer | None = None
         self._waiting_services: dict[str | None, set[ObjectKey]] = {}
@@ -98,13 +107,17 @@ class Engine:
         self._present_done: set[tuple[Node, Node]] = set()
         self._present_edges = {(p, c) for p, c, d in self.graph.edges(data=True)
                                if {w.gate for w in d["why"]} == {"present"}}
-        self._children = {n: sorted(self.graph.successors(n), key=lambda c: self.nodes[c].name) for n in self.graph}
+        self._children = {n: sorted(self.graph.successors(n), key=self._rank) for n in self.graph}
         self._final = 0
         self._stopped = False
         self.start_time = 0.0
         self.end_time: float | None = None
 
     # ------------------------------------------------------------------ setup
+
+    def _rank(self, key: Node) -> tuple[float, str]:
+        """Dispatch order among objects free to start: longest chain ahead first, then by name."""
+        return -self._ahead.get(key, 0.0), self.nodes[key].name
 
     def _gate(self, parent: Node, child: Node) -> str:
         return "present" if (parent, child) in self._present_edges else "ready"
@@ -119,7 +132,7 @@ class Engine:
             n.parents_left = self.graph.in_degree(n.key)
         if self.options.timeout is not None:
             self._run_timer = self.loop.call_later(self.options.timeout, self._run_timed_out)
-        for key in sorted(self.nodes, key=lambda k: self.nodes[k].name):
+        for key in sorted(self.nodes, key=self._rank):
             if self.nodes[key].parents_left == 0:
                 self._release(key)
 
@@ -154,7 +167,7 @@ class Engine:
             return
         if self.options.concurrency is not None and self._inflight >= self.options.concurrency:
             self._seq += 1
-            heapq.heappush(self._queue, (n.name, self._seq, key))
+            heapq.heappush(self._queue, (-self._ahead.get(key, 0.0), n.name, self._seq, key))
             return
         self._launch(key)
 
@@ -279,7 +292,7 @@ class Engine:
     def _free_slot(self) -> None:
         self._inflight -= 1
         while self._queue and (self.options.concurrency is None or self._inflight < self.options.concurrency):
-            _, _, nxt = heapq.heappop(self._queue)
+            nxt = heapq.heappop(self._queue)[3]
             if self.nodes[nxt].state is State.PENDING:
                 self._launch(nxt)
 
@@ -306,7 +319,7 @@ class Engine:
             if self.options.concurrency is not None and self._inflight >= self.options.concurrency:
                 n.state = State.PENDING
                 self._seq += 1
-                heapq.heappush(self._queue, (n.name, self._seq, key))
+                heapq.heappush(self._queue, (-self._ahead.get(key, 0.0), n.name, self._seq, key))
                 return
             self._launch(key)
             return
@@ -328,7 +341,7 @@ class Engine:
         for d in sorted(nx.descendants(self.graph, key), key=lambda x: self.nodes[x].name):
             dn = self.nodes[d]
             if dn.state is State.PENDING:
-                self._queue = [q for q in self._queue if q[2] != d]
+                self._queue = [q for q in self._queue if q[3] != d]
                 heapq.heapify(self._queue)
                 self._emit(dn, state, f"{'blocked' if state is State.BLOCKED else 'skipped'} by {name}",
                            (name,))

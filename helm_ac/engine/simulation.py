@@ -5,7 +5,7 @@ Returns the events, the summary, a per-object timeline, the makespan, and what a
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import networkx as nx
@@ -78,7 +78,10 @@ def simulate(analysis: Analysis, graph: nx.DiGraph, keys: Keys, estimates: Estim
     behaviour = behaviour or Behaviour(seconds=estimates.seconds)
     cluster = SimulatedCluster(loop, behaviour)
     events: list[Event] = []
-    engine = Engine(analysis, graph, cluster, loop, keys, options or Options(), events.append)
+    options = options or Options()
+    if options.durations is None:  # the engine orders its queue by the same estimates
+        options = replace(options, durations=estimates.seconds)
+    engine = Engine(analysis, graph, cluster, loop, keys, options, events.append)
     engine.start()
     loop.run()
     summary = engine.summary()
@@ -99,7 +102,6 @@ def simulate(analysis: Analysis, graph: nx.DiGraph, keys: Keys, estimates: Estim
     order = {keys.key(k): i for i, k in enumerate(analysis.order)}
     timeline = sorted(bars.values(), key=lambda b: (b.start if b.start is not None else float("inf"),
                                                     order.get(b.key, 0)))
-    options = options or Options()
     wave = wave_makespan(analysis, graph, behaviour.seconds, latency=behaviour.api_latency,
                          concurrency=options.concurrency)
     return Simulation(events, summary, timeline, summary.duration, wave, dict(cluster.calls), loop.callbacks_run)
