@@ -472,3 +472,16 @@ def test_under_a_concurrency_limit_the_longest_chain_ahead_goes_first():
     assert sim.summary.ok and sim.makespan == 110  # name order: 120
     starts = [e.key for e in sim.events if isinstance(e, StateEvent) and e.state is State.APPLYING]
     assert starts[:2] == ["configmap/c2", "configmap/c0"]
+
+
+def test_a_service_whose_pod_sources_were_skipped_is_skipped_too():
+    job = ("apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: migrate\n  annotations:\n"
+           "    appcontroller.k8s/on-error: ignore-all\n")
+    a, g, keys = analyze(job, deploy("web", "web", deps="job/migrate"),
+                         svc("web", "web", ready_when="endpoints"), cm("after", {DEP: "service/web"}))
+    est = Estimates()
+    key = ObjectKey("batch", "Job", "default", "migrate")
+    sim = simulation.simulate(a, g, keys, est, behaviour=Behaviour(seconds=est.seconds, fail={key}))
+    final = states(sim)
+    assert final["service/web"] is State.SKIPPED and final["configmap/after"] is State.SKIPPED
+    assert sim.summary.ok and sim.makespan == est.seconds(key)

@@ -256,9 +256,10 @@ class Engine:
         if not all(s.state.final and s.state is not State.READY for s in ended):
             return
         why = "; ".join(f"{s.name} {s.state.value}" + (f" ({s.message})" if s.message else "") for s in ended)
-        self._settle(svc, State.BLOCKED, f"the pods it selects will not come: {why}",
-                     tuple(s.name for s in ended))
-        self._close_descendants(svc, State.BLOCKED)
+        # skipped (on-error: ignore-all upstream) when all of them were: the run goes on without it
+        state = State.SKIPPED if all(s.state is State.SKIPPED for s in ended) else State.BLOCKED
+        self._settle(svc, state, f"the pods it selects will not come: {why}", tuple(s.name for s in ended))
+        self._close_descendants(svc, state)
 
     def _ready(self, key: ObjectKey, message: str) -> None:
         self._settle(key, State.READY, message)
