@@ -351,7 +351,7 @@ def compute(obj: Mapping[str, Any], *, success_factor: int = 100,
     result = rule_for(group, str(obj.get("kind", "")))(obj, success_factor, related)
     if ready_when is None or result.failed:
         return result
-    clauses = [c for c in ready_when if not isinstance(c, readywhen.Endpoints)]
+    clauses: list[readywhen.Clause] = [c for c in ready_when if not isinstance(c, readywhen.Endpoints)]
     if len(clauses) < len(ready_when):
         ep = endpoints(obj, success_factor, related)
         if not ep.ready or not clauses:

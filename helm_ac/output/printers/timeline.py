@@ -256,12 +256,12 @@ def to_svg(r: SimulateResult) -> str:
             label = (label + ", " if label else "") + _LABEL[b.state]
         if label:
             parts.append(f'<text x="{x0 + w + 12:.1f}" y="{y + 16}" fill="#555">{esc(label)}</text>')
-    for cx, y, note, colour in blocked_marks:
-        cy = y + row_h / 2
+    for cx, y_row, note, colour in blocked_marks:
+        cy = y_row + row_h / 2
         parts.append(f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="6" fill="white" stroke="{colour}" stroke-width="2"/>'
                      f'<line x1="{cx - 4:.1f}" y1="{cy + 4:.1f}" x2="{cx + 4:.1f}" y2="{cy - 4:.1f}" '
                      f'stroke="{colour}" stroke-width="2"/>')
-        parts.append(f'<text x="{cx + 10:.1f}" y="{y + 16}" fill="#555" font-style="italic">'
+        parts.append(f'<text x="{cx + 10:.1f}" y="{y_row + 16}" fill="#555" font-style="italic">'
                      f'{esc(note if len(note) <= 60 else note[:59] + "…")}<title>{esc(note)}</title></text>')
     parts.append(f'<text x="10" y="{bottom + 40}" fill="{_CRITICAL}" font-weight="bold">{esc(crit_text)}</text>')
     if first is not None:
