@@ -106,3 +106,13 @@ def test_bad_flags_are_usage_errors_naming_the_flag(cli, flags, fragment):
     r = cli("simulate", "app", MIG, *flags)
     assert r.code == 2, (r.code, r.err)
     assert fragment in r.err and "Traceback" not in r.err and "internal error" not in r.err
+
+
+def test_graph_resolves_estimates_like_simulate(cli):
+    r = cli("graph", "app", MIG, "--estimate", "job/migrate=5m")
+    assert r.code == 2 and "--estimate 'job/migrate' names no object of the chart; did you mean " \
+                           "job/app-migrations-migrate?" in r.err
+    r = cli("graph", "app", MIG, "--estimate", "job/app-migrations-migrate=5m", "-o", "json")
+    assert r.code == 0
+    nodes = {n["id"]: n for n in json.loads(r.out)["nodes"]}
+    assert nodes["job/app-migrations-migrate"]["seconds"] == 300
