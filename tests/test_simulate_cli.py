@@ -116,3 +116,15 @@ def test_graph_resolves_estimates_like_simulate(cli):
     assert r.code == 0
     nodes = {n["id"]: n for n in json.loads(r.out)["nodes"]}
     assert nodes["job/app-migrations-migrate"]["seconds"] == 300
+
+
+def test_a_failed_run_ends_with_its_failure_not_ten_minutes_later(cli):
+    """On main the Service of the blocked Deployment waited 10 minutes for pods and was reported
+    timed-out, burying the failed Job."""
+    r = cli("simulate", "app", MIG, "--fail", "job/app-migrations-migrate", "-o", "json")
+    assert r.code == 1
+    doc = json.loads(r.out)
+    states = {o["key"]: o["state"] for o in doc["objects"]}
+    assert doc["makespan"] == 181 and states["service/app-migrations"] == "ready"
+    assert {u["key"]: u["state"] for u in doc["unfinished"]} == {"job/app-migrations-migrate": "failed",
+                                                               "deployment/app-migrations": "blocked"}
