@@ -485,3 +485,14 @@ def test_a_service_whose_pod_sources_were_skipped_is_skipped_too():
     final = states(sim)
     assert final["service/web"] is State.SKIPPED and final["configmap/after"] is State.SKIPPED
     assert sim.summary.ok and sim.makespan == est.seconds(key)
+
+
+def test_a_service_applied_after_its_pod_sources_ended_is_blocked_when_applied():
+    job = "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: migrate\n"
+    a, g, keys = analyze(job, deploy("web", "web", deps="job/migrate"), cm("slow"),
+                         svc("web", "web", deps="configmap/slow", ready_when="endpoints"))
+    est = Estimates({"job/migrate": 60, "configmap/slow": 100})
+    key = ObjectKey("batch", "Job", "default", "migrate")
+    sim = simulation.simulate(a, g, keys, est, behaviour=Behaviour(seconds=est.seconds, fail={key}))
+    blocked = [(e.time, e.key) for e in sim.events if isinstance(e, StateEvent) and e.state is State.BLOCKED]
+    assert blocked == [(60, "deployment/web"), (100, "service/web")] and sim.makespan == 100
