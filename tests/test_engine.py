@@ -376,7 +376,7 @@ def test_a_service_waiting_for_endpoints_of_a_blocked_deployment_is_blocked_at_o
     why = {u.key: u.reason for u in sim.summary.unfinished}
     assert why["service/web"] == ("the pods it selects will not come: deployment/web blocked "
                                   "(blocked by job/migrate)")
-    assert why["configmap/after"] == "blocked by service/web"
+    assert why["configmap/after"] == "blocked by service/web (after job/migrate failed)"
     blocked = next(e for e in sim.events if isinstance(e, StateEvent) and e.key == "service/web"
                    and e.state is State.BLOCKED)
     assert blocked.blocked_by == ("deployment/web",)

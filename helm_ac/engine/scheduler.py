@@ -142,7 +142,7 @@ class Engine:
         final = state in FINAL_STATES
         if final and n.state not in FINAL_STATES:
             self._final += 1
-        n.state, n.message = state, message
+        n.state, n.message, n.blocked_by = state, message, blocked_by
         if final:
             n.finished = self.loop.now()
             if n.timer is not None:
@@ -259,7 +259,8 @@ class Engine:
         # skipped (on-error: ignore-all upstream) when all of them were: the run goes on without it
         state = State.SKIPPED if all(s.state is State.SKIPPED for s in ended) else State.BLOCKED
         self._settle(svc, state, f"the pods it selects will not come: {why}", tuple(s.name for s in ended))
-        self._close_descendants(svc, state)
+        roots = self._root_failures(svc)
+        self._close_descendants(svc, state, f" (after {', '.join(roots)})" if roots else "")
 
     def _ready(self, key: ObjectKey, message: str) -> None:
         self._settle(key, State.READY, message)
@@ -336,7 +337,23 @@ class Engine:
         else:
             self._close_descendants(key, State.BLOCKED)
 
-    def _close_descendants(self, key: Node, state: State) -> None:
+    def _root_failures(self, key: Node) -> list[str]:
+        """The failures behind a blocked object, through what blocked it: ``job/migrate failed``."""
+        by_name = {n.name: n for n in self.nodes.values()}
+        out: list[str] = []
+        stack, seen = list(self.nodes[key].blocked_by), set()
+        while stack:
+            name = stack.pop()
+            n = by_name.get(name)
+            if n is None or name in seen:
+                continue
+            seen.add(name)
+            if n.state in (State.FAILED, State.TIMED_OUT):
+                out.append(f"{name} {n.state.value}")
+            stack.extend(n.blocked_by)
+        return sorted(out)
+
+    def _close_descendants(self, key: Node, state: State, cause: str = "") -> None:
         """Every descendant that has not started will not: blocked (abort) or skipped (ignore-all)."""
         name = self.nodes[key].name
         for d in sorted(nx.descendants(self.graph, key), key=lambda x: self.nodes[x].name):
@@ -344,7 +361,7 @@ class Engine:
             if dn.state is State.PENDING:
                 self._queue = [q for q in self._queue if q[3] != d]
                 heapq.heapify(self._queue)
-                self._emit(dn, state, f"{'blocked' if state is State.BLOCKED else 'skipped'} by {name}",
+                self._emit(dn, state, f"{'blocked' if state is State.BLOCKED else 'skipped'} by {name}{cause}",
                            (name,))
 
     def _run_timed_out(self) -> None:
