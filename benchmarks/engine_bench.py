@@ -1,15 +1,24 @@
 #!/usr/bin/env python3
 """Benchmark: the orchestration engine on the simulated cluster (virtual time), side by side.
 
-1. Random DAGs of 500 objects with random readiness durations: our makespan / critical path
-   (target ≤ 1.02 in virtual time) next to what a wave-based (level by level) run takes.
+1. Random DAGs of 500 objects with random readiness durations, installed under a slow API
+   (``--latency``, default 2 s per object) and a concurrency limit (``--concurrency``, default 8
+   objects in flight): the engine's makespan against a **lower bound** that accounts for both,
+   ``max(longest path with latency + duration per object, total slot time / concurrency)``; no
+   schedule can beat it, so a ratio of 1.000 is optimal.  The engine orders its queue by the chain
+   still ahead of each object (critical-path list scheduling) from *estimates*: here they are ±50%
+   off the true durations.  Target: mean ≤ 1.05, worst ≤ 1.10 (dispatch in name order, as before
+   this benchmark, measured 1.06 / 1.14 at concurrency 8 and 1.11 / 1.48 at 16: it misses).  Next to
+   it the engine with exact durations, and the wave-based run (level by level, HIP-0025 batches,
+   Argo CD waves, cli-utils phases) under the same latency and limit, against the same bound.
 2. A 10,000-object graph: CPU time to plan and dispatch the whole install (target < 1 s): the
    engine and the simulated cluster from the plan event to the summary (median of three), manifests
    already parsed; the timeline and the wave comparison that ``helm ac simulate`` adds are not counted.
 3. API calls per object during a simulated install (target ≤ 3, plus watch events; no polling).
 
 No helm needed: charts are generated as rendered manifests.  Run:
-``python3 benchmarks/engine_bench.py [--graphs 20] [--objects 500] [--big 10000] [--seed 1]``.
+``python3 benchmarks/engine_bench.py [--graphs 20] [--objects 500] [--latency 2] [--concurrency 8]
+[--big 10000] [--seed 1]``.
 """
 from __future__ import annotations
 
@@ -20,6 +29,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -28,7 +38,7 @@ from helm_ac.analysis.estimates import Estimates  # noqa: E402
 from helm_ac.analysis.keys import Keys
 from helm_ac.engine import simulation
 from helm_ac.engine.loop import VirtualLoop  # noqa: E402
-from helm_ac.engine.scheduler import Engine  # noqa: E402
+from helm_ac.engine.scheduler import Engine, Options  # noqa: E402
 from helm_ac.engine.simulated import Behaviour, SimulatedCluster  # noqa: E402
 from helm_ac.output import views
 from helm_ac.rendering import manifests  # noqa: E402
@@ -66,25 +76,57 @@ def prepare(text: str, seconds: dict[str, float]):  # type: ignore[no-untyped-de
     return a, g, Keys(a, "bench"), Estimates(seconds)
 
 
+def lower_bound(g: Any, seconds: Any, latency: float, concurrency: int | None) -> float:
+    """No install can be faster: the longest chain (each object: latency + duration) and, under a
+    limit, the total slot time shared by ``concurrency`` slots."""
+    import networkx as nx
+
+    from helm_ac.kinds import ObjectKey
+
+    def cost(n: Any) -> float:
+        return latency + seconds(n) if isinstance(n, ObjectKey) else 0.0
+
+    finish: dict[Any, float] = {}
+    for n in nx.topological_sort(g):
+        finish[n] = max((finish[p] for p in g.predecessors(n)), default=0.0) + cost(n)
+    chain = max(finish.values(), default=0.0)
+    work = sum(cost(n) for n in g)
+    return max(chain, work / concurrency) if concurrency else chain
+
+
+TARGET_MEAN, TARGET_WORST = 1.05, 1.10
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--graphs", type=int, default=20)
     p.add_argument("--objects", type=int, default=500)
+    p.add_argument("--latency", type=float, default=2.0, help="API latency per call, virtual seconds")
+    p.add_argument("--concurrency", type=int, default=8, help="objects in flight at once")
     p.add_argument("--big", type=int, default=10_000)
     p.add_argument("--seed", type=int, default=1)
     args = p.parse_args()
     rng = random.Random(args.seed)
+    noise = random.Random(args.seed + 1)
 
-    ours, waves, calls = [], [], []
+    ours, noisy, waves, free, calls = [], [], [], [], []
     for _ in range(args.graphs):
         a, g, keys, est = prepare(*random_chart(rng, args.objects, rng.choice([0.02, 0.05, 0.1])))
-        sim = simulation.simulate(a, g, keys, est)
-        cp = views.GraphView(a, g, keys, est).critical_seconds
+        sim = simulation.simulate(a, g, keys, est, behaviour=Behaviour(seconds=est.seconds, api_latency=args.latency),
+                                  options=Options(concurrency=args.concurrency))
         if not sim.summary.ok:
             raise SystemExit("a simulated install failed")
-        ours.append(sim.makespan / cp)
-        waves.append(sim.wave_makespan / cp)
+        bound = lower_bound(g, est.seconds, args.latency, args.concurrency)
+        ours.append(sim.makespan / bound)
+        off = {k: noise.uniform(0.5, 1.5) for k in a.order}  # the engine orders by estimates that are ±50% off
+        rough = simulation.simulate(a, g, keys, est, behaviour=Behaviour(seconds=est.seconds, api_latency=args.latency),
+                                    options=Options(concurrency=args.concurrency,
+                                                    durations=lambda k, off=off: est.seconds(k) * off[k]))
+        noisy.append(rough.makespan / bound)
+        waves.append(sim.wave_makespan / bound)
         calls.append(sum(v for k, v in sim.api_calls.items() if k != "watch") / len(a.order))
+        unlimited = simulation.simulate(a, g, keys, est)  # no latency, no limit: exactly the critical path
+        free.append(unlimited.makespan / views.GraphView(a, g, keys, est).critical_seconds)
 
     a, g, keys, est = prepare(*random_chart(rng, args.big, 0.03))
     for info in a.objects.values():  # parsing manifests is rendering's cost (graph_bench.py), not dispatch's
@@ -106,16 +148,22 @@ def main() -> int:
     sim = simulation.simulate(a, g, keys, est)
     big_calls = sum(v for k, v in sim.api_calls.items() if k != "watch") / len(a.order)
 
+    ok_mean, ok_worst = statistics.mean(noisy) <= TARGET_MEAN, max(noisy) <= TARGET_WORST
     print(f"engine benchmark (seed {args.seed}), virtual time on the simulated cluster")
-    print(f"{'measure':<52} {'ours':>10} {'waves':>10}  target")
-    print(f"{f'makespan / critical path, {args.graphs} DAGs x {args.objects} (mean)':<52} "
-          f"{statistics.mean(ours):>10.3f} {statistics.mean(waves):>10.3f}  ≤ 1.02  "
-          f"{'PASS' if max(ours) <= 1.02 else 'MISS'}")
-    print(f"{'makespan / critical path (worst)':<52} {max(ours):>10.3f} {max(waves):>10.3f}")
-    print(f"{f'CPU to plan and dispatch {len(a.order)} objects (s)':<52} {cpu:>10.2f} {'':>10}  < 1 s   "
+    print(f"{args.graphs} DAGs x {args.objects} objects, API latency {args.latency:g}s, concurrency {args.concurrency}; "
+          f"ratios to the lower bound max(longest chain, slot time / {args.concurrency})")
+    print("engine: the queue ordered by estimates ±50% off (the target); exact: by the true durations")
+    print(f"{'measure':<40} {'engine':>8} {'exact':>8} {'waves':>8}  target (engine)")
+    print(f"{'makespan / lower bound (mean)':<40} {statistics.mean(noisy):>8.3f} {statistics.mean(ours):>8.3f} "
+          f"{statistics.mean(waves):>8.3f}  ≤ {TARGET_MEAN:.2f}  {'PASS' if ok_mean else 'MISS'}")
+    print(f"{'makespan / lower bound (worst)':<40} {max(noisy):>8.3f} {max(ours):>8.3f} {max(waves):>8.3f}  "
+          f"≤ {TARGET_WORST:.2f}  {'PASS' if ok_worst else 'MISS'}")
+    print(f"{'no latency, no limit: makespan / crit. path':<40} {max(free):>8.3f} {'':>8} {'':>8}  = 1  "
+          f"{'PASS' if max(free) <= 1 + 1e-9 else 'MISS'}")
+    print(f"{f'CPU to dispatch {len(a.order)} objects (s)':<40} {cpu:>8.2f} {'':>8} {'':>8}  < 1 s  "
           f"{'PASS' if cpu < 1 else 'MISS'}")
-    print(f"{'API calls per object (mean over the DAGs / big graph)':<52} {statistics.mean(calls):>10.2f} "
-          f"{big_calls:>10.2f}  ≤ 3 + watch  {'PASS' if max(calls + [big_calls]) <= 3 else 'MISS'}")
+    print(f"{'API calls per object (DAGs / big graph)':<40} {statistics.mean(calls):>8.2f} {big_calls:>8.2f} "
+          f"{'':>8}  ≤ 3 + watch  {'PASS' if max(calls + [big_calls]) <= 3 else 'MISS'}")
     print(f"  big graph: {g.number_of_edges()} edges, {sim.callbacks} loop callbacks, makespan {sim.makespan:.0f}s "
           f"virtual, waves {sim.wave_makespan:.0f}s")
     return 0

@@ -300,16 +300,23 @@ def simulate(ctx: click.Context, output: str, speed: float | None, svg: str | No
         click.echo("Error: the chart's dependency annotations have errors; nothing to simulate", err=True)
         ctx.exit(1)
     if svg:
-        with open(svg, "w", encoding="utf-8") as fh:
-            fh.write(timeline.to_svg(result))
+        _write_picture(svg, timeline.to_svg(result), "--svg")
     if html_file:
-        with open(html_file, "w", encoding="utf-8") as fh:
-            fh.write(timeline.to_html(result))
+        _write_picture(html_file, timeline.to_html(result), "--html")
     if output in ("events", "jsonl"):
         _replay(result.simulation.events, output, speed)
     else:
         sys.stdout.write(timeline.FORMATS[output](result))
     ctx.exit(0 if result.simulation.summary.ok else 1)
+
+
+def _write_picture(path: str, text: str, flag: str) -> None:
+    try:
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    except OSError as exc:
+        raise UserError(f"{flag} {path}: cannot write the file: {exc.strerror or exc}",
+                        hint="give a path in an existing, writable directory") from None
 
 
 def _replay(events: list, fmt: str, speed: float | None) -> None:  # type: ignore[type-arg]

@@ -30,8 +30,22 @@ def test_graph_bench_runs(helm_binaries):
 
 
 def test_engine_bench_runs():
-    out = _run(str(BENCH / "engine_bench.py"), "--graphs", "2", "--objects", "30", "--big", "200").stdout
-    assert "makespan / critical path" in out and "API calls per object" in out
+    """Not timing: the rows are there, no makespan beats the lower bound, the unconstrained run equals the
+    critical path, and the wave model (same latency and limit) is never below the bound either."""
+    import re
+
+    out = _run(str(BENCH / "engine_bench.py"), "--graphs", "2", "--objects", "40", "--big", "200",
+               "--concurrency", "3", "--latency", "1").stdout
+    rows = {m.group(1).strip(): [float(x) for x in m.group(2).split()]
+            for m in re.finditer(r"^(makespan / lower bound \((?:mean|worst)\)|no latency[^\d]*)\s+([\d. ]+?)\s+[≤=]",
+                                 out, re.M)}
+    assert set(rows) == {"makespan / lower bound (mean)", "makespan / lower bound (worst)",
+                         "no latency, no limit: makespan / crit. path"}, out
+    for name in ("makespan / lower bound (mean)", "makespan / lower bound (worst)"):
+        engine, exact, waves = rows[name]
+        assert engine >= 1 and exact >= 1 and waves >= 1, out
+    assert rows["no latency, no limit: makespan / crit. path"] == [1.0]
+    assert "API calls per object" in out and "latency 1s, concurrency 3" in out
 
 
 @pytest.mark.helm

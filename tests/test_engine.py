@@ -83,6 +83,27 @@ def test_asap_schedule_is_correct_and_optimal(dag):
     assert sim.wave_makespan >= sim.makespan
 
 
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(dag=dags(max_nodes=15), latency=st.integers(1, 5))
+def test_with_api_latency_the_wave_model_pays_it_too(dag, latency):
+    """--slow-api: like with like, a wave-based run is never faster than the per-edge engine."""
+    n, edges, seconds = dag
+    a, g, keys = build(edges, n)
+    sim, est = run(a, g, keys, seconds, behaviour={"api_latency": float(latency)})
+    assert sim.summary.ok
+    assert sim.wave_makespan >= sim.makespan
+    assert sim.wave_makespan == simulation.wave_makespan(a, g, est.seconds) + latency * max(
+        v for k, v in views.GraphView(a, g, keys, est).level.items() if isinstance(k, ObjectKey))
+
+
+def test_wave_model_with_a_concurrency_limit():
+    a, g, keys = build([], 4)  # one level of four
+    est = Estimates({f"configmap/c{i}": s for i, s in enumerate((10, 10, 10, 30))})
+    assert simulation.wave_makespan(a, g, est.seconds) == 30
+    assert simulation.wave_makespan(a, g, est.seconds, concurrency=2) == 40  # c0,c2 | c1,c3 in name order
+    assert simulation.wave_makespan(a, g, est.seconds, latency=1, concurrency=1) == 64
+
+
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(dag=dags(max_nodes=15), data=st.data())
 def test_a_failure_blocks_exactly_its_descendants(dag, data):
@@ -253,12 +274,15 @@ def test_services_are_re_evaluated_from_watched_pods_only():
         docs.append((f"c/templates/d{i}.yaml", f"apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d{i}\n"
                      f"spec:\n  replicas: 3\n  template:\n    metadata:\n      labels: {{app: d{i}}}\n"))
         docs.append((f"c/templates/s{i}.yaml", f"apiVersion: v1\nkind: Service\nmetadata:\n  name: s{i}\n"
+                     f"  annotations:\n    appcontroller.k8s/ready-when: endpoints\n"
                      f"spec:\n  selector: {{app: d{i}}}\n"))
     a = model.analyze(manifests.split(rendered(*docs)), None, "default")
     g, keys, est = graph.build(a), Keys(a, "r"), Estimates()
     sim = simulation.simulate(a, g, keys, est)
     assert sim.summary.ok and sim.api_calls.get("list", 0) == 0
     assert sim.api_calls["get"] <= 3 * len(a.order)
+    ready = {e.key: e.message for e in sim.events if isinstance(e, StateEvent) and e.state is State.READY}
+    assert ready["service/s0"] == "3/3 selected pods ready"
 
 
 def test_a_statefulset_may_depend_on_its_headless_service():
@@ -296,3 +320,179 @@ def test_retries_are_announced_as_applying_not_as_failures():
                               behaviour=Behaviour(seconds=est.seconds, fail={key}, fail_attempts={key: 1}))
     seen = [(e.state, e.attempt) for e in sim.events if isinstance(e, StateEvent)]
     assert (State.FAILED, 1) not in seen and (State.APPLYING, 2) in seen and seen[-1] == (State.READY, 2)
+
+
+def analyze(*docs):
+    a = model.analyze(manifests.split(rendered(*[(f"c/templates/t{i}.yaml", d) for i, d in enumerate(docs)])), None,
+                      "default")
+    return a, graph.build(a), Keys(a, "r")
+
+
+def svc(name, selector, *, deps="", ready_when="", extra=""):
+    ann = (f"\n    {DEP}: {deps}" if deps else "") + (f"\n    appcontroller.k8s/ready-when: {ready_when}" if ready_when else "")
+    return (f"apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\n  annotations:{ann or ' {}'}\n"
+            f"spec:\n  selector: {{app: {selector}}}\n{extra}")
+
+
+def deploy(name, app, *, deps=""):
+    ann = f"\n    {DEP}: {deps}" if deps else ""
+    return (f"apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\n  annotations:{ann or ' {}'}\n"
+            f"spec:\n  replicas: 2\n  template:\n    metadata:\n      labels: {{app: {app}}}\n")
+
+
+def test_a_service_whose_pods_come_from_elsewhere_is_ready_with_its_cluster_ip():
+    """An operator makes the pods (Prometheus from a custom resource): the chart must not wait for them."""
+    cr = "apiVersion: monitoring.coreos.com/v1\nkind: Prometheus\nmetadata:\n  name: prom\n"
+    user = cm("dashboards", {DEP: "service/prom"})
+    a, g, keys = analyze(cr, svc("prom", "prometheus"), user)
+    sim = simulation.simulate(a, g, keys, Estimates())
+    assert sim.summary.ok, sim.summary.unfinished
+    ready = {e.key: (e.time, e.message) for e in sim.events if isinstance(e, StateEvent) and e.state is State.READY}
+    assert ready["service/prom"][0] == 2 and ready["configmap/dashboards"][0] == 2 + 1  # Service 2s, ConfigMap 1s
+    assert ready["service/prom"][1].startswith("cluster IP 10.96.")
+
+
+def test_a_load_balancer_is_ready_when_its_address_comes():
+    lb = svc("web", "web", extra="  type: LoadBalancer\n")
+    a, g, keys = analyze(lb, cm("after", {DEP: "service/web"}))
+    est = Estimates({"service/web": 30})
+    sim = simulation.simulate(a, g, keys, est)
+    events = [(e.time, e.key, e.state) for e in sim.events if isinstance(e, StateEvent)]
+    assert (30, "service/web", State.READY) in events and sim.makespan == 31
+
+
+def test_a_service_waiting_for_endpoints_of_a_blocked_deployment_is_blocked_at_once():
+    """The run ends with the failure, not 10 minutes later, and names it."""
+    job = ("apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: migrate\n")
+    a, g, keys = analyze(job, deploy("web", "web", deps="job/migrate"),
+                         svc("web", "web", ready_when="endpoints"), cm("after", {DEP: "service/web"}))
+    est = Estimates({"job/migrate": 60})
+    key = ObjectKey("batch", "Job", "default", "migrate")
+    sim = simulation.simulate(a, g, keys, est, behaviour=Behaviour(seconds=est.seconds, fail={key}))
+    final = states(sim)
+    assert final["job/migrate"] is State.FAILED and final["deployment/web"] is State.BLOCKED
+    assert final["service/web"] is State.BLOCKED and final["configmap/after"] is State.BLOCKED
+    assert sim.makespan == 60
+    why = {u.key: u.reason for u in sim.summary.unfinished}
+    assert why["service/web"] == ("the pods it selects will not come: deployment/web blocked "
+                                  "(blocked by job/migrate)")
+    assert why["configmap/after"] == "blocked by service/web (after job/migrate failed)"
+    blocked = next(e for e in sim.events if isinstance(e, StateEvent) and e.key == "service/web"
+                   and e.state is State.BLOCKED)
+    assert blocked.blocked_by == ("deployment/web",)
+
+
+def test_a_service_waiting_for_endpoints_becomes_ready_with_its_pods():
+    a, g, keys = analyze(deploy("web", "web"), svc("web", "web", ready_when="endpoints"),
+                         cm("after", {DEP: "service/web"}))
+    sim = simulation.simulate(a, g, keys, Estimates({"deployment/web": 50}))
+    assert sim.summary.ok and sim.makespan == 51
+
+
+def test_the_simulated_statefulset_reports_available_replicas():
+    from helm_ac.engine.simulated import ready_status
+
+    key = ObjectKey("apps", "StatefulSet", "default", "db")
+    st_ = ready_status(key, {"metadata": {"name": "db"}, "spec": {"replicas": 3}})
+    assert st_["availableReplicas"] == st_["readyReplicas"] == 3
+
+
+# ---------------------------------------------------------------- the failure timeline picture
+
+def _failed_run():
+    """job/migrate fails twice (retry 1), deployment/web and what waits for it are blocked."""
+    job = ("apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: migrate\n  annotations:\n"
+           "    appcontroller.k8s/retry: \"1\"\n")
+    a, g, keys = analyze(job, deploy("web", "web", deps="job/migrate"), svc("web", "web", ready_when="endpoints"),
+                         cm("after", {DEP: "service/web"}), deploy("worker", "worker"))
+    est = Estimates({"job/migrate": 60})
+    key = ObjectKey("batch", "Job", "default", "migrate")
+    sim = simulation.simulate(a, g, keys, est, behaviour=Behaviour(seconds=est.seconds, fail={key}))
+    view = views.GraphView(a, g, keys, est)
+    return simulation.SimulateResult("c", "r", simulation=sim, critical_seconds=view.critical_seconds,
+                                     critical_path=view.critical_labels())
+
+
+@pytest.mark.parametrize("span", [0.3, 3, 9, 11, 47, 100, 182, 201, 600, 612, 1000, 3600, 7200])
+def test_axis_ticks_are_round(span):
+    from helm_ac.output.printers.timeline import tick_step, ticks
+
+    step = tick_step(span)
+    unit = 60 if step >= 30 else 1
+    mantissa = step / unit / 10 ** __import__("math").floor(__import__("math").log10(step / unit))
+    assert round(mantissa, 9) in (1, 2, 5), (span, step)
+    marks = ticks(span)
+    assert marks[0] == 0 and marks[-1] >= span and marks[-2] < span and len(marks) <= 11
+
+
+def test_failure_timeline_svg_is_readable_at_a_glance():
+    import xml.etree.ElementTree as ET
+
+    from helm_ac.output.printers import timeline
+
+    r = _failed_run()
+    svg = timeline.to_svg(r)
+    root = ET.fromstring(svg)
+    ns = "{http://www.w3.org/2000/svg}"
+    texts = [t.text or "" for t in root.iter(ns + "text")]
+    for word in ("ready", "failed", "timed out", "blocked", "skipped", "retry", "critical path"):  # the legend
+        assert word in texts, word
+    assert "blocked by job/migrate" in texts  # a blocked object's row says what blocked it
+    assert any(t.startswith("blocked: the pods it selects will not come") for t in texts)
+    assert "2 attempts, failed" in texts  # retries counted, the failure named
+    assert any(t.startswith("first failure: job/migrate at 2m") for t in texts)
+    titles = ["".join(t.itertext()) for t in root.iter(ns + "title")]
+    assert any(t.startswith("job/migrate: failed 0s → 2m, 2 attempts") for t in titles)
+    # the retry is a tick on the bar at 1m; the failure a cross in a circle at the bar's end
+    bar = next(e for e in root.iter(ns + "rect") if "".join(e.itertext()).startswith("job/migrate"))
+    assert bar.get("stroke") == "#1f3b73"  # on the critical path: outlined
+    x_end = float(bar.get("x")) + float(bar.get("width"))
+    assert any(abs(float(c.get("cx")) - x_end) < 0.2 for c in root.iter(ns + "circle"))
+    retry_x = [float(ln.get("x1")) for ln in root.iter(ns + "line") if ln.get("stroke") == "#222"
+               and ln.get("y1") != "51"]
+    assert any(abs(x - (float(bar.get("x")) + float(bar.get("width")) / 2)) < 0.2 for x in retry_x)
+    labels = [t for t in texts if t and t[0].isdigit() and t[-1] in "sm"]
+    assert labels[:5] == ["0s", "20s", "40s", "1m", "1m20s"]  # round ticks
+
+
+def test_failure_timeline_text_marks_blocked_retries_and_the_critical_path():
+    from helm_ac.output.printers import timeline
+
+    text = timeline.to_text(_failed_run())
+    rows = {line.split()[0].lstrip("*"): line for line in text.splitlines() if "│" in line and "/" in line}
+    assert "↻" in rows["job/migrate"] and "✖" in rows["job/migrate"] and rows["job/migrate"].startswith("*")
+    assert "⊘" in rows["deployment/web"] and "blocked at 2m (blocked by job/migrate)" in rows["deployment/web"]
+    assert "⊘ blocked/skipped  ↻ retry  * critical path" in text
+
+
+def test_under_a_concurrency_limit_the_longest_chain_ahead_goes_first():
+    """c2 -> c3 (100s) is the long chain: it starts at once, not after c0 and c1 by name."""
+    a, g, keys = build([(2, 3)], 4)
+    sim, _ = run(a, g, keys, {K("c0"): 10, K("c1"): 10, K("c2"): 10, K("c3"): 100}, concurrency=2)
+    assert sim.summary.ok and sim.makespan == 110  # name order: 120
+    starts = [e.key for e in sim.events if isinstance(e, StateEvent) and e.state is State.APPLYING]
+    assert starts[:2] == ["configmap/c2", "configmap/c0"]
+
+
+def test_a_service_whose_pod_sources_were_skipped_is_skipped_too():
+    job = ("apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: migrate\n  annotations:\n"
+           "    appcontroller.k8s/on-error: ignore-all\n")
+    a, g, keys = analyze(job, deploy("web", "web", deps="job/migrate"),
+                         svc("web", "web", ready_when="endpoints"), cm("after", {DEP: "service/web"}))
+    est = Estimates()
+    key = ObjectKey("batch", "Job", "default", "migrate")
+    sim = simulation.simulate(a, g, keys, est, behaviour=Behaviour(seconds=est.seconds, fail={key}))
+    final = states(sim)
+    assert final["service/web"] is State.SKIPPED and final["configmap/after"] is State.SKIPPED
+    assert sim.summary.ok and sim.makespan == est.seconds(key)
+
+
+def test_a_service_applied_after_its_pod_sources_ended_is_blocked_when_applied():
+    job = "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: migrate\n"
+    a, g, keys = analyze(job, deploy("web", "web", deps="job/migrate"), cm("slow"),
+                         svc("web", "web", deps="configmap/slow", ready_when="endpoints"))
+    est = Estimates({"job/migrate": 60, "configmap/slow": 100})
+    key = ObjectKey("batch", "Job", "default", "migrate")
+    sim = simulation.simulate(a, g, keys, est, behaviour=Behaviour(seconds=est.seconds, fail={key}))
+    blocked = [(e.time, e.key) for e in sim.events if isinstance(e, StateEvent) and e.state is State.BLOCKED]
+    assert blocked == [(60, "deployment/web"), (100, "service/web")] and sim.makespan == 100

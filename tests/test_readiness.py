@@ -120,33 +120,57 @@ def _pod(name, labels, ready=True):
             "status": {"phase": "Running", "conditions": [cond("Ready", "True" if ready else "False")]}}
 
 
+ENDPOINTS = readywhen.parse("endpoints")
+
+
 @pytest.mark.parametrize("pods,sf,want", [
     ([], 100, W),  # AppController counted "no pod selected" as ready
     ([_pod("a", {"app": "web"})], 100, R),
     ([_pod("a", {"app": "web"}), _pod("b", {"app": "web"}, ready=False)], 100, W),
     ([_pod("a", {"app": "web"}), _pod("b", {"app": "web"}, ready=False)], 50, R),
+    ([_pod("a", {"app": "web"}, ready=False)], 1, W),  # at least one ready pod, whatever the factor
     ([_pod("a", {"app": "other"})], 100, W),
 ])
-def test_service_waits_for_the_pods_it_selects(pods, sf, want):
-    svc = obj("v1", "Service", {"selector": {"app": "web"}})
-    assert readiness.compute(svc, success_factor=sf, related=pods).status is want
+def test_service_with_ready_when_endpoints_waits_for_the_pods_it_selects(pods, sf, want):
+    svc = obj("v1", "Service", {"selector": {"app": "web"}, "clusterIP": "10.96.0.1"})
+    assert readiness.compute(svc, success_factor=sf, ready_when=ENDPOINTS, related=pods).status is want
 
 
-def test_service_special_cases():
-    assert readiness.compute(obj("v1", "Service", {"type": "ExternalName"})).ready
-    assert readiness.compute(obj("v1", "Service", {"clusterIP": "None", "selector": {"app": "db"}})).ready
+@pytest.mark.parametrize("spec,status,want", [
+    ({"selector": {"app": "web"}}, None, W),  # no cluster IP allocated yet
+    ({"selector": {"app": "web"}, "clusterIP": "10.96.0.1"}, None, R),  # no pod needed, as Helm 3 and kstatus
+    ({"clusterIP": "None", "selector": {"app": "db"}}, None, R),  # headless
+    ({"type": "ExternalName", "externalName": "db.example.com"}, None, R),  # no IP ever
+    ({"type": "LoadBalancer", "clusterIP": "10.96.0.1"}, None, W),
+    ({"type": "LoadBalancer", "clusterIP": "10.96.0.1"}, {"loadBalancer": {"ingress": [{"ip": "192.0.2.1"}]}}, R),
+    ({"type": "LoadBalancer", "clusterIP": "10.96.0.1", "externalIPs": ["192.0.2.7"]}, None, R),
+    ({"type": "NodePort", "clusterIP": "10.96.0.1"}, None, R),
+])
+def test_service_is_ready_as_helm_wait_has_it(spec, status, want):
+    svc = obj("v1", "Service", spec, status=status)
+    r = readiness.compute(svc)
+    assert r.status is want, r.message
+
+
+def test_service_endpoints_special_cases():
+    svc = obj("v1", "Service", {"selector": {"app": "web"}, "clusterIP": "10.96.0.1"})
     done = _pod("a", {"app": "web"})
     done["status"] = {"phase": "Succeeded"}
-    svc = obj("v1", "Service", {"selector": {"app": "web"}})
-    assert readiness.compute(svc, related=[done]).status is W  # a finished pod is no endpoint
+    assert readiness.compute(svc, ready_when=ENDPOINTS, related=[done]).status is W  # a finished pod is no endpoint
     failed = _pod("b", {"app": "web"})
     failed["status"] = {"phase": "Failed"}
-    assert readiness.compute(svc, related=[_pod("a", {"app": "web"}), failed]).ready
-    assert readiness.compute(obj("v1", "Service", {})).ready  # no selector: nothing to wait for
-    lb = obj("v1", "Service", {"type": "LoadBalancer"})
-    assert readiness.compute(lb).status is W
-    lb["status"] = {"loadBalancer": {"ingress": [{"ip": "10.0.0.1"}]}}
-    assert readiness.compute(lb).ready
+    assert readiness.compute(svc, ready_when=ENDPOINTS, related=[_pod("a", {"app": "web"}), failed]).ready
+    publish = obj("v1", "Service", {"selector": {"app": "web"}, "publishNotReadyAddresses": True})
+    assert readiness.compute(publish, ready_when=ENDPOINTS, related=[_pod("a", {"app": "web"}, ready=False)]).ready
+    assert readiness.compute(obj("v1", "Service", {}), ready_when=ENDPOINTS).ready  # no selector: managed elsewhere
+    both = readywhen.parse("endpoints && {.spec.clusterIP}")
+    assert readiness.compute(publish, ready_when=both, related=[_pod("a", {"app": "web"})]).status is W
+    assert readiness.compute(svc, ready_when=both, related=[_pod("a", {"app": "web"})]).ready
+    cm_ = obj("v1", "ConfigMap")
+    r = readiness.compute(cm_, ready_when=ENDPOINTS)
+    assert r.status is W and "Services only" in r.message
+    assert readiness.waits_for_endpoints(both) and not readiness.waits_for_endpoints(readywhen.parse("exists"))
+    assert not readiness.waits_for_endpoints(None)
 
 
 def test_ready_when_overrides_but_failures_still_fail():
@@ -171,3 +195,61 @@ def test_every_rule_is_used_and_named_after_its_kind():
 @pytest.mark.parametrize("desired,sf,need", [(3, 100, 3), (3, 60, 2), (3, 1, 1), (0, 100, 0), (10, 80, 8), (1, 50, 1)])
 def test_needed(desired, sf, need):
     assert readiness.needed(desired, sf) == need
+
+
+# ---------------------------------------------------------------- lint: endpoints-deadlock
+
+def _lint(*docs):
+    from conftest import rendered
+
+    from helm_ac.analysis import graph, model
+    from helm_ac.analysis.lint import checks
+    from helm_ac.rendering import manifests
+
+    a = model.analyze(manifests.split(rendered(*[(f"c/templates/t{i}.yaml", d) for i, d in enumerate(docs)])), None,
+                      "default")
+    return [f for f in checks.run_all(a, graph.collect(a), "chart") if f.rule == "endpoints-deadlock"]
+
+
+def _svc(ready_when="endpoints"):
+    ann = f"\n    appcontroller.k8s/ready-when: {ready_when}" if ready_when else ""
+    return f"apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  annotations:{ann or ' {}'}\nspec:\n  selector: {{app: web}}\n"
+
+
+def _deploy(name="web", deps="service/web", app="web"):
+    ann = f"\n    appcontroller.k8s/depends-on: {deps}" if deps else ""
+    return (f"apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\n  annotations:{ann or ' {}'}\n"
+            f"spec:\n  template:\n    metadata:\n      labels: {{app: {app}, tier: x}}\n")
+
+
+def test_endpoints_deadlock_direct_and_transitive():
+    [f] = _lint(_svc(), _deploy())
+    assert f.severity.value == "error" and f.object == "service/web" and f.file == "templates/t0.yaml"
+    assert "deployment/web → service/web" in f.message and "ready-when: endpoints" in f.message
+    cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg\n  annotations:\n    appcontroller.k8s/depends-on: service/web\n"
+    [f] = _lint(_svc("endpoints && {.spec.clusterIP}"), cm, _deploy(deps="configmap/cfg"))
+    assert "deployment/web → configmap/cfg → service/web" in f.message
+
+
+def test_no_endpoints_deadlock_without_the_opt_in_or_with_a_free_pod_source():
+    assert _lint(_svc(ready_when=""), _deploy()) == []  # ready with its cluster IP: no deadlock
+    assert _lint(_svc(), _deploy(deps="")) == []
+    assert _lint(_svc(), _deploy(), _deploy("canary", deps="")) == []  # the canary's pods make it ready
+    assert _lint(_svc(), _deploy(app="other")) == []  # its pods are not selected
+    assert _lint(_svc()) == []  # pods from elsewhere
+
+
+def test_unresolved_reference_suggests_the_name_with_the_release_prefix():
+    """Shared by depends-on and the simulate flags: job/migrate -> job/app-migrations-migrate."""
+    from conftest import cm, rendered
+
+    from helm_ac.analysis import graph, model
+    from helm_ac.analysis.lint import checks
+    from helm_ac.rendering import manifests
+
+    job = "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: app-migrations-migrate\n"
+    a = model.analyze(manifests.split(rendered(("c/templates/j.yaml", job),
+                                               ("c/templates/c.yaml", cm("c", {"appcontroller.k8s/depends-on":
+                                                                                "job/migrate"})))), None, "default")
+    [f] = [f for f in checks.run_all(a, graph.collect(a), "chart") if f.rule == "unresolved-reference"]
+    assert "job/app-migrations-migrate" in f.message + f.hint

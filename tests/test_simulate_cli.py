@@ -20,7 +20,9 @@ def test_wordpress_waits_for_mariadb(cli, tmp_path):
     assert doc["ok"] and doc["makespan"] == doc["criticalPath"]["seconds"] == 182
     assert doc["waveMakespan"] >= doc["makespan"]
     svg = ET.parse(tmp_path / "t.svg").getroot()
-    assert svg.tag.endswith("svg") and len(svg.findall("{http://www.w3.org/2000/svg}rect")) == 1 + len(obj)
+    bars = [r for r in svg.iter("{http://www.w3.org/2000/svg}rect") if r.find("{http://www.w3.org/2000/svg}title")
+            is not None]
+    assert svg.tag.endswith("svg") and sorted(b[0].text.split(":")[0] for b in bars) == sorted(obj)
     assert (tmp_path / "t.html").read_text().startswith("<!DOCTYPE html>")
 
 
@@ -87,3 +89,42 @@ def test_live_table_renders_every_object():
         table(e)
     text = out.getvalue()
     assert "job/a" in text and "failed" in text and "blocked by job/a" in text and "✖ failed after 60.0s" in text
+
+
+@pytest.mark.parametrize("flags,fragment", [
+    (["--svg", "/no/such/dir/x.svg"], "--svg /no/such/dir/x.svg: cannot write the file: No such file or directory"),
+    (["--html", "/no/such/dir/x.html"], "--html /no/such/dir/x.html: cannot write the file"),
+    (["--api-error", "job/app-migrations-migrate=-1"], "--api-error 'job/app-migrations-migrate=-1': the count"),
+    (["--api-error", "job/app-migrations-migrate=0"], "must be a whole number ≥ 1"),
+    (["--api-error", "job/nope=2"], "--api-error 'job/nope' names no object of the chart"),
+    (["--estimate", "no/such=5m"], "--estimate 'no/such' names no object of the chart"),
+    (["--estimate", "job/migrate=5m"], "--estimate 'job/migrate' names no object of the chart; "
+                                       "did you mean job/app-migrations-migrate?"),
+    (["--never-ready", "chart:x"], "--never-ready 'chart:x': name an object, not a chart"),
+])
+def test_bad_flags_are_usage_errors_naming_the_flag(cli, flags, fragment):
+    r = cli("simulate", "app", MIG, *flags)
+    assert r.code == 2, (r.code, r.err)
+    assert fragment in r.err and "Traceback" not in r.err and "internal error" not in r.err
+
+
+def test_graph_resolves_estimates_like_simulate(cli):
+    r = cli("graph", "app", MIG, "--estimate", "job/migrate=5m")
+    assert r.code == 2 and "--estimate 'job/migrate' names no object of the chart; did you mean " \
+                           "job/app-migrations-migrate?" in r.err
+    r = cli("graph", "app", MIG, "--estimate", "job/app-migrations-migrate=5m", "-o", "json")
+    assert r.code == 0
+    nodes = {n["id"]: n for n in json.loads(r.out)["nodes"]}
+    assert nodes["job/app-migrations-migrate"]["seconds"] == 300
+
+
+def test_a_failed_run_ends_with_its_failure_not_ten_minutes_later(cli):
+    """On main the Service of the blocked Deployment waited 10 minutes for pods and was reported
+    timed-out, burying the failed Job."""
+    r = cli("simulate", "app", MIG, "--fail", "job/app-migrations-migrate", "-o", "json")
+    assert r.code == 1
+    doc = json.loads(r.out)
+    states = {o["key"]: o["state"] for o in doc["objects"]}
+    assert doc["makespan"] == 181 and states["service/app-migrations"] == "ready"
+    assert {u["key"]: u["state"] for u in doc["unfinished"]} == {"job/app-migrations-migrate": "failed",
+                                                               "deployment/app-migrations": "blocked"}

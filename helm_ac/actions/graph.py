@@ -6,6 +6,7 @@ import subprocess
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
+from helm_ac.actions.references import check_estimates
 from helm_ac.actions.render import Renderer, render_and_check
 from helm_ac.analysis.keys import Keys
 from helm_ac.analysis.lint import Finding, has_errors
@@ -44,8 +45,9 @@ class Graph:
         result = GraphResult(checked.location, release, findings=checked.findings)
         if result.failed:
             return result
-        view = views.GraphView(checked.analysis, checked.graph, Keys(checked.analysis, release),
-                               from_analysis(checked.analysis, self.overrides))
+        keys = Keys(checked.analysis, release)
+        overrides = check_estimates(self.overrides, checked.analysis, keys)
+        view = views.GraphView(checked.analysis, checked.graph, keys, from_analysis(checked.analysis, overrides))
         result.view = view
         result.output = views.FORMATS[self.format](view, release)
         return result

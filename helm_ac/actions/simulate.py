@@ -6,10 +6,10 @@ Renders and checks the chart like ``helm ac template``, resolves the faults the 
 """
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
+from helm_ac.actions.references import check_estimates, resolve
 from helm_ac.actions.render import Renderer, render_and_check
 from helm_ac.analysis.keys import Keys
 from helm_ac.errors import UserError
@@ -29,30 +29,15 @@ class Faults:
     api_latency: float = 0.0
 
 
-def resolve(ref_text: str, analysis: Any, keys: Any) -> Any:
-    """A fault's target: an object of the chart named like in depends-on (kind/name, ns/kind/name)."""
-    from helm_ac.extension import refs
-
-    try:
-        ref = refs.parse_ref(ref_text)
-    except refs.RefSyntaxError as exc:
-        raise UserError(f"{ref_text!r}: {exc.reason}", hint=exc.hint) from None
-    if isinstance(ref, refs.ChartRef):
-        raise UserError(f"{ref_text!r}: faults name objects, not charts", hint="e.g. --fail job/migrate")
-    matches = [k for k in analysis.order
-               if k.kind.lower() == ref.kind and k.name == ref.name
-               and (ref.group is None or k.group == ref.group)
-               and (ref.namespace is None or k.namespace == ref.namespace)]
-    if len(matches) == 1:
-        return matches[0]
-    names = [keys.key(k) for k in analysis.order]
-    if not matches:
-        close = difflib.get_close_matches(ref_text.lower(), names, n=3, cutoff=0.5)
-        raise UserError(f"{ref_text!r} names no object of the chart" + (f"; did you mean {', '.join(close)}?"
-                                                                        if close else ""),
-                        hint="objects: " + ", ".join(names[:20]) + (" ..." if len(names) > 20 else ""))
-    raise UserError(f"{ref_text!r} matches several objects: {', '.join(keys.key(k) for k in matches)}",
-                    hint="qualify it: namespace/kind.group/name")
+def api_error_count(item: str) -> tuple[str, int]:
+    """``REF[=N]`` of --api-error: N ≥ 1 (default 1)."""
+    ref, eq, count = item.partition("=")
+    if not eq:
+        return ref, 1
+    if not count.strip().isdigit() or not count.strip().isascii() or int(count) < 1:
+        raise UserError(f"--api-error {item!r}: the count after '=' must be a whole number ≥ 1",
+                        hint="e.g. --api-error job/migrate=2 (the first 2 applies fail)")
+    return ref, int(count)
 
 
 @dataclass
@@ -65,6 +50,7 @@ class Simulate:
     timeout: float | None = None
 
     def run(self, positionals: Sequence[str], args: HelmArgs) -> SimulateResult:
+        api_errors = [api_error_count(item) for item in self.faults.api_errors]  # before helm runs
         checked = render_and_check(self.renderer, positionals, args, self.implicit)
         from helm_ac.engine.simulation import SimulateResult
 
@@ -79,19 +65,14 @@ class Simulate:
 
         a, g = checked.analysis, checked.graph
         keys = Keys(a, checked.release)
-        est = from_analysis(a, self.overrides)
+        est = from_analysis(a, check_estimates(self.overrides, a, keys))
         behaviour = Behaviour(seconds=est.seconds, api_latency=self.faults.api_latency)
         for ref in self.faults.fail:
-            behaviour.fail.add(resolve(ref, a, keys))
+            behaviour.fail.add(resolve("--fail", ref, a, keys))
         for ref in self.faults.never:
-            behaviour.never.add(resolve(ref, a, keys))
-        for item in self.faults.api_errors:
-            ref, _, count = item.partition("=")
-            try:
-                n = int(count) if count else 1
-            except ValueError:
-                raise UserError(f"--api-error {item!r}: the count after '=' must be a number") from None
-            behaviour.api_errors[resolve(ref, a, keys)] = n
+            behaviour.never.add(resolve("--never-ready", ref, a, keys))
+        for ref, n in api_errors:
+            behaviour.api_errors[resolve("--api-error", ref, a, keys)] = n
         options = Options(concurrency=self.concurrency, timeout=self.timeout)
         result.simulation = simulation.simulate(a, g, keys, est, behaviour=behaviour, options=options)
         view = views.GraphView(a, g, keys, est)

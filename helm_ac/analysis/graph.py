@@ -55,12 +55,16 @@ class Barrier(NamedTuple):
     role: str
     path: tuple[str, ...]
 
-    def __str__(self) -> str:
-        name = "/".join(self.path)
+    def label(self, *, relative: bool = False) -> str:
+        """``[top/mariadb ready]``; ``relative``: the chart path below the top chart (``[mariadb ready]``)."""
+        name = ("/".join(self.path[1:]) or self.path[0]) if relative else "/".join(self.path)
         if self.role.startswith("group:"):
             return f"[{name} group {self.role[6:]}]"
         return {"done": f"[{name} ready]", "gate": f"[{name} own objects]",
                 "start": f"[{name} start]"}[self.role]
+
+    def __str__(self) -> str:
+        return self.label()
 
 
 Node = Union[ObjectKey, Barrier]
@@ -118,6 +122,17 @@ def _prerequisite(a: Analysis, key: ObjectKey) -> bool:
     """Objects that never wait for subcharts: Namespaces, CRDs, and whatever comes from crds/."""
     return (key.kind in ("Namespace", "CustomResourceDefinition")
             or a.objects[key].obj.template.startswith("crds/"))
+
+
+def levels(g: "nx.DiGraph") -> dict[Node, int]:
+    """Each vertex's level: 1 + the highest level of its parents for objects (barriers take none), the
+    batches of a wave-based install (Helm HIP-0025, Argo CD sync waves, cli-utils apply sets)."""
+    import networkx as nx
+
+    level: dict[Node, int] = {}
+    for n in nx.topological_sort(g):
+        level[n] = max((level[p] for p in g.predecessors(n)), default=0) + (1 if isinstance(n, ObjectKey) else 0)
+    return level
 
 
 def build(a: Analysis, *, implicit: Iterable[str] = IMPLICIT_RULES) -> "nx.DiGraph":

@@ -299,6 +299,25 @@ def _by_label(obj: RenderedObject, chart: Chart | None) -> tuple[str, ...] | Non
     return found[0] if len(found) == 1 else None
 
 
+def _candidates(named: Sequence[ObjectKey], ref: refs.ObjectRef, namespace: str | None,
+                cluster_scoped: set[tuple[str, str]] | None = None) -> list[ObjectKey]:
+    """Of the objects with the reference's kind and name, those it names: the group if given, the
+    namespace given or else ``namespace``; cluster-scoped objects (no namespace) anywhere."""
+    want_ns = ref.namespace or namespace
+
+    def scoped(k: ObjectKey) -> bool:
+        return (k.group, k.kind) in cluster_scoped if cluster_scoped is not None else k.namespace is None
+
+    return [k for k in named if (ref.group is None or k.group == ref.group) and (scoped(k) or k.namespace == want_ns)]
+
+
+def find_objects(a: Analysis, ref: refs.ObjectRef, namespace: str | None = None) -> list[ObjectKey]:
+    """The objects a reference names, resolved as depends-on resolves it (``namespace``: the
+    referrer's, default the release's).  For command-line references: faults, estimates."""
+    named = [k for k in a.order if k.kind.lower() == ref.kind and k.name == ref.name]
+    return _candidates(named, ref, namespace or a.namespace)
+
+
 def _resolve_references(a: Analysis, cluster_scoped: set[tuple[str, str]]) -> None:
     by_kind_name: dict[tuple[str, str], list[ObjectKey]] = defaultdict(list)
     for key in a.order:
@@ -314,10 +333,8 @@ def _resolve_references(a: Analysis, cluster_scoped: set[tuple[str, str]]) -> No
     a.resource_groups = groups
 
     def resolve_object(r: Reference, ref: refs.ObjectRef, key: ObjectKey) -> None:
-        want_ns = ref.namespace or key.namespace or a.namespace
-        cands = [k for k in by_kind_name.get((ref.kind, ref.name), [])
-                 if (ref.group is None or k.group == ref.group)
-                 and ((k.group, k.kind) in cluster_scoped or k.namespace == want_ns)]
+        cands = _candidates(by_kind_name.get((ref.kind, ref.name), []), ref, key.namespace or a.namespace,
+                            cluster_scoped)
         if len({k.group for k in cands}) > 1:
             r.ambiguous = cands
         elif cands:

@@ -4,12 +4,15 @@ One rule per kind, in :data:`RULES`, keyed by ``"<group>/<Kind>"`` (core group e
 like kstatus' ``legacyTypes``.  :func:`compute` picks the rule, applies the object's
 ``success-factor`` and ``ready-when`` annotations (parsed by :mod:`helm_ac.extension.spec`) and returns a
 :class:`Result`.  The simulator, the real-cluster client and the controller all call this one
-function; nothing here fetches anything (a Service's rule gets the pods it selects as ``related``).
+function; nothing here fetches anything (``ready-when: endpoints`` gets the pods a Service selects
+as ``related``).
 
 Compared with AppController (see ``../shared/reference/appcontroller.md``), these rules fix its
 known gaps: a failed Job fails at once instead of timing out; ReplicaSets and DaemonSets count
 *ready/available* replicas, not created ones; workloads must have observed their current
-generation; a Service that selects no pod yet is not ready; custom resources follow kstatus
+generation; a Service is ready as Helm's ``--wait`` has it (a cluster IP; a load balancer
+address), and with ``ready-when: endpoints`` once it selects ready pods (never when it selects
+none, where AppController said ready); custom resources follow kstatus
 conditions (Ready / Reconciling / Stalled) instead of being rejected.
 """
 from __future__ import annotations
@@ -20,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
 from helm_ac import kinds
+from helm_ac.analysis.pods import selects
 from helm_ac.extension import readywhen
 
 
@@ -207,35 +211,55 @@ def daemonset(obj: Mapping[str, Any], sf: int, related: Sequence[Mapping[str, An
     return _wait(f"{updated} updated and {available} available of {need} needed ({desired} scheduled)")
 
 
-def selects(selector: Mapping[str, Any], labels: Mapping[str, Any]) -> bool:
-    """A Service-style (equality) selector matches these labels."""
-    return all(labels.get(k) == v for k, v in selector.items())
-
-
 def service(obj: Mapping[str, Any], sf: int, related: Sequence[Mapping[str, Any]]) -> Result:
+    """As Helm 3's ``--wait`` (pkg/kube/ready.go) and kstatus: ExternalName at once, otherwise once a
+    cluster IP is allocated, a LoadBalancer once it has an ingress address (or external IPs).  The
+    pods behind it are not waited for: they may come from an operator or another release.  Opt in
+    with ``ready-when: endpoints`` (:func:`endpoints`)."""
     spec = _spec(obj)
-    if spec.get("type") == "ExternalName":
+    stype = spec.get("type") or "ClusterIP"
+    if stype == "ExternalName":
         return _ready("external name service")
-    if spec.get("type") == "LoadBalancer" and not ((_status(obj).get("loadBalancer") or {}).get("ingress")):
-        return _wait("waiting for a load balancer address")
+    ip = spec.get("clusterIP")
+    if not ip:
+        return _wait("waiting for a cluster IP")
+    if stype == "LoadBalancer" and not spec.get("externalIPs"):
+        ingress = (_status(obj).get("loadBalancer") or {}).get("ingress")
+        if not ingress:
+            return _wait("waiting for a load balancer address")
+        first = ingress[0] if isinstance(ingress, list) and isinstance(ingress[0], Mapping) else {}
+        return _ready(f"load balancer {first.get('ip') or first.get('hostname') or 'address'} assigned")
+    return _ready("headless service" if ip == "None" else f"cluster IP {ip}")
+
+
+def endpoints(obj: Mapping[str, Any], sf: int, related: Sequence[Mapping[str, Any]]) -> Result:
+    """``ready-when: endpoints``: the Pods a Service selects (``related``) are ready, ``success-factor``
+    percent of them, at least one.  Pods that finished are no endpoints; with
+    ``publishNotReadyAddresses`` every running Pod is one."""
+    if obj.get("kind") != "Service":
+        return _wait("ready-when endpoints applies to Services only")
+    spec = _spec(obj)
     selector = spec.get("selector") or {}
     if not selector:
-        return _ready("service without selector")
-    if spec.get("clusterIP") == "None" or spec.get("publishNotReadyAddresses"):
-        # headless (a StatefulSet's governing Service) or publishing not-ready pods: DNS works at once,
-        # and waiting for pods would deadlock the workload that depends on it
-        return _ready("headless service" if spec.get("clusterIP") == "None" else "publishes not-ready addresses")
+        return _ready("service without selector: its endpoints are managed elsewhere")
     pods = [p for p in related if p.get("kind") == "Pod"
             and not (p.get("metadata") or {}).get("deletionTimestamp")
             and _status(p).get("phase") not in ("Succeeded", "Failed")  # not endpoints
             and selects(selector, ((p.get("metadata") or {}).get("labels") or {}))]
     if not pods:
         return _wait("no pod selected yet")
+    if spec.get("publishNotReadyAddresses"):
+        return _ready(f"{len(pods)} selected pods (not-ready addresses published)")
     ready = sum(1 for p in pods if pod(p, 100, ()).ready)
-    need = needed(len(pods), sf)
+    need = max(needed(len(pods), sf), 1)
     if ready >= need:
         return _ready(f"{ready}/{len(pods)} selected pods ready")
     return _wait(f"{ready} of {len(pods)} selected pods ready ({need} needed)")
+
+
+def waits_for_endpoints(ready_when: Sequence[readywhen.Clause] | None) -> bool:
+    """Does this ready-when make a Service wait for the Pods it selects?"""
+    return ready_when is not None and any(isinstance(c, readywhen.Endpoints) for c in ready_when)
 
 
 def persistentvolumeclaim(obj: Mapping[str, Any], sf: int, related: Sequence[Mapping[str, Any]]) -> Result:
@@ -327,6 +351,11 @@ def compute(obj: Mapping[str, Any], *, success_factor: int = 100,
     result = rule_for(group, str(obj.get("kind", "")))(obj, success_factor, related)
     if ready_when is None or result.failed:
         return result
-    if readywhen.is_ready(list(ready_when), obj):
+    clauses: list[readywhen.Clause] = [c for c in ready_when if not isinstance(c, readywhen.Endpoints)]
+    if len(clauses) < len(ready_when):
+        ep = endpoints(obj, success_factor, related)
+        if not ep.ready or not clauses:
+            return ep
+    if readywhen.is_ready(clauses, obj):
         return _ready("ready-when holds")
     return _wait("ready-when does not hold yet")

@@ -21,6 +21,7 @@ import networkx as nx
 from helm_ac.analysis.graph import Barrier, Node
 from helm_ac.analysis.keys import Keys
 from helm_ac.analysis.model import Analysis
+from helm_ac.analysis.pods import pod_sources, selects
 from helm_ac.engine import readiness
 from helm_ac.engine.cluster import ApiError, Cluster, WatchEvent
 from helm_ac.engine.events import (
@@ -44,6 +45,9 @@ class Options:
     concurrency: int | None = None  # objects in flight (applying or waiting) at once; None: no limit
     timeout: float | None = None  # the whole run
     default_timeout: float = spec.DEFAULT_TIMEOUT_SECONDS
+    # expected seconds per object: under a concurrency limit, queued objects with the longest chain
+    # still ahead of them (their own time included) go first (critical-path list scheduling)
+    durations: Callable[[ObjectKey], float] | None = None
 
 
 @dataclass
@@ -78,21 +82,42 @@ class Engine:
     def __post_init__(self) -> None:
         self.nodes: dict[Node, _Node] = {n: _Node(n, self.keys.key(n)) for n in self.graph}
         self._inflight = 0
-        self._queue: list[tuple[str, int, ObjectKey]] = []
+        self._queue: list[tuple[float, str, int, ObjectKey]] = []  # (-chain ahead, name, seq, key)
+        self._ahead: dict[Node, float] = {}
+        if self.options.durations is not None and self.options.concurrency is not None:
+            seconds = self.options.durations
+            for n in reversed(list(nx.topological_sort(self.graph))):
+                own = seconds(n) if isinstance(n, ObjectKey) else 0.0
+                self._ahead[n] = own + max((self._ahead[c] for c in self.graph.successors(n)), default=0.0)
         self._seq = 0
         self._run_timer: Timer | None = None
         self._waiting_services: dict[str | None, set[ObjectKey]] = {}
+        # Services with ready-when: endpoints, and the chart's objects that bring the pods they select
+        self._pod_sources: dict[ObjectKey, list[ObjectKey]] = {}
+        self._served_by: dict[ObjectKey, list[ObjectKey]] = {}
+        self._live_services: dict[ObjectKey, dict[str, Any]] = {}  # their last watch event: no GET per pod
+        for key in self.graph:
+            if isinstance(key, ObjectKey) and key.kind == "Service" and key.group == "" \
+                    and readiness.waits_for_endpoints(self.analysis.objects[key].setting("ready-when")):
+                sources = pod_sources(self.analysis, key)
+                self._pod_sources[key] = sources
+                for src in sources:
+                    self._served_by.setdefault(src, []).append(key)
         self._pods: dict[str | None, dict[str, dict[str, Any]]] = {}  # from watch events: no LIST calls
         self._present_done: set[tuple[Node, Node]] = set()
         self._present_edges = {(p, c) for p, c, d in self.graph.edges(data=True)
                                if {w.gate for w in d["why"]} == {"present"}}
-        self._children = {n: sorted(self.graph.successors(n), key=lambda c: self.nodes[c].name) for n in self.graph}
+        self._children = {n: sorted(self.graph.successors(n), key=self._rank) for n in self.graph}
         self._final = 0
         self._stopped = False
         self.start_time = 0.0
         self.end_time: float | None = None
 
     # ------------------------------------------------------------------ setup
+
+    def _rank(self, key: Node) -> tuple[float, str]:
+        """Dispatch order among objects free to start: longest chain ahead first, then by name."""
+        return -self._ahead.get(key, 0.0), self.nodes[key].name
 
     def _gate(self, parent: Node, child: Node) -> str:
         return "present" if (parent, child) in self._present_edges else "ready"
@@ -107,7 +132,7 @@ class Engine:
             n.parents_left = self.graph.in_degree(n.key)
         if self.options.timeout is not None:
             self._run_timer = self.loop.call_later(self.options.timeout, self._run_timed_out)
-        for key in sorted(self.nodes, key=lambda k: self.nodes[k].name):
+        for key in sorted(self.nodes, key=self._rank):
             if self.nodes[key].parents_left == 0:
                 self._release(key)
 
@@ -117,7 +142,7 @@ class Engine:
         final = state in FINAL_STATES
         if final and n.state not in FINAL_STATES:
             self._final += 1
-        n.state, n.message = state, message
+        n.state, n.message, n.blocked_by = state, message, blocked_by
         if final:
             n.finished = self.loop.now()
             if n.timer is not None:
@@ -125,6 +150,9 @@ class Engine:
                 n.timer = None
         if isinstance(n.key, ObjectKey):
             self.sink(StateEvent(self.loop.now(), n.name, state, message, n.attempts, blocked_by))
+            if final and n.key in self._served_by and state is not State.READY:
+                for svc in self._served_by[n.key]:
+                    self.loop.call_later(0.0, lambda svc=svc: self._check_pod_sources(svc))
         if final and self._final == len(self.nodes):
             self._finish()
 
@@ -139,7 +167,7 @@ class Engine:
             return
         if self.options.concurrency is not None and self._inflight >= self.options.concurrency:
             self._seq += 1
-            heapq.heappush(self._queue, (n.name, self._seq, key))
+            heapq.heappush(self._queue, (-self._ahead.get(key, 0.0), n.name, self._seq, key))
             return
         self._launch(key)
 
@@ -160,9 +188,9 @@ class Engine:
         n.timer = self.loop.call_later(timeout if timeout is not None else self.options.default_timeout,
                                        lambda: self._timed_out(key))
         self._emit(n, State.WAITING)
-        if key.kind == "Service" and key.group == "":
-            # A Service is ready when the pods it selects are, which other objects bring: it gives
-            # its concurrency slot back once applied, or a limit could deadlock waiting for them.
+        if key in self._pod_sources:
+            # ready-when: endpoints: ready when the pods it selects are, which other objects bring: it
+            # gives its concurrency slot back once applied, or a limit could deadlock waiting for them.
             self._waiting_services.setdefault(key.namespace, set()).add(key)
             n.passive = True
             self._free_slot()
@@ -170,9 +198,16 @@ class Engine:
         if live is not None:
             self._exists(key)
             self._evaluate(key, live)
+        if key in self._pod_sources and n.state is State.WAITING:
+            self._check_pod_sources(key)
 
     def _on_watch(self, event: WatchEvent) -> None:
         key = event.key
+        if key in self._pod_sources:
+            if event.type == "DELETED":
+                self._live_services.pop(key, None)
+            else:
+                self._live_services[key] = event.obj
         if key in self.nodes and event.type != "DELETED":
             self._exists(key)
             if self.nodes[key].state is State.WAITING:
@@ -186,8 +221,8 @@ class Engine:
             labels = (event.obj.get("metadata") or {}).get("labels") or {}
             for svc in sorted(self._waiting_services.get(key.namespace, ())):
                 selector = (self.analysis.objects[svc].obj.body.get("spec") or {}).get("selector") or {}
-                if self.nodes[svc].state is State.WAITING and readiness.selects(selector, labels):
-                    live = self.cluster.get(svc)
+                if self.nodes[svc].state is State.WAITING and selects(selector, labels):
+                    live = self._live_services.get(svc)
                     if live is not None:
                         self._evaluate(svc, live)
 
@@ -201,13 +236,31 @@ class Engine:
 
     def _evaluate(self, key: ObjectKey, live: dict[str, Any]) -> None:
         info = self.analysis.objects[key]
-        related = list(self._pods.get(key.namespace, {}).values()) if key.kind == "Service" and key.group == "" else ()
+        related = list(self._pods.get(key.namespace, {}).values()) if key in self._pod_sources else ()
         result = readiness.compute(live, success_factor=info.setting("success-factor") or 100,
                                    ready_when=info.setting("ready-when"), related=related)
         if result.ready:
             self._ready(key, result.message)
         elif result.failed:
             self._failed(key, result.message, timed_out=False)
+
+    def _check_pod_sources(self, svc: ObjectKey) -> None:
+        """A Service waiting for endpoints whose every pod source in the chart has ended without
+        becoming ready can no longer become ready: it is blocked, naming them, and so is what
+        depends on it (instead of waiting for its own timeout)."""
+        n = self.nodes[svc]
+        sources = self._pod_sources[svc]
+        if n.state is not State.WAITING or not sources:
+            return
+        ended = [self.nodes[s] for s in sources]
+        if not all(s.state.final and s.state is not State.READY for s in ended):
+            return
+        why = "; ".join(f"{s.name} {s.state.value}" + (f" ({s.message})" if s.message else "") for s in ended)
+        # skipped (on-error: ignore-all upstream) when all of them were: the run goes on without it
+        state = State.SKIPPED if all(s.state is State.SKIPPED for s in ended) else State.BLOCKED
+        self._settle(svc, state, f"the pods it selects will not come: {why}", tuple(s.name for s in ended))
+        roots = self._root_failures(svc)
+        self._close_descendants(svc, state, f" (after {', '.join(roots)})" if roots else "")
 
     def _ready(self, key: ObjectKey, message: str) -> None:
         self._settle(key, State.READY, message)
@@ -228,11 +281,11 @@ class Engine:
         if c.parents_left == 0:
             self._release(child)
 
-    def _settle(self, key: ObjectKey, state: State, message: str) -> None:
+    def _settle(self, key: ObjectKey, state: State, message: str, blocked_by: tuple[str, ...] = ()) -> None:
         """An object in flight reaches a final state; its slot goes to the next queued object."""
         n = self.nodes[key]
         holds_slot = n.state in (State.APPLYING, State.WAITING) and not n.passive
-        self._emit(n, state, message)
+        self._emit(n, state, message, blocked_by)
         self._waiting_services.get(key.namespace, set()).discard(key)
         n.passive = False
         if holds_slot:
@@ -241,7 +294,7 @@ class Engine:
     def _free_slot(self) -> None:
         self._inflight -= 1
         while self._queue and (self.options.concurrency is None or self._inflight < self.options.concurrency):
-            _, _, nxt = heapq.heappop(self._queue)
+            nxt = heapq.heappop(self._queue)[3]
             if self.nodes[nxt].state is State.PENDING:
                 self._launch(nxt)
 
@@ -268,7 +321,7 @@ class Engine:
             if self.options.concurrency is not None and self._inflight >= self.options.concurrency:
                 n.state = State.PENDING
                 self._seq += 1
-                heapq.heappush(self._queue, (n.name, self._seq, key))
+                heapq.heappush(self._queue, (-self._ahead.get(key, 0.0), n.name, self._seq, key))
                 return
             self._launch(key)
             return
@@ -284,15 +337,31 @@ class Engine:
         else:
             self._close_descendants(key, State.BLOCKED)
 
-    def _close_descendants(self, key: Node, state: State) -> None:
+    def _root_failures(self, key: Node) -> list[str]:
+        """The failures behind a blocked object, through what blocked it: ``job/migrate failed``."""
+        by_name = {n.name: n for n in self.nodes.values()}
+        out: list[str] = []
+        stack, seen = list(self.nodes[key].blocked_by), set()
+        while stack:
+            name = stack.pop()
+            n = by_name.get(name)
+            if n is None or name in seen:
+                continue
+            seen.add(name)
+            if n.state in (State.FAILED, State.TIMED_OUT):
+                out.append(f"{name} {n.state.value}")
+            stack.extend(n.blocked_by)
+        return sorted(out)
+
+    def _close_descendants(self, key: Node, state: State, cause: str = "") -> None:
         """Every descendant that has not started will not: blocked (abort) or skipped (ignore-all)."""
         name = self.nodes[key].name
         for d in sorted(nx.descendants(self.graph, key), key=lambda x: self.nodes[x].name):
             dn = self.nodes[d]
             if dn.state is State.PENDING:
-                self._queue = [q for q in self._queue if q[2] != d]
+                self._queue = [q for q in self._queue if q[3] != d]
                 heapq.heapify(self._queue)
-                self._emit(dn, state, f"{'blocked' if state is State.BLOCKED else 'skipped'} by {name}",
+                self._emit(dn, state, f"{'blocked' if state is State.BLOCKED else 'skipped'} by {name}{cause}",
                            (name,))
 
     def _run_timed_out(self) -> None:

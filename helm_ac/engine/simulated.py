@@ -4,7 +4,9 @@ On ``apply`` the object is stored (uid, resourceVersion, generation, creationTim
 appears to watchers after the API latency; after the object's duration (per object or per kind,
 :class:`Behaviour`) a simulated controller writes the status that the kind's readiness rule reads
 as ready: Deployments get available replicas and Pods of their template, Jobs a Complete
-condition, PVCs Bound, CRDs Established, custom resources Ready, ...  Faults:
+condition, PVCs Bound, CRDs Established, custom resources Ready, a LoadBalancer Service its ingress
+address, ...  A Service gets its cluster IP when applied, as from the API server; the Pods of
+workloads carry their template's labels, for Services with ``ready-when: endpoints``.  Faults:
 
 * ``fail``: at its time the object takes its kind's failure state (a Job Failed condition, a
   Deployment past its progress deadline, a Pod phase Failed, a PVC Lost, a CRD whose names are not
@@ -69,8 +71,8 @@ def ready_status(key: ObjectKey, obj: dict[str, Any]) -> dict[str, Any] | None:
     if (group, kind) == ("apps", "ReplicaSet"):
         return {"observedGeneration": gen, "replicas": n, "readyReplicas": n, "availableReplicas": n}
     if (group, kind) == ("apps", "StatefulSet"):
-        return {"observedGeneration": gen, "replicas": n, "readyReplicas": n, "updatedReplicas": n,
-                "currentReplicas": n, "currentRevision": f"{key.name}-1", "updateRevision": f"{key.name}-1"}
+        return {"observedGeneration": gen, "replicas": n, "readyReplicas": n, "availableReplicas": n,
+                "updatedReplicas": n, "currentReplicas": n, "currentRevision": f"{key.name}-1", "updateRevision": f"{key.name}-1"}
     if (group, kind) == ("apps", "DaemonSet"):
         m = SIMULATED_NODES
         return {"observedGeneration": gen, "desiredNumberScheduled": m, "currentNumberScheduled": m,
@@ -137,6 +139,7 @@ class SimulatedCluster:
         self._timers: dict[ObjectKey, list[Timer]] = {}
         self._rv = itertools.count(1)
         self._uid = itertools.count(1)
+        self._ips = itertools.count(1)
 
     # -- the Cluster protocol
 
@@ -155,6 +158,10 @@ class SimulatedCluster:
         meta.update(uid=f"sim-{next(self._uid)}", resourceVersion=str(next(self._rv)), generation=1,
                     creationTimestamp=self.loop.now())
         stored.pop("status", None)
+        if (key.group, key.kind) == ("", "Service"):
+            spec = stored["spec"] = dict(stored.get("spec") or {})
+            if spec.get("type") != "ExternalName" and not spec.get("clusterIP"):
+                spec["clusterIP"] = self._cluster_ip()  # allocated at once, as the API server does
         latency = self.behaviour.api_latency
         seconds = self.behaviour.seconds(key)
 
@@ -175,6 +182,10 @@ class SimulatedCluster:
             self._schedule(key, latency + (seconds if instant else 0.0), appear)
         self._schedule(key, latency + seconds, lambda: self._settle(key, attempt))
         return stored
+
+    def _cluster_ip(self) -> str:
+        n = next(self._ips)
+        return f"10.96.{n // 250}.{n % 250 + 1}"
 
     def get(self, key: ObjectKey) -> dict[str, Any] | None:
         self.calls["get"] += 1
@@ -226,13 +237,18 @@ class SimulatedCluster:
             return
         labels = _pod_template_labels(obj)
         count = SIMULATED_NODES if key.kind == "DaemonSet" else _replicas(obj)
-        for i in range(count):
+        pods = []
+        for i in range(count):  # created together, not ready yet ...
             name = f"{key.name}-sim-{i}"
             while ObjectKey("", "Pod", key.namespace, name) in self.objects:  # never clash with a chart's Pod
                 name += "x"
             pod_key = ObjectKey("", "Pod", key.namespace, name)
             pod = {"apiVersion": "v1", "kind": "Pod", "_owner": key,
                    "metadata": {"name": pod_key.name, "namespace": key.namespace, "labels": labels or {}},
-                   "status": {"phase": "Running", "conditions": [_cond("Ready")]}}
+                   "status": {"phase": "Pending"}}
             self.objects[pod_key] = pod
             self._emit("ADDED", pod_key, pod)
+            pods.append((pod_key, pod))
+        for pod_key, pod in pods:  # ... then ready, as the workload's status says
+            pod["status"] = {"phase": "Running", "conditions": [_cond("Ready")]}
+            self._emit("MODIFIED", pod_key, pod)

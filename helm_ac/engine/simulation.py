@@ -5,12 +5,13 @@ Returns the events, the summary, a per-object timeline, the makespan, and what a
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import networkx as nx
 
 from helm_ac.analysis.estimates import Estimates
+from helm_ac.analysis.graph import levels
 from helm_ac.analysis.keys import Keys
 from helm_ac.analysis.lint import Finding, has_errors
 from helm_ac.analysis.model import Analysis
@@ -30,6 +31,9 @@ class Bar:
     end: float | None
     state: State
     attempts: int = 1
+    retries: list[float] = field(default_factory=list)  # when each attempt after the first started
+    message: str = ""  # of the final state: why it failed, what blocked it
+    ready_at: float | None = None  # first ready (start of its children); None if never
 
 
 @dataclass
@@ -43,18 +47,28 @@ class Simulation:
     callbacks: int = 0
 
 
-def wave_makespan(analysis: Analysis, graph: nx.DiGraph, seconds: Any) -> float:
+def wave_makespan(analysis: Analysis, graph: nx.DiGraph, seconds: Any, *, latency: float = 0.0,
+                  concurrency: int | None = None) -> float:
     """Level-synchronous install (Helm HIP-0025 batches, Argo CD waves, cli-utils phases): each level
-    starts when the slowest object of the previous level is ready."""
-    level: dict[Any, int] = {}
-    for n in nx.topological_sort(graph):
-        preds = list(graph.predecessors(n))
-        level[n] = max((level[p] for p in preds), default=0) + (1 if isinstance(n, ObjectKey) else 0)
-    slowest: dict[int, float] = {}
-    for n, lv in level.items():
+    starts when the slowest object of the previous level is ready.  Like with like: every object takes
+    the API ``latency`` on top of its duration, as on the simulated cluster, and with a
+    ``concurrency`` limit a level's objects share that many slots (in name order, as the engine's queue)."""
+    by_level: dict[int, list[ObjectKey]] = {}
+    for n, lv in levels(graph).items():
         if isinstance(n, ObjectKey):
-            slowest[lv] = max(slowest.get(lv, 0.0), seconds(n))
-    return sum(slowest.values())
+            by_level.setdefault(lv, []).append(n)
+    total = 0.0
+    for lv in sorted(by_level):
+        durations = [latency + seconds(n) for n in sorted(by_level[lv], key=str)]
+        if concurrency is None or concurrency >= len(durations):
+            total += max(durations)
+            continue
+        slots = [0.0] * concurrency  # free times; each object takes the earliest free slot
+        for d in durations:
+            i = slots.index(min(slots))
+            slots[i] += d
+        total += max(slots)
+    return total
 
 
 def simulate(analysis: Analysis, graph: nx.DiGraph, keys: Keys, estimates: Estimates, *,
@@ -64,7 +78,10 @@ def simulate(analysis: Analysis, graph: nx.DiGraph, keys: Keys, estimates: Estim
     behaviour = behaviour or Behaviour(seconds=estimates.seconds)
     cluster = SimulatedCluster(loop, behaviour)
     events: list[Event] = []
-    engine = Engine(analysis, graph, cluster, loop, keys, options or Options(), events.append)
+    options = options or Options()
+    if options.durations is None:  # the engine orders its queue by the same estimates
+        options = replace(options, durations=estimates.seconds)
+    engine = Engine(analysis, graph, cluster, loop, keys, options, events.append)
     engine.start()
     loop.run()
     summary = engine.summary()
@@ -75,14 +92,19 @@ def simulate(analysis: Analysis, graph: nx.DiGraph, keys: Keys, estimates: Estim
         bar = bars.setdefault(e.key, Bar(e.key, None, None, e.state))
         if e.state is State.APPLYING and bar.start is None:
             bar.start = e.time
+        elif e.state is State.APPLYING and (e.attempt or 1) > bar.attempts:
+            bar.retries.append(e.time)
         bar.attempts = max(bar.attempts, e.attempt or 1)
         if e.state.final:
-            bar.end, bar.state = e.time, e.state
+            bar.end, bar.state, bar.message = e.time, e.state, e.message
+            if e.state is State.READY and bar.ready_at is None:
+                bar.ready_at = e.time
     order = {keys.key(k): i for i, k in enumerate(analysis.order)}
     timeline = sorted(bars.values(), key=lambda b: (b.start if b.start is not None else float("inf"),
                                                     order.get(b.key, 0)))
-    return Simulation(events, summary, timeline, summary.duration,
-                      wave_makespan(analysis, graph, behaviour.seconds), dict(cluster.calls), loop.callbacks_run)
+    wave = wave_makespan(analysis, graph, behaviour.seconds, latency=behaviour.api_latency,
+                         concurrency=options.concurrency)
+    return Simulation(events, summary, timeline, summary.duration, wave, dict(cluster.calls), loop.callbacks_run)
 
 
 @dataclass

@@ -4,6 +4,7 @@ A value is one or more clauses, separated by newlines or ``&&``; the object
 is ready when *all* clauses hold::
 
     exists                                   the object exists (ConfigMap-style)
+    endpoints                                a Service: the Pods it selects are ready endpoints
     condition:Available                      status.conditions[type=Available].status == "True"
     condition:Progressing=False              ... with an explicit status
     {.status.phase} == Running               a kubectl-style JSONPath compared to a value
@@ -51,7 +52,7 @@ def _grammar_pattern() -> str:
     ops = "|".join(re.escape(op) for op in sorted(_OPS, key=len, reverse=True))
     value = f"(?![=<>! \\t\\r]){no_sep}+"
     condition = re.sub(r"\?P<\w+>", "?:", _CONDITION_RE)
-    clause = f"(?:exists|{condition}|\\{{{path}\\}}(?:{ws}(?:{ops}){ws}{value})?)"
+    clause = f"(?:exists|endpoints|{condition}|\\{{{path}\\}}(?:{ws}(?:{ops}){ws}{value})?)"
     sep = "(?:&&|\\n)"
     return f"^(?:{ws}{sep})*{ws}{clause}{ws}(?:{sep}{ws}(?:{clause})?{ws})*$"
 
@@ -74,6 +75,15 @@ class Exists:
 
     def holds(self, obj: Mapping[str, Any]) -> bool:
         return True
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """A Service's selected Pods are ready: the object alone cannot tell, so
+    :func:`helm_ac.engine.readiness.compute` decides it with the Pods; here it never holds."""
+
+    def holds(self, obj: Mapping[str, Any]) -> bool:
+        return False
 
 
 @dataclass(frozen=True)
@@ -115,7 +125,7 @@ class PathCheck:
         return False
 
 
-Clause = Union[Exists, Condition, PathCheck]
+Clause = Union[Exists, Endpoints, Condition, PathCheck]
 
 
 def _coerce(live: Any, want: Any) -> Any:
@@ -165,6 +175,8 @@ def parse_clause(text: str) -> Clause:
     """Parse one clause; raise :class:`ReadyWhenError`."""
     if text == "exists":
         return Exists()
+    if text == "endpoints":
+        return Endpoints()
     if text.startswith("condition:"):
         m = _CONDITION.match(text)
         if not m:
@@ -186,7 +198,7 @@ def parse_clause(text: str) -> Clause:
                          compile_path(m.group("path")))
     if text.startswith("{"):
         raise ReadyWhenError(text, "write {<jsonpath>} [== != < <= > >= <value>]")
-    raise ReadyWhenError(text, "expected exists, condition:<Type> or {<jsonpath>} <op> <value>")
+    raise ReadyWhenError(text, "expected exists, endpoints, condition:<Type> or {<jsonpath>} <op> <value>")
 
 
 def parse(value: str) -> list[Clause]:

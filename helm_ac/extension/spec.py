@@ -112,7 +112,7 @@ def _parse_ready_when(value: str) -> list[readywhen.Clause]:
         return readywhen.parse(value)
     except readywhen.ReadyWhenError as exc:
         raise SpecValueError(f"ready-when clause {exc.clause!r}: {exc.reason}",
-                             "clauses: exists | condition:<Type>[=<Status>] | {<jsonpath>} <op> <value>, "
+                             "clauses: exists | endpoints | condition:<Type>[=<Status>] | {<jsonpath>} <op> <value>, "
                              "joined by && or newlines") from None
 
 
@@ -220,8 +220,8 @@ OBJECT_ANNOTATIONS: dict[str, Annotation] = {a.name: a for a in (
     ),
     Annotation(
         "ready-when",
-        "Readiness override: clauses joined by && or newlines, all must hold: exists | condition:<Type>[=<Status>] "
-        "| {<jsonpath>} [<op> <value>].",
+        "Readiness override: clauses joined by && or newlines, all must hold: exists | endpoints (a Service's "
+        "selected Pods are ready) | condition:<Type>[=<Status>] | {<jsonpath>} [<op> <value>].",
         None,
         {**_STRING, "pattern": readywhen.PATTERN},
         _parse_ready_when,

@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import networkx as nx
 
-from helm_ac.analysis.estimates import Estimates
-from helm_ac.analysis.graph import Barrier, Node
+from helm_ac.analysis.graph import Barrier, Node, levels
 from helm_ac.analysis.keys import Keys
 from helm_ac.analysis.model import Analysis
 from helm_ac.extension.interop import CLI_UTILS_DEPENDS_ON
 from helm_ac.kinds import ObjectKey
-from helm_ac.output import views
 
 ARGOCD_WAVE = "argocd.argoproj.io/sync-wave"
 
@@ -28,9 +26,9 @@ def annotations(a: Analysis, g: nx.DiGraph, keys: Keys, fmt: str) -> dict[int, d
     """Annotations per rendered object index: sync waves (levels) or cli-utils depends-on lists."""
     out: dict[int, dict[str, str]] = {}
     if fmt == "argocd":
-        view = views.GraphView(a, g, keys, Estimates())
+        level = levels(g)
         for key, info in a.objects.items():
-            out[info.obj.index] = {ARGOCD_WAVE: str(view.level[key] - 1)}
+            out[info.obj.index] = {ARGOCD_WAVE: str(level[key] - 1)}
         return out
     for key, info in a.objects.items():
         deps: set[ObjectKey] = set()

@@ -12,7 +12,7 @@ from typing import Any
 import networkx as nx
 
 from helm_ac.analysis.estimates import Estimates
-from helm_ac.analysis.graph import Barrier, Node
+from helm_ac.analysis.graph import Barrier, Node, levels
 from helm_ac.analysis.keys import Keys
 from helm_ac.analysis.model import Analysis
 from helm_ac.extension import durations
@@ -34,12 +34,11 @@ class GraphView:
         self.order = list(nx.lexicographical_topological_sort(self.graph, key=self._sort_key))
         position = {n: i for i, n in enumerate(self.order)}
         self.edges = sorted(self.graph.edges, key=lambda e: (position[e[0]], position[e[1]]))  # drawing order
-        self.level: dict[Node, int] = {}
+        self.level: dict[Node, int] = levels(self.graph)
         self.finish: dict[Node, float] = {}
         best_pred: dict[Node, Node | None] = {}
         for n in self.order:
             preds = sorted(self.graph.predecessors(n), key=self._sort_key)
-            self.level[n] = max((self.level[p] for p in preds), default=0) + (1 if isinstance(n, ObjectKey) else 0)
             best = max(preds, key=lambda p: self.finish[p]) if preds else None  # first of equals: deterministic
             self.finish[n] = (self.finish[best] if best is not None else 0.0) + self.duration(n)
             best_pred[n] = best
@@ -59,10 +58,7 @@ class GraphView:
 
     def label(self, n: Node) -> str:
         if isinstance(n, Barrier):
-            name = "/".join(n.path[1:]) or n.path[0]
-            if n.role.startswith("group:"):
-                return f"[group {n.role[6:]}]"
-            return {"done": f"[{name} ready]", "gate": f"[{name} own objects]", "start": f"[{name} start]"}[n.role]
+            return n.label(relative=True)
         return self.keys.key(n)
 
     def waits_for(self, n: Node) -> list[str]:

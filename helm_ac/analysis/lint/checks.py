@@ -128,10 +128,10 @@ def invalid_annotation_value(a: Analysis, r: Reporter) -> None:
 
 # ----------------------------------------------------------------- references
 
-def _suggest_object(a: Analysis, ref: refs.ObjectRef, referrer: ObjectKey) -> str | None:
+def _suggest_object(a: Analysis, ref: refs.ObjectRef, referrer: ObjectKey | None) -> str | None:
     """The nearest object to an unresolved reference (never the referring object itself)."""
     keys = [k for k in a.order if k != referrer]
-    want_ns = ref.namespace or referrer.namespace or a.namespace
+    want_ns = ref.namespace or (referrer.namespace if referrer else None) or a.namespace
     same = [k for k in keys if k.kind.lower() == ref.kind and k.name == ref.name]
     if same:
         k = same[0]
@@ -150,6 +150,9 @@ def _suggest_object(a: Analysis, ref: refs.ObjectRef, referrer: ObjectKey) -> st
     name = _close(ref.name, same_kind, 0.6)
     if name:
         return f"{kind or ref.kind}/{name}"
+    prefixed = sorted(n for n in same_kind if n.endswith("-" + ref.name))  # the name without helm's fullname prefix
+    if len(prefixed) == 1:
+        return f"{kind or ref.kind}/{prefixed[0]}"
     any_name = _close(ref.name, sorted({k.name for k in keys}), 0.75)
     if any_name:
         k = sorted(k for k in keys if k.name == any_name)[0]
@@ -377,6 +380,38 @@ def dependency_cycle(a: Analysis, r: Reporter, edges: graphmod.Edges) -> None:
                  needle=spec.PREFIX + "depends-on")
 
 
+def endpoints_deadlock(a: Analysis, r: Reporter, edges: graphmod.Edges) -> None:
+    """A Service with ``ready-when: endpoints`` whose every pod source in the chart waits for it."""
+    from helm_ac.analysis import pods
+    from helm_ac.extension import readywhen
+
+    services = [k for k in a.order if k.kind == "Service" and k.group == "" and k in a.objects
+                and any(isinstance(c, readywhen.Endpoints) for c in a.objects[k].setting("ready-when") or ())]
+    if not services:
+        return
+    import networkx as nx
+
+    g = edges.digraph()
+    for svc in services:
+        sources = pods.pod_sources(a, svc)
+        if not sources or not all(nx.has_path(g, svc, s) for s in sources):
+            continue
+        chains = []
+        for s in sources:
+            path = [n for n in nx.shortest_path(g, svc, s) if isinstance(n, ObjectKey)]
+            chains.append(" → ".join(str(n) for n in reversed(path)))
+        r.object("endpoints-deadlock", a.objects[svc].obj,
+                 f"{svc} waits for the pods it selects (ready-when: endpoints), but they come from objects that "
+                 f"wait for it: {'; '.join(chains)}",
+                 f"drop the dependency on {svc}, or the endpoints clause", needle=spec.PREFIX + "ready-when")
+
+
+def suggest_object(a: Analysis, ref: refs.ObjectRef) -> str | None:
+    """What an unresolved command-line reference (a fault, an estimate) probably meant, as lint suggests
+    for depends-on."""
+    return _suggest_object(a, ref, None)
+
+
 def run_all(a: Analysis, edges: graphmod.Edges, chart_name: str) -> list[Finding]:
     """Run every check on one analysed chart; return its findings (unsorted)."""
     r = Reporter(a, chart_name)
@@ -385,4 +420,5 @@ def run_all(a: Analysis, edges: graphmod.Edges, chart_name: str) -> list[Finding
                   unattributed_object):
         check(a, r)
     dependency_cycle(a, r, edges)
+    endpoints_deadlock(a, r, edges)
     return r.findings

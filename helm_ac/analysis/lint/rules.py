@@ -106,4 +106,8 @@ RULES: dict[str, Rule] = {r.id: r for r in (
          "helm-ac then renders the chart again without the post-renderer and matches the objects, else reads "
          "the helm.sh/chart label. An object neither finds (renamed or added by the post-renderer) is ordered "
          "as an object of the top-level chart, which may not be what its subchart's rules meant."),
+    Rule("endpoints-deadlock", _E, "A Service waits for endpoints from pods that wait for the Service",
+         "With ready-when: endpoints a Service is ready once the pods it selects are; if every object of the "
+         "chart bringing those pods depends on the Service (directly or through others), none can start. "
+         "Drop the dependency, or the endpoints clause (a Service is then ready with its cluster IP)."),
 )}
