@@ -425,6 +425,25 @@ def test_axis_ticks_are_round(span):
     assert marks[0] == 0 and marks[-1] >= span and marks[-2] < span and len(marks) <= 11
 
 
+
+@pytest.mark.parametrize("span", [0.3, 2, 3, 9, 47, 95, 182, 3600])
+def test_axis_tick_labels_name_their_ticks(span):
+    """Each label reads back as its tick (1.5s is not shown as "2s" beside the real 2s)."""
+    import re
+
+    from helm_ac.output.printers.timeline import tick_label, ticks
+
+    def seconds(label):
+        parts = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m(?!s))?(?:([\d.]+)s)?(?:(\d+)ms)?", label)
+        assert parts and label, label
+        h, m, s, ms = (float(x) if x else 0.0 for x in parts.groups())
+        return h * 3600 + m * 60 + s + ms / 1000
+
+    marks = ticks(span, 8)
+    labels = [tick_label(t) for t in marks]
+    assert len(set(labels)) == len(labels), labels
+    assert [seconds(label) for label in labels] == pytest.approx(marks), labels
+
 def test_failure_timeline_svg_is_readable_at_a_glance():
     import xml.etree.ElementTree as ET
 

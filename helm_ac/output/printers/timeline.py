@@ -30,6 +30,15 @@ def _dur(s: float) -> str:
     return format_seconds(s) if s else "0s"
 
 
+def tick_label(t: float) -> str:
+    """A tick's label, exact to the tick: ``500ms``, ``1.5s``, ``2m30s`` (durations round whole seconds)."""
+    whole = round(t)
+    if t < 1 or abs(t - whole) < 1e-9:
+        return _dur(t)
+    m, s = divmod(t, 60)
+    return (f"{int(m)}m" if m else "") + f"{s:.3f}".rstrip("0").rstrip(".") + "s"
+
+
 def tick_step(span: float, max_ticks: int = 10) -> float:
     """A round step for an axis over ``span`` seconds, at most ``max_ticks`` steps: 1, 2 or 5 × 10ⁿ
     seconds up to 20 s, then in minutes (½, 1, 2, 5, 10, 20, 50 min, ...), so labels stay round."""
@@ -202,7 +211,7 @@ def to_svg(r: SimulateResult) -> str:
     # axis: round ticks
     for t in marks:
         parts.append(f'<line x1="{x(t):.1f}" y1="{top - 4}" x2="{x(t):.1f}" y2="{bottom}" stroke="#e4e4e4"/>')
-        parts.append(f'<text x="{x(t):.1f}" y="{bottom + 16}" text-anchor="middle" fill="#666">{esc(_dur(t))}'
+        parts.append(f'<text x="{x(t):.1f}" y="{bottom + 16}" text-anchor="middle" fill="#666">{esc(tick_label(t))}'
                      f'</text>')
     if sim.makespan and abs(sim.makespan - axis_end) > 1e-9:
         parts.append(f'<line x1="{x(sim.makespan):.1f}" y1="{top - 4}" x2="{x(sim.makespan):.1f}" y2="{bottom}" '
