@@ -138,6 +138,9 @@ def lint(ctx: click.Context, strict: bool, output: str, args: tuple[str, ...]) -
 
     printer = lint_printer(output)  # loaded while helm renders: rich alone takes ~70 ms to import
     result = pending.result()
+    for c in result.charts:
+        if c.error is not None:
+            _unknown_flag(ctx, c.error, hargs.flags)
     if ctx.obj.get("debug"):
         for c in result.charts:
             if c.error is not None:
@@ -202,6 +205,42 @@ def ESTIMATE_OPTIONS(fn: Any) -> Any:  # noqa: N802 - used as a decorator, like 
 RELEASE_AND_CHART = "[NAME] CHART [HELM TEMPLATE FLAGS]"
 
 
+def _own_flag_hint(ctx: click.Context, flags: Any) -> str | None:
+    """Flags a command does not know go to helm template: say so when one looks like a misspelt flag of ours.
+
+    Asked only once something failed (helm's "unknown flag", one argument too many), so a flag that
+    helm knows is never questioned.
+    """
+    import difflib
+
+    own = sorted({o for p in ctx.command.params if isinstance(p, click.Option) for o in p.opts if o.startswith("--")})
+    for flag in flags:
+        name = flag.split("=", 1)[0]
+        if name.startswith("--") and name not in own:
+            close = difflib.get_close_matches(name, own, n=1, cutoff=0.75)
+            if close:
+                return (f"{name} is not a flag of helm ac {ctx.info_name} (unknown flags go to helm template): "
+                        f"did you mean {close[0]}?")
+    return None
+
+
+def _unknown_flag(ctx: click.Context, error: UserError, flags: Any) -> None:
+    """helm's "unknown flag" for one of ours misspelt: add the suggestion to the error's hint."""
+    if "unknown flag:" in error.message or "unknown shorthand flag:" in error.message:
+        hint = _own_flag_hint(ctx, flags) or (f"helm ac {ctx.info_name} passes the flags it does not know to helm "
+                                              f"template; its own: helm ac {ctx.info_name} --help")
+        error.hint = f"{error.hint}\n{hint}" if error.hint else hint
+
+
+def _run(ctx: click.Context, action: Any, hargs: Any) -> Any:
+    """``action.run([NAME] CHART, flags)``, with the hint above when helm refused a flag."""
+    try:
+        return action.run(hargs.positionals, hargs)
+    except UserError as exc:
+        _unknown_flag(ctx, exc, hargs.flags)
+        raise
+
+
 def _release_and_chart(ctx: click.Context, hargs: Any) -> None:
     """template, graph and simulate take ``[NAME] CHART`` as helm template does: say which command wants what."""
     cmd, got = ctx.info_name, list(hargs.positionals)
@@ -210,7 +249,7 @@ def _release_and_chart(ctx: click.Context, hargs: Any) -> None:
         raise UserError(f"helm ac {cmd} needs a chart: [NAME] CHART", hint=example)
     if len(got) > 2:
         raise UserError(f"helm ac {cmd} takes [NAME] CHART, got {len(got)} arguments: {' '.join(got)}",
-                        hint=example)
+                        hint=_own_flag_hint(ctx, hargs.flags) or example)
     if len(got) == 1 and hargs.has("--generate-name", "-g", "--name-template"):
         raise UserError(f"helm ac {cmd} needs the release name to label its objects: give it as NAME "
                         "instead of --generate-name/--name-template", hint=f"helm ac {cmd} NAME CHART")
@@ -249,7 +288,7 @@ def template(ctx: click.Context, fmt: str, output_dir: str | None, implicit: str
 
     hargs = split_args(_strip_debug(args, ctx))
     _release_and_chart(ctx, hargs)
-    result = Template(Renderer(), format=fmt, implicit=_implicit(implicit)).run(hargs.positionals, hargs)
+    result = _run(ctx, Template(Renderer(), format=fmt, implicit=_implicit(implicit)), hargs)
     _report(result.chart, result.findings)
     if result.failed:
         click.echo("Error: the chart's dependency annotations have errors; nothing was emitted", err=True)
@@ -289,8 +328,7 @@ def graph(ctx: click.Context, output: str, svg: str | None, estimate: tuple[str,
     overrides = _estimate_overrides(estimate, estimates_file)
     hargs = _no_output_dir(split_args(_strip_debug(args, ctx)))
     _release_and_chart(ctx, hargs)
-    result = Graph(Renderer(), format=output, overrides=overrides, implicit=_implicit(implicit)).run(
-        hargs.positionals, hargs)
+    result = _run(ctx, Graph(Renderer(), format=output, overrides=overrides, implicit=_implicit(implicit)), hargs)
     _report(result.chart, result.findings)
     if result.failed:
         click.echo("Error: the chart's dependency annotations have errors; no graph", err=True)
@@ -357,7 +395,7 @@ def simulate(ctx: click.Context, output: str, speed: float | None, svg: str | No
     _release_and_chart(ctx, hargs)
     action = Simulate(Renderer(), overrides=overrides, implicit=_implicit(implicit), faults=faults,
                       concurrency=concurrency, timeout=seconds(run_timeout, "--timeout") if run_timeout else None)
-    result = action.run(hargs.positionals, hargs)
+    result = _run(ctx, action, hargs)
     _report(result.chart, result.findings)
     if result.failed:
         click.echo("Error: the chart's dependency annotations have errors; nothing to simulate", err=True)

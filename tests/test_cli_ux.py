@@ -120,6 +120,35 @@ def test_a_misspelt_own_flag_of_a_command_without_helm_flags_is_named():
     assert r.returncode == 2 and "--ouput" in r.stderr and re.search(r"Did you mean '?--output'?\?", r.stderr)
 
 
+def test_a_misspelt_own_flag_before_a_value_is_named_not_counted_as_a_chart():
+    """`simulate wp CHART --fial job/x`: --fial went to helm, job/x counted as a third argument, nothing said why."""
+    r = _run("simulate", "wp", WORDPRESS, "--fial", "job/x")
+    assert r.returncode == 2 and "got 3 arguments" in r.stderr
+    assert "--fial is not a flag of helm ac simulate (unknown flags go to helm template): did you mean --fail?" in r.stderr
+
+
+@pytest.mark.helm
+@pytest.mark.parametrize("args, hint", [
+    (("simulate", "wp", WORDPRESS, "--fial=job/x"), "--fial is not a flag of helm ac simulate"),
+    (("graph", "wp", WORDPRESS, "--implict=none"), "--implict is not a flag of helm ac graph"),
+    (("template", "wp", WORDPRESS, "--formt=plain"), "--formt is not a flag of helm ac template"),
+], ids=["simulate", "graph", "template"])
+def test_helms_unknown_flag_suggests_the_commands_own(helm: HelmEnv, args, hint):
+    r = _run(*args, env=helm.env)
+    assert r.returncode == 2 and "unknown flag: --" in r.stderr, r.stderr
+    assert hint in r.stderr and re.search(r"did you mean --(fail|implicit|format)\?", r.stderr)
+
+
+@pytest.mark.helm
+def test_lint_unknown_flag_suggests_its_own_or_says_where_flags_go(helm: HelmEnv):
+    r = _run("lint", WORDPRESS, "--strct", env=helm.env)
+    assert r.returncode == 2 and "unknown flag: --strct" in r.stdout
+    assert "\n  --strct is not a flag of helm ac lint (unknown flags go to helm template): did you mean --strict?\n" in r.stdout
+    r = _run("lint", WORDPRESS, "--no-such-thing", env=helm.env)
+    assert r.returncode == 2 and "unknown flag: --no-such-thing" in r.stdout and "did you mean" not in r.stdout
+    assert "helm ac lint passes the flags it does not know to helm template; its own: helm ac lint --help" in r.stdout
+
+
 # A closed pipe: `helm ac ... | head` must end quietly with the status of a process killed by SIGPIPE
 # (as helm template and coreutils do), whatever the command, format or timing; it used to exit 1 (click's
 # and rich's handling) or 0 (when the output fit the buffer and the final flush's error was ignored).

@@ -35,8 +35,8 @@ def print_lint(result: LintResult, out: TextIO, *, summary: bool = True) -> None
     for c in result.charts:
         if c.error is not None:
             console.print(f"[bold red]✖ {escape(c.chart)}[/]: {escape(c.error.message)}")
-            if c.error.hint:
-                console.print(f"  [dim]{escape(c.error.hint)}[/]")
+            for line in (c.error.hint or "").splitlines():
+                console.print(f"  [dim]{escape(line)}[/]")
             continue
         for note in c.notes:
             console.print(f"[cyan]note[/] {escape(c.chart)}: {escape(note)}")
