@@ -113,6 +113,34 @@ def test_install_hook_needs_python_3_10(tmp_path):
     assert not (plugin_dir / ".venv").exists()
 
 
+def test_new_user_mistakes_through_helm(plugin):
+    """What a new user meets through `helm ac` on both helms: our message, then helm's own one line."""
+    h, _, _ = plugin
+    r = h.run("ac", "install", "wp", ".", check=False)
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr.startswith("Error: helm ac install is not available yet") and "Available commands: lint," in r.stderr
+    r = h.run("ac", "graph", check=False)
+    assert r.returncode == 2 and "e.g. helm ac graph wordpress" in r.stderr and "helm ac template" not in r.stderr
+    r = h.run("ac", "lnt", check=False)
+    assert r.returncode == 2 and "Did you mean 'lint'?" in r.stderr and "Commands: lint, template" in r.stderr
+    assert "Usage: helm ac lint [OPTIONS] [CHART]... [HELM TEMPLATE FLAGS]" in h.run("ac", "lint", "--help").stdout
+
+
+@pytest.mark.parametrize("args", [("rules",), ("--help",), ("graph", "wp", str(EXAMPLES / "wordpress"))], ids=" ".join)
+def test_closed_pipe_through_helm(plugin, args):
+    """`helm ac ... | head`: helm-ac ends quietly with 141; helm adds its own one line for any non-zero exit."""
+    h, _, _ = plugin
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        r = subprocess.run([h.binary, "ac", *args], stdout=write_end, stderr=subprocess.PIPE, text=True, env=h.env,
+                           timeout=120)
+    finally:
+        os.close(write_end)
+    assert r.returncode == 141
+    assert r.stderr.strip().splitlines() == ['Error: plugin "ac" exited with error'], r.stderr
+
+
 def _hook_env(h: HelmEnv, wheelhouse: Path) -> dict[str, str]:
     env = dict(h.env, PIP_NO_INDEX="1", PIP_FIND_LINKS=str(wheelhouse))
     env.pop("HELM_PLUGINS", None)
