@@ -408,6 +408,9 @@ def simulate(ctx: click.Context, output: str, speed: float | None, svg: str | No
             fh.write(timeline.to_html(result))
     if output in ("events", "jsonl"):
         _replay(result.simulation.events, output, speed)
+    elif output == "text" and not result.simulation.bars:  # not an empty Gantt chart and summary
+        sys.stdout.write(f"{result.release} ({result.chart}): nothing to simulate: the rendered chart has no "
+                         "objects (Helm hooks are kept aside)\n")
     else:
         sys.stdout.write(timeline.FORMATS[output](result))
     ctx.exit(0 if result.simulation.summary.ok else 1)

@@ -204,3 +204,6 @@ def test_empty_chart_graph_says_there_is_nothing_to_order(helm: HelmEnv, tmp_pat
     r = _run("graph", "e", str(chart), env=helm.env)
     assert r.returncode == 0, r.stderr
     assert r.stdout == "e (empty): no objects\n\nnothing to order: the rendered chart has no objects (Helm hooks are kept aside)\n"
+    r = _run("simulate", "e", str(chart), env=helm.env)  # printed "✔ succeeded: " and "critical path: "
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == f"e ({chart}): nothing to simulate: the rendered chart has no objects (Helm hooks are kept aside)\n"
