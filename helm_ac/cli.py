@@ -141,6 +141,9 @@ def lint(ctx: click.Context, strict: bool, output: str, args: tuple[str, ...]) -
     for c in result.charts:
         if c.error is not None:
             _unknown_flag(ctx, c.error, hargs.flags)
+            if not hargs.positionals:  # a new user's first `helm ac lint`, outside a chart
+                c.error.hint = f"{c.error.hint}\nno CHART given, so the current directory was linted: " \
+                               "helm ac lint ./mychart (more: helm ac lint --help)"
     if ctx.obj.get("debug"):
         for c in result.charts:
             if c.error is not None:
@@ -444,7 +447,7 @@ def crds() -> None:
 
 
 @cli.command(short_help="Print the JSON Schema of the annotations.")
-@click.argument("which", type=click.Choice(["object", "chart"]), default="object")
+@click.argument("which", type=click.Choice(["object", "chart"]), default="object", metavar="[object|chart]")
 @click.option("--write", "directory", type=click.Path(file_okay=False), help="Write all schemas under this directory.")
 def schema(which: str, directory: str | None) -> None:
     """Print the JSON Schema of the annotations (object or chart level)."""

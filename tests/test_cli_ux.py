@@ -149,6 +149,19 @@ def test_lint_unknown_flag_suggests_its_own_or_says_where_flags_go(helm: HelmEnv
     assert "helm ac lint passes the flags it does not know to helm template; its own: helm ac lint --help" in r.stdout
 
 
+@pytest.mark.helm
+def test_lint_without_a_chart_outside_a_chart_says_what_it_linted(helm: HelmEnv, tmp_path):
+    e = {k: v for k, v in helm.env.items() if k != "PYTHONPATH"}
+    p = subprocess.run([sys.executable, "-m", "helm_ac", "lint"], capture_output=True, text=True, cwd=tmp_path,
+                       env=dict(e, PYTHONPATH=str(ROOT)), timeout=120)
+    assert p.returncode == 2
+    assert "\n  no CHART given, so the current directory was linted: helm ac lint ./mychart" in p.stdout, p.stdout
+
+
+def test_schema_usage_shows_its_choices_once():
+    assert "Usage: helm ac schema [OPTIONS] [object|chart]\n" in _help("schema")
+
+
 # A closed pipe: `helm ac ... | head` must end quietly with the status of a process killed by SIGPIPE
 # (as helm template and coreutils do), whatever the command, format or timing; it used to exit 1 (click's
 # and rich's handling) or 0 (when the output fit the buffer and the final flush's error was ignored).
