@@ -160,11 +160,18 @@ def test_reinstall_from_a_changed_checkout_installs_the_new_code(major, helm_bin
     src = _copy_repo(tmp_path / "helm-ac")
     env = _hook_env(h, wheelhouse)
     assert "creating" in _install(h, src, env)
-    h.run("plugin", "uninstall", "ac", env=env)
+    assert h.run("ac", "--help", env=env).stderr == ""
     cli_py = src / "helm_ac" / "cli.py"
     cli_py.write_text(cli_py.read_text().replace('"""helm ac: orchestration', '"""helm ac (edited checkout): orchestration', 1))
+    # Helm linked the checkout: the edit reaches the plugin only through the hook, and the launcher says so
+    r = h.run("ac", "--help", env=env)
+    assert "(edited checkout)" not in r.stdout
+    assert (f"note: the sources in {src.resolve()} changed since the plugin was installed; to run the new code: "
+            f"{src.resolve()}/scripts/install-plugin") in r.stderr
+    h.run("plugin", "uninstall", "ac", env=env)
     assert "creating" in _install(h, src, env)
-    assert "(edited checkout)" in h.run("ac", "--help", env=env).stdout
+    r = h.run("ac", "--help", env=env)
+    assert "(edited checkout)" in r.stdout and r.stderr == ""
     h.run("plugin", "uninstall", "ac", env=env)
     assert "sources unchanged" in _install(h, src, env)  # unchanged: the environment is kept
     assert "(edited checkout)" in h.run("ac", "--help", env=env).stdout
