@@ -142,8 +142,8 @@ def lint(ctx: click.Context, strict: bool, output: str, args: tuple[str, ...]) -
         if c.error is not None:
             _unknown_flag(ctx, c.error, hargs.flags)
             if not hargs.positionals:  # a new user's first `helm ac lint`, outside a chart
-                c.error.hint = f"{c.error.hint}\nno CHART given, so the current directory was linted: " \
-                               "helm ac lint ./mychart (more: helm ac lint --help)"
+                _add_hint(c.error, "no CHART given, so the current directory was linted: helm ac lint ./mychart "
+                                   "(more: helm ac lint --help)")
     if ctx.obj.get("debug"):
         for c in result.charts:
             if c.error is not None:
@@ -232,7 +232,11 @@ def _unknown_flag(ctx: click.Context, error: UserError, flags: Any) -> None:
     if "unknown flag:" in error.message or "unknown shorthand flag:" in error.message:
         hint = _own_flag_hint(ctx, flags) or (f"helm ac {ctx.info_name} passes the flags it does not know to helm "
                                               f"template; its own: helm ac {ctx.info_name} --help")
-        error.hint = f"{error.hint}\n{hint}" if error.hint else hint
+        _add_hint(error, hint)
+
+
+def _add_hint(error: UserError, hint: str) -> None:
+    error.hint = f"{error.hint}\n{hint}" if error.hint else hint
 
 
 def _run(ctx: click.Context, action: Any, hargs: Any) -> Any:
@@ -502,6 +506,8 @@ def _exit_now(code: int) -> None:
 def main(argv: list[str]) -> None:
     """Run the command line ``argv`` (normalised by :func:`helm_ac.__main__.main`, the entry point) and exit."""
     debug = _debug_from_env() or "--debug" in argv
+    if not argv:
+        argv = ["--help"]  # like bare `helm`: the help on stdout, exit 0 (click: on stderr, exit 2)
     try:
         cli.main(args=argv, prog_name=os.environ.get("HELM_PLUGIN_NAME") and "helm ac" or "helm-ac",
                  standalone_mode=True)

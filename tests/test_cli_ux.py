@@ -71,6 +71,12 @@ def test_command_list_shows_whole_summaries(command):
     assert f"Planned: {', '.join(PLANNED)}" in " ".join(top.split())
 
 
+def test_bare_command_shows_the_help_like_helm():
+    """`helm ac` alone printed the help on stderr and exited 2: through helm, followed by "plugin exited with error"."""
+    r = _run()
+    assert (r.returncode, r.stderr) == (0, "") and "Commands:\n  lint " in r.stdout
+
+
 @pytest.mark.parametrize("command", ["template", "graph", "simulate"])
 def test_usage_line_names_the_arguments(command):
     assert f"Usage: helm ac {command} [OPTIONS] [NAME] CHART [HELM TEMPLATE FLAGS]" in _help(command)

@@ -116,6 +116,8 @@ def test_install_hook_needs_python_3_10(tmp_path):
 def test_new_user_mistakes_through_helm(plugin):
     """What a new user meets through `helm ac` on both helms: our message, then helm's own one line."""
     h, _, _ = plugin
+    r = h.run("ac", check=False)  # like bare `helm`: the help, exit 0
+    assert (r.returncode, r.stderr) == (0, "") and "Commands:" in r.stdout
     r = h.run("ac", "install", "wp", ".", check=False)
     assert r.returncode == 2 and r.stdout == ""
     assert r.stderr.startswith("Error: helm ac install is not available yet") and "Available commands: lint," in r.stderr
