@@ -22,26 +22,64 @@ PASS_THROUGH = dict(ignore_unknown_options=True, allow_interspersed_args=True,
                     help_option_names=["-h", "--help"], max_content_width=100)
 
 
+#: The status of a process killed by SIGPIPE as shells report it (128 + 13): how helm and coreutils end
+#: when the reader of their output goes away (``helm ac ... | head``).  Quietly, and the same for every
+#: command and format, whenever the closed pipe is noticed (the first write, or the flush at exit).
+EXIT_OUTPUT_CLOSED = 141
+
+#: Commands of the cluster half, not written yet: asked for, they say so and what exists instead.
+PLANNED = ("install", "upgrade", "status", "rollback", "uninstall")
+
+
 def _debug_from_env() -> bool:
     return os.environ.get("HELM_DEBUG", "").lower() in ("1", "true", "yes", "on")
 
 
 class _Group(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)  # in the order of the pipeline (as defined below), not alphabetical
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
+        if args and args[0] in PLANNED:
+            raise UserError(
+                f"helm ac {args[0]} is not available yet: {', '.join(PLANNED)} (ordered installs by a "
+                f"controller in the cluster) are planned.",
+                hint=f"Available commands: {', '.join(self.list_commands(ctx))} (helm ac --help). To see the order "
+                     "an install would take, without a cluster: helm ac simulate NAME CHART")
+        try:
+            return super().resolve_command(ctx, args)
+        except click.UsageError as exc:  # no such command: click's "did you mean", then what there is
+            raise click.UsageError(f"{exc.format_message()}\nCommands: {', '.join(self.list_commands(ctx))} "
+                                   f"(planned: {', '.join(PLANNED)}).", ctx) from None
+
+    # click turns a closed output pipe into exit 1 before main() sees it: caught here first, in both
+    # places it writes (help and version while making the context; everything else while invoking).
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        try:
+            return super().make_context(*args, **kwargs)
+        except BrokenPipeError:
+            _exit_now(EXIT_OUTPUT_CLOSED)
+            raise  # not reached
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
-        except UserError as exc:
-            if ctx.obj and ctx.obj.get("debug"):
-                import traceback
+            try:
+                return super().invoke(ctx)
+            except UserError as exc:
+                if ctx.obj and ctx.obj.get("debug"):
+                    import traceback
 
-                traceback.print_exc()
-            click.echo(f"Error: {exc.message}", err=True)
-            if exc.hint:
-                click.echo(exc.hint, err=True)
-            ctx.exit(exc.exit_code)
+                    traceback.print_exc()
+                click.echo(f"Error: {exc.message}", err=True)
+                if exc.hint:
+                    click.echo(exc.hint, err=True)
+                ctx.exit(exc.exit_code)
+        except BrokenPipeError:
+            _exit_now(EXIT_OUTPUT_CLOSED)
 
 
-@click.group(cls=_Group, context_settings=dict(help_option_names=["-h", "--help"], max_content_width=100))
+@click.group(cls=_Group, context_settings=dict(help_option_names=["-h", "--help"], max_content_width=100),
+             epilog=f"Planned: {', '.join(PLANNED)} (ordered installs by a controller in the cluster).")
 @click.version_option(__version__, "--version", prog_name="helm-ac")
 @click.option("--debug", is_flag=True, default=None, help="Show tracebacks of errors (also HELM_DEBUG=true).")
 @click.pass_context
@@ -52,6 +90,7 @@ def cli(ctx: click.Context, debug: bool | None) -> None:
     in your chart; check them with `helm ac lint`, see the order with `helm ac graph`,
     emit AppController manifests with `helm ac template`, and try the install on an
     in-memory cluster with `helm ac simulate`.  See docs/chart-extension.md.
+    `helm ac COMMAND --help` shows a command's flags.
     """
     ctx.ensure_object(dict)
     ctx.obj["debug"] = bool(debug) if debug is not None else _debug_from_env()
@@ -73,18 +112,18 @@ IMPLICIT_OPTION = click.option(
          "Namespace), comma-separated, or none.")
 
 
-@cli.command(context_settings=PASS_THROUGH)
+@cli.command(context_settings=PASS_THROUGH, short_help="Validate the dependency annotations of charts.")
 @click.option("--strict", is_flag=True, help="Treat warnings as errors (exit 1).")
 @click.option("-o", "--output", type=click.Choice(list(LINT_FORMATS)), default="text",
               show_default=True, help="Output format.")
 @IMPLICIT_OPTION
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED, metavar="[CHART]... [HELM TEMPLATE FLAGS]")
 @click.pass_context
 def lint(ctx: click.Context, strict: bool, output: str, implicit: str, args: tuple[str, ...]) -> None:
     """Validate the chart extension on the rendered chart(s).
 
     \b
-    helm ac lint [CHART...] [helm template flags] [--strict] [-o FORMAT]
+    helm ac lint [CHART...] [helm template flags] [--strict] [--implicit RULES] [-o text|json|sarif|junit|github]
 
     Each CHART (directory, packaged .tgz or repo/chart reference; default .) is
     rendered with your helm and `helm template` flags (-f, --set, --set-string,
@@ -106,6 +145,12 @@ def lint(ctx: click.Context, strict: bool, output: str, implicit: str, args: tup
 
     printer = lint_printer(output)  # loaded while helm renders: rich alone takes ~70 ms to import
     result = pending.result()
+    for c in result.charts:
+        if c.error is not None:
+            _unknown_flag(ctx, c.error, hargs.flags)
+            if not hargs.positionals:  # a new user's first `helm ac lint`, outside a chart
+                _add_hint(c.error, "no CHART given, so the current directory was linted: helm ac lint ./mychart "
+                                   "(more: helm ac lint --help)")
     if ctx.obj.get("debug"):
         for c in result.charts:
             if c.error is not None:
@@ -167,7 +212,64 @@ def ESTIMATE_OPTIONS(fn: Any) -> Any:  # noqa: N802 - used as a decorator, like 
                              "(repeatable; kind/name beats the object's appcontroller.k8s/estimate, KIND does not).")(fn)
 
 
-@cli.command(context_settings=PASS_THROUGH)
+RELEASE_AND_CHART = "[NAME] CHART [HELM TEMPLATE FLAGS]"
+
+
+def _own_flag_hint(ctx: click.Context, flags: Any) -> str | None:
+    """Flags a command does not know go to helm template: say so when one looks like a misspelt flag of ours.
+
+    Asked only once something failed (helm's "unknown flag", one argument too many), so a flag that
+    helm knows is never questioned.
+    """
+    import difflib
+
+    own = sorted({o for p in ctx.command.params if isinstance(p, click.Option) for o in p.opts if o.startswith("--")})
+    for flag in flags:
+        name = flag.split("=", 1)[0]
+        if name.startswith("--") and name not in own:
+            close = difflib.get_close_matches(name, own, n=1, cutoff=0.75)
+            if close:
+                return (f"{name} is not a flag of helm ac {ctx.info_name} (unknown flags go to helm template): "
+                        f"did you mean {close[0]}?")
+    return None
+
+
+def _unknown_flag(ctx: click.Context, error: UserError, flags: Any) -> None:
+    """helm's "unknown flag" for one of ours misspelt: add the suggestion to the error's hint."""
+    if "unknown flag:" in error.message or "unknown shorthand flag:" in error.message:
+        hint = _own_flag_hint(ctx, flags) or (f"helm ac {ctx.info_name} passes the flags it does not know to helm "
+                                              f"template; its own: helm ac {ctx.info_name} --help")
+        _add_hint(error, hint)
+
+
+def _add_hint(error: UserError, hint: str) -> None:
+    error.hint = f"{error.hint}\n{hint}" if error.hint else hint
+
+
+def _run(ctx: click.Context, action: Any, hargs: Any) -> Any:
+    """``action.run([NAME] CHART, flags)``, with the hint above when helm refused a flag."""
+    try:
+        return action.run(hargs.positionals, hargs)
+    except UserError as exc:
+        _unknown_flag(ctx, exc, hargs.flags)
+        raise
+
+
+def _release_and_chart(ctx: click.Context, hargs: Any) -> None:
+    """template, graph and simulate take ``[NAME] CHART`` as helm template does: say which command wants what."""
+    cmd, got = ctx.info_name, list(hargs.positionals)
+    example = f"e.g. helm ac {cmd} wordpress ./charts/wordpress   (more: helm ac {cmd} --help)"
+    if not got:
+        raise UserError(f"helm ac {cmd} needs a chart: [NAME] CHART", hint=example)
+    if len(got) > 2:
+        raise UserError(f"helm ac {cmd} takes [NAME] CHART, got {len(got)} arguments: {' '.join(got)}",
+                        hint=_own_flag_hint(ctx, hargs.flags) or example)
+    if len(got) == 1 and hargs.has("--generate-name", "-g", "--name-template"):
+        raise UserError(f"helm ac {cmd} needs the release name to label its objects: give it as NAME "
+                        "instead of --generate-name/--name-template", hint=f"helm ac {cmd} NAME CHART")
+
+
+@cli.command(context_settings=PASS_THROUGH, short_help="Render a chart as AppController manifests.")
 @click.option("--format", "fmt", type=click.Choice(["appcontroller", "plain", "argocd", "cli-utils"]),
               default="appcontroller", show_default=True,
               help="appcontroller: objects wrapped in Definitions; plain: helm's output unchanged (both followed by "
@@ -176,13 +278,14 @@ def ESTIMATE_OPTIONS(fn: Any) -> Any:  # noqa: N802 - used as a decorator, like 
 @click.option("--output-dir", type=click.Path(file_okay=False), help="Write files under this directory instead of "
                                                                      "printing (like helm template --output-dir).")
 @IMPLICIT_OPTION
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED, metavar=RELEASE_AND_CHART)
 @click.pass_context
 def template(ctx: click.Context, fmt: str, output_dir: str | None, implicit: str, args: tuple[str, ...]) -> None:
     """Render a chart with its AppController graph (Definitions and Dependencies).
 
     \b
-    helm ac template [NAME] CHART [helm template flags] [--format appcontroller|plain] [--output-dir DIR]
+    helm ac template [NAME] CHART [helm template flags]
+        [--format appcontroller|plain|argocd|cli-utils] [--output-dir DIR] [--implicit RULES]
 
     The output is deterministic: the same chart and values give byte-identical
     output.  A chart with lint errors emits nothing (exit 1, findings on stderr).
@@ -192,7 +295,8 @@ def template(ctx: click.Context, fmt: str, output_dir: str | None, implicit: str
     from helm_ac.rendering.helm import split_args
 
     hargs = split_args(_strip_debug(args, ctx))
-    result = Template(Renderer(), format=fmt, implicit=_implicit(implicit)).run(hargs.positionals, hargs)
+    _release_and_chart(ctx, hargs)
+    result = _run(ctx, Template(Renderer(), format=fmt, implicit=_implicit(implicit)), hargs)
     _report(result.chart, result.findings)
     if result.failed:
         click.echo("Error: the chart's dependency annotations have errors; nothing was emitted", err=True)
@@ -204,21 +308,22 @@ def template(ctx: click.Context, fmt: str, output_dir: str | None, implicit: str
     sys.stdout.write(result.render())
 
 
-@cli.command(context_settings=PASS_THROUGH)
+@cli.command(context_settings=PASS_THROUGH, short_help="Show the dependency graph and its critical path.")
 @click.option("-o", "--output", type=click.Choice(["text", "dot", "mermaid", "json"]), default="text",
               show_default=True, help="text: levels and what each object waits for; dot/mermaid: pictures; json.")
 @click.option("--svg", "svg", type=click.Path(dir_okay=False), help="Also render the graph to this SVG file "
                                                                      "(needs Graphviz).")
 @ESTIMATE_OPTIONS
 @IMPLICIT_OPTION
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED, metavar=RELEASE_AND_CHART)
 @click.pass_context
 def graph(ctx: click.Context, output: str, svg: str | None, estimate: tuple[str, ...], estimates_file: str | None,
           implicit: str, args: tuple[str, ...]) -> None:
     """Draw the dependency graph of a chart, with its critical path.
 
     \b
-    helm ac graph [NAME] CHART [helm template flags] [-o text|dot|mermaid|json] [--svg FILE]
+    helm ac graph [NAME] CHART [helm template flags]
+        [-o text|dot|mermaid|json] [--svg FILE] [--estimate KEY=DUR]... [--estimates FILE] [--implicit RULES]
 
     Durations are per-kind defaults (Deployment 60s, StatefulSet 2m, Job 1m, ...)
     unless given with --estimate or --estimates.
@@ -230,8 +335,8 @@ def graph(ctx: click.Context, output: str, svg: str | None, estimate: tuple[str,
 
     overrides = _estimate_overrides(estimate, estimates_file)
     hargs = _no_output_dir(split_args(_strip_debug(args, ctx)))
-    result = Graph(Renderer(), format=output, overrides=overrides, implicit=_implicit(implicit)).run(
-        hargs.positionals, hargs)
+    _release_and_chart(ctx, hargs)
+    result = _run(ctx, Graph(Renderer(), format=output, overrides=overrides, implicit=_implicit(implicit)), hargs)
     _report(result.chart, result.findings)
     if result.failed:
         click.echo("Error: the chart's dependency annotations have errors; no graph", err=True)
@@ -241,7 +346,7 @@ def graph(ctx: click.Context, output: str, svg: str | None, estimate: tuple[str,
     sys.stdout.write(result.output)
 
 
-@cli.command(context_settings=PASS_THROUGH)
+@cli.command(context_settings=PASS_THROUGH, short_help="Run the install on an in-memory cluster.")
 @click.option("-o", "--output", type=click.Choice(["text", "json", "events", "jsonl"]), default="text",
               show_default=True,
               help="text: a Gantt chart and a summary; json: the timeline, events and summary; events: the engine's "
@@ -257,11 +362,11 @@ def graph(ctx: click.Context, output: str, svg: str | None, estimate: tuple[str,
 @click.option("--api-error", "api_errors", multiple=True, metavar="REF[=N]",
               help="The first N (default 1) applies of this object get HTTP 500.")
 @click.option("--slow-api", default="0s", metavar="DUR", help="Latency of every API call, e.g. 2s.")
-@click.option("--concurrency", type=click.IntRange(min=1), help="At most this many objects in flight.")
+@click.option("--concurrency", type=click.IntRange(min=1), metavar="N", help="At most this many objects in flight.")
 @click.option("--timeout", "run_timeout", metavar="DUR", help="Timeout of the whole run, e.g. 15m.")
 @ESTIMATE_OPTIONS
 @IMPLICIT_OPTION
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED, metavar=RELEASE_AND_CHART)
 @click.pass_context
 def simulate(ctx: click.Context, output: str, speed: float | None, svg: str | None, html_file: str | None,
              fail: tuple[str, ...],
@@ -271,7 +376,10 @@ def simulate(ctx: click.Context, output: str, speed: float | None, svg: str | No
     """Run the orchestration on an in-memory cluster with a virtual clock and print the timeline.
 
     \b
-    helm ac simulate [NAME] CHART [helm template flags] [--fail REF] [--never-ready REF] [-o text|json]
+    helm ac simulate [NAME] CHART [helm template flags]
+        [-o text|json|events|jsonl] [--speed X] [--svg FILE] [--html FILE] [--fail REF]... [--never-ready REF]...
+        [--api-error REF[=N]]... [--slow-api DUR] [--concurrency N] [--timeout DUR]
+        [--estimate KEY=DUR]... [--estimates FILE] [--implicit RULES]
 
     Objects take their estimated durations (per-kind defaults, --estimate, --estimates); faults
     answer "what happens if the migration Job fails?".  Exit 0 when the simulated install
@@ -292,9 +400,10 @@ def simulate(ctx: click.Context, output: str, speed: float | None, svg: str | No
     overrides = _estimate_overrides(estimate, estimates_file)
     faults = Faults(list(fail), list(never), list(api_errors), seconds(slow_api, "--slow-api"))
     hargs = _no_output_dir(split_args(_strip_debug(args, ctx)))
+    _release_and_chart(ctx, hargs)
     action = Simulate(Renderer(), overrides=overrides, implicit=_implicit(implicit), faults=faults,
                       concurrency=concurrency, timeout=seconds(run_timeout, "--timeout") if run_timeout else None)
-    result = action.run(hargs.positionals, hargs)
+    result = _run(ctx, action, hargs)
     _report(result.chart, result.findings)
     if result.failed:
         click.echo("Error: the chart's dependency annotations have errors; nothing to simulate", err=True)
@@ -305,6 +414,9 @@ def simulate(ctx: click.Context, output: str, speed: float | None, svg: str | No
         _write_picture(html_file, timeline.to_html(result), "--html")
     if output in ("events", "jsonl"):
         _replay(result.simulation.events, output, speed)
+    elif output == "text" and not result.simulation.bars:  # not an empty Gantt chart and summary
+        sys.stdout.write(f"{result.release} ({result.chart}): nothing to simulate: the rendered chart has no "
+                         "objects (Helm hooks are kept aside)\n")
     else:
         sys.stdout.write(timeline.FORMATS[output](result))
     ctx.exit(0 if result.simulation.summary.ok else 1)
@@ -337,7 +449,7 @@ def _replay(events: list, fmt: str, speed: float | None) -> None:  # type: ignor
         sink(e)
 
 
-@cli.command()
+@cli.command(short_help="Print the CRDs of Definition and Dependency.")
 def crds() -> None:
     """Print the CustomResourceDefinitions of Definition and Dependency (appcontroller.k8s/v1alpha1)."""
     from helm_ac.output import crds as crdmod
@@ -346,8 +458,8 @@ def crds() -> None:
     sys.stdout.write("".join(f"---\n{yamlio.dump(c)}" for c in crdmod.all_crds()))
 
 
-@cli.command()
-@click.argument("which", type=click.Choice(["object", "chart"]), default="object")
+@cli.command(short_help="Print the JSON Schema of the annotations.")
+@click.argument("which", type=click.Choice(["object", "chart"]), default="object", metavar="[object|chart]")
 @click.option("--write", "directory", type=click.Path(file_okay=False), help="Write all schemas under this directory.")
 def schema(which: str, directory: str | None) -> None:
     """Print the JSON Schema of the annotations (object or chart level)."""
@@ -362,7 +474,7 @@ def schema(which: str, directory: str | None) -> None:
     click.echo(schemamod.render(schemamod.schemas()[f"{which}-annotations.schema.json"]), nl=False)
 
 
-@cli.command()
+@cli.command(short_help="List the lint rules.")
 @click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def rules(output: str) -> None:
     """List the lint rules with their default severity."""
@@ -392,6 +504,8 @@ def _exit_now(code: int) -> None:
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
+        except BrokenPipeError:
+            code = EXIT_OUTPUT_CLOSED  # the rest of the output had no reader
         except (OSError, ValueError):
             pass
     os._exit(code)
@@ -400,6 +514,8 @@ def _exit_now(code: int) -> None:
 def main(argv: list[str]) -> None:
     """Run the command line ``argv`` (normalised by :func:`helm_ac.__main__.main`, the entry point) and exit."""
     debug = _debug_from_env() or "--debug" in argv
+    if not argv:
+        argv = ["--help"]  # like bare `helm`: the help on stdout, exit 0 (click: on stderr, exit 2)
     try:
         cli.main(args=argv, prog_name=os.environ.get("HELM_PLUGIN_NAME") and "helm ac" or "helm-ac",
                  standalone_mode=True)
@@ -408,6 +524,8 @@ def main(argv: list[str]) -> None:
         if isinstance(exc.code, str):
             click.echo(exc.code, err=True)
         _exit_now(code)
+    except BrokenPipeError:  # e.g. a usage error written to a closed stderr
+        _exit_now(EXIT_OUTPUT_CLOSED)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         _exit_now(130)

@@ -45,8 +45,9 @@ def plugin(request, helm_binaries, wheelhouse, tmp_path_factory):
 
 def test_install_hook_reports_what_it_did(plugin):
     _, src, output = plugin
-    # HELM_PLUGIN_DIR is the link Helm made in its plugins folder, which points at our copy
-    assert "/plugins/helm-ac/.venv with Python" in output and "helm-ac 0.1.0 installed" in output
+    # HELM_PLUGIN_DIR is the link Helm made in its plugins folder; the environment is made in our copy
+    # itself, under its physical path (the link goes away with `helm plugin uninstall`)
+    assert f"creating {src.resolve()}/.venv with Python" in output and "helm-ac 0.1.0 installed" in output
 
 
 def test_plugin_is_listed(plugin):
@@ -112,8 +113,118 @@ def test_install_hook_needs_python_3_10(tmp_path):
     assert not (plugin_dir / ".venv").exists()
 
 
+def test_new_user_mistakes_through_helm(plugin):
+    """What a new user meets through `helm ac` on both helms: our message, then helm's own one line."""
+    h, _, _ = plugin
+    r = h.run("ac", check=False)  # like bare `helm`: the help, exit 0
+    assert (r.returncode, r.stderr) == (0, "") and "Commands:" in r.stdout
+    r = h.run("ac", "install", "wp", ".", check=False)
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr.startswith("Error: helm ac install is not available yet") and "Available commands: lint," in r.stderr
+    r = h.run("ac", "graph", check=False)
+    assert r.returncode == 2 and "e.g. helm ac graph wordpress" in r.stderr and "helm ac template" not in r.stderr
+    r = h.run("ac", "lnt", check=False)
+    assert r.returncode == 2 and "Did you mean 'lint'?" in r.stderr and "Commands: lint, template" in r.stderr
+    assert "Usage: helm ac lint [OPTIONS] [CHART]... [HELM TEMPLATE FLAGS]" in h.run("ac", "lint", "--help").stdout
+
+
+@pytest.mark.parametrize("args", [("rules",), ("--help",), ("graph", "wp", str(EXAMPLES / "wordpress"))], ids=" ".join)
+def test_closed_pipe_through_helm(plugin, args):
+    """`helm ac ... | head`: helm-ac ends quietly with 141; helm adds its own one line for any non-zero exit."""
+    h, _, _ = plugin
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        r = subprocess.run([h.binary, "ac", *args], stdout=write_end, stderr=subprocess.PIPE, text=True, env=h.env,
+                           timeout=120)
+    finally:
+        os.close(write_end)
+    assert r.returncode == 141
+    assert r.stderr.strip().splitlines() == ['Error: plugin "ac" exited with error'], r.stderr
+
+
+def _hook_env(h: HelmEnv, wheelhouse: Path) -> dict[str, str]:
+    env = dict(h.env, PIP_NO_INDEX="1", PIP_FIND_LINKS=str(wheelhouse))
+    env.pop("HELM_PLUGINS", None)
+    return env
+
+
+def _install(h: HelmEnv, src: Path, env: dict[str, str]) -> str:
+    p = h.run("plugin", "install", str(src), env=env, check=False)
+    assert p.returncode == 0 and "Installed plugin: ac" in p.stdout + p.stderr, p.stdout + p.stderr
+    return p.stdout + p.stderr
+
+
+@pytest.mark.parametrize("major", HELM_MAJORS, ids=lambda m: f"helm{m}")
+def test_reinstall_from_a_changed_checkout_installs_the_new_code(major, helm_binaries, wheelhouse, tmp_path):
+    """The hook used to keep the environment when the version was unchanged: edits never arrived."""
+    h = HelmEnv(major, helm_binaries[major], tmp_path / "home")
+    src = _copy_repo(tmp_path / "helm-ac")
+    env = _hook_env(h, wheelhouse)
+    assert "creating" in _install(h, src, env)
+    assert h.run("ac", "--help", env=env).stderr == ""
+    cli_py = src / "helm_ac" / "cli.py"
+    cli_py.write_text(cli_py.read_text().replace('"""helm ac: orchestration', '"""helm ac (edited checkout): orchestration', 1))
+    # Helm linked the checkout: the edit reaches the plugin only through the hook, and the launcher says so
+    r = h.run("ac", "--help", env=env)
+    assert "(edited checkout)" not in r.stdout
+    assert (f"note: the sources in {src.resolve()} changed since the plugin was installed; to run the new code: "
+            f"{src.resolve()}/scripts/install-plugin") in r.stderr
+    h.run("plugin", "uninstall", "ac", env=env)
+    assert "creating" in _install(h, src, env)
+    r = h.run("ac", "--help", env=env)
+    assert "(edited checkout)" in r.stdout and r.stderr == ""
+    h.run("plugin", "uninstall", "ac", env=env)
+    assert "sources unchanged" in _install(h, src, env)  # unchanged: the environment is kept
+    assert "(edited checkout)" in h.run("ac", "--help", env=env).stdout
+
+
+def test_one_checkout_installed_under_helm3_then_helm4(helm_binaries, wheelhouse, tmp_path):
+    """The environment was made under Helm's link to the checkout; its scripts died with that link (exit 127)."""
+    src = _copy_repo(tmp_path / "helm-ac")
+    h3 = HelmEnv("3", helm_binaries["3"], tmp_path / "home3")
+    h4 = HelmEnv("4", helm_binaries["4"], tmp_path / "home4")
+    _install(h3, src, _hook_env(h3, wheelhouse))
+    h3.run("plugin", "uninstall", "ac", env=_hook_env(h3, wheelhouse))
+    assert "sources unchanged" in _install(h4, src, _hook_env(h4, wheelhouse))
+    r = h4.run("ac", "--version", env=_hook_env(h4, wheelhouse), check=False)
+    assert r.returncode == 0 and "helm-ac, version 0.1.0" in r.stdout, r.stdout + r.stderr
+
+
+def _launch_without_environment(plugin_dir: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(plugin_dir / "scripts" / "helm-ac"), "lint"], capture_output=True, text=True,
+                          env={"PATH": os.environ["PATH"], "HELM_PLUGIN_DIR": str(plugin_dir)})
+
+
 def test_launcher_without_environment_says_how_to_fix(tmp_path):
-    plugin_dir = _copy_repo(tmp_path / "helm-ac")
-    r = subprocess.run([str(plugin_dir / "scripts" / "helm-ac"), "lint"], capture_output=True, text=True,
-                       env={"PATH": os.environ["PATH"], "HELM_PLUGIN_DIR": str(plugin_dir)})
-    assert r.returncode == 2 and "helm plugin update ac" in r.stderr
+    """`helm plugin update ac` works only for plugins installed from a VCS URL: the advice follows the install."""
+    checkout = _copy_repo(tmp_path / "helm-ac")
+    hook = f"Run: {checkout.resolve()}/scripts/install-plugin"
+    # `helm plugin install <dir>`: Helm's plugin directory is a link to the checkout
+    (tmp_path / "plugins").mkdir()
+    link = tmp_path / "plugins" / "helm-ac"
+    link.symlink_to(checkout)
+    r = _launch_without_environment(link)
+    assert r.returncode == 2 and "environment is missing" in r.stderr
+    assert hook in r.stderr and f"helm plugin uninstall ac && helm plugin install {checkout.resolve()}" in r.stderr
+    assert "plugin update" not in r.stderr
+    # an archive or URL without VCS: Helm unpacked a copy
+    r = _launch_without_environment(checkout)
+    assert r.returncode == 2 and hook in r.stderr and "plugin update" not in r.stderr
+    # a VCS install: helm plugin update works
+    (checkout / ".git").mkdir()
+    r = _launch_without_environment(checkout)
+    assert r.returncode == 2 and hook in r.stderr and "helm plugin update ac" in r.stderr
+
+
+def test_advice_of_the_launcher_works(plugin, wheelhouse):
+    """The command the launcher advises rebuilds the environment; helm ac works again."""
+    h, src, _ = plugin
+    shutil.rmtree(src / ".venv")
+    r = h.run("ac", "rules", check=False)
+    assert r.returncode == 2 and "environment is missing" in r.stderr
+    advice = next(line for line in r.stderr.splitlines() if line.startswith("Run: ")).split()[1]
+    fix = subprocess.run([advice], capture_output=True, text=True, env=_hook_env(h, wheelhouse))
+    assert fix.returncode == 0, fix.stdout + fix.stderr
+    r = h.run("ac", "rules", check=False)
+    assert r.returncode == 0 and "unresolved-reference" in r.stdout

@@ -97,7 +97,8 @@ def _dur(seconds: float) -> str:
 def to_text(v: GraphView, release: str) -> str:
     objs = v.objects()
     lines = [f"{release} ({v.analysis.root[0]}): {len(objs)} objects, "
-             f"{max((v.level[o] for o in objs), default=0)} levels, critical path {_dur(v.critical_seconds)}", ""]
+             f"{max((v.level[o] for o in objs), default=0)} levels, critical path {_dur(v.critical_seconds)}"
+             if objs else f"{release} ({v.analysis.root[0]}): no objects", ""]
     width = max((len(v.keys.key(o)) for o in objs), default=10)
     by_level: dict[int, list[ObjectKey]] = {}
     for o in objs:
@@ -109,6 +110,9 @@ def to_text(v: GraphView, release: str) -> str:
             waits = v.waits_for(o)
             tail = f"  waits for {', '.join(waits)}" if waits else ""
             lines.append(f" {mark} {v.keys.key(o):<{width}}  {_dur(v.duration(o)):>6}{tail}")
+    if not objs:
+        lines.append("nothing to order: the rendered chart has no objects (Helm hooks are kept aside)")
+        return "\n".join(lines) + "\n"
     path = " → ".join(v.critical_labels())
     lines += ["", f"critical path ({_dur(v.critical_seconds)}, marked *, in order): {path}"]
     lines.append("durations are estimates: per-kind defaults unless given with --estimate/--estimates")

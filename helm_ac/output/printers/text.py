@@ -19,18 +19,24 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word[:-1]}ies" if word.endswith("y") else f"{n} {word}s"
 
 
+class _Console(Console):
+    def on_broken_pipe(self) -> None:
+        """A closed output pipe is the command line's to handle (rich would exit 1 here)."""
+        raise BrokenPipeError("the output was closed")
+
+
 def print_findings(result: LintResult, out: TextIO) -> None:
     """Only the findings, no summary (template and graph report lint problems this way)."""
     print_lint(result, out, summary=False)
 
 
 def print_lint(result: LintResult, out: TextIO, *, summary: bool = True) -> None:
-    console = Console(file=out, highlight=False, soft_wrap=True)
+    console = _Console(file=out, highlight=False, soft_wrap=True)
     for c in result.charts:
         if c.error is not None:
             console.print(f"[bold red]✖ {escape(c.chart)}[/]: {escape(c.error.message)}")
-            if c.error.hint:
-                console.print(f"  [dim]{escape(c.error.hint)}[/]")
+            for line in (c.error.hint or "").splitlines():
+                console.print(f"  [dim]{escape(line)}[/]")
             continue
         for note in c.notes:
             console.print(f"[cyan]note[/] {escape(c.chart)}: {escape(note)}")
