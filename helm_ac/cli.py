@@ -120,7 +120,7 @@ def _implicit(value: str) -> tuple[str, ...]:
     return rules
 
 
-def _report(chart: str, findings: list) -> None:  # type: ignore[type-arg]
+def _report(chart: str, findings: list) -> None:
     """Lint findings of template/graph on stderr, without lint's summary line."""
     if findings:
         from helm_ac.analysis.lint.report import ChartResult, LintResult
@@ -304,6 +304,7 @@ def simulate(ctx: click.Context, output: str, speed: float | None, svg: str | No
     if html_file:
         with open(html_file, "w", encoding="utf-8") as fh:
             fh.write(timeline.to_html(result))
+    assert result.simulation is not None  # nothing failed: the simulation ran
     if output in ("events", "jsonl"):
         _replay(result.simulation.events, output, speed)
     else:
@@ -311,7 +312,7 @@ def simulate(ctx: click.Context, output: str, speed: float | None, svg: str | No
     ctx.exit(0 if result.simulation.summary.ok else 1)
 
 
-def _replay(events: list, fmt: str, speed: float | None) -> None:  # type: ignore[type-arg]
+def _replay(events: list, fmt: str, speed: float | None) -> None:
     """Feed recorded events to a progress renderer; on a terminal, paced like the run (sped up)."""
     import time
 
@@ -409,7 +410,7 @@ def main(argv: list[str]) -> None:
 
             traceback.print_exc()
             _exit_now(3)
-        exc = sys.exc_info()[1]
-        click.echo(f"Error: internal error in helm-ac: {type(exc).__name__}: {exc}", err=True)
+        err = sys.exc_info()[1]
+        click.echo(f"Error: internal error in helm-ac: {type(err).__name__}: {err}", err=True)
         click.echo("Run again with --debug for the traceback, and please report it.", err=True)
         _exit_now(3)

@@ -300,7 +300,7 @@ class Engine:
         self._queue.clear()
         for key in sorted(self.nodes, key=lambda k: self.nodes[k].name):
             n = self.nodes[key]
-            if n.state in (State.APPLYING, State.WAITING):
+            if isinstance(key, ObjectKey) and n.state in (State.APPLYING, State.WAITING):  # barriers never apply
                 self._settle(key, State.TIMED_OUT, "the run timed out")
             elif n.state is State.PENDING:
                 self._emit(n, State.BLOCKED, "the run timed out", ("timeout",))

@@ -20,6 +20,7 @@ def _dur(s: float) -> str:
 
 def summary_lines(r: SimulateResult) -> list[str]:
     sim = r.simulation
+    assert sim is not None, "a timeline is printed only after a simulation ran"
     if sim.summary.ok and sim.makespan:
         lines = [f"makespan {_dur(sim.makespan)}; critical path {_dur(r.critical_seconds)}; a wave-based run "
                  f"(level by level) would take {_dur(sim.wave_makespan)} ({sim.wave_makespan / sim.makespan:.2f}×)"]
@@ -39,6 +40,7 @@ def summary_lines(r: SimulateResult) -> list[str]:
 
 def to_text(r: SimulateResult, width: int = 48) -> str:
     sim = r.simulation
+    assert sim is not None, "a timeline is printed only after a simulation ran"
     span = max(sim.makespan, 1e-9)
     name_w = max((len(b.key) for b in sim.bars), default=10)
     out = [f"{r.release} ({r.chart}): simulated install, virtual time", ""]
@@ -65,6 +67,7 @@ def to_text(r: SimulateResult, width: int = 48) -> str:
 
 def to_json(r: SimulateResult) -> str:
     sim = r.simulation
+    assert sim is not None, "a timeline is printed only after a simulation ran"
     doc: dict[str, Any] = {
         "version": 1, "release": r.release, "chart": r.chart, "ok": sim.summary.ok,
         "makespan": sim.makespan, "criticalPath": {"seconds": r.critical_seconds, "nodes": r.critical_path},
@@ -80,6 +83,7 @@ def to_json(r: SimulateResult) -> str:
 
 def to_svg(r: SimulateResult) -> str:
     sim = r.simulation
+    assert sim is not None, "a timeline is printed only after a simulation ran"
     span = max(sim.makespan, 1e-9)
     name_w = 8 * max((len(b.key) for b in sim.bars), default=10) + 16
     chart_w, row_h, top = 640, 22, 40
