@@ -102,7 +102,9 @@ def lint(ctx: click.Context, strict: bool, output: str, args: tuple[str, ...]) -
     if ctx.obj.get("debug"):
         for c in result.charts:
             if c.error is not None:
-                click.echo(f"debug: {c.chart}: {c.error!r}", err=True)
+                import traceback
+
+                click.echo(f"debug: {c.chart}:\n{''.join(traceback.format_exception(c.error)).rstrip()}", err=True)
     printer(result, sys.stdout)
     ctx.exit(result.exit_code)
 
