@@ -215,3 +215,10 @@ def test_lint_of_an_acyclic_chart_does_not_import_networkx():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).parent).stdout
     assert out.strip() == "False"
+
+
+def test_a_cycle_is_reported_from_its_smallest_object_whatever_networkx_returns():
+    a, b, c = K("ConfigMap", "a"), K("ConfigMap", "b"), K("ConfigMap", "c")
+    done = Barrier("done", ("c",))
+    assert graph._rotate([c, done, a, b]) == [a, b, c, done]
+    assert graph._rotate([done, b]) == [b, done]
