@@ -8,6 +8,7 @@ from helm_ac.analysis import graph, model
 from helm_ac.analysis.graph import Barrier
 from helm_ac.analysis.lint import checks
 from helm_ac.extension import interop
+from helm_ac.extension.refs import RefSyntaxError
 from helm_ac.kinds import ObjectKey
 from helm_ac.rendering import manifests
 from helm_ac.rendering.chart import load_chart
@@ -39,16 +40,19 @@ def test_cli_utils_references(text, expected):
 
 @pytest.mark.parametrize("text", ["StatefulSet/db", "apps/namespace/default/StatefulSet/db", "a/b/c/d/e/f"])
 def test_bad_cli_utils_references(text):
-    with pytest.raises(Exception):
+    with pytest.raises(RefSyntaxError, match="is not a cli-utils object reference"):
         interop.parse_cli_utils(text)
 
 
 def test_werf_references():
     ref, state = interop.parse_werf("state=present,kind=StatefulSet,name=postgres,namespace=db,group=apps")
     assert (ref.kind, ref.name, ref.namespace, ref.group, state) == ("statefulset", "postgres", "db", "apps", "present")
-    for bad in ("kind=Deployment", "state=gone,kind=A,name=b", "kind=A,name=b,colour=red", "kind=A name=b"):
-        with pytest.raises(Exception):
+    for bad, reason in (("kind=Deployment", "needs kind= and name="), ("state=gone,kind=A,name=b", "has state='gone'"),
+                        ("kind=A,name=b,colour=red", "has unknown field 'colour'"), ("kind=A name=b", "needs kind= and name="),
+                        ("kind=A,name", "has 'name' without '='")):
+        with pytest.raises(RefSyntaxError) as e:
             interop.parse_werf(bad)
+        assert reason in e.value.reason, (bad, e.value.reason)
 
 
 def test_foreign_annotations_become_edges():

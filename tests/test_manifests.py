@@ -1,5 +1,4 @@
 import re
-import time
 
 import pytest
 from conftest import rendered
@@ -73,15 +72,16 @@ def test_yaml_11_value_tag_is_a_string():
     assert obj.body["data"]["ops"] == ["=", "!="]
 
 
-def test_alias_bomb_is_rejected_quickly():
+def test_alias_bomb_is_rejected():
+    """Bounded by counting distinct nodes (no timing here: without the bound the bomb is not reported, and
+    expanding its 10^12 nodes would never end)."""
     lines = ["apiVersion: v1", "kind: ConfigMap", "metadata: {name: x}", "a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
     for i in range(1, 12):
         lines.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i-1}"] * 10) + "]")
-    start = time.process_time()
     r = manifests.split(rendered(("c/templates/bomb.yaml", "\n".join(lines) + "\n")))
-    assert time.process_time() - start < 5  # generous bound: the bomb expands to 10^12 nodes
+    assert not r.objects
     [p] = r.problems
-    assert "alias bomb" in p.message
+    assert p.message.startswith("YAML alias bomb: ") and p.template == "templates/bomb.yaml"
 
 
 def test_benign_aliases_are_unshared():
