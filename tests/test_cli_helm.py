@@ -343,3 +343,17 @@ def test_console_script_and_module_agree(helm, chart):
 def test_a_flag_missing_its_value_gets_helms_own_message(cli, chart):
     r = cli("lint", str(chart), "--set")
     assert r.code == 2 and "--set" in r.out and "--include-crds" not in r.out.split("command:")[0]
+
+
+def test_lint_json_counts_hooks_and_notes_a_chart_it_could_not_fetch(cli, helm, tmp_path):
+    """A repository chart whose Chart.yaml helm cannot pull (the fake helm renders it, the real one pulls
+    from no repository): linted from helm's output, with a note; hooks are counted, not linted as objects."""
+    hook = ("apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: init\n  annotations:\n"
+            "    helm.sh/hook: pre-install\n")
+    text = rendered(("app/templates/a.yaml", cm("a")), ("app/templates/j.yaml", hook))
+    r = cli("lint", "norepo/app", "-o", "json", env={"HELM_BIN": fake_helm(helm, tmp_path, text)})
+    assert r.code == 0, r.out + r.err
+    [c] = r.json()["charts"]
+    assert (c["objects"], c["hooks"], c["findings"]) == (1, 1, [])
+    [note] = c["notes"]
+    assert note.startswith("chart metadata unavailable: norepo/app: could not fetch the chart to read its Chart.yaml")

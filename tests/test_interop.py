@@ -161,3 +161,25 @@ def test_export_to_cli_utils_round_trips(cli):
         interop.parse_cli_utils(ref)  # what we write, cli-utils' grammar reads
     assert all("helm.sh/depends-on/resource-groups" not in (o["metadata"].get("annotations") or {}) for o in objs)
 
+
+
+@pytest.mark.parametrize("value", ['["database", ""]', "[1]", '"database"', "[database]"])
+def test_hip_group_lists_must_be_json_lists_of_names(value):
+    with pytest.raises(ValueError, match="is not a JSON list of strings"):
+        interop.json_string_list(value)
+
+
+def test_werf_skips_empty_fields_and_checks_kind_and_name():
+    ref, state = interop.parse_werf("kind=ConfigMap,, name=a ,")
+    assert (ref.kind, ref.name, state) == ("configmap", "a", "ready")
+    for bad in ("kind=ConfigMap,name=-a", "kind=ConfigMap,name=a b", "kind=Config-Map,name=a"):
+        with pytest.raises(RefSyntaxError, match="has an invalid kind or name"):
+            interop.parse_werf(bad)
+
+
+def test_cli_utils_lists_are_split_on_commas_and_trimmed():
+    [r1, r2] = interop.foreign_references({interop.CLI_UTILS_DEPENDS_ON:
+                                           " /namespaces/default/ConfigMap/a , /namespaces/default/ConfigMap/b,"})
+    assert (r1.text, r1.ref.name, r2.text, r2.ref.name) == ("/namespaces/default/ConfigMap/a", "a",
+                                                            "/namespaces/default/ConfigMap/b", "b")
+    assert r1.error is None and r2.error is None
