@@ -153,3 +153,9 @@ def test_sources_are_read_as_the_source_line_regex_reads_them(parts, helm_shaped
         source = m.group(1) if m else source
         expected.append((source, chunk))
     assert list(manifests._documents(text)) == expected
+
+
+def test_scalars_read_as_kubernetes_reads_them():
+    """Go YAML (what the API server uses) has no base-60 numbers and no timestamp type."""
+    doc = yamlio.load("a: 12:30\nb: 1:2:3.5\nc: 10\nd: 1.5\ne: 2023-02-29\nf: 0x1F\n")
+    assert doc == {"a": "12:30", "b": "1:2:3.5", "c": 10, "d": 1.5, "e": "2023-02-29", "f": 31}
