@@ -154,7 +154,9 @@ def lint(ctx: click.Context, strict: bool, output: str, implicit: str, args: tup
     if ctx.obj.get("debug"):
         for c in result.charts:
             if c.error is not None:
-                click.echo(f"debug: {c.chart}: {c.error!r}", err=True)
+                import traceback
+
+                click.echo(f"debug: {c.chart}:\n{''.join(traceback.format_exception(c.error)).rstrip()}", err=True)
     printer(result, sys.stdout)
     ctx.exit(result.exit_code)
 
@@ -172,7 +174,7 @@ def _implicit(value: str) -> tuple[str, ...]:
     return rules
 
 
-def _report(chart: str, findings: list) -> None:  # type: ignore[type-arg]
+def _report(chart: str, findings: list) -> None:
     """Lint findings of template/graph on stderr, without lint's summary line."""
     if findings:
         from helm_ac.analysis.lint.report import ChartResult, LintResult
@@ -342,7 +344,7 @@ def graph(ctx: click.Context, output: str, svg: str | None, estimate: tuple[str,
         click.echo("Error: the chart's dependency annotations have errors; no graph", err=True)
         ctx.exit(1)
     if svg:
-        write_svg(views.to_dot(result.view, result.release), svg)  # type: ignore[arg-type]
+        write_svg(views.to_dot(result.view, result.release), svg)
     sys.stdout.write(result.output)
 
 
@@ -412,6 +414,7 @@ def simulate(ctx: click.Context, output: str, speed: float | None, svg: str | No
         _write_picture(svg, timeline.to_svg(result), "--svg")
     if html_file:
         _write_picture(html_file, timeline.to_html(result), "--html")
+    assert result.simulation is not None  # nothing failed: the simulation ran
     if output in ("events", "jsonl"):
         _replay(result.simulation.events, output, speed)
     elif output == "text" and not result.simulation.bars:  # not an empty Gantt chart and summary
@@ -431,7 +434,7 @@ def _write_picture(path: str, text: str, flag: str) -> None:
                         hint="give a path in an existing, writable directory") from None
 
 
-def _replay(events: list, fmt: str, speed: float | None) -> None:  # type: ignore[type-arg]
+def _replay(events: list, fmt: str, speed: float | None) -> None:
     """Feed recorded events to a progress renderer; on a terminal, paced like the run (sped up)."""
     import time
 
@@ -535,7 +538,7 @@ def main(argv: list[str]) -> None:
 
             traceback.print_exc()
             _exit_now(3)
-        exc = sys.exc_info()[1]
-        click.echo(f"Error: internal error in helm-ac: {type(exc).__name__}: {exc}", err=True)
+        err = sys.exc_info()[1]
+        click.echo(f"Error: internal error in helm-ac: {type(err).__name__}: {err}", err=True)
         click.echo("Run again with --debug for the traceback, and please report it.", err=True)
         _exit_now(3)

@@ -24,9 +24,46 @@ def test_lint_bench_runs_and_checks_what_lint_reports(helm_binaries):
 
 
 @pytest.mark.helm
-def test_graph_bench_runs(helm_binaries):
-    out = _run(str(BENCH / "graph_bench.py"), "--objects", "60", "--repeat", "1", "--helm", "4").stdout
-    assert "graph+emit" in out and ("PASS" in out or "MISS" in out)
+def test_graph_bench_runs_and_checks_what_it_times(helm_binaries):
+    """Structure and self-checks, never the timing: the script exits 1 when a check fails (_run asserts 0),
+    and the counts it checked are those of the generated chart (60 objects, chains of 50: 2 + 1 chains)."""
+    doc = json.loads(_run(str(BENCH / "graph_bench.py"), "--objects", "60", "--repeat", "1", "--helm", "3,4",
+                          "--json").stdout)
+    assert [r["helm_version"] for r in doc["results"]] == ["3", "4"]
+    for r in doc["results"]:
+        c = r["checks"]
+        assert c["objects"] == c["definitions"] == 60
+        assert c["depends_on_edges"] == 60 - 3
+        assert c["dependencies"] == c["edges"] > c["depends_on_edges"]
+        assert r["ours"] == r["parse"] + r["emit"] + r["lint"] and min(r["parse"], r["emit"], r["helm"]) > 0
+        assert r["ratio"] == r["ours"] / r["helm"] and r["target"] in ("PASS", "MISS")
+
+
+def test_graph_bench_self_check_catches_a_wrong_emission(tmp_path):
+    """The checks the smoke test relies on can fail: one Dependency missing, one Definition changed."""
+    sys.path.insert(0, str(BENCH))
+    import graph_bench
+    import lint_bench
+
+    from helm_ac.analysis import graph, model
+    from helm_ac.rendering import manifests
+
+    spec = lint_bench.ChartSpec(objects=12, chain=5, per_file=3, subchart_objects=0)
+    docs = "".join(f"---\n# Source: c/templates/o{i}.yaml\napiVersion: v1\nkind: ConfigMap\nmetadata:\n"
+                   f"  name: o{i}\n" + (f"  annotations:\n    appcontroller.k8s/depends-on: configmap/o{i - 1}\n"
+                                        if i % 5 else "") + f"data:\n  i: \"{i}\"\n" for i in range(12))
+    a = model.analyze(manifests.split(docs), None, "default")
+    edges = graph.collect(a)
+    g = edges.digraph()
+    texts = graph_bench.emit(a, g)
+    assert graph_bench.self_check(spec, a, g, edges, [], texts)["dependencies"] == 12 - 3
+    with pytest.raises(SystemExit, match="8 Dependencies emitted, expected one per graph edge"):
+        graph_bench.self_check(spec, a, g, edges, [], texts[:-1])
+    with pytest.raises(SystemExit, match="the Definition of configmap/o3 does not hold the rendered object"):
+        graph_bench.self_check(spec, a, g, edges, [], [t.replace('i: "3"', 'i: "x"') for t in texts])
+    with pytest.raises(SystemExit, match="12 objects analysed, expected 13"):
+        graph_bench.self_check(lint_bench.ChartSpec(objects=13, chain=5, per_file=3, subchart_objects=0),
+                               a, g, edges, [], texts)
 
 
 def test_engine_bench_runs():

@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from conftest import cm, write_chart
+from conftest import cm, rendered, write_chart
 
 pytestmark = pytest.mark.helm
 
@@ -294,28 +294,64 @@ def test_helm_template_failure_shows_helms_message(cli, tmp_path):
     assert "Traceback" not in r.out + r.err
 
 
-def test_invalid_yaml_from_a_template(cli, tmp_path):
-    c = write_chart(tmp_path, "y", {"a.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata: [\n"})
-    r = cli("lint", str(c))
-    assert r.code in (1, 2) and "Traceback" not in r.out + r.err
-    assert "YAML" in r.out or "yaml" in r.out
+def fake_helm(helm, tmp_path, rendered_text: str) -> str:
+    """A helm whose `template` prints ``rendered_text`` (what a post-renderer or a future helm could
+    hand us, and real helm refuses before helm-ac sees it); every other command runs the real helm."""
+    out = tmp_path / "rendered.yaml"
+    out.write_text(rendered_text)
+    fake = tmp_path / "fake-helm"
+    fake.write_text(f'#!/bin/sh\nif [ "$1" = template ]; then cat "{out}"; exit 0; fi\nexec "{helm.binary}" "$@"\n')
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    return str(fake)
 
 
-def test_alias_bomb_in_values_is_bounded(cli, tmp_path):
-    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"] + [
-        f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 10)]
-    c = write_chart(tmp_path, "bomb", {"a.yaml": cm("a")}, values="\n".join(lines) + "\n")
-    r = cli("lint", str(c))
-    assert r.code in (0, 2) and "Traceback" not in r.out + r.err
+def _bomb(indent: str, levels: int) -> str:
+    """YAML whose aliases expand to 10**levels nodes."""
+    return (f"{indent}a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
+            + "".join(f"{indent}a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]\n" for i in range(1, levels)))
 
 
-def test_alias_bomb_rendered_into_a_manifest(cli, tmp_path):
-    body = ("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata:\n  a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
-            + "".join(f"  a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]\n" for i in range(1, 9)))
-    c = write_chart(tmp_path, "bomb2", {"a.yaml": body})
-    r = cli("lint", str(c))
-    assert r.code in (1, 2) and "Traceback" not in r.out + r.err
-    assert "alias" in (r.out + r.err).lower()
+def test_invalid_yaml_from_a_template(cli, helm, tmp_path):
+    """Invalid YAML in helm's output (helm itself refuses it; a fake helm hands it over) is helm-ac's
+    invalid-manifest error, exit 1, naming the template, the object's neighbours still linted."""
+    c = write_chart(tmp_path, "y", {"a.yaml": cm("a")})
+    text = rendered(("y/templates/a.yaml", cm("a", {DEP: "configmap/b"})),
+                    ("y/templates/b.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: [b\n"))
+    r = cli("lint", str(c), env={"HELM_BIN": fake_helm(helm, tmp_path, text)})
+    assert r.code == 1, r.out + r.err
+    assert "Traceback" not in r.out + r.err
+    assert f"{c}/templates/b.yaml: error [invalid-manifest] invalid YAML: " in r.out
+    assert "error [unresolved-reference] configmap/a: depends-on configmap/b" in r.out
+
+
+@pytest.mark.xfail(strict=True, reason="issue 8 item 2 (another branch): the lazy body parse reports no error; "
+                                        "drop this mark when body parse errors become findings")
+def test_invalid_yaml_in_a_body_is_a_finding(cli, helm, tmp_path):
+    c = write_chart(tmp_path, "y", {"a.yaml": cm("a")})
+    text = rendered(("y/templates/b.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\ndata: [\n"))
+    r = cli("lint", str(c), env={"HELM_BIN": fake_helm(helm, tmp_path, text)})
+    assert r.code == 1 and f"{c}/templates/b.yaml" in r.out and "Traceback" not in r.out + r.err
+
+
+def test_alias_bomb_in_chart_yaml_is_bounded(cli, helm, tmp_path):
+    """helm-ac reads Chart.yaml itself: a bomb there (helm refuses it too) is a chart error, exit 2."""
+    c = write_chart(tmp_path, "bomb", {"a.yaml": cm("a")}, chart_yaml="annotations:\n" + _bomb("  ", 9))
+    r = cli("lint", str(c), env={"HELM_BIN": fake_helm(helm, tmp_path, rendered(("bomb/templates/a.yaml", cm("a"))))})
+    assert r.code == 2, r.out + r.err
+    assert "Traceback" not in r.out + r.err
+    assert f"{c}/Chart.yaml: invalid YAML: " in r.out and "alias" in r.out
+
+
+def test_alias_bomb_rendered_into_a_manifest(cli, helm, tmp_path):
+    """A bomb in helm's output is bounded by helm-ac's loader: invalid-manifest, exit 1, file named."""
+    c = write_chart(tmp_path, "bomb2", {"a.yaml": cm("a")})
+    body = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata:\n" + _bomb("  ", 8)
+    text = rendered(("bomb2/templates/a.yaml", cm("a")), ("bomb2/templates/bomb.yaml", body))
+    r = cli("lint", str(c), env={"HELM_BIN": fake_helm(helm, tmp_path, text)})
+    assert r.code == 1, r.out + r.err
+    assert "Traceback" not in r.out + r.err
+    assert f"{c}/templates/bomb.yaml: error [invalid-manifest] YAML alias bomb: " in r.out
+    assert "2 objects" not in r.out and "1 object" in r.out
 
 
 def test_helm_missing(cli, tmp_path):
@@ -410,10 +446,14 @@ def test_bad_output_format_is_a_usage_error(cli, chart):
 
 
 def test_debug_shows_traceback_for_user_errors(cli, tmp_path):
-    r = cli("--debug", "lint", str(tmp_path / "nope"))
-    assert r.code == 2
-    r = cli("lint", str(tmp_path / "nope"), env={"HELM_DEBUG": "true"})
-    assert r.code == 2 and "debug:" in r.err
+    nope = str(tmp_path / "nope")
+    for r in (cli("--debug", "lint", nope), cli("lint", nope, "--debug"), cli("lint", nope, env={"HELM_DEBUG": "true"}),
+              cli("--debug", "template", "x", nope)):
+        assert r.code == 2, r.out + r.err
+        assert "Traceback (most recent call last):" in r.err, r.err
+        assert "helm_ac.errors.ChartError: " in r.err and "no such chart directory" in r.err, r.err
+    r = cli("lint", nope)
+    assert r.code == 2 and "Traceback" not in r.out + r.err
 
 
 def test_console_script_and_module_agree(helm, chart):
@@ -430,3 +470,17 @@ def test_console_script_and_module_agree(helm, chart):
 def test_a_flag_missing_its_value_gets_helms_own_message(cli, chart):
     r = cli("lint", str(chart), "--set")
     assert r.code == 2 and "--set" in r.out and "--include-crds" not in r.out.split("command:")[0]
+
+
+def test_lint_json_counts_hooks_and_notes_a_chart_it_could_not_fetch(cli, helm, tmp_path):
+    """A repository chart whose Chart.yaml helm cannot pull (the fake helm renders it, the real one pulls
+    from no repository): linted from helm's output, with a note; hooks are counted, not linted as objects."""
+    hook = ("apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: init\n  annotations:\n"
+            "    helm.sh/hook: pre-install\n")
+    text = rendered(("app/templates/a.yaml", cm("a")), ("app/templates/j.yaml", hook))
+    r = cli("lint", "norepo/app", "-o", "json", env={"HELM_BIN": fake_helm(helm, tmp_path, text)})
+    assert r.code == 0, r.out + r.err
+    [c] = r.json()["charts"]
+    assert (c["objects"], c["hooks"], c["findings"]) == (1, 1, [])
+    [note] = c["notes"]
+    assert note.startswith("chart metadata unavailable: norepo/app: could not fetch the chart to read its Chart.yaml")

@@ -21,3 +21,14 @@ def test_reject(text):
 @pytest.mark.parametrize("seconds,text", [(90, "1m30s"), (3600, "1h"), (0.25, "250ms"), (5400, "1h30m")])
 def test_format(seconds, text):
     assert durations.format_seconds(seconds) == text
+
+
+def test_the_largest_go_duration_is_accepted_and_one_hour_more_is_not():
+    assert durations.parse("2562047h") == 2562047 * 3600
+    with pytest.raises(ValueError, match="too large"):
+        durations.parse("2562048h")
+
+
+@pytest.mark.parametrize("seconds,text", [(89.6, "1m30s"), (0.6, "600ms"), (0.999, "999ms"), (1, "1s")])
+def test_format_rounds_to_whole_seconds_from_one_second_up(seconds, text):
+    assert durations.format_seconds(seconds) == text

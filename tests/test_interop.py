@@ -8,6 +8,7 @@ from helm_ac.analysis import graph, model
 from helm_ac.analysis.graph import Barrier
 from helm_ac.analysis.lint import checks
 from helm_ac.extension import interop
+from helm_ac.extension.refs import RefSyntaxError
 from helm_ac.kinds import ObjectKey
 from helm_ac.rendering import manifests
 from helm_ac.rendering.chart import load_chart
@@ -39,16 +40,19 @@ def test_cli_utils_references(text, expected):
 
 @pytest.mark.parametrize("text", ["StatefulSet/db", "apps/namespace/default/StatefulSet/db", "a/b/c/d/e/f"])
 def test_bad_cli_utils_references(text):
-    with pytest.raises(Exception):
+    with pytest.raises(RefSyntaxError, match="is not a cli-utils object reference"):
         interop.parse_cli_utils(text)
 
 
 def test_werf_references():
     ref, state = interop.parse_werf("state=present,kind=StatefulSet,name=postgres,namespace=db,group=apps")
     assert (ref.kind, ref.name, ref.namespace, ref.group, state) == ("statefulset", "postgres", "db", "apps", "present")
-    for bad in ("kind=Deployment", "state=gone,kind=A,name=b", "kind=A,name=b,colour=red", "kind=A name=b"):
-        with pytest.raises(Exception):
+    for bad, reason in (("kind=Deployment", "needs kind= and name="), ("state=gone,kind=A,name=b", "has state='gone'"),
+                        ("kind=A,name=b,colour=red", "has unknown field 'colour'"), ("kind=A name=b", "needs kind= and name="),
+                        ("kind=A,name", "has 'name' without '='")):
+        with pytest.raises(RefSyntaxError) as e:
             interop.parse_werf(bad)
+        assert reason in e.value.reason, (bad, e.value.reason)
 
 
 def test_foreign_annotations_become_edges():
@@ -159,3 +163,25 @@ def test_export_to_cli_utils_round_trips(cli):
         interop.parse_cli_utils(ref)  # what we write, cli-utils' grammar reads
     assert all("helm.sh/depends-on/resource-groups" not in (o["metadata"].get("annotations") or {}) for o in objs)
 
+
+
+@pytest.mark.parametrize("value", ['["database", ""]', "[1]", '"database"', "[database]"])
+def test_hip_group_lists_must_be_json_lists_of_names(value):
+    with pytest.raises(ValueError, match="is not a JSON list of strings"):
+        interop.json_string_list(value)
+
+
+def test_werf_skips_empty_fields_and_checks_kind_and_name():
+    ref, state = interop.parse_werf("kind=ConfigMap,, name=a ,")
+    assert (ref.kind, ref.name, state) == ("configmap", "a", "ready")
+    for bad in ("kind=ConfigMap,name=-a", "kind=ConfigMap,name=a b", "kind=Config-Map,name=a"):
+        with pytest.raises(RefSyntaxError, match="has an invalid kind or name"):
+            interop.parse_werf(bad)
+
+
+def test_cli_utils_lists_are_split_on_commas_and_trimmed():
+    [r1, r2] = interop.foreign_references({interop.CLI_UTILS_DEPENDS_ON:
+                                           " /namespaces/default/ConfigMap/a , /namespaces/default/ConfigMap/b,"})
+    assert (r1.text, r1.ref.name, r2.text, r2.ref.name) == ("/namespaces/default/ConfigMap/a", "a",
+                                                            "/namespaces/default/ConfigMap/b", "b")
+    assert r1.error is None and r2.error is None

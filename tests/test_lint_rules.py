@@ -164,6 +164,7 @@ def test_relative_chart_reference_suggests_the_absolute_one(tree):
     fs = lint(("top/charts/app/templates/a.yaml", cm("a", {DEP: "chart:redis"})), chart=tree)
     [f] = only(fs, "unknown-subchart-reference")
     assert "did you mean chart:/redis?" in f.message
+    assert f.hint == "a reference without a leading / starts at the object's own chart"
 
 
 def test_empty_subchart_reference(tree):
@@ -209,3 +210,16 @@ def test_every_rule_is_documented_and_has_a_check():
     for rule_id in RULES:
         assert f'"{rule_id}"' in source, rule_id
         assert f"## {rule_id}" in docs, rule_id
+
+
+@pytest.mark.parametrize("ref,suggestion", [("sts/db", "statefulset/db"), ("cm/db", "configmap/db")])
+def test_kubectl_short_names_pick_their_kind_among_objects_of_the_same_name(ref, suggestion):
+    sts = "apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: db\n"
+    fs = lint(("c/templates/s.yaml", sts), ("c/templates/d.yaml", cm("db")), ("c/templates/a.yaml", cm("a", {DEP: ref})))
+    [f] = only(fs, "unresolved-reference")
+    assert f.message == f"depends-on {ref}: no such object in the rendered chart; did you mean {suggestion}?"
+
+
+def test_an_unresolved_reference_never_suggests_its_own_object():
+    [f] = only(lint(("c/templates/a.yaml", cm("a", {DEP: "service/a"}))), "unresolved-reference")
+    assert f.message == "depends-on service/a: no such object in the rendered chart"

@@ -1,5 +1,4 @@
 import re
-import time
 
 import pytest
 from conftest import rendered
@@ -73,15 +72,16 @@ def test_yaml_11_value_tag_is_a_string():
     assert obj.body["data"]["ops"] == ["=", "!="]
 
 
-def test_alias_bomb_is_rejected_quickly():
+def test_alias_bomb_is_rejected():
+    """Bounded by counting distinct nodes (no timing here: without the bound the bomb is not reported, and
+    expanding its 10^12 nodes would never end)."""
     lines = ["apiVersion: v1", "kind: ConfigMap", "metadata: {name: x}", "a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
     for i in range(1, 12):
         lines.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i-1}"] * 10) + "]")
-    start = time.process_time()
     r = manifests.split(rendered(("c/templates/bomb.yaml", "\n".join(lines) + "\n")))
-    assert time.process_time() - start < 5  # generous bound: the bomb expands to 10^12 nodes
+    assert not r.objects
     [p] = r.problems
-    assert "alias bomb" in p.message
+    assert p.message.startswith("YAML alias bomb: ") and p.template == "templates/bomb.yaml"
 
 
 def test_benign_aliases_are_unshared():
@@ -156,3 +156,9 @@ def test_sources_are_read_as_the_source_line_regex_reads_them(parts, helm_shaped
             source = ""  # only the documents of a crds/ file follow one source line
         expected.append((source, chunk))
     assert list(manifests._documents(text)) == expected
+
+
+def test_scalars_read_as_kubernetes_reads_them():
+    """Go YAML (what the API server uses) has no base-60 numbers and no timestamp type."""
+    doc = yamlio.load("a: 12:30\nb: 1:2:3.5\nc: 10\nd: 1.5\ne: 2023-02-29\nf: 0x1F\n")
+    assert doc == {"a": "12:30", "b": "1:2:3.5", "c": 10, "d": 1.5, "e": "2023-02-29", "f": 31}

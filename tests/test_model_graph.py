@@ -215,3 +215,29 @@ def test_lint_of_an_acyclic_chart_does_not_import_networkx():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).parent).stdout
     assert out.strip() == "False"
+
+
+def test_a_cycle_is_reported_from_its_smallest_object_whatever_networkx_returns():
+    a, b, c = K("ConfigMap", "a"), K("ConfigMap", "b"), K("ConfigMap", "c")
+    done = Barrier("done", ("c",))
+    assert graph._rotate([c, done, a, b]) == [a, b, c, done]
+    assert graph._rotate([done, b]) == [b, done]
+
+
+def _crd(group, kind, scope=None, api_version="apiextensions.k8s.io/v1"):
+    return (f"apiVersion: {api_version}\nkind: CustomResourceDefinition\nmetadata:\n  name: {kind.lower()}s.{group}\n"
+            f"spec:\n  group: {group}\n" + (f"  scope: {scope}\n" if scope else "") +
+            f"  names: {{kind: {kind}, plural: {kind.lower()}s}}\n")
+
+
+def test_a_charts_crd_overrides_the_built_in_scope_table():
+    issuer = "apiVersion: cert-manager.io/v1\nkind: ClusterIssuer\nmetadata:\n  name: le\n"
+    a = analyze(("c/crds/crd.yaml", _crd("cert-manager.io", "ClusterIssuer", "Namespaced")), ("c/templates/i.yaml", issuer))
+    assert ObjectKey("cert-manager.io", "ClusterIssuer", "default", "le") in a.objects
+
+
+def test_only_apiextensions_crds_declare_scopes_and_the_default_is_namespaced():
+    glob = "apiVersion: example.com/v1\nkind: Global\nmetadata:\n  name: g\n"
+    for crd in (_crd("example.com", "Global", "Cluster", api_version="other.io/v1"), _crd("example.com", "Global")):
+        a = analyze(("c/crds/crd.yaml", crd), ("c/templates/g.yaml", glob))
+        assert ObjectKey("example.com", "Global", "default", "g") in a.objects, crd

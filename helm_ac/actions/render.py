@@ -170,7 +170,7 @@ class Checked:
     rendered: RenderedChart
     analysis: "Any"  # helm_ac.analysis.model.Analysis
     graph: "Any"  # networkx.DiGraph
-    findings: list  # type: ignore[type-arg]  # helm_ac.analysis.lint.Finding, sorted
+    findings: list  # helm_ac.analysis.lint.Finding, sorted
 
 
 def release_name(positionals: Sequence[str], args: HelmArgs) -> tuple[str, str]:

@@ -83,7 +83,7 @@ class Why(NamedTuple):
     gate: str = "ready"
 
 
-class Edges(dict):  # type: ignore[type-arg]
+class Edges(dict):
     """The graph as ``{(parent, child): [Why, ...]}``, plus ``objects``: every object node, in
     analysis order (objects without any edge included)."""
 
@@ -98,7 +98,7 @@ class Edges(dict):  # type: ignore[type-arg]
         """The same graph as a ``networkx.DiGraph`` whose edges carry ``why``; nodes in a stable order."""
         import networkx as nx
 
-        g = nx.DiGraph()
+        g: nx.DiGraph[Node] = nx.DiGraph()
         g.add_nodes_from(self.objects)
         g.add_edges_from((p, c, {"why": whys}) for (p, c), whys in self.items())
         return g
@@ -186,21 +186,21 @@ def collect(a: Analysis, *, implicit: Iterable[str] = IMPLICIT_RULES) -> Edges:
                 edges.add(Barrier("done", b), start, Why("subchart-order", f"{after} after {before}", file))
 
     for key in a.order:
-        info = a.objects[key]
-        group = info.obj.annotations.get(interop.HIP_GROUP)
+        oinfo = a.objects[key]
+        group = oinfo.obj.annotations.get(interop.HIP_GROUP)
         if isinstance(group, str) and group:
-            edges.add(key, Barrier(f"group:{group}", info.obj.chart),
-                      Why("resource-group", f"{key} is in resource group {group}", info.obj.chart_file))
-        for r in info.references:
+            edges.add(key, Barrier(f"group:{group}", oinfo.obj.chart),
+                      Why("resource-group", f"{key} is in resource group {group}", oinfo.obj.chart_file))
+        for r in oinfo.references:
             rule = "depends-on" if r.source == spec.PREFIX + "depends-on" else r.source
-            why = Why(rule, f"{key} {rule} {r.text}", info.obj.chart_file, r.gate)
+            why = Why(rule, f"{key} {rule} {r.text}", oinfo.obj.chart_file, r.gate)
             for t in r.targets:
                 if t != key:
                     edges.add(t, key, why)
             if r.chart_target is not None and r.chart_target in enabled:
                 edges.add(Barrier("done", r.chart_target), key, why)
             if r.group_target is not None:
-                edges.add(Barrier(f"group:{r.group_target}", info.obj.chart), key, why)
+                edges.add(Barrier(f"group:{r.group_target}", oinfo.obj.chart), key, why)
     _implicit_edges(a, edges, implicit)
     _prune_sinks(edges)
     return edges
@@ -232,7 +232,7 @@ def _implicit_edges(a: Analysis, edges: Edges, rules: frozenset[str]) -> None:
         if key.kind == "CustomResourceDefinition" and key.group == "apiextensions.k8s.io":
             spec = a.objects[key].obj.body.get("spec")
             spec = spec if isinstance(spec, dict) else {}
-            names = spec.get("names") if isinstance(spec.get("names"), dict) else {}
+            names = n if isinstance(n := spec.get("names"), dict) else {}
             if spec.get("group") and names.get("kind"):
                 crds[(str(spec["group"]), str(names["kind"]))] = key
         elif key.kind == "Namespace" and key.group == "":
@@ -261,7 +261,7 @@ def cycles(edges: Edges, *, per_component: int = 10) -> list[list[Node]]:
         # to themselves, so the per-component cap keeps the same cycles whatever PYTHONHASHSEED is.
         nodes = sorted(comp, key=_sort_key)
         index = {n: i for i, n in enumerate(nodes)}
-        sub = nx.DiGraph()
+        sub: nx.DiGraph[int] = nx.DiGraph()
         sub.add_nodes_from(range(len(nodes)))
         sub.add_edges_from(sorted((index[u], index[v]) for u in nodes for v in g.successors(u) if v in index))
         found: list[list[Node]] = []

@@ -47,7 +47,7 @@ class Reference:
     """One entry of ``depends-on`` and what it resolved to."""
 
     text: str
-    ref: refs.Ref | None = None
+    ref: refs.Ref | interop.GroupRef | None = None
     syntax_error: refs.RefSyntaxError | None = None
     targets: Sequence[ObjectKey] = ()  # object refs: resolved objects
     chart_target: tuple[str, ...] | None = None  # chart refs: resolved chart path (may be empty/disabled)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Callable
 
 import networkx as nx
@@ -152,7 +153,7 @@ class Engine:
             self.sink(StateEvent(self.loop.now(), n.name, state, message, n.attempts, blocked_by))
             if final and n.key in self._served_by and state is not State.READY:
                 for svc in self._served_by[n.key]:
-                    self.loop.call_later(0.0, lambda svc=svc: self._check_pod_sources(svc))
+                    self.loop.call_later(0.0, partial(self._check_pod_sources, svc))
         if final and self._final == len(self.nodes):
             self._finish()
 
@@ -369,7 +370,7 @@ class Engine:
         self._queue.clear()
         for key in sorted(self.nodes, key=lambda k: self.nodes[k].name):
             n = self.nodes[key]
-            if n.state in (State.APPLYING, State.WAITING):
+            if isinstance(key, ObjectKey) and n.state in (State.APPLYING, State.WAITING):  # barriers never apply
                 self._settle(key, State.TIMED_OUT, "the run timed out")
             elif n.state is State.PENDING:
                 self._emit(n, State.BLOCKED, "the run timed out", ("timeout",))

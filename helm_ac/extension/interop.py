@@ -65,8 +65,8 @@ class Foreign:
 def without_invalid_keys(body: dict[str, Any], extra: dict[str, str] | None = None) -> dict[str, Any]:
     """``body`` without the annotation keys Kubernetes rejects (:data:`INVALID_KEYS`), plus ``extra``
     annotations; the same object when there is nothing to change (never mutated)."""
-    meta = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
-    current = meta.get("annotations") if isinstance(meta.get("annotations"), dict) else {}
+    meta = m if isinstance(m := body.get("metadata"), dict) else {}
+    current = a if isinstance(a := meta.get("annotations"), dict) else {}
     if not extra and not any(k in current for k in INVALID_KEYS):
         return body
     ann = {k: v for k, v in current.items() if k not in INVALID_KEYS}

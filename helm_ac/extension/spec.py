@@ -243,7 +243,7 @@ class SubchartOrder:
 
     def edges(self) -> list[tuple[str, str]]:
         """(before, after) pairs between adjacent groups of every chain."""
-        out = []
+        out: list[tuple[str, str]] = []
         for chain in self.chains:
             for before, after in zip(chain, chain[1:]):
                 out.extend((b, a) for b in before for a in after)

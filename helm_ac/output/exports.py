@@ -3,8 +3,6 @@
 ``helm ac template --format argocd`` annotates each object with its level in the graph as a sync
 wave; ``--format cli-utils`` with the objects it waits for, looking through barriers.
 """
-from __future__ import annotations
-
 import networkx as nx
 
 from helm_ac.analysis.graph import Barrier, Node, levels

@@ -202,7 +202,7 @@ def _load(files: _Files, path_prefix: tuple[str, ...], dep: Dependency | None) -
         req = _load_yaml(files, "requirements.yaml")
         if isinstance(req, dict):
             deps = _parse_deps(req.get("dependencies"), f"{files.origin}/requirements.yaml")
-    annotations = meta.get("annotations") if isinstance(meta.get("annotations"), dict) else {}
+    annotations = a if isinstance(a := meta.get("annotations"), dict) else {}
     raw = files.read("Chart.yaml") or b""
     chart = Chart(name=shown, path=path_prefix + (shown,), chart_type=str(meta.get("type") or "application"),
                   annotations=dict(annotations), dependency=dep, directory=files.root, origin=files.origin,
@@ -213,7 +213,7 @@ def _load(files: _Files, path_prefix: tuple[str, ...], dep: Dependency | None) -
         sub_name = str(sub_meta.get("name")) if isinstance(sub_meta, dict) and sub_meta.get("name") else None
         if sub_name is None:
             raise ChartError(f"{sub.origin}: Chart.yaml is missing or has no name")
-        declared = [d for d in deps if d.name == sub_name] or [None]
+        declared: list[Dependency | None] = [d for d in deps if d.name == sub_name] or [None]
         for d in declared:
             child = _load(sub, chart.path, d)
             chart.subcharts[child.name] = child

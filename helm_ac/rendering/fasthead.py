@@ -50,7 +50,7 @@ _BLOCK_HEADERS = ("|", "|-", ">", ">-")
 def _multiline(rest: str | None) -> bool:
     """Does a value starting with ``rest`` possibly run over several lines in ways we do not follow
     (flow collections, quoted scalars; block scalar headers are fine where the value is not read)?"""
-    return bool(rest) and rest[0] in _MULTILINE_START and rest not in _BLOCK_HEADERS
+    return bool(rest and rest[0] in _MULTILINE_START and rest not in _BLOCK_HEADERS)
 
 _FALLBACK = object()
 
@@ -120,7 +120,7 @@ def _entries(block: str, parent: int) -> tuple[list[Entry], int] | None:
     at_level, shallower = _level_patterns(level)
     if shallower.search(block):
         return None  # a content line left of the mapping's keys
-    keys = []
+    keys: list[tuple[str, str | None, int, int]] = []
     for m in at_level.finditer(block):
         content = m.group(1)
         if content[0] == "-" and (len(content) == 1 or content[1] == " "):

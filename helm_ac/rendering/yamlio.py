@@ -28,7 +28,7 @@ _Base: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 MAX_EXPANDED_NODES = 2_000_000
 
 
-class Loader(_Base):  # type: ignore[misc, valid-type]
+class Loader(_Base):
     """Safe loader with the YAML 1.1 ``=`` value tag read as a string."""
 
 

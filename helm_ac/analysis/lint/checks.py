@@ -98,10 +98,10 @@ def unknown_annotation(a: Analysis, r: Reporter) -> None:
     for key in a.order:
         info = a.objects[key]
         _annotation_key_checks(info.unknown_keys, spec.OBJECT_ANNOTATIONS, spec.CHART_ANNOTATIONS, "chart",
-                               lambda k, m, h, o=info.obj: r.object("unknown-annotation", o, m, h, needle=k))
+                               lambda k, m, h: r.object("unknown-annotation", info.obj, m, h, needle=k))
     for path, c in sorted(a.charts.items()):
         _annotation_key_checks(c.unknown_keys, spec.CHART_ANNOTATIONS, spec.OBJECT_ANNOTATIONS, "object",
-                               lambda k, m, h, p=path: r.chart("unknown-annotation", p, m, h, needle=k))
+                               lambda k, m, h: r.chart("unknown-annotation", path, m, h, needle=k))
 
 
 def _value_problems(settings: dict[str, Any], emit: Callable[[str, str, str, str], None]) -> None:
@@ -119,10 +119,10 @@ def invalid_annotation_value(a: Analysis, r: Reporter) -> None:
     """Also reports non-string-annotation: both look at the raw values."""
     for key in a.order:
         info = a.objects[key]
-        _value_problems(info.settings, lambda rule, k, m, h, o=info.obj: r.object(rule, o, m, h, needle=k))
+        _value_problems(info.settings, lambda rule, k, m, h: r.object(rule, info.obj, m, h, needle=k))
     for path, c in sorted(a.charts.items()):
-        emit = (lambda rule, k, m, h, p=path: r.chart(
-            "invalid-chart-annotation" if rule == "invalid-annotation-value" else rule, p, m, h, needle=k))
+        emit = (lambda rule, k, m, h: r.chart(
+            "invalid-chart-annotation" if rule == "invalid-annotation-value" else rule, path, m, h, needle=k))
         _value_problems(c.settings, emit)
 
 

@@ -19,4 +19,4 @@ LINT_FORMATS = {"text": "text", "json": "json_printer", "sarif": "sarif", "junit
 
 def lint_printer(output: str) -> Callable[["LintResult", TextIO], None]:
     """The printer of one lint output format."""
-    return importlib.import_module(f"helm_ac.output.printers.{LINT_FORMATS[output]}").print_lint  # type: ignore[no-any-return]
+    return importlib.import_module(f"helm_ac.output.printers.{LINT_FORMATS[output]}").print_lint

@@ -1,0 +1,67 @@
+"""The lint printers on a hand-made result: escaping, --strict, charts that could not be rendered."""
+import io
+import json
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from helm_ac.analysis.lint import RULES, Finding, Severity
+from helm_ac.analysis.lint.report import ChartResult, LintResult
+from helm_ac.errors import RenderError
+from helm_ac.output.printers import github, json_printer, junit
+
+
+@pytest.fixture
+def result(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "web").mkdir()
+    err = Finding("unresolved-reference", Severity.ERROR, "depends-on a,b: 100% wrong", "web",
+                  "templates/a.yaml", 3, "configmap/a", "fix it:\nnow")
+    warn = Finding("disabled-subchart-reference", Severity.WARNING, "dropped", "web", "templates/b.yaml", None,
+                   "configmap/b")
+    return LintResult([ChartResult("web", 2, findings=[err, warn]),
+                       ChartResult("gone,1", error=RenderError("helm template failed: boom", hint="see helm"))])
+
+
+def _print(printer, result):
+    out = io.StringIO()
+    printer.print_lint(result, out)
+    return out.getvalue()
+
+
+def test_github_escapes_data_and_properties_and_reports_unrendered_charts(result):
+    assert _print(github, result).splitlines() == [
+        "::error file=web/templates/a.yaml,line=3,title=unresolved-reference::"
+        "configmap/a: depends-on a,b: 100%25 wrong%0Afix it:%0Anow",
+        "::warning file=web/templates/b.yaml,title=disabled-subchart-reference::configmap/b: dropped",
+        "::error title=helm-ac%3A gone%2C1::helm template failed: boom%0Asee helm",
+    ]
+    result.strict = True
+    assert _print(github, result).splitlines()[1].startswith("::error file=web/templates/b.yaml,")
+
+
+def test_junit_counts_failures_errors_and_passing_rules(result):
+    root = ET.fromstring(_print(junit, result))
+    web, gone = root.findall("testsuite")
+    assert (web.get("tests"), web.get("failures"), web.get("errors")) == (str(len(RULES)), "1", "0")
+    assert (gone.get("tests"), gone.get("failures"), gone.get("errors")) == ("1", "0", "1")
+    [case] = gone.findall("testcase")
+    assert case.get("name") == "render" and case.find("error").get("message") == "helm template failed: boom"
+    assert (root.get("tests"), root.get("failures"), root.get("errors")) == (str(len(RULES) + 1), "1", "1")
+    warn = next(c for c in web.findall("testcase") if c.get("name").startswith("disabled-subchart-reference"))
+    assert warn.find("failure") is None and warn.find("system-out").text == "warning: web/templates/b.yaml: dropped"
+    result.strict = True
+    assert ET.fromstring(_print(junit, result)).find("testsuite").get("failures") == "2"
+
+
+def test_json_summary_and_unrendered_chart(result):
+    doc = json.loads(_print(json_printer, result))
+    assert doc["summary"] == {"errors": 1, "warnings": 1, "infos": 0, "exitCode": 2}
+    assert doc["charts"][1] == {"chart": "gone,1", "rendered": False,
+                                "error": {"message": "helm template failed: boom", "hint": "see helm"},
+                                "objects": 0, "hooks": 0, "dependencies": 0, "notes": [], "findings": []}
+    result.charts.pop()
+    result.strict = True
+    doc = json.loads(_print(json_printer, result))
+    assert doc["summary"] == {"errors": 2, "warnings": 0, "infos": 0, "exitCode": 1} and doc["strict"] is True
+    assert [f["severity"] for f in doc["charts"][0]["findings"]] == ["error", "error"]
