@@ -255,3 +255,23 @@ def test_two_annotations_blocks_are_a_lint_error(cli, tmp_path):
     assert r.code == 1, r.out + r.err
     assert ("templates/web.yaml: error [invalid-manifest] configmap/web: metadata.annotations is given twice"
             in r.out), r.out
+
+
+@pytest.mark.helm
+def test_a_body_that_fails_when_read_lazily_is_a_user_error(cli, helm, tmp_path):
+    """What the head reader skips is parsed when a command needs the body; if that fails (helm's own
+    parse makes it rare: here a wrapper breaks helm's output), the command says which object and file,
+    exit 2, where it used to end in an internal error (exit 3)."""
+    import stat
+
+    from conftest import write_chart
+
+    chart = write_chart(tmp_path, "lazy", {"cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n"
+                                                      "data:\n  a: BREAK\n"})
+    wrapper = tmp_path / "helm"
+    wrapper.write_text(f'#!/bin/sh\nif [ "$1" = template ]; then "{helm.binary}" "$@" | sed \'s/BREAK/"open/\'; '
+                       f'exit 0; fi\nexec "{helm.binary}" "$@"\n')
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
+    r = cli("simulate", str(chart), env={"HELM_BIN": str(wrapper)})
+    assert r.code == 2, r.out + r.err
+    assert "templates/cm.yaml: configmap/x cannot be read as YAML" in r.err and "internal error" not in r.err
