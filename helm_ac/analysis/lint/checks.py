@@ -12,6 +12,7 @@ from typing import Any, Callable
 from helm_ac import kinds
 from helm_ac.analysis import graph as graphmod
 from helm_ac.analysis.lint.rules import RULES, Finding
+from helm_ac.analysis.lint.suggest import Suggestions
 from helm_ac.analysis.model import Analysis, ChartInfo, ObjectInfo, Reference
 from helm_ac.extension import interop, refs, spec
 from helm_ac.kinds import ObjectKey
@@ -31,6 +32,8 @@ class Reporter:
     analysis: Analysis
     chart_name: str
     findings: list[Finding] = field(default_factory=list)
+    suggestions: Suggestions | None = None  # built on the first unresolved reference
+    _seen: set[tuple[str, str, str, str]] = field(default_factory=set)  # (rule, file, object, message)
 
     def _line(self, chart_path: tuple[str, ...], template: str, *needles: str) -> int | None:
         info = self.analysis.charts.get(chart_path)
@@ -43,7 +46,12 @@ class Reporter:
         return None
 
     def object(self, rule: str, obj: RenderedObject, message: str, hint: str = "", needle: str = "") -> None:
-        """A finding on an object; the line is the needle's (e.g. the annotation key), else the kind's."""
+        """A finding on an object; the line is the needle's (e.g. the annotation key), else the kind's.
+        The same finding twice on one object is reported once."""
+        seen = (rule, obj.chart_file, str(obj.key), message)
+        if seen in self._seen:
+            return
+        self._seen.add(seen)
         line = self._line(obj.chart, obj.template, needle, f"kind: {obj.key.kind}")
         self.findings.append(Finding(rule, RULES[rule].severity, message, self.chart_name, obj.chart_file, line,
                                      str(obj.key), hint))
@@ -128,33 +136,11 @@ def invalid_annotation_value(a: Analysis, r: Reporter) -> None:
 
 # ----------------------------------------------------------------- references
 
-def _suggest_object(a: Analysis, ref: refs.ObjectRef, referrer: ObjectKey) -> str | None:
-    """The nearest object to an unresolved reference (never the referring object itself)."""
-    keys = [k for k in a.order if k != referrer]
-    want_ns = ref.namespace or referrer.namespace or a.namespace
-    same = [k for k in keys if k.kind.lower() == ref.kind and k.name == ref.name]
-    if same:
-        k = same[0]
-        if ref.group and k.group != ref.group:
-            return k.qualified(group=True)
-        if k.namespace and k.namespace != want_ns:
-            return f"{k.qualified(namespace=True)} (it is in namespace {k.namespace})"
-    kind_names = sorted({k.kind.lower() for k in keys})
-    kind = kinds.ALIASES.get(ref.kind) or _close(ref.kind, kind_names, 0.75)
-    if kind and kind != ref.kind and any(k.kind.lower() == kind and k.name == ref.name for k in keys):
-        return f"{kind}/{ref.name}"
-    other_kind = [k for k in keys if k.name == ref.name and k.kind.lower() != ref.kind]
-    if other_kind:
-        return str(sorted(other_kind)[0])
-    same_kind = [k.name for k in keys if k.kind.lower() == (kind or ref.kind)]
-    name = _close(ref.name, same_kind, 0.6)
-    if name:
-        return f"{kind or ref.kind}/{name}"
-    any_name = _close(ref.name, sorted({k.name for k in keys}), 0.75)
-    if any_name:
-        k = sorted(k for k in keys if k.name == any_name)[0]
-        return str(k)
-    return None
+def _suggest_object(a: Analysis, r: "Reporter", ref: refs.ObjectRef, referrer: ObjectKey) -> str | None:
+    """The nearest object to an unresolved reference (never the referring object itself): indexes built once."""
+    if r.suggestions is None:
+        r.suggestions = Suggestions(a.order, a.namespace)
+    return r.suggestions.suggest(ref, referrer)
 
 
 def _disabled_by(dep: Dependency | None) -> str:
@@ -208,6 +194,10 @@ def unresolved_reference(a: Analysis, r: Reporter) -> None:
     for our depends-on and for other tools' ordering annotations (helm_ac.extension.interop)."""
     for key in a.order:
         info = a.objects[key]
+        repeats: dict[tuple[str, str], int] = {}
+        for ref_ in info.references:
+            if ref_.duplicate:
+                repeats[(ref_.source, ref_.text)] = repeats.get((ref_.source, ref_.text), 0) + 1
         for ref_ in info.references:
             needle = ref_.text if ref_.source == spec.PREFIX + "depends-on" else ref_.source
             verb = _verb(ref_)
@@ -216,8 +206,11 @@ def unresolved_reference(a: Analysis, r: Reporter) -> None:
                 r.object("invalid-reference", info.obj, f"{verb} {e.text!r} {e.reason}", e.hint, needle=needle)
                 continue
             if ref_.duplicate:
-                r.object("duplicate-reference", info.obj, f"{verb} lists {ref_.text} more than once",
-                         "remove the repetition", needle=needle)
+                n = repeats.pop((ref_.source, ref_.text), 0)
+                if n:  # one finding for all repetitions of one text
+                    times = f" ({n} repetitions)" if n > 1 else ""
+                    r.object("duplicate-reference", info.obj, f"{verb} lists {ref_.text} more than once{times}",
+                             "remove the repetition", needle=needle)
                 continue
             if isinstance(ref_.ref, refs.ChartRef):
                 if a.chart_state(ref_.chart_target or ()) != "enabled" or ref_.chart_target is None:
@@ -248,7 +241,7 @@ def unresolved_reference(a: Analysis, r: Reporter) -> None:
                          "hooks run outside helm-ac's ordering: depend on a regular object, or remove the "
                          "helm.sh/hook annotation from the target", needle=needle)
             elif not ref_.targets:
-                guess = _suggest_object(a, ref_.ref, key)
+                guess = _suggest_object(a, r, ref_.ref, key)
                 r.object("unresolved-reference", info.obj,
                          f"{verb} {ref_.text}: no such object in the rendered chart"
                          + (f"; did you mean {guess}?" if guess else ""),
