@@ -3,6 +3,8 @@ each template file read once for line numbers.  Counted in operations, never tim
 import difflib
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from conftest import cm, rendered, write_chart
 
 from helm_ac.analysis import graph, model
@@ -23,9 +25,20 @@ def test_a_repeated_reference_is_reported_once():
     fs = lint(("c/templates/a.yaml", cm("a", {DEP: ", ".join(["configmap/b"] * 50 + ["configmap/nope"] * 30)})),
               ("c/templates/b.yaml", cm("b")))
     dup = [f for f in fs if f.rule == "duplicate-reference"]
-    assert [f.message for f in dup] == ["depends-on lists configmap/b more than once (49 repetitions)",
-                                        "depends-on lists configmap/nope more than once (29 repetitions)"]
+    assert [f.message for f in dup] == ["depends-on lists 2 references more than once: configmap/b (49 repetitions), "
+                                        "configmap/nope (29 repetitions)"]
     assert len([f for f in fs if f.rule == "unresolved-reference"]) == 1
+
+
+def test_many_repeated_references_make_one_finding():
+    refs = [f"configmap/c{i}" for i in range(12)]
+    fs = lint(("c/templates/a.yaml", cm("a", {DEP: ", ".join(refs * 2)})),
+              *[(f"c/templates/c{i}.yaml", cm(f"c{i}")) for i in range(12)])
+    [dup] = [f for f in fs if f.rule == "duplicate-reference"]
+    assert dup.message == ("depends-on lists 12 references more than once: configmap/c0, configmap/c1, configmap/c2, "
+                           "configmap/c3, configmap/c4, and 7 more")
+    fs = lint(("c/templates/a.yaml", cm("a", {DEP: "configmap/b, configmap/b"})), ("c/templates/b.yaml", cm("b")))
+    assert [f.message for f in fs] == ["depends-on lists configmap/b more than once"]
 
 
 def _many(n):
@@ -57,6 +70,18 @@ def test_close_names_of_a_big_set_agree_with_difflib_on_one_edit(word):
         assert not full or _edits(word, full[0]) > 1
     else:
         assert [got] == full
+
+
+@settings(max_examples=300, deadline=None)
+@given(names=st.lists(st.text(alphabet="ab-1", max_size=6), min_size=1, max_size=40), word=st.text(alphabet="ab-1",
+                                                                                                  max_size=6))
+def test_the_deletion_index_finds_exactly_the_names_one_edit_away(names, word):
+    """Oracle: the edit distance computed directly (insert, delete, replace, swap of neighbours)."""
+    index = CloseNames(names)
+    index._deletions = index._index()
+    near, far = index.lookup(word)
+    assert near == {n for n in set(names) if _edits(word, n) <= 1}
+    assert all(_edits(word, n) == 2 for n in far)
 
 
 def _edits(a, b):

@@ -20,7 +20,7 @@ import re
 import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 
@@ -222,14 +222,20 @@ def find_line(chart: Chart, template: str, needle: str) -> int | None:
     lines that are YAML (``#``) or template (``{{/* */}}``) comments are skipped.  Each file is read
     once (:func:`_code`) and each answer kept: lint asks again for every finding.
     """
-    if chart.directory is None or not needle:
-        return None
+    return line_finder(chart, template)(needle)
+
+
+def line_finder(chart: Chart, template: str) -> "Callable[[str], int | None]":
+    """:func:`find_line` for one file: ``needle -> line`` (the path resolved and the file checked once)."""
+    if chart.directory is None:
+        return lambda needle: None
     path = str(chart.directory / PurePosixPath(template))
     try:
         st = os.stat(path)
     except OSError:
-        return None
-    return _find_line(path, (st.st_mtime_ns, st.st_size), needle)
+        return lambda needle: None
+    stamp = (st.st_mtime_ns, st.st_size)
+    return lambda needle: _find_line(path, stamp, needle) if needle else None
 
 
 _TOKEN_CONTINUES = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")

@@ -57,7 +57,7 @@ _BLOCK_HEADERS = ("|", "|-", ">", ">-")
 def _multiline(rest: str | None) -> bool:
     """Does a value starting with ``rest`` possibly run over several lines in ways we do not follow
     (flow collections, quoted scalars; block scalar headers are fine where the value is not read)?"""
-    return bool(rest) and rest[0] in _MULTILINE_START and rest not in _BLOCK_HEADERS
+    return bool(rest) and rest[0] in _MULTILINE_START and rest not in _BLOCK_HEADERS and rest not in ("{}", "[]")
 
 _FALLBACK = object()
 
@@ -118,12 +118,13 @@ def _level_patterns(level: int) -> tuple["re.Pattern[str]", "re.Pattern[str]"]:
 Entry = tuple[str, "str | None", str, str]
 
 
-def _entries(block: str, parent: int) -> tuple[list[Entry], int] | None:
+def _entries(block: str, parent: int, want: frozenset[str] | None = None) -> tuple[list[Entry], int] | None:
     """The keys of the block mapping held by ``block`` (lines indented deeper than ``parent``, blank
     lines and comments), and the mapping's indentation; None when the shape is not simple.
 
     Only the lines at the mapping's own indentation are looked at one by one (regular expressions
-    skip the rest): labels, a CRD's schema and the like are never walked.
+    skip the rest): labels, a CRD's schema and the like are never walked.  With ``want``, only those
+    keys' lines are cut out (the others get empty blocks: a CRD's ``versions`` is not copied).
     """
     first = _FIRST_CONTENT.search(block)
     if first is None:
@@ -150,6 +151,9 @@ def _entries(block: str, parent: int) -> tuple[list[Entry], int] | None:
         return None  # duplicate keys: YAML keeps the last, Kubernetes refuses them; the caller reports it
     out = []
     for j, (key, rest, start, end) in enumerate(keys):
+        if want is not None and key not in want:
+            out.append((key, rest, "", ""))
+            continue
         stop = keys[j + 1][2] if j + 1 < len(keys) else len(block)
         out.append((key, rest, block[end:stop], block[start:stop]))
     return out, level
@@ -161,10 +165,34 @@ def _value(rest: str | None, below: str, level: int) -> Any:
     if not rest:
         return _FALLBACK  # null or a nested collection: not a head scalar
     if rest in ("|", "|-"):
+        fast = _plain_literal(below, level, rest == "|-")
+        if fast is not None:
+            return fast
         lines = below.split("\n")[1:]
         value, i = _literal(lines, level, rest == "|-")
         return value if i == len(lines) or _only_comments("\n" + "\n".join(lines[i:])) else _FALLBACK
     return _scalar(rest) if not below or _only_comments(below) else _FALLBACK  # no multi-line plain scalars
+
+
+_LITERALS: dict[int, "re.Pattern[str]"] = {}
+
+
+def _plain_literal(below: str, parent: int, strip: bool) -> str | None:
+    """A literal block scalar whose lines are all empty or indented alike (each with content), read by
+    regular expressions (a depends-on of thousands of lines is not walked line by line); else None."""
+    first = _FIRST_CONTENT.search(below)
+    if first is None:
+        return None
+    ind = len(first.group(1))
+    if ind <= parent:
+        return None
+    pattern = _LITERALS.get(ind)
+    if pattern is None:
+        pattern = _LITERALS[ind] = re.compile(rf"(?:\n(?: {{{ind}}}[^\n]*?[^ \n][^\n]*)?)*")
+    if not pattern.fullmatch(below):
+        return None
+    text = below.replace("\n" + " " * ind, "\n")[1:].rstrip("\n")  # [1:]: the newline of the key's line
+    return text + ("" if strip else "\n")
 
 
 def _literal(lines: list[str], parent: int, strip: bool) -> tuple[Any, int]:
@@ -320,7 +348,7 @@ _CRD_SPEC_KEEP = frozenset({"group", "names", "scope"})
 
 def _crd_spec(block: str) -> dict[str, Any] | None:
     """``group``, ``names.kind`` and ``scope`` of a CRD's spec (the schema under ``versions`` is skipped)."""
-    found = _entries(block, 0)
+    found = _entries(block, 0, _CRD_SPEC_KEEP)
     if found is None:
         return None
     entries, level = found
@@ -425,7 +453,7 @@ def head_text(doc: str) -> str | None:
         return None
     if kind == CRD and spec is not None:
         rest, line, below = spec
-        found = None if rest else _entries(below, 0)
+        found = None if rest else _entries(below, 0, _CRD_SPEC_KEEP)
         if found is None:
             return None  # not a block mapping: parse the CRD whole
         keep.append(line + "".join(text for key, _, _, text in found[0] if key in _CRD_SPEC_KEEP))

@@ -11,6 +11,7 @@ linter can report them with their file instead of aborting.
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any, Iterator
@@ -26,7 +27,8 @@ HOOK_ANNOTATION = "helm.sh/hook"
 # A "---" line (with an optional comment), found from the newline before it: a literal prefix
 # the regex engine searches fast, where "^---" with MULTILINE would be tried at every position.
 _DOC_SPLIT = re.compile(r"\n---[ \t]*(?:#[^\n]*)?(?=\n|\Z)")
-_SOURCE = re.compile(r"^# Source: (.+?)\s*$", re.MULTILINE)
+# From the newline before it, like _DOC_SPLIT: documents of several hundred kB (CRDs) have no such line
+_SOURCE = re.compile(r"\n# Source: (.+?)\s*$", re.MULTILINE)
 _CONTENT = re.compile(r"^[ \t]*[^#\s]", re.MULTILINE)
 
 
@@ -92,7 +94,7 @@ class RenderedObject:
             return ()
         return tuple(h.strip() for h in str(value).split(",") if h.strip())
 
-    @property
+    @functools.cached_property
     def chart_file(self) -> str:
         """Path relative to the top-level chart: ``charts/mariadb/templates/x.yaml``."""
         return chart_file(self.chart, self.template)
@@ -146,7 +148,7 @@ def _documents(text: str) -> Iterator[tuple[str, str]]:
         if line:
             source = line
         else:
-            m = _SOURCE.search(chunk)
+            m = _SOURCE.search(chunk if chunk.startswith("\n") else "\n" + chunk)
             if m:
                 source = m.group(1)
         yield source, chunk

@@ -34,13 +34,17 @@ class Reporter:
     findings: list[Finding] = field(default_factory=list)
     suggestions: Suggestions | None = None  # built on the first unresolved reference
     _seen: set[tuple[str, str, str, str]] = field(default_factory=set)  # (rule, file, object, message)
+    _finders: dict[tuple[tuple[str, ...], str], Callable[[str], "int | None"]] = field(default_factory=dict)
 
     def _line(self, chart_path: tuple[str, ...], template: str, *needles: str) -> int | None:
-        info = self.analysis.charts.get(chart_path)
-        if info is None or info.chart is None:
-            return None
+        finder = self._finders.get((chart_path, template))
+        if finder is None:
+            info = self.analysis.charts.get(chart_path)
+            finder = self._finders[(chart_path, template)] = (
+                chartmod.line_finder(info.chart, template) if info is not None and info.chart is not None
+                else lambda needle: None)
         for needle in needles:
-            line = chartmod.find_line(info.chart, template, needle)
+            line = finder(needle)
             if line is not None:
                 return line
         return None
@@ -189,15 +193,29 @@ def _verb(ref_: Reference) -> str:
     return "depends-on" if ref_.source == spec.PREFIX + "depends-on" else ref_.source
 
 
+def _repetitions(texts: dict[str, int], shown: int = 5) -> str:
+    """``lists a more than once`` / ``lists 3 references more than once: a (2 repetitions), b, c``."""
+    def one(text: str, n: int) -> str:
+        return text + (f" ({n} repetitions)" if n > 1 else "")
+
+    if len(texts) == 1:
+        [(text, n)] = texts.items()
+        return f"lists {one(text, n)} more than once"
+    items = [one(t, n) for t, n in list(texts.items())[:shown]]
+    more = f", and {len(texts) - shown} more" if len(texts) > shown else ""
+    return f"lists {len(texts)} references more than once: {', '.join(items)}{more}"
+
+
 def unresolved_reference(a: Analysis, r: Reporter) -> None:
     """Reports invalid-, unresolved-, ambiguous-, duplicate-, hook-reference, self-dependency and the chart: rules,
     for our depends-on and for other tools' ordering annotations (helm_ac.extension.interop)."""
     for key in a.order:
         info = a.objects[key]
-        repeats: dict[tuple[str, str], int] = {}
+        repeats: dict[str, dict[str, int]] = {}  # annotation -> repeated text -> repetitions
         for ref_ in info.references:
             if ref_.duplicate:
-                repeats[(ref_.source, ref_.text)] = repeats.get((ref_.source, ref_.text), 0) + 1
+                texts = repeats.setdefault(ref_.source, {})
+                texts[ref_.text] = texts.get(ref_.text, 0) + 1
         for ref_ in info.references:
             needle = ref_.text if ref_.source == spec.PREFIX + "depends-on" else ref_.source
             verb = _verb(ref_)
@@ -206,10 +224,9 @@ def unresolved_reference(a: Analysis, r: Reporter) -> None:
                 r.object("invalid-reference", info.obj, f"{verb} {e.text!r} {e.reason}", e.hint, needle=needle)
                 continue
             if ref_.duplicate:
-                n = repeats.pop((ref_.source, ref_.text), 0)
-                if n:  # one finding for all repetitions of one text
-                    times = f" ({n} repetitions)" if n > 1 else ""
-                    r.object("duplicate-reference", info.obj, f"{verb} lists {ref_.text} more than once{times}",
+                texts = repeats.pop(ref_.source, None)
+                if texts:  # one finding per annotation for all its repetitions
+                    r.object("duplicate-reference", info.obj, f"{verb} {_repetitions(texts)}",
                              "remove the repetition", needle=needle)
                 continue
             if isinstance(ref_.ref, refs.ChartRef):
