@@ -32,7 +32,8 @@ def documents(draw):
                         continue
                     lines.append(f"{sub}{mk}:")
                     for ak in draw(st.lists(st.sampled_from(["appcontroller.k8s/depends-on", "a", "helm.sh/hook",
-                                                              "123", "true", "x.y/z"]), min_size=0, max_size=4,
+                                                              "123", "true", "x.y/z", "'q'", '"helm.sh/hook"',
+                                                              '"123"', "'it''s'", '"a\\"b"']), min_size=0, max_size=4,
                                             unique=True)):
                         v = draw(st.sampled_from(SCALARS))
                         lines.append(f"{sub * 2}{ak}: {v}".rstrip())
@@ -123,7 +124,8 @@ _Dumper.add_representer(_Styled, lambda d, v: d.represent_scalar("tag:yaml.org,2
 
 _TEXT = st.one_of(
     st.sampled_from(["web", "deployment/web", "job/migrate, secret/x", "a: b", "#x", "3", "true", "", " lead",
-                     "trail ", "x\ny", "deployment/a\njob/b\n", "deployment/a\n\njob/b\n\n", "  indented\nfirst\n",
+                     "trail ", "x\ny", "deployment/a\njob/b\n", "deployment/a\n\njob/b\n\n", "deployment/a\n\njob/b\n",
+                     "a\n\n\nb", "  indented\nfirst\n",
                      "\nleading newline", "tab\there", 'q"uote', "it's", "back\\slash", "ünï", "emoji \U0001f600",
                      "self.a && !has(self.b)", "*emphasis* and &amp", "!important", "- item", "{a: 1}", "[x]",
                      "long " * 12, "x" * 90]),
@@ -158,7 +160,8 @@ def dumped_documents(draw):
     if draw(st.booleans()):
         meta["labels"] = {"app": draw(_styled()), "x/y": "z"}
     if draw(st.booleans()):
-        keys = ["appcontroller.k8s/depends-on", "appcontroller.k8s/timeout", "helm.sh/hook", "a", "x.y/z"]
+        keys = ["appcontroller.k8s/depends-on", "appcontroller.k8s/timeout", "helm.sh/hook", "a", "x.y/z", "true",
+                "123", "a: b", "#x"]  # the last four are written quoted
         meta["annotations"] = {k: draw(_styled()) for k in draw(st.lists(st.sampled_from(keys), unique=True))}
     order = draw(st.permutations(list(meta)))
     top = {"apiVersion": api, "kind": kind, "metadata": {k: meta[k] for k in order}}

@@ -165,12 +165,8 @@ def _value(rest: str | None, below: str, level: int) -> Any:
     if not rest:
         return _FALLBACK  # null or a nested collection: not a head scalar
     if rest in ("|", "|-"):
-        fast = _plain_literal(below, level, rest == "|-")
-        if fast is not None:
-            return fast
-        lines = below.split("\n")[1:]
-        value, i = _literal(lines, level, rest == "|-")
-        return value if i == len(lines) or _only_comments("\n" + "\n".join(lines[i:])) else _FALLBACK
+        value = _plain_literal(below, level, rest == "|-")
+        return _FALLBACK if value is None else value
     return _scalar(rest) if not below or _only_comments(below) else _FALLBACK  # no multi-line plain scalars
 
 
@@ -178,8 +174,9 @@ _LITERALS: dict[int, "re.Pattern[str]"] = {}
 
 
 def _plain_literal(below: str, parent: int, strip: bool) -> str | None:
-    """A literal block scalar whose lines are all empty or indented alike (each with content), read by
-    regular expressions (a depends-on of thousands of lines is not walked line by line); else None."""
+    """A literal block scalar (the lines under its key) whose lines are all empty or indented at least as
+    the first (each with content, and nothing after the scalar), read by regular expressions: a depends-on
+    of thousands of lines is not walked line by line; else None."""
     first = _FIRST_CONTENT.search(below)
     if first is None:
         return None
@@ -193,37 +190,6 @@ def _plain_literal(below: str, parent: int, strip: bool) -> str | None:
         return None
     text = below.replace("\n" + " " * ind, "\n")[1:].rstrip("\n")  # [1:]: the newline of the key's line
     return text + ("" if strip else "\n")
-
-
-def _literal(lines: list[str], parent: int, strip: bool) -> tuple[Any, int]:
-    """Read a literal block scalar from the lines under its key; return (value, index of the first line
-    after it)."""
-    body: list[str] = []
-    indent = None
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        if line == "":
-            body.append("")
-            i += 1
-            continue
-        stripped = line.lstrip(" ")
-        if not stripped:
-            return _FALLBACK, i  # whitespace-only lines: YAML's rules are subtle, let it decide
-        ind = len(line) - len(stripped)
-        if ind <= parent:
-            break
-        if indent is None:
-            indent = ind
-        if ind < indent:
-            return _FALLBACK, i
-        body.append(line[indent:])
-        i += 1
-    while body and body[-1] == "":
-        body.pop()  # clip/strip chomping drop trailing empty lines
-    if not body:
-        return "", i
-    return "\n".join(body) + ("" if strip else "\n"), i
 
 
 CRD = "CustomResourceDefinition"
