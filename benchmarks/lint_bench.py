@@ -18,9 +18,10 @@ Three cases (``--cases``), side by side in one run:
   ``--include-crds`` as lint does: 135 objects, 5 MB, ten CRDs of several hundred kB;
   lint must report 125 objects (10 are hooks) and no findings;
 * ``bad-refs``: the generated chart plus one ConfigMap whose ``depends-on`` lists
-  ``--bad-refs B`` (default 10,000) distinct misspelt references (two neighbouring
-  characters of an object's name swapped), each twice; lint must exit 1 with exactly B
-  ``unresolved-reference`` findings, each with a "did you mean", and one
+  ``--bad-refs B`` (default 10,000) misspelt and repeated references: B/2 distinct
+  misspellings (two neighbouring characters of an object's name swapped), each twice;
+  lint must exit 1 with exactly B/2 ``unresolved-reference`` findings, each with a
+  "did you mean", and one
   ``duplicate-reference`` finding (for all repetitions); its lint time is compared with the ``synthetic``
   chart's lint (its clean twin, which therefore runs too), target ``--bad-target``.
 
@@ -362,9 +363,10 @@ def bad_references(spec: ChartSpec, count: int) -> list[str]:
 
 
 def generate_bad_chart(parent_dir: Path, spec: ChartSpec, count: int) -> Path:
-    """The benchmark chart plus one ConfigMap whose depends-on lists ``count`` misspelt references, each twice."""
+    """The benchmark chart plus one ConfigMap whose depends-on lists ``count`` references: ``count // 2``
+    distinct misspelt ones, each twice."""
     root = generate_chart(parent_dir, spec)
-    lines = "".join(f"      {ref}\n      {ref}\n" for ref in bad_references(spec, count))
+    lines = "".join(f"      {ref}\n      {ref}\n" for ref in bad_references(spec, count // 2))
     (root / "templates" / BAD_TEMPLATE).write_text(
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-misspelt\n  annotations:\n"
         f"    appcontroller.k8s/depends-on: |\n{lines}data: {{}}\n")
@@ -389,7 +391,7 @@ def make_cases(work: Path, spec: ChartSpec, names: Sequence[str], bad_refs: int,
         # one more object of the parent chart: one more edge from the subchart barrier
         cases.append(Case("bad-refs", generate_bad_chart(work / "bad", spec, bad_refs), spec.objects + 1,
                           spec.objects + 1, spec.expected_dependencies + 1,
-                          {"unresolved-reference": bad_refs, "duplicate-reference": 1},
+                          {"unresolved-reference": bad_refs // 2, "duplicate-reference": 1},
                           target=bad_target, twin="synthetic"))
     return cases
 
@@ -673,8 +675,8 @@ def print_table(results: list[Result], spec: ChartSpec, bad_refs: int, repeat: i
     if "real" in names:
         print(f"real:      {REAL_CHART.name} rendered with --include-crds ({REAL_DOCUMENTS} objects, ten large CRDs)")
     if "bad-refs" in names:
-        print(f"bad-refs:  the synthetic chart plus one object listing {bad_refs} misspelt references, each twice; "
-              "compared with the synthetic chart's lint")
+        print(f"bad-refs:  the synthetic chart plus one object listing {bad_refs} references ({bad_refs // 2} distinct "
+              "misspelt ones, each twice); compared with the synthetic chart's lint")
     print(f"timing:    median of {repeat} interleaved runs after 1 warm-up; wall clock, whole processes")
     installed = bool(results) and results[0].lint_from == "installed"
     print("helm-ac:   " + ("installed as a Helm plugin (regular pip install in the plugin's venv)" if installed
@@ -723,7 +725,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--cases", default=",".join(CASES), metavar="NAMES",
                    help=f"cases to run, comma-separated, of: {', '.join(CASES)}")
     p.add_argument("--bad-refs", type=int, default=DEFAULT_BAD_REFS, metavar="B",
-                   help="misspelt references (each listed twice) of the bad-refs case")
+                   help="references of the bad-refs case: B/2 distinct misspelt ones, each listed twice")
     p.add_argument("--bad-target", type=float, default=DEFAULT_BAD_TARGET,
                    help="maximum ratio of the bad-refs case's lint to its clean twin's for PASS")
     p.add_argument("--lint-from", choices=["installed", "source"], default="installed",
@@ -741,8 +743,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     a.case_names = [c.strip() for c in a.cases.split(",") if c.strip()]
     if not a.case_names or any(c not in CASES for c in a.case_names):
         p.error(f"--cases takes some of {', '.join(CASES)}, not {a.cases!r}")
-    if a.bad_refs < 1 or a.bad_target <= 0:
-        p.error("--bad-refs must be >= 1 and --bad-target > 0")
+    if a.bad_refs < 2 or a.bad_refs % 2 or a.bad_target <= 0:
+        p.error("--bad-refs must be even and >= 2, --bad-target > 0")
     if not 0 <= a.subchart_share < 1:
         p.error("--subchart-share must be in [0, 1)")
     return a
