@@ -189,7 +189,14 @@ _TAG = re.compile(r"!(?:!?[A-Za-z0-9_.:/-]*|<[^>\s]*>)(?=[ \t\n]|\Z)")
 _BEFORE_PROPERTY = frozenset(" \t\n[{,")
 
 
-def _has_token(pattern: "re.Pattern[str]", text: str) -> bool:
+_PROPERTY = {"&": _ANCHOR, "*": _ALIAS, "!": _TAG}
+
+
+def _has_token(char: str, text: str) -> bool:
+    """Does ``text`` hold an anchor (``char`` "&"), alias ("*") or tag ("!") as YAML writes them?"""
+    if char not in text:
+        return False  # a substring test is much cheaper than a regex search
+    pattern = _PROPERTY[char]
     return any(m.start() == 0 or text[m.start() - 1] in _BEFORE_PROPERTY for m in pattern.finditer(text))
 
 
@@ -201,7 +208,7 @@ def _load_documents(chunk: str) -> tuple[list[tuple[Any, str | None]], list[str]
     them now; so are documents with tags (``!!omap``), which helm accepts and our loader may refuse:
     lint reports them instead of a later command failing on the body.
     """
-    if _has_token(_TAG, chunk) or (_has_token(_ANCHOR, chunk) and _has_token(_ALIAS, chunk)):
+    if _has_token("!", chunk) or (_has_token("&", chunk) and _has_token("*", chunk)):
         return [(d, None) for d in yamlio.load_all(chunk)], []
     fast = fasthead.read_head(chunk)
     if fast is not None:
