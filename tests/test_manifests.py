@@ -275,3 +275,12 @@ def test_a_body_that_fails_when_read_lazily_is_a_user_error(cli, helm, tmp_path)
     r = cli("simulate", str(chart), env={"HELM_BIN": str(wrapper)})
     assert r.code == 2, r.out + r.err
     assert "templates/cm.yaml: configmap/x cannot be read as YAML" in r.err and "internal error" not in r.err
+
+
+def test_a_block_scalar_last_in_a_cut_head_keeps_its_line_break():
+    """Found by the property test: the head cut for the YAML loader ended without a newline, so a
+    block scalar at its end lost its final line break (clip chomping keeps one)."""
+    doc = ("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\n  annotations:\n    x: >\n      a\n\n      b\n"
+           "data:\n  k: v\n")
+    [obj] = manifests.split(rendered(("c/templates/x.yaml", doc))).objects
+    assert obj.head["metadata"]["annotations"] == {"x": "a\nb\n"} == yamlio.load(doc)["metadata"]["annotations"]

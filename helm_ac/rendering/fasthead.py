@@ -423,4 +423,4 @@ def head_text(doc: str) -> str | None:
         if found is None:
             return None  # not a block mapping: parse the CRD whole
         keep.append(line + "".join(text for key, _, _, text in found[0] if key in _CRD_SPEC_KEEP))
-    return "".join(keep)[1:]
+    return "".join(keep)[1:] + "\n"  # a block scalar last in the cut keeps its final line break
