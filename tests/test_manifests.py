@@ -277,10 +277,16 @@ def test_a_body_that_fails_when_read_lazily_is_a_user_error(cli, helm, tmp_path)
     assert "templates/cm.yaml: configmap/x cannot be read as YAML" in r.err and "internal error" not in r.err
 
 
-def test_a_block_scalar_last_in_a_cut_head_keeps_its_line_break():
-    """Found by the property test: the head cut for the YAML loader ended without a newline, so a
-    block scalar at its end lost its final line break (clip chomping keeps one)."""
-    doc = ("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\n  annotations:\n    x: >\n      a\n\n      b\n"
-           "data:\n  k: v\n")
+@pytest.mark.parametrize("doc,value", [
+    ("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\n  annotations:\n    x: >\n      a\n\n      b\n"
+     "data:\n  k: v\n", "a\nb\n"),
+    ("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\n  annotations:\n    x: |+\n      a\n\n\ndata: {}\n",
+     "a\n\n\n"),
+    ("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\n  annotations:\n    x: |+\n", ""),
+])
+def test_a_block_scalar_last_in_a_cut_head_keeps_its_line_breaks(doc, value):
+    """Found by the property test: the head cut for the YAML loader ended without the newline that
+    follows it in the document, so a block scalar at its end lost its final line break (clip and keep
+    chomping keep them)."""
     [obj] = manifests.split(rendered(("c/templates/x.yaml", doc))).objects
-    assert obj.head["metadata"]["annotations"] == {"x": "a\nb\n"} == yamlio.load(doc)["metadata"]["annotations"]
+    assert obj.head["metadata"]["annotations"] == {"x": value} == yamlio.load(doc)["metadata"]["annotations"]

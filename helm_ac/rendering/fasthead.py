@@ -410,7 +410,7 @@ def head_text(doc: str) -> str | None:
         if key == "items":
             return None
         if key in _HEAD_KEYS:
-            keep.append(block[start:end])
+            keep.append(block[start + 1:end + 1])  # the key's lines with the newline after them, as in the document
             if key == "kind":
                 kind = (rest or "").strip("'\" ")
         elif key == "spec":
@@ -422,5 +422,5 @@ def head_text(doc: str) -> str | None:
         found = None if rest else _entries(below, 0, _CRD_SPEC_KEEP)
         if found is None:
             return None  # not a block mapping: parse the CRD whole
-        keep.append(line + "".join(text for key, _, _, text in found[0] if key in _CRD_SPEC_KEEP))
-    return "".join(keep)[1:] + "\n"  # a block scalar last in the cut keeps its final line break
+        keep.append(line[1:] + "\n" + "".join(text[1:] + "\n" for key, _, _, text in found[0] if key in _CRD_SPEC_KEEP))
+    return "".join(keep)
