@@ -5,10 +5,26 @@
 --include-crds``), then parses the output, builds the dependency graph and runs
 the lint rules.  Its price is therefore *helm template + Python start-up +
 analysis*; the target is that the whole command stays within **1.3x** the time
-of ``helm template`` alone on a large chart.
+of ``helm template`` alone, on a large generated chart and on a real chart with big
+CRDs; and that bad input costs about what good input costs (**1.5x**).
 
 What is measured
 ----------------
+Three cases (``--cases``), side by side in one run:
+
+* ``synthetic``: the generated chart of 1. below, against ``helm template`` of it;
+* ``real``: kube-prometheus-stack 88.5.3, vendored as a packaged chart under
+  ``benchmarks/charts/`` (see its README: source, commit, license), rendered with
+  ``--include-crds`` as lint does: 135 objects, 5 MB, ten CRDs of several hundred kB;
+  lint must report 125 objects (10 are hooks) and no findings;
+* ``bad-refs``: the generated chart plus one ConfigMap whose ``depends-on`` lists
+  ``--bad-refs B`` (default 10,000) misspelt and repeated references: B/2 distinct
+  misspellings (two neighbouring characters of an object's name swapped), each twice;
+  lint must exit 1 with exactly B/2 ``unresolved-reference`` findings, each with a
+  "did you mean", and one
+  ``duplicate-reference`` finding (for all repetitions); its lint time is compared with the ``synthetic``
+  chart's lint (its clean twin, which therefore runs too), target ``--bad-target``.
+
 1. A synthetic chart is generated in a temporary directory (deleted at the
    end): ``--objects N`` objects (default 2000) in dependency chains of
    ``--chain L`` objects (default 50).  Objects cycle through ConfigMap,
@@ -40,16 +56,17 @@ What is measured
        mechanism, i.e. plus helm starting once more to dispatch to the plugin.
 
    One untimed warm-up of each, then ``--repeat R`` rounds (default 5) of
-   (a), (b), (c), interleaved so that machine noise affects all alike; the
-   median of each is reported.  Every run is checked: (a) must exit 0 and
-   print N objects; (b) and (c) must exit 0 and their JSON must report N
-   objects, the expected number of dependencies and no findings.  Any failed
+   (a), (b), (c) for every case in turn, interleaved so that machine noise
+   affects all alike; the median of each is reported.  Every run is checked:
+   (a) must exit 0 and print the case's objects; (b) and (c) must exit as the
+   case expects and their JSON must report its objects, dependencies and
+   exactly its findings (``checked_runs`` in the JSON counts them).  Any failed
    check aborts the benchmark with exit code 1.
-4. A table (or ``--json``) gives, per helm version: objects, median seconds of
-   each command, the ratios to ``helm template`` and PASS/MISS for (b)
-   against the target (the cost of linting over rendering); (c)'s ratio is
-   shown beside it, with Helm's dispatch cost included.  A MISS still exits
-   0: this is a benchmark, not a test.
+4. A table (or ``--json``) gives, per case and helm version: objects, median
+   seconds of each command, the ratio to the baseline (``helm template``, or
+   the clean twin's lint) and PASS/MISS for (b) against the target; (c)'s
+   ratio is shown beside it, with Helm's dispatch cost included.  A MISS still
+   exits 0: this is a benchmark, not a test.
 
 How to run
 ----------
@@ -57,6 +74,7 @@ From the repository root, with helm-ac installed (``pip install -e .``)::
 
     python3 benchmarks/lint_bench.py                       # defaults: 2000 objects, chains of 50, helm 3 and 4
     python3 benchmarks/lint_bench.py --objects 500 --repeat 3 --helm 4
+    python3 benchmarks/lint_bench.py --cases real --repeat 9         # only the real chart
     python3 benchmarks/lint_bench.py --json                # machine-readable results
     python3 benchmarks/lint_bench.py --lint-from source    # the working tree, no plugin install
     python3 benchmarks/lint_bench.py --generate-only /tmp/bench-chart   # just write the chart (for profiling)
@@ -91,6 +109,9 @@ DEFAULT_REPEAT = 5
 DEFAULT_PER_FILE = 10
 DEFAULT_SUBCHART_SHARE = 0.05
 DEFAULT_TARGET = 1.3
+DEFAULT_BAD_REFS = 10_000
+DEFAULT_BAD_TARGET = 1.5
+CASES = ("synthetic", "real", "bad-refs")
 RUN_TIMEOUT = 900  # seconds, per command: a hung helm must not hang the benchmark
 
 PARENT_CHART = "bench"
@@ -310,6 +331,71 @@ def generate_chart(parent_dir: Path, spec: ChartSpec) -> Path:
     return root
 
 
+BAD_TEMPLATE = "bad-references.yaml"
+
+
+def _swaps(literal: str) -> list[str]:
+    """``literal`` with two neighbours swapped, where one is not a digit (so no other object's name results)."""
+    out = []
+    for j in range(len(literal) - 1):
+        x, y = literal[j], literal[j + 1]
+        if x != y and not (x.isdigit() and y.isdigit()):
+            out.append(literal[:j] + y + x + literal[j + 2:])
+    return out
+
+
+def bad_references(spec: ChartSpec, count: int) -> list[str]:
+    """``count`` distinct references, each a typo (two neighbours swapped) of a parent chart object's name."""
+    names = []
+    for chain, length in enumerate(ChartSpec.chains_of(spec.parent_objects, spec.chain)):
+        for index in range(length):
+            _, token, suffix = KINDS[index % len(KINDS)]
+            names.append((token, f"c{chain:02d}-{index:03d}-{suffix}"))
+    variants = [(token, _swaps(literal)) for token, literal in names]
+    out: list[str] = []
+    for v in range(max(len(x) for _, x in variants)):
+        for token, typos in variants:
+            if v < len(typos):
+                out.append(f"{token}/{{{{ .Release.Name }}}}-{typos[v]}")
+                if len(out) == count:
+                    return out
+    raise BenchError(f"{spec.parent_objects} objects give fewer than {count} distinct misspelt references")
+
+
+def generate_bad_chart(parent_dir: Path, spec: ChartSpec, count: int) -> Path:
+    """The benchmark chart plus one ConfigMap whose depends-on lists ``count`` references: ``count // 2``
+    distinct misspelt ones, each twice."""
+    root = generate_chart(parent_dir, spec)
+    lines = "".join(f"      {ref}\n      {ref}\n" for ref in bad_references(spec, count // 2))
+    (root / "templates" / BAD_TEMPLATE).write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-misspelt\n  annotations:\n"
+        f"    appcontroller.k8s/depends-on: |\n{lines}data: {{}}\n")
+    return root
+
+
+REAL_CHART = ROOT / "benchmarks" / "charts" / "kube-prometheus-stack-88.5.3.tgz"
+REAL_DOCUMENTS = 135  # what helm template --include-crds prints with the default values (Helm 3.17 and 4.1)
+REAL_HOOKS = 10  # of which Helm hooks (the admission webhook's certificate jobs, grafana's test)
+
+
+def make_cases(work: Path, spec: ChartSpec, names: Sequence[str], bad_refs: int, target: float,
+               bad_target: float) -> list[Case]:
+    """Write the generated charts and describe every case asked for (the bad-references case brings its twin)."""
+    cases = []
+    if "synthetic" in names or "bad-refs" in names:
+        cases.append(Case("synthetic", generate_chart(work / "synthetic", spec), spec.objects, spec.objects,
+                          spec.expected_dependencies, target=target))
+    if "real" in names:
+        cases.append(Case("real", REAL_CHART, REAL_DOCUMENTS, REAL_DOCUMENTS - REAL_HOOKS, None, target=target))
+    if "bad-refs" in names:
+        # one more object of the parent chart: one more edge from the subchart barrier
+        cases.append(Case("bad-refs", generate_bad_chart(work / "bad", spec, bad_refs), spec.objects + 1,
+                          spec.objects + 1, spec.expected_dependencies + 1,
+                          {"unresolved-reference": bad_refs // 2, "duplicate-reference": 1},
+                          target=bad_target, twin="synthetic"))
+    return cases
+
+
 # --------------------------------------------------------------------------------------------------------------
 # Running and checking
 # --------------------------------------------------------------------------------------------------------------
@@ -362,17 +448,39 @@ def _failed(what: str, argv: Sequence[str], proc: subprocess.CompletedProcess[by
                       f"  stderr: {_tail(proc.stderr.decode('utf-8', 'replace')) or '(empty)'}")
 
 
-def check_template(argv: Sequence[str], proc: subprocess.CompletedProcess[bytes], spec: ChartSpec) -> None:
+def _count_kinds(stdout: bytes) -> int:
+    return len(re.findall(rb"^kind: ", stdout, flags=re.M))
+
+
+@dataclass
+class Case:
+    """One chart to lint, what helm must print for it and what lint must report."""
+
+    name: str
+    chart: Path
+    documents: int  # objects helm prints (top-level "kind:" lines), hooks included
+    objects: int  # regular objects lint reports
+    dependencies: int | None  # what lint must report, None: not checked
+    findings: dict[str, int] = field(default_factory=dict)  # rule -> count lint must report (nothing else)
+    target: float = DEFAULT_TARGET
+    twin: str | None = None  # the case whose lint time is the baseline (else helm template's)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.findings else 0
+
+
+def check_template(argv: Sequence[str], proc: subprocess.CompletedProcess[bytes], case: Case) -> None:
     if proc.returncode != 0:
         raise _failed("helm template", argv, proc, "failed")
-    docs = len(re.findall(rb"^kind: ", proc.stdout, flags=re.M))
-    if docs != spec.objects:
-        raise _failed("helm template", argv, proc, f"rendered {docs} objects, expected {spec.objects}")
+    docs = _count_kinds(proc.stdout)
+    if docs != case.documents:
+        raise _failed("helm template", argv, proc, f"rendered {docs} objects, expected {case.documents}")
 
 
-def check_lint(argv: Sequence[str], proc: subprocess.CompletedProcess[bytes], spec: ChartSpec) -> None:
-    if proc.returncode != 0:
-        raise _failed("helm ac lint", argv, proc, f"exited {proc.returncode}, expected 0\n  stdout: "
+def check_lint(argv: Sequence[str], proc: subprocess.CompletedProcess[bytes], case: Case) -> None:
+    if proc.returncode != case.exit_code:
+        raise _failed("helm ac lint", argv, proc, f"exited {proc.returncode}, expected {case.exit_code}\n  stdout: "
                                                  f"{_tail(proc.stdout.decode('utf-8', 'replace'))}")
     try:
         doc = json.loads(proc.stdout)
@@ -383,32 +491,46 @@ def check_lint(argv: Sequence[str], proc: subprocess.CompletedProcess[bytes], sp
     problems = []
     if not chart.get("rendered"):
         problems.append(f"chart not rendered: {chart.get('error')}")
-    if chart.get("objects") != spec.objects:
-        problems.append(f"{chart.get('objects')} objects, expected {spec.objects}")
-    if chart.get("dependencies") != spec.expected_dependencies:
-        problems.append(f"{chart.get('dependencies')} dependencies, expected {spec.expected_dependencies}")
-    if chart.get("findings"):
-        shown = "; ".join(f"{f['rule']}: {f['message']}" for f in chart["findings"][:5])
-        problems.append(f"{len(chart['findings'])} findings, expected none ({shown})")
+    if chart.get("objects") != case.objects:
+        problems.append(f"{chart.get('objects')} objects, expected {case.objects}")
+    if case.dependencies is not None and chart.get("dependencies") != case.dependencies:
+        problems.append(f"{chart.get('dependencies')} dependencies, expected {case.dependencies}")
+    findings = chart.get("findings") or []
+    rules: dict[str, int] = {}
+    for f in findings:
+        rules[f["rule"]] = rules.get(f["rule"], 0) + 1
+    if rules != case.findings:
+        shown = "; ".join(f"{f['rule']}: {f['message']}" for f in findings[:5])
+        problems.append(f"findings {rules}, expected {case.findings or 'none'} ({shown})")
+    unhelped = [f["message"] for f in findings if f["rule"] == "unresolved-reference" and "did you mean" not in
+                f["message"]]
+    if unhelped:
+        problems.append(f"{len(unhelped)} unresolved references without a suggestion, e.g. {unhelped[0]}")
     summary = doc.get("summary", {})
-    if any(summary.get(k) for k in ("errors", "warnings", "infos", "exitCode")):
-        problems.append(f"summary not clean: {summary}")
+    if summary.get("exitCode") != case.exit_code or (not case.findings and any(
+            summary.get(k) for k in ("errors", "warnings", "infos"))):
+        problems.append(f"summary unexpected: {summary}")
     if problems:
         raise _failed("helm ac lint", argv, proc, "reported " + "; ".join(problems))
 
 
 @dataclass
 class Result:
-    """Timings of one helm version."""
+    """Timings of one case on one helm version."""
 
     helm: str
     helm_binary: str
+    case: str
     objects: int
     lint_from: str
     template_runs: list[float] = field(default_factory=list)
     lint_runs: list[float] = field(default_factory=list)
     plugin_runs: list[float] = field(default_factory=list)  # helm ac lint (only when installed)
     target: float = DEFAULT_TARGET
+    baseline: str = "helm template"
+    baseline_runs: list[float] = field(default_factory=list)  # the twin's lint runs, when the baseline is a twin
+    baseline_plugin_runs: list[float] = field(default_factory=list)
+    checked_runs: int = 0  # runs whose output passed the checks (warm-up included)
 
     @property
     def template_median(self) -> float:
@@ -419,8 +541,12 @@ class Result:
         return statistics.median(self.lint_runs)
 
     @property
+    def baseline_median(self) -> float:
+        return statistics.median(self.baseline_runs) if self.baseline_runs else self.template_median
+
+    @property
     def ratio(self) -> float:
-        return self.lint_median / self.template_median
+        return self.lint_median / self.baseline_median
 
     @property
     def plugin_median(self) -> float | None:
@@ -428,7 +554,10 @@ class Result:
 
     @property
     def plugin_ratio(self) -> float | None:
-        return None if self.plugin_median is None else self.plugin_median / self.template_median
+        if self.plugin_median is None:
+            return None
+        base = statistics.median(self.baseline_plugin_runs) if self.baseline_plugin_runs else self.template_median
+        return self.plugin_median / base
 
     @property
     def passed(self) -> bool:
@@ -437,13 +566,13 @@ class Result:
     def as_dict(self) -> dict[str, object]:
         d = asdict(self)
         d.update(template_median_s=round(self.template_median, 4), lint_median_s=round(self.lint_median, 4),
-                 lint_overhead_s=round(self.lint_median - self.template_median, 4), ratio=round(self.ratio, 3),
+                 baseline_median_s=round(self.baseline_median, 4),
+                 lint_overhead_s=round(self.lint_median - self.baseline_median, 4), ratio=round(self.ratio, 3),
                  result="PASS" if self.passed else "MISS",
                  plugin_median_s=None if self.plugin_median is None else round(self.plugin_median, 4),
-                 plugin_ratio=None if self.plugin_ratio is None else round(self.plugin_ratio, 3),
-                 template_runs=[round(t, 4) for t in self.template_runs],
-                 lint_runs=[round(t, 4) for t in self.lint_runs],
-                 plugin_runs=[round(t, 4) for t in self.plugin_runs])
+                 plugin_ratio=None if self.plugin_ratio is None else round(self.plugin_ratio, 3))
+        for k in ("template_runs", "lint_runs", "plugin_runs", "baseline_runs", "baseline_plugin_runs"):
+            d[k] = [round(t, 4) for t in d[k]]
         return d
 
 
@@ -477,38 +606,48 @@ def copy_repo(dest: Path) -> Path:
     return dest
 
 
-def bench_helm(major: str, chart: Path, spec: ChartSpec, repeat: int, target: float, work: Path,
-               log: bool, lint_from: str) -> Result:
-    """Warm up once, then time ``repeat`` interleaved rounds of helm template and helm ac lint."""
+def bench_helm(major: str, cases: list[Case], repeat: int, work: Path, log: bool, lint_from: str) -> list[Result]:
+    """Warm up once, then time ``repeat`` rounds; each round runs helm template, helm-ac lint (and helm ac
+    lint) on every case in turn, so that machine noise affects all alike."""
     binary = helm_binary(major)
     env = helm_env(binary, work / f"helm{major}-home")
-    result = Result(helm_version(binary, env), binary, spec.objects, lint_from, target=target)
-    template_argv = [binary, "template", str(chart), "--include-crds"]
-    commands = [("template", template_argv, check_template, result.template_runs)]
+    version = helm_version(binary, env)
+    program = None
     if lint_from == "installed":
         source = work / "helm-ac" if (work / "helm-ac").exists() else copy_repo(work / "helm-ac")
         program = install_plugin(binary, env, source)
-        commands += [("helm-ac lint", [str(program), "lint", str(chart), "-o", "json"], check_lint,
-                      result.lint_runs),
-                     ("helm ac lint", [binary, "ac", "lint", str(chart), "-o", "json"], check_lint,
-                      result.plugin_runs)]
-    else:
-        commands.append(("helm-ac lint", [sys.executable, "-m", "helm_ac", "lint", str(chart), "-o", "json"],
-                         check_lint, result.lint_runs))
+    results = {c.name: Result(version, binary, c.name, c.objects, lint_from, target=c.target,
+                              baseline=f"{c.twin} lint" if c.twin else "helm template") for c in cases}
+    commands = []
+    for c in cases:
+        r = results[c.name]
+        chart = str(c.chart)
+        commands.append((c, "template", [binary, "template", chart, "--include-crds"], check_template,
+                         r.template_runs))
+        if program is not None:
+            commands += [(c, "helm-ac lint", [str(program), "lint", chart, "-o", "json"], check_lint, r.lint_runs),
+                         (c, "helm ac lint", [binary, "ac", "lint", chart, "-o", "json"], check_lint, r.plugin_runs)]
+        else:
+            commands.append((c, "helm-ac lint", [sys.executable, "-m", "helm_ac", "lint", chart, "-o", "json"],
+                             check_lint, r.lint_runs))
     for round_no in range(repeat + 1):  # round 0 is the warm-up, checked but not kept
-        times = []
-        for _, argv, check, runs in commands:
+        shown = []
+        for case, name, argv, check, runs in commands:
             t, proc = timed_run(argv, env)
-            check(argv, proc, spec)
-            times.append(t)
+            check(argv, proc, case)
+            results[case.name].checked_runs += 1
+            shown.append(f"{case.name} {name} {t:.3f}s")
             if round_no:
                 runs.append(t)
         if log:
             label = "warm-up" if round_no == 0 else f"run {round_no}/{repeat}"
-            shown = ", ".join(f"{name} {t:.3f}s" + (f" ({t / times[0]:.2f}x)" if i else "")
-                              for i, ((name, *_), t) in enumerate(zip(commands, times)))
-            print(f"  helm {result.helm} {label}: {shown}", file=sys.stderr, flush=True)
-    return result
+            print(f"  helm {version} {label}: {', '.join(shown)}", file=sys.stderr, flush=True)
+    for c in cases:
+        if c.twin:
+            twin = results[c.twin]
+            results[c.name].baseline_runs = list(twin.lint_runs)
+            results[c.name].baseline_plugin_runs = list(twin.plugin_runs)
+    return [results[c.name] for c in cases]
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -525,24 +664,32 @@ def machine() -> dict[str, object]:
             "machine": platform.machine(), "python_executable": sys.executable}
 
 
-def print_table(results: list[Result], spec: ChartSpec, repeat: int, target: float, info: dict[str, object]) -> None:
+def print_table(results: list[Result], spec: ChartSpec, bad_refs: int, repeat: int, info: dict[str, object]) -> None:
     print(f"machine: nproc={info['nproc']} (cpu_count={info['cpu_count']}), "
           f"{info['python_implementation']} {info['python']}, {info['platform']}")
-    print(f"chart:   {spec.objects} objects ({spec.parent_objects} + {spec.subchart_objects} in subchart "
-          f"'{SUBCHART}'), chains of {spec.chain} ({spec.chain_count} chains, {spec.expected_dependencies} "
-          f"dependencies), {spec.per_file} objects per template file")
-    print(f"timing:  median of {repeat} interleaved runs after 1 warm-up; wall clock, whole processes")
-    installed = results and results[0].lint_from == "installed"
-    print("helm-ac: " + ("installed as a Helm plugin (regular pip install in the plugin's venv)" if installed
-                         else f"the working tree, {sys.executable} -m helm_ac"))
+    names = {r.case for r in results}
+    if names & {"synthetic", "bad-refs"}:
+        print(f"synthetic: {spec.objects} objects ({spec.parent_objects} + {spec.subchart_objects} in subchart "
+              f"'{SUBCHART}'), chains of {spec.chain} ({spec.chain_count} chains, {spec.expected_dependencies} "
+              f"dependencies), {spec.per_file} objects per template file")
+    if "real" in names:
+        print(f"real:      {REAL_CHART.name} rendered with --include-crds ({REAL_DOCUMENTS} objects, ten large CRDs)")
+    if "bad-refs" in names:
+        print(f"bad-refs:  the synthetic chart plus one object listing {bad_refs} references ({bad_refs // 2} distinct "
+              "misspelt ones, each twice); compared with the synthetic chart's lint")
+    print(f"timing:    median of {repeat} interleaved runs after 1 warm-up; wall clock, whole processes")
+    installed = bool(results) and results[0].lint_from == "installed"
+    print("helm-ac:   " + ("installed as a Helm plugin (regular pip install in the plugin's venv)" if installed
+                           else f"the working tree, {sys.executable} -m helm_ac"))
     print()
-    headers = ["helm", "objects", "helm template [s]", "helm-ac lint [s]", "ratio", "target", "result"]
+    headers = ["case", "helm", "objects", "helm template [s]", "helm-ac lint [s]", "baseline", "ratio", "target",
+               "result"]
     if installed:
         headers += ["helm ac lint [s]", "ratio (plugin)"]
     rows = []
     for r in results:
-        row = [r.helm, str(r.objects), f"{r.template_median:.3f}", f"{r.lint_median:.3f}", f"{r.ratio:.2f}x",
-               f"<= {target:.1f}x", "PASS" if r.passed else "MISS"]
+        row = [r.case, r.helm, str(r.objects), f"{r.template_median:.3f}", f"{r.lint_median:.3f}", r.baseline,
+               f"{r.ratio:.2f}x", f"<= {r.target:.1f}x", "PASS" if r.passed else "MISS"]
         if installed:
             row += [f"{r.plugin_median:.3f}", f"{r.plugin_ratio:.2f}x"]
         rows.append(row)
@@ -550,10 +697,12 @@ def print_table(results: list[Result], spec: ChartSpec, repeat: int, target: flo
     print("  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip())
     print("  ".join("-" * w for w in widths))
     for row in rows:
-        print("  ".join(c.ljust(w) if i in (0, 5, 6) else c.rjust(w)
+        print("  ".join(c.ljust(w) if i in (0, 1, 5, 7, 8) else c.rjust(w)
                         for i, (c, w) in enumerate(zip(row, widths))).rstrip())
+    print()
+    print("ratio: helm-ac lint over its baseline (helm template of the same chart; for bad-refs the clean twin's "
+          "lint).")
     if installed:
-        print()
         print("helm-ac lint is the program; helm ac lint adds Helm's own plugin dispatch (helm starts once more, "
               "reads its plugins and runs the plugin's launcher).")
 
@@ -573,6 +722,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--repeat", type=int, default=DEFAULT_REPEAT, metavar="R", help="timed runs (after 1 warm-up)")
     p.add_argument("--helm", default="3,4", metavar="MAJORS", help="helm major versions, comma-separated")
     p.add_argument("--target", type=float, default=DEFAULT_TARGET, help="maximum lint/template ratio for PASS")
+    p.add_argument("--cases", default=",".join(CASES), metavar="NAMES",
+                   help=f"cases to run, comma-separated, of: {', '.join(CASES)}")
+    p.add_argument("--bad-refs", type=int, default=DEFAULT_BAD_REFS, metavar="B",
+                   help="references of the bad-refs case: B/2 distinct misspelt ones, each listed twice")
+    p.add_argument("--bad-target", type=float, default=DEFAULT_BAD_TARGET,
+                   help="maximum ratio of the bad-refs case's lint to its clean twin's for PASS")
     p.add_argument("--lint-from", choices=["installed", "source"], default="installed",
                    help="time helm-ac installed as a Helm plugin, or the working tree (python -m helm_ac)")
     p.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")
@@ -585,6 +740,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         p.error(f"--helm takes 3, 4 or 3,4, not {a.helm!r}")
     if a.objects < 2 or a.chain < 1 or a.per_file < 1 or a.repeat < 1 or a.target <= 0:
         p.error("--objects must be >= 2; --chain, --per-file and --repeat >= 1; --target > 0")
+    a.case_names = [c.strip() for c in a.cases.split(",") if c.strip()]
+    if not a.case_names or any(c not in CASES for c in a.case_names):
+        p.error(f"--cases takes some of {', '.join(CASES)}, not {a.cases!r}")
+    if a.bad_refs < 2 or a.bad_refs % 2 or a.bad_target <= 0:
+        p.error("--bad-refs must be even and >= 2, --bad-target > 0")
     if not 0 <= a.subchart_share < 1:
         p.error("--subchart-share must be in [0, 1)")
     return a
@@ -607,31 +767,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     log = not a.quiet
     work = Path(tempfile.mkdtemp(prefix="helm-ac-bench-"))
     try:
-        chart = generate_chart(work, spec)
+        cases = make_cases(work, spec, a.case_names, a.bad_refs, a.target, a.bad_target)
         if log:
-            print(f"chart with {spec.objects} objects written to {chart}", file=sys.stderr, flush=True)
+            print(f"cases: {', '.join(c.name + ' (' + str(c.chart) + ')' for c in cases)}", file=sys.stderr, flush=True)
         results = []
         for major in a.majors:
             if log:
                 print(f"helm {major}: 1 warm-up + {a.repeat} runs", file=sys.stderr, flush=True)
-            results.append(bench_helm(major, chart, spec, a.repeat, a.target, work, log, a.lint_from))
+            results += bench_helm(major, cases, a.repeat, work, log, a.lint_from)
     except BenchError as exc:
         print(f"lint_bench: FAILED: {exc}", file=sys.stderr)
         return 1
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    results = [r for r in results if r.case in a.case_names]  # the twin ran for bad-refs only: not reported
     info = machine()
     if a.json:
         json.dump({"machine": info, "chart": {**asdict(spec), "parent_objects": spec.parent_objects,
                                               "chains": spec.chain_count,
                                               "dependencies": spec.expected_dependencies},
-                   "repeat": a.repeat, "warmup": 1, "target": a.target,
+                   "real_chart": str(REAL_CHART.relative_to(ROOT)), "bad_refs": a.bad_refs,
+                   "repeat": a.repeat, "warmup": 1, "target": a.target, "bad_target": a.bad_target,
                    "results": [r.as_dict() for r in results]}, sys.stdout, indent=2)
         print()
     else:
-        print_table(results, spec, a.repeat, a.target, info)
+        print_table(results, spec, a.bad_refs, a.repeat, info)
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

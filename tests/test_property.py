@@ -22,9 +22,12 @@ OTHERS = [
 
 def _lint(annotations: dict[str, str]):
     body = yaml.safe_dump({"apiVersion": "v1", "kind": "ConfigMap",
-                           "metadata": {"name": "a", "annotations": annotations}})
+                           "metadata": {"name": "a", "annotations": annotations}}, width=30)  # multi-line values
     docs = [("c/templates/a.yaml", body)] + [(f"c/templates/o{i}.yaml", o) for i, o in enumerate(OTHERS)]
-    a = model.analyze(manifests.split(rendered(*docs)), None, "default")
+    out = manifests.split(rendered(*docs))
+    # the head the pipeline read is what was written (multi-line, quoted, escaped values included)
+    assert [o.annotations for o in out.objects if o.key.name == "a"] == [annotations]
+    a = model.analyze(out, None, "default")
     return a, checks.run_all(a, graph.collect(a), "c")
 
 

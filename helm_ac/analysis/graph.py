@@ -230,7 +230,7 @@ def _implicit_edges(a: Analysis, edges: Edges, rules: frozenset[str]) -> None:
     namespaces: dict[str, ObjectKey] = {}
     for key in a.order:
         if key.kind == "CustomResourceDefinition" and key.group == "apiextensions.k8s.io":
-            spec = a.objects[key].obj.body.get("spec")
+            spec = a.objects[key].obj.head.get("spec")  # a CRD's head holds group, names, scope
             spec = spec if isinstance(spec, dict) else {}
             names = n if isinstance(n := spec.get("names"), dict) else {}
             if spec.get("group") and names.get("kind"):

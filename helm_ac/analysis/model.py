@@ -200,7 +200,7 @@ def analyze(rendered: Rendered, chart: Chart | None, namespace: str, *, crds_ski
     regular = rendered.regular
     cluster_scoped = set(kinds.CLUSTER_SCOPED)
     for gk, is_cluster in kinds.scopes_from_crds(
-            o.body for o in rendered.objects if o.key.kind == "CustomResourceDefinition").items():
+            o.head for o in rendered.objects if o.key.kind == "CustomResourceDefinition").items():  # spec fields in the head
         (cluster_scoped.add if is_cluster else cluster_scoped.discard)(gk)
 
     root = chart.path if chart is not None else \

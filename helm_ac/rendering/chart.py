@@ -12,12 +12,15 @@ tags, and one entry per alias makes one copy.
 """
 from __future__ import annotations
 
+import bisect
+import functools
 import io
+import os
 import re
 import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 
@@ -251,20 +254,70 @@ def find_line(chart: Chart, template: str, needle: str) -> int | None:
 
     Best effort, for directory charts only: templates are not YAML until rendered, so we search text.
     A token ends where a name cannot continue (``deployment/web`` does not match ``deployment/web-api``);
-    lines that are YAML (``#``) or template (``{{/* */}}``) comments are skipped.
+    lines that are YAML (``#``) or template (``{{/* */}}``) comments are skipped.  Each file is read
+    once (:func:`_code`) and each answer kept: lint asks again for every finding.
     """
-    if chart.directory is None or not needle:
-        return None
-    p = chart.directory / PurePosixPath(template)
-    token = re.compile(re.escape(needle) + r"(?![A-Za-z0-9_.-])")
+    return line_finder(chart, template)(needle)
+
+
+def line_finder(chart: Chart, template: str) -> "Callable[[str], int | None]":
+    """:func:`find_line` for one file: ``needle -> line`` (the path resolved and the file checked once)."""
+    if chart.directory is None:
+        return lambda needle: None
+    path = str(chart.directory / PurePosixPath(template))
     try:
-        with p.open(encoding="utf-8", errors="replace") as fh:
-            for n, line in enumerate(fh, 1):
-                code = line.split(" #", 1)[0] if not line.lstrip().startswith("#") else ""
-                if code.lstrip().startswith("{{/*") or code.lstrip().startswith("{{- /*"):
-                    continue
-                if token.search(code):
-                    return n
+        st = os.stat(path)
+    except OSError:
+        return lambda needle: None
+    stamp = (st.st_mtime_ns, st.st_size)
+    return lambda needle: _find_line(path, stamp, needle) if needle else None
+
+
+_TOKEN_CONTINUES = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
+
+
+@functools.lru_cache(maxsize=100_000)
+def _find_line(path: str, stamp: tuple[int, int], needle: str) -> int | None:
+    code = _code(path, stamp)
+    if code is None:
+        return None
+    text, starts, runs = code
+    last = _LAST_RUN.search(needle)
+    if last is not None and last.start() > 0 and last.group() not in runs:
+        return None  # the needle's last name ends a match, whole: it is not in the file (no scan of the text)
+    at = text.find(needle)
+    while at != -1:
+        end = at + len(needle)
+        if end == len(text) or text[end] not in _TOKEN_CONTINUES:
+            return bisect.bisect_right(starts, at)
+        at = text.find(needle, at + 1)
+    return None
+
+
+_RUN = re.compile(r"[A-Za-z0-9_.-]+")  # a name: the characters _TOKEN_CONTINUES
+_LAST_RUN = re.compile(r"[A-Za-z0-9_.-]+\Z")
+
+
+@functools.lru_cache(maxsize=256)
+def _code(path: str, stamp: tuple[int, int]) -> tuple[str, list[int], frozenset[str]] | None:
+    """A file's text (``stamp``: its modification time and size, so that a changed file is read again)
+    with comments blanked (a line of each stays, so offsets map to lines), the offset where each line
+    starts, and every name in it (maximal runs of name characters); None when it cannot be read."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            lines = fh.read().split("\n")
     except OSError:
         return None
+    code = []
+    for line in lines:
+        c = line.split(" #", 1)[0] if not line.lstrip().startswith("#") else ""
+        if c.lstrip().startswith("{{/*") or c.lstrip().startswith("{{- /*"):
+            c = ""
+        code.append(c)
+    starts, pos = [], 0
+    for c in code:
+        starts.append(pos)
+        pos += len(c) + 1
+    text = "\n".join(code)
+    return text, starts, frozenset(_RUN.findall(text))
     return None

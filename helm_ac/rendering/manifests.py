@@ -11,6 +11,7 @@ linter can report them with their file instead of aborting.
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any, Iterator
@@ -18,6 +19,7 @@ from typing import Any, Iterator
 import yaml
 
 from helm_ac import kinds
+from helm_ac.errors import UserError
 from helm_ac.kinds import ObjectKey
 from helm_ac.rendering import fasthead, yamlio
 
@@ -25,16 +27,27 @@ HOOK_ANNOTATION = "helm.sh/hook"
 # A "---" line (with an optional comment), found from the newline before it: a literal prefix
 # the regex engine searches fast, where "^---" with MULTILINE would be tried at every position.
 _DOC_SPLIT = re.compile(r"\n---[ \t]*(?:#[^\n]*)?(?=\n|\Z)")
-_SOURCE = re.compile(r"^# Source: (.+?)\s*$", re.MULTILINE)
+# From the newline before it, like _DOC_SPLIT: documents of several hundred kB (CRDs) have no such line
+_SOURCE = re.compile(r"\n# Source: (.+?)\s*$", re.MULTILINE)
 _CONTENT = re.compile(r"^[ \t]*[^#\s]", re.MULTILINE)
+
+
+class ManifestError(UserError):
+    """A rendered object whose body the YAML loader refuses, found when the body is first needed."""
+
+
+#: What the YAML loader raises on input it refuses: PyYAML raises ValueError for e.g. impossible dates,
+#: the pure-Python loader RecursionError on deep nesting.
+_PARSE_ERRORS = (yaml.YAMLError, ValueError, RecursionError)
 
 
 @dataclass
 class RenderedObject:
     """One rendered Kubernetes object and where it came from.
 
-    ``head`` holds ``apiVersion``, ``kind`` and ``metadata``, which is all that
-    ordering needs; the whole object (``body``) is parsed only when asked for.
+    ``head`` holds ``apiVersion``, ``kind`` and ``metadata`` (a CRD's also ``spec.group``, ``names``,
+    ``scope``), which is all that ordering and lint need; the whole object (``body``) is parsed only
+    when asked for.
     """
 
     head: dict[str, Any]
@@ -60,10 +73,16 @@ class RenderedObject:
 
     @property
     def body(self) -> dict[str, Any]:
-        """The whole object (parsed on first use)."""
+        """The whole object (parsed on first use; a :class:`ManifestError` when that fails)."""
         if self._body is None:
             assert self.text is not None
-            doc = yamlio.load(self.text)
+            try:
+                doc = yamlio.load(self.text)
+            except _PARSE_ERRORS as exc:
+                raise ManifestError(
+                    f"{self.chart_file}: {self.key} cannot be read as YAML: {_one_line(exc)}",
+                    hint="helm printed it, but helm-ac's YAML loader refuses it: simplify the value (deep "
+                         "nesting, unusual tags), or run `helm ac lint` to see every such object") from None
             self._body = doc if isinstance(doc, dict) else self.head
         return self._body
 
@@ -75,7 +94,7 @@ class RenderedObject:
             return ()
         return tuple(h.strip() for h in str(value).split(",") if h.strip())
 
-    @property
+    @functools.cached_property
     def chart_file(self) -> str:
         """Path relative to the top-level chart: ``charts/mariadb/templates/x.yaml``."""
         return chart_file(self.chart, self.template)
@@ -143,11 +162,14 @@ CHART_LABEL = "helm.sh/chart"
 
 def chart_label(obj: RenderedObject) -> str | None:
     """The object's ``helm.sh/chart`` label (None when missing, or when the body does not parse: that is
-    reported elsewhere).  Labels are not part of the head: the body is parsed for them."""
-    try:
-        meta = obj.body.get("metadata")
-    except (yaml.YAMLError, ValueError, RecursionError):
-        return None
+    reported elsewhere).  The head holds the labels when they are of the usual shape, else the body
+    is parsed for them."""
+    meta = obj.head.get("metadata")
+    if not (isinstance(meta, dict) and "labels" in meta):
+        try:
+            meta = obj.body.get("metadata")
+        except ManifestError:
+            return None
     labels = meta.get("labels") if isinstance(meta, dict) else None
     label = labels.get(CHART_LABEL) if isinstance(labels, dict) else None
     return label if isinstance(label, str) else None
@@ -178,7 +200,7 @@ def _documents(text: str) -> Iterator[tuple[str, str]]:
         if line:
             source = line
         else:
-            m = _SOURCE.search(chunk)
+            m = _SOURCE.search(chunk if chunk.startswith("\n") else "\n" + chunk)
             if m:
                 source = m.group(1)
             elif source and not parse_source(source)[1].startswith("crds/"):
@@ -211,73 +233,50 @@ def _is_list(body: dict[str, Any]) -> bool:
         and isinstance(body.get("items"), list)
 
 
-#: Top-level keys that ordering needs; everything else (spec, data, ...) is parsed lazily.
-HEAD_KEYS = frozenset({"apiVersion", "kind", "metadata"})
-#: Keys of ``metadata`` that ordering needs (labels, managedFields, ... are left out of the head).
-META_KEYS = frozenset({"name", "namespace", "annotations", "generateName"})
-_SUB_KEY = re.compile(r"^([ \t]+)([A-Za-z_][A-Za-z0-9_.-]*)[ \t]*:(?:[ \t]|$)")
-_TOP_KEY = re.compile(r"^(apiVersion|kind|metadata|items|[A-Za-z_][A-Za-z0-9_.-]*)[ \t]*:(?:[ \t]|$)")
+# Anchors, aliases and tags written as YAML writes them (a word after "&", "*", "!" or "!!", then a space, and
+# a space or flow indicator before): the "&&" of a CEL rule or the "*emphasis*" of a description in a CRD
+# does not count.  The patterns start with their literal character, which the regex engine searches fast;
+# the character before is checked for each (rare) match.
+_ANCHOR = re.compile(r"&[A-Za-z0-9_.-]+(?=[ \t\n])")
+_ALIAS = re.compile(r"\*[A-Za-z0-9_.-]+(?=[\s,\]}]|\Z)")
+_TAG = re.compile(r"!(?:!?[A-Za-z0-9_.:/-]*|<[^>\s]*>)(?=[ \t\n]|\Z)")
+_BEFORE_PROPERTY = frozenset(" \t\n[{,")
 
 
-def head_text(doc: str) -> str | None:
-    """The lines of ``doc`` under the top-level keys of :data:`HEAD_KEYS`, or None when the
-    document is not a plain block mapping we can cut safely (then it is parsed whole).
+_PROPERTY = {"&": _ANCHOR, "*": _ALIAS, "!": _TAG}
 
-    Rendered manifests are block mappings whose top-level keys start at column 0;
-    a line at column 0 that is not such a key (a list, a flow collection, a document
-    marker, a directive, a List's ``items``) sends the document down the full path.
+
+def _has_token(char: str, text: str) -> bool:
+    """Does ``text`` hold an anchor (``char`` "&"), alias ("*") or tag ("!") as YAML writes them?"""
+    if char not in text:
+        return False  # a substring test is much cheaper than a regex search
+    pattern = _PROPERTY[char]
+    return any(m.start() == 0 or text[m.start() - 1] in _BEFORE_PROPERTY for m in pattern.finditer(text))
+
+
+def _load_documents(chunk: str) -> tuple[list[tuple[Any, str | None]], list[str]]:
+    """Parse one chunk into (head or whole document, text to parse the body from later), and the paths of
+    keys its head repeats (see :mod:`helm_ac.rendering.fasthead` for the pipeline).
+
+    Documents with anchors and aliases are parsed whole, so that the alias-bomb bound applies to
+    them now; so are documents with tags (``!!omap``), which helm accepts and our loader may refuse:
+    lint reports them instead of a later command failing on the body.
     """
-    keep: list[str] = []
-    current: str | None = None
-    seen_key = False
-    meta_indent: str | None = None  # indentation of metadata's keys, once known
-    meta_keep = True
-    for line in doc.split("\n"):
-        if not line or line[0] in " \t#":
-            if current == "metadata" and line and line[0] in " \t":
-                if meta_indent is None:
-                    m = _SUB_KEY.match(line)
-                    meta_indent = m.group(1) if m else ""
-                rest = line[len(meta_indent):] if meta_indent and line.startswith(meta_indent) else ""
-                if rest and rest[0] not in " \t#" and not (rest[0] == "-" and rest[1:2] in ("", " ")):
-                    # a new key of metadata (a "- item" at this level continues the previous key)
-                    m = _SUB_KEY.match(line)
-                    if m is None or m.group(1) != meta_indent:
-                        return None  # not a plain key: parse the document whole
-                    meta_keep = m.group(2) in META_KEYS
-                if meta_keep or not meta_indent:
-                    keep.append(line)
-            elif current in HEAD_KEYS:
-                keep.append(line)
-            continue
-        m = _TOP_KEY.match(line)
-        if m is None or m.group(1) == "items":
-            return None
-        current = m.group(1)
-        seen_key = True
-        if current in HEAD_KEYS:
-            keep.append(line)
-    return "\n".join(keep) if seen_key else None
-
-
-def _load_documents(chunk: str) -> list[tuple[Any, str | None]]:
-    """Parse one chunk into (head or whole document, text to parse the body from later).
-
-    Documents that may hold anchors and aliases are parsed whole, so that the alias-bomb
-    bound applies to all of them now rather than whenever the body is first used.
-    """
+    if _has_token("!", chunk) or (_has_token("&", chunk) and _has_token("*", chunk)):
+        return [(d, None) for d in yamlio.load_all(chunk)], []
     fast = fasthead.read_head(chunk)
-    if fast is not None and fast.get("kind") != "CustomResourceDefinition":
-        return [(fast, chunk)]
-    head = None if ("&" in chunk and "*" in chunk) else head_text(chunk)
+    if fast is not None:
+        return [(fast, chunk)], []
+    head = fasthead.head_text(chunk)
     if head is not None:
         try:
             doc = yamlio.load(head)
+            dups = yamlio.duplicate_keys(head) if isinstance(doc, dict) else []
         except yaml.YAMLError:
             doc = None  # e.g. an alias into a cut-away part: parse it whole below
-        if isinstance(doc, dict) and doc.get("kind") != "CustomResourceDefinition":
-            return [(doc, chunk)]
-    return [(d, None) for d in yamlio.load_all(chunk)]
+        if isinstance(doc, dict) and (doc.get("kind") != fasthead.CRD or isinstance(doc.get("spec"), dict)):
+            return [(doc, chunk)], dups
+    return [(d, None) for d in yamlio.load_all(chunk)], []
 
 
 def split(text: str) -> Rendered:
@@ -292,14 +291,15 @@ def split(text: str) -> Rendered:
             where = sources[source] = parse_source(source) if source else (("",), "")
         chart, template = where
         try:
-            loaded = _load_documents(chunk)
+            loaded, dups = _load_documents(chunk)
         except yamlio.AliasBomb as exc:
             out.problems.append(Problem(source, chart, template, f"YAML alias bomb: {exc}",
                                         "remove the YAML anchors/aliases that multiply this document"))
             continue
-        except (yaml.YAMLError, ValueError) as exc:  # PyYAML raises ValueError for e.g. impossible dates
-            out.problems.append(Problem(source, chart, template, f"invalid YAML: {_one_line(exc)}",
-                                        "fix the template so that it renders valid YAML; run helm template to see it"))
+        except _PARSE_ERRORS as exc:
+            out.problems.append(Problem(source, chart, template, f"{_name_of(chunk)}invalid YAML: {_one_line(exc)}",
+                                        "render plain YAML here: helm-ac reads manifests with a safe YAML loader, which "
+                                        "refuses unsafe or unknown tags (e.g. !!python/..., !!omap)"))
             continue
         for body, lazy_text in loaded:
             if body is None:
@@ -310,8 +310,30 @@ def split(text: str) -> Rendered:
                 if problem:
                     out.problems.append(Problem(source, chart, template, problem[0], problem[1]))
                     continue
-                out.objects.append(RenderedObject(item, source, chart, template, len(out.objects), lazy_text))
+                obj = RenderedObject(item, source, chart, template, len(out.objects), lazy_text)
+                out.objects.append(obj)
+                for path in dups:
+                    out.problems.append(Problem(
+                        source, chart, template,
+                        f"{obj.key}: {path} is given twice; YAML keeps only the last one (the first is ignored) "
+                        "and Kubernetes refuses duplicate keys",
+                        f"merge the two {path.rsplit('.', 1)[-1]}: blocks into one"))
     return out
+
+
+def _name_of(chunk: str) -> str:
+    """``kind/name: `` of a document that cannot be parsed whole, when its head can be read; else ``""``."""
+    head = fasthead.read_head(chunk)
+    if head is None:
+        cut = fasthead.head_text(chunk)
+        try:
+            head = yamlio.load(cut) if cut is not None else None
+        except _PARSE_ERRORS:
+            head = None
+    meta = head.get("metadata") if isinstance(head, dict) else None
+    if isinstance(meta, dict) and isinstance(head.get("kind"), str) and meta.get("name"):  # type: ignore[union-attr]
+        return f"{head['kind'].lower()}/{meta['name']}: "  # type: ignore[index]
+    return ""
 
 
 def _check_object(body: Any) -> tuple[str, str] | None:

@@ -139,6 +139,38 @@ def load(text: str, *, limit: int = MAX_EXPANDED_NODES) -> Any:
 
 
 
+def duplicate_keys(text: str) -> list[str]:
+    """Paths (``metadata.annotations``) of the mapping keys that occur twice in a document.
+
+    YAML loaders keep the last value silently; Kubernetes decodes strictly and refuses the object.
+    Composes the node tree (no construction): meant for the few lines of a head.
+    """
+    out: list[str] = []
+    stack: list[tuple[yaml.Node, str]] = []
+    root = yaml.compose(text, Loader=Loader)  # noqa: S506 - Loader is safe
+    if root is not None:
+        stack.append((root, ""))
+    seen_nodes: set[int] = set()
+    while stack:
+        node, path = stack.pop()
+        if id(node) in seen_nodes:
+            continue  # an alias: walked once
+        seen_nodes.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            keys: set[str] = set()
+            for k, v in node.value:
+                name = str(k.value) if isinstance(k, yaml.ScalarNode) else "?"
+                where = f"{path}.{name}" if path else name
+                if isinstance(k, yaml.ScalarNode):
+                    if name in keys and where not in out:
+                        out.append(where)
+                    keys.add(name)
+                stack.append((v, where))
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((v, f"{path}[{i}]") for i, v in enumerate(node.value))
+    return out
+
+
 def load_all(text: str, *, limit: int = MAX_EXPANDED_NODES) -> Iterator[Any]:
     """Load every document of a stream safely."""
     for doc in yaml.load_all(text, Loader=Loader):  # noqa: S506 - Loader is safe

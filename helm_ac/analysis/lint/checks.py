@@ -9,10 +9,10 @@ import difflib
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from helm_ac import kinds
 from helm_ac.analysis import graph as graphmod
 from helm_ac.analysis import model
 from helm_ac.analysis.lint.rules import RULES, Finding
+from helm_ac.analysis.lint.suggest import Suggestions
 from helm_ac.analysis.model import Analysis, ChartInfo, ObjectInfo, Reference
 from helm_ac.extension import interop, refs, spec
 from helm_ac.kinds import ObjectKey
@@ -32,19 +32,30 @@ class Reporter:
     analysis: Analysis
     chart_name: str
     findings: list[Finding] = field(default_factory=list)
+    suggestions: Suggestions | None = None  # built on the first unresolved reference
+    _seen: set[tuple[str, str, str, str]] = field(default_factory=set)  # (rule, file, object, message)
+    _finders: dict[tuple[tuple[str, ...], str], Callable[[str], "int | None"]] = field(default_factory=dict)
 
     def _line(self, chart_path: tuple[str, ...], template: str, *needles: str) -> int | None:
-        info = self.analysis.charts.get(chart_path)
-        if info is None or info.chart is None:
-            return None
+        finder = self._finders.get((chart_path, template))
+        if finder is None:
+            info = self.analysis.charts.get(chart_path)
+            finder = self._finders[(chart_path, template)] = (
+                chartmod.line_finder(info.chart, template) if info is not None and info.chart is not None
+                else lambda needle: None)
         for needle in needles:
-            line = chartmod.find_line(info.chart, template, needle)
+            line = finder(needle)
             if line is not None:
                 return line
         return None
 
     def object(self, rule: str, obj: RenderedObject, message: str, hint: str = "", needle: str = "") -> None:
-        """A finding on an object; the line is the needle's (e.g. the annotation key), else the kind's."""
+        """A finding on an object; the line is the needle's (e.g. the annotation key), else the kind's.
+        The same finding twice on one object is reported once."""
+        seen = (rule, obj.chart_file, str(obj.key), message)
+        if seen in self._seen:
+            return
+        self._seen.add(seen)
         line = self._line(obj.chart, obj.template, needle, f"kind: {obj.key.kind}")
         self.findings.append(Finding(rule, RULES[rule].severity, message, self.chart_name, obj.chart_file, line,
                                      str(obj.key), hint))
@@ -128,36 +139,11 @@ def invalid_annotation_value(a: Analysis, r: Reporter) -> None:
 
 # ----------------------------------------------------------------- references
 
-def _suggest_object(a: Analysis, ref: refs.ObjectRef, referrer: ObjectKey | None) -> str | None:
-    """The nearest object to an unresolved reference (never the referring object itself)."""
-    keys = [k for k in a.order if k != referrer]
-    want_ns = ref.namespace or (referrer.namespace if referrer else None) or a.namespace
-    same = [k for k in keys if k.kind.lower() == ref.kind and k.name == ref.name]
-    if same:
-        k = same[0]
-        if ref.group and k.group != ref.group:
-            return k.qualified(group=True)
-        if k.namespace and k.namespace != want_ns:
-            return f"{k.qualified(namespace=True)} (it is in namespace {k.namespace})"
-    kind_names = sorted({k.kind.lower() for k in keys})
-    kind = kinds.ALIASES.get(ref.kind) or _close(ref.kind, kind_names, 0.75)
-    if kind and kind != ref.kind and any(k.kind.lower() == kind and k.name == ref.name for k in keys):
-        return f"{kind}/{ref.name}"
-    other_kind = [k for k in keys if k.name == ref.name and k.kind.lower() != ref.kind]
-    if other_kind:
-        return str(sorted(other_kind)[0])
-    same_kind = [k.name for k in keys if k.kind.lower() == (kind or ref.kind)]
-    name = _close(ref.name, same_kind, 0.6)
-    if name:
-        return f"{kind or ref.kind}/{name}"
-    prefixed = sorted(n for n in same_kind if n.endswith("-" + ref.name))  # the name without helm's fullname prefix
-    if len(prefixed) == 1:
-        return f"{kind or ref.kind}/{prefixed[0]}"
-    any_name = _close(ref.name, sorted({k.name for k in keys}), 0.75)
-    if any_name:
-        k = sorted(k for k in keys if k.name == any_name)[0]
-        return str(k)
-    return None
+def _suggest_object(a: Analysis, r: "Reporter", ref: refs.ObjectRef, referrer: ObjectKey) -> str | None:
+    """The nearest object to an unresolved reference (never the referring object itself): indexes built once."""
+    if r.suggestions is None:
+        r.suggestions = Suggestions(a.order, a.namespace)
+    return r.suggestions.suggest(ref, referrer)
 
 
 def _disabled_by(dep: Dependency | None) -> str:
@@ -206,11 +192,29 @@ def _verb(ref_: Reference) -> str:
     return "depends-on" if ref_.source == spec.PREFIX + "depends-on" else ref_.source
 
 
+def _repetitions(texts: dict[str, int], shown: int = 5) -> str:
+    """``lists a more than once`` / ``lists 3 references more than once: a (2 repetitions), b, c``."""
+    def one(text: str, n: int) -> str:
+        return text + (f" ({n} repetitions)" if n > 1 else "")
+
+    if len(texts) == 1:
+        [(text, n)] = texts.items()
+        return f"lists {one(text, n)} more than once"
+    items = [one(t, n) for t, n in list(texts.items())[:shown]]
+    more = f", and {len(texts) - shown} more" if len(texts) > shown else ""
+    return f"lists {len(texts)} references more than once: {', '.join(items)}{more}"
+
+
 def unresolved_reference(a: Analysis, r: Reporter) -> None:
     """Reports invalid-, unresolved-, ambiguous-, duplicate-, hook-reference, self-dependency and the chart: rules,
     for our depends-on and for other tools' ordering annotations (helm_ac.extension.interop)."""
     for key in a.order:
         info = a.objects[key]
+        repeats: dict[str, dict[str, int]] = {}  # annotation -> repeated text -> repetitions
+        for ref_ in info.references:
+            if ref_.duplicate:
+                texts = repeats.setdefault(ref_.source, {})
+                texts[ref_.text] = texts.get(ref_.text, 0) + 1
         for ref_ in info.references:
             needle = ref_.text if ref_.source == spec.PREFIX + "depends-on" else ref_.source
             verb = _verb(ref_)
@@ -219,8 +223,10 @@ def unresolved_reference(a: Analysis, r: Reporter) -> None:
                 r.object("invalid-reference", info.obj, f"{verb} {e.text!r} {e.reason}", e.hint, needle=needle)
                 continue
             if ref_.duplicate:
-                r.object("duplicate-reference", info.obj, f"{verb} lists {ref_.text} more than once",
-                         "remove the repetition", needle=needle)
+                texts = repeats.pop(ref_.source, {})
+                if texts:  # one finding per annotation for all its repetitions
+                    r.object("duplicate-reference", info.obj, f"{verb} {_repetitions(texts)}",
+                             "remove the repetition", needle=needle)
                 continue
             if isinstance(ref_.ref, refs.ChartRef):
                 if a.chart_state(ref_.chart_target or ()) != "enabled" or ref_.chart_target is None:
@@ -258,7 +264,7 @@ def unresolved_reference(a: Analysis, r: Reporter) -> None:
                              "can wait for them; with --skip-crds nothing in this release creates the CRD",
                              needle=needle)
                     continue
-                guess = _suggest_object(a, ref_.ref, key)
+                guess = _suggest_object(a, r, ref_.ref, key)
                 r.object("unresolved-reference", info.obj,
                          f"{verb} {ref_.text}: no such object in the rendered chart"
                          + (f"; did you mean {guess}?" if guess else ""),
@@ -409,7 +415,7 @@ def endpoints_deadlock(a: Analysis, r: Reporter, edges: graphmod.Edges) -> None:
 def suggest_object(a: Analysis, ref: refs.ObjectRef) -> str | None:
     """What an unresolved command-line reference (a fault, an estimate) probably meant, as lint suggests
     for depends-on."""
-    return _suggest_object(a, ref, None)
+    return Suggestions(a.order, a.namespace).suggest(ref, None)
 
 
 def run_all(a: Analysis, edges: graphmod.Edges, chart_name: str) -> list[Finding]:

@@ -59,7 +59,9 @@ _E, _W, _I = Severity.ERROR, Severity.WARNING, Severity.INFO
 
 RULES: dict[str, Rule] = {r.id: r for r in (
     Rule("invalid-manifest", _E, "A rendered document is not a usable Kubernetes object",
-         "The document is not valid YAML, is an alias bomb, or lacks apiVersion, kind or metadata.name."),
+         "The document is not valid YAML (or YAML the safe loader refuses, e.g. a !!omap tag), repeats a key of "
+         "its head (two annotations: blocks: the first would be lost, and Kubernetes refuses it), is an alias bomb, "
+         "or lacks apiVersion, kind or metadata.name."),
     Rule("unknown-annotation", _E, "Unknown appcontroller.k8s/ annotation key",
          "Only the keys of the chart-extension spec v1alpha1 are read; a misspelt key is silently ignored by "
          "the cluster, so the ordering you meant would be lost."),

@@ -37,5 +37,5 @@ def lint_document(result: LintResult) -> dict[str, Any]:
 
 
 def print_lint(result: LintResult, out: TextIO) -> None:
-    json.dump(lint_document(result), out, indent=2, ensure_ascii=False)
-    out.write("\n")
+    # one write: json.dump writes every token separately (720,000 writes for 20,000 findings)
+    out.write(json.dumps(lint_document(result), indent=2, ensure_ascii=False) + "\n")

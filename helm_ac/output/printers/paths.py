@@ -1,6 +1,7 @@
 """File paths in output: findings carry chart-relative paths; users and CI want them joined to the chart."""
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -19,12 +20,18 @@ def chart_dir(chart: str) -> str | None:
     return Path(rel).as_posix()
 
 
+@functools.lru_cache(maxsize=64)
+def _is_dir(chart: str) -> bool:
+    """Asked once per chart, not once per finding (a chart may have thousands)."""
+    return Path(chart).is_dir()
+
+
 def display_path(f: Finding) -> str:
     """The chart as the user named it joined with the file (``examples/charts/x/templates/a.yaml``);
     ``chart.tgz:templates/a.yaml`` for archives and remote charts."""
     if not f.file:
         return f.chart
-    if not Path(f.chart).is_dir():
+    if not _is_dir(f.chart):
         return f"{f.chart}:{f.file}"
     base = f.chart.rstrip("/") or "/"
     return f.file if base in (".", "./") else f"{base}/{f.file}"

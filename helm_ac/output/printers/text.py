@@ -40,13 +40,16 @@ def print_lint(result: LintResult, out: TextIO, *, summary: bool = True) -> None
             continue
         for note in c.notes:
             console.print(f"[cyan]note[/] {escape(c.chart)}: {escape(note)}")
+        lines = []  # printed at once: one print per finding costs ~0.2 ms, seconds for thousands of findings
         for f in c.findings:
             sev = result.effective(f)
             where = display_path(f) + (f":{f.line}" if f.line else "")
             obj = f" {escape(f.object)}:" if f.object else ""
-            console.print(f"{escape(where)}: [{_STYLE[sev]}]{sev.value}[/] [dim]\\[{f.rule}][/]{obj} {escape(f.message)}")
+            lines.append(f"{escape(where)}: [{_STYLE[sev]}]{sev.value}[/] [dim]\\[{f.rule}][/]{obj} {escape(f.message)}")
             if f.hint:
-                console.print(f"    [dim]hint: {escape(f.hint)}[/]")
+                lines.append(f"    [dim]hint: {escape(f.hint)}[/]")
+        if lines:
+            console.print("\n".join(lines))
         if not summary:
             continue
         errors = sum(1 for f in c.findings if result.effective(f) is Severity.ERROR)
