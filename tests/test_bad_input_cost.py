@@ -41,6 +41,22 @@ def test_many_repeated_references_make_one_finding():
     assert [f.message for f in fs] == ["depends-on lists configmap/b more than once"]
 
 
+
+def test_a_repeated_reference_is_parsed_and_resolved_once(monkeypatch):
+    """The same text listed again reuses its first reading (parse and resolution), as a duplicate."""
+    from helm_ac.extension import refs
+
+    parsed = []
+    real = refs.parse_ref
+    monkeypatch.setattr(refs, "parse_ref", lambda text: (parsed.append(text), real(text))[1])
+    doc = ("c/templates/a.yaml", cm("a", {DEP: ", ".join(["configmap/b", "configmap/nope"] * 40)}))
+    a = model.analyze(manifests.split(rendered(doc, ("c/templates/b.yaml", cm("b")))), None, "default")
+    assert sorted(parsed) == ["configmap/b", "configmap/nope"]
+    info = next(i for i in a.objects.values() if i.key.name == "a")
+    assert [r.duplicate for r in info.references] == [False, False] + [True] * 78
+    assert {tuple(r.targets) for r in info.references if r.text == "configmap/b"} == {
+        (next(k for k in a.order if k.name == "b"),)}
+
 def _many(n):
     return [(f"c/templates/d{i}.yaml", f"apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: svc-{i:04d}\n")
             for i in range(n)]

@@ -65,3 +65,15 @@ def test_json_summary_and_unrendered_chart(result):
     doc = json.loads(_print(json_printer, result))
     assert doc["summary"] == {"errors": 2, "warnings": 0, "infos": 0, "exitCode": 1} and doc["strict"] is True
     assert [f["severity"] for f in doc["charts"][0]["findings"]] == ["error", "error"]
+
+
+def test_json_is_written_as_json_dumps_indents_it(result):
+    """The text users and scripts see stays that of ``json.dumps(indent=2, ensure_ascii=False)``: non-ASCII
+    kept, control characters and quotes escaped, empty lists and null as json writes them."""
+    import dataclasses
+
+    first = result.charts[0].findings[0]
+    result.charts[0].findings[0] = dataclasses.replace(first, message='é "q" \\ \x01 tab\t ✔ \U0001f680')
+    result.charts[0].notes = ["rendered twice"]
+    expected = json.dumps(json_printer.lint_document(result), indent=2, ensure_ascii=False) + "\n"
+    assert _print(json_printer, result) == expected

@@ -16,6 +16,7 @@ template and graph commands read the same analysis and emit it.
 """
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Sequence
@@ -348,8 +349,14 @@ def _resolve_references(a: Analysis, cluster_scoped: set[tuple[str, str]]) -> No
         s = info.settings.get("depends-on")
         own = s.value if s is not None and s.error is None and isinstance(s.value, list) else []
         seen: set[str] = set()
+        first: dict[str, Reference] = {}  # a text listed again: its first reading, resolved once
         for text in own:
+            earlier = first.get(text)
+            if earlier is not None and earlier.ref is not None:
+                info.references.append(dataclasses.replace(earlier, duplicate=True))
+                continue
             r = Reference(text)
+            first[text] = r
             try:
                 r.ref = refs.parse_ref(text)
             except refs.RefSyntaxError as exc:
