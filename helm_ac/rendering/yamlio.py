@@ -235,29 +235,49 @@ def dump_simple(data: dict[str, Any]) -> str:
     return dump(data)
 
 
+_MISS = object()
+
+
 def _emit(node: dict[str, Any], indent: str, out: list[str]) -> bool:
-    """Append ``node``'s lines to ``out``; False when some value needs the general dumper."""
+    """Append ``node``'s lines to ``out``; False when some value needs the general dumper.  The
+    memo of string texts is read inline: this runs for every key and value of tens of thousands of
+    documents."""
     if not node:
         return False
+    memo = _STR_TEXT
     for k, v in node.items():
-        key = _scalar(k) if type(k) is str else None
+        if type(k) is not str:
+            return False
+        key = memo.get(k, _MISS)
+        if key is _MISS:
+            key = _str_text(k)
         if key is None:
             return False
         t = type(v)
-        if t is dict and v:
-            out.append(f"{indent}{key}:")
-            if not _emit(v, indent + "  ", out):
-                return False
-        elif t is list and v:
-            out.append(f"{indent}{key}:")
-            for item in v:
-                s = None if type(item) in (dict, list) else _scalar(item)
-                if s is None:
+        if t is str:
+            s = memo.get(v, _MISS)
+            if s is _MISS:
+                s = _str_text(v)
+        elif t is dict:
+            if v:
+                out.append(f"{indent}{key}:")
+                if not _emit(v, indent + "  ", out):
                     return False
-                out.append(f"{indent}  - {s}")
+                continue
+            s = "{}"
+        elif t is list:
+            if v:
+                out.append(f"{indent}{key}:")
+                for item in v:
+                    s = None if type(item) in (dict, list) else scalar(item)
+                    if s is None:
+                        return False
+                    out.append(f"{indent}  - {s}")
+                continue
+            s = "[]"
         else:
-            s = "{}" if t is dict else "[]" if t is list else _scalar(v)
-            if s is None:
-                return False
-            out.append(f"{indent}{key}: {s}")
+            s = scalar(v)
+        if s is None:
+            return False
+        out.append(f"{indent}{key}: {s}")
     return True
