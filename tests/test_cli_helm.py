@@ -411,7 +411,7 @@ def test_helm_template_that_hangs_is_stopped_and_reaped(tmp_path):
         pending.result()
     assert "helm template did not finish: it was stopped after 300ms" in err.value.message
     assert "HELM_AC_HELM_TIMEOUT" in err.value.message and str(fake) in (err.value.hint or "")
-    assert pending.proc.returncode is not None
+    assert pending.returncode is not None
     assert _gone(int((tmp_path / "pid").read_text()))
 
 

@@ -92,5 +92,5 @@ def test_an_early_helm_is_reused_only_for_the_same_command(counting_helm, tmp_pa
     early.start_lint(["lint", str(c)])
     (pending,) = helmmod._EARLY.values()
     helmmod.discard_early()
-    assert not helmmod._EARLY and pending.proc.returncode is not None  # stopped and reaped
+    assert not helmmod._EARLY and pending.returncode is not None  # stopped and reaped
     assert sorted(r.split()[-1] for r in runs() if "--set" in r) == ["a=1", "a=2"]  # one run each

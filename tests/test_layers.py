@@ -112,9 +112,29 @@ def test_no_import_circles():
     assert not cycles, f"import circles: {cycles[:5]}"
 
 
+#: os functions that start programs (the helm door uses posix_spawnp: importing subprocess costs start-up).
+OS_SPAWN = {"posix_spawn", "posix_spawnp", "system", "popen", "fork", "forkpty", "execv", "execve", "execvp",
+            "execvpe", "execl", "execle", "execlp", "execlpe", "spawnv", "spawnve", "spawnvp", "spawnvpe"}
+
+
+def runs_processes(path: Path, module: str | None = None) -> bool:
+    tree = ast.parse(path.read_text())
+    via_os = any(isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id == "os"
+                 and n.attr in OS_SPAWN for n in ast.walk(tree))
+    return via_os or "subprocess" in imports(path, module)
+
+
 def test_only_the_helm_door_and_graphviz_run_processes():
-    users = {m for m, p in MODULES.items() if "subprocess" in imports(p)}
+    users = {m for m, p in MODULES.items() if runs_processes(p)}
     assert users <= {"helm_ac.rendering.helm", "helm_ac.actions.graph"}, users  # helm; Graphviz's dot for --svg
+
+
+def test_a_process_started_through_os_is_seen(tmp_path):
+    probe = tmp_path / "probe.py"
+    probe.write_text("import os\n\ndef f():\n    return os.posix_spawnp('x', ['x'], {})\n")
+    assert runs_processes(probe, "helm_ac.extension.probe")
+    probe.write_text("import os\n\ndef f():\n    return os.path.join('a', 'b')\n")
+    assert not runs_processes(probe, "helm_ac.extension.probe")
 
 
 def test_the_checks_can_fail(tmp_path):

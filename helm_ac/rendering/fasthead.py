@@ -200,9 +200,7 @@ def read_head(doc: str) -> dict[str, Any] | None:
     ``"spec": {"group", "names": {"kind"}, "scope"}``, as far as present), or None (use :func:`head_text`)."""
     block = "\n" + doc
     head = _canonical(block)
-    if head is not None and head["kind"] != CRD:
-        return head
-    return _general(block)
+    return head if head is not None else _general(block)
 
 
 # The shape most charts render (Helm's own `helm create` scaffold included): apiVersion, kind, then
@@ -226,6 +224,8 @@ def _canonical(block: str) -> dict[str, Any] | None:
     if m is None:
         return None
     api, kind, name, namespace, annotations = m.groups()
+    if kind == CRD:
+        return None  # its spec's group, names and scope are read by _general (spare a scan of its lines here)
     if not (_is_str(api) and _is_str(kind) and _is_str(name)) or (namespace is not None and not _is_str(namespace)):
         return None
     seen = set()

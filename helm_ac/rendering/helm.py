@@ -13,7 +13,6 @@ no dataclasses, typing or shutil at import time (together about 20 ms).
 from __future__ import annotations
 
 import os
-import subprocess
 import time
 from collections import namedtuple
 from collections.abc import Mapping, Sequence
@@ -155,17 +154,6 @@ def _timeout_hint(seconds: float) -> str:
             f"(e.g. {TIMEOUT_ENV}=15m, or 0 for no limit)")
 
 
-def _stop(proc: "subprocess.Popen[bytes]") -> None:
-    """Kill a helm run and reap it, without waiting for its output (a post-renderer it started could
-    hold the pipes open)."""
-    if proc.poll() is None:
-        proc.kill()
-    proc.wait()
-    for stream in (proc.stdout, proc.stderr):
-        if stream is not None:
-            stream.close()
-
-
 def parse_version(text: str) -> tuple[int, int, int] | None:
     import re
 
@@ -185,34 +173,92 @@ def discard_early() -> None:
 
 
 class PendingTemplate:
-    """A running ``helm template``; :meth:`result` waits for it."""
+    """A running ``helm template``; :meth:`result` waits for it.
+
+    Started with ``os.posix_spawnp`` and read with ``select.poll``, not with :mod:`subprocess`, whose
+    import alone (locale, re, enum, threading, selectors: 7-9 ms) would hold back helm's start for
+    every lint; a pipe each for stdout and stderr, stdin from /dev/null, no shell.
+    """
 
     def __init__(self, helm: "Helm", argv: list[str]) -> None:
         self.helm, self.argv = helm, argv
         self.timeout = helm.timeout
+        self.returncode: int | None = None
+        out_r, out_w = os.pipe()  # not inheritable: only the dup2 copies reach helm
+        err_r, err_w = os.pipe()
+        actions = [(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                   (os.POSIX_SPAWN_DUP2, out_w, 1), (os.POSIX_SPAWN_DUP2, err_w, 2)]
         try:
-            self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,  # noqa: S603
-                                         env=helm.env, stdin=subprocess.DEVNULL)
+            self.pid = os.posix_spawnp(argv[0], argv, os.environ if helm.env is None else helm.env,
+                                       file_actions=actions)
         except OSError as exc:
+            for fd in (out_r, err_r):
+                os.close(fd)
             raise not_found(helm.binary, helm.env, exc) from None
+        finally:
+            os.close(out_w)
+            os.close(err_w)
+        self.fds: tuple[int, int] = (out_r, err_r)
         self.deadline = None if self.timeout is None else time.monotonic() + self.timeout
 
+    def _read(self) -> tuple[bytes, bytes] | None:
+        """stdout and stderr to their ends (None when the deadline passes first); then reap helm."""
+        import select
+
+        chunks: dict[int, list[bytes]] = {fd: [] for fd in self.fds}
+        poller = select.poll()
+        for fd in self.fds:
+            poller.register(fd, select.POLLIN)
+        reading = set(self.fds)
+        while reading:
+            left = None if self.deadline is None else self.deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return None
+            for fd, _ in poller.poll(None if left is None else int(left * 1000) + 1):
+                data = os.read(fd, 1 << 20)
+                if data:
+                    chunks[fd].append(data)
+                else:  # end of output
+                    poller.unregister(fd)
+                    reading.discard(fd)
+        out, err = (b"".join(chunks[fd]) for fd in self.fds)
+        self._reap(kill=False)
+        return out, err
+
+    def _reap(self, kill: bool) -> None:
+        """Kill helm (when asked and still running), wait for it and close our ends of its pipes."""
+        if self.returncode is None:
+            if kill:
+                import signal
+
+                try:
+                    os.kill(self.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            self.returncode = os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
+        for fd in self.fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass  # closed already
+        self.fds = (-1, -1)
+
     def cancel(self) -> None:
-        """Stop helm and reap it (its output is not wanted)."""
-        _stop(self.proc)
+        """Stop helm and reap it (its output is not wanted; a post-renderer it started could hold the
+        pipes open, so nothing waits for them)."""
+        self._reap(kill=True)
 
     def result(self) -> str:
-        try:
-            left = None if self.deadline is None else max(0.0, self.deadline - time.monotonic())
-            out, err = self.proc.communicate(timeout=left)
-        except subprocess.TimeoutExpired:
-            _stop(self.proc)
+        got = self._read()
+        if got is None:
+            self.cancel()
             assert self.timeout is not None
             raise RenderError(f"helm template did not finish: {_timeout_hint(self.timeout)}",
-                              hint=f"command: {' '.join(self.argv)}") from None
-        if self.proc.returncode != 0:
+                              hint=f"command: {' '.join(self.argv)}")
+        out, err = got
+        if self.returncode != 0:
             self.helm.check_version()
-            message = err.decode("utf-8", errors="replace").strip() or f"exit code {self.proc.returncode}"
+            message = err.decode("utf-8", errors="replace").strip() or f"exit code {self.returncode}"
             raise RenderError(f"helm template failed: {message}",
                               hint=f"command: {' '.join(self.argv)}")
         return out.decode("utf-8", errors="replace")
@@ -240,6 +286,8 @@ class Helm:
         return f"Helm({self.binary!r})"
 
     def version(self) -> tuple[int, int, int]:
+        import subprocess
+
         try:
             out = subprocess.run([self.binary, "version", "--template", "{{.Version}}"],  # noqa: S603
                                  capture_output=True, text=True, env=self.env, timeout=60)
@@ -279,6 +327,8 @@ class Helm:
 
     def pull(self, ref: str, dest: str, flags: Sequence[str]) -> tuple[bool, str]:
         """``helm pull REF --untar --untardir DEST [flags]``: (success, helm's message)."""
+        import subprocess
+
         argv = [self.binary, "pull", ref, "--untar", "--untardir", dest, *flags]
         try:
             proc = subprocess.run(argv, capture_output=True, text=True, env=self.env,  # noqa: S603
