@@ -114,3 +114,21 @@ def test_early_start_reads_helm_values_with_the_table():
     assert early.lint_helm_args(["lint", "c", "--color", "never", "--implicit", "none"]) == ["c", "--color", "never"]
     assert early.lint_helm_args(["lint", "c", "--implicit=crd", "--description", "-o"]) == \
         ["c", "--description", "-o"]
+
+
+def test_helm_pull_gets_the_pull_flags_not_values_that_look_like_them(tmp_path):
+    """A value of another flag (here a post-renderer's own --verify, a --description) is no flag of helm pull."""
+    from helm_ac.actions.render import _pull
+    from helm_ac.errors import ChartError
+
+    class FakeHelm:
+        def pull(self, ref: str, dest: str, flags: list[str]) -> tuple[bool, str]:
+            self.flags = flags
+            return False, "refused"
+
+    helm = FakeHelm()
+    args = split_args(["repo/app", "--post-renderer", "./pr", "--post-renderer-args", "--verify", "--description",
+                       "--devel", "--version", "1.2.3", "--repo=https://charts.example", "--set", "a=b"])
+    with pytest.raises(ChartError, match="refused"):
+        _pull(helm, "repo/app", args, str(tmp_path))  # type: ignore[arg-type]
+    assert helm.flags == ["--version", "1.2.3", "--repo=https://charts.example"]

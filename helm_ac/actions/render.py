@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from helm_ac.errors import ChartError, UserError
 from helm_ac.rendering.helm import Helm, HelmArgs, find_helm, template_args
-from helm_ac.rendering.helmflags import PULL_FLAGS, VALUE_FLAGS
+from helm_ac.rendering.helmflags import PULL_FLAGS
 
 if TYPE_CHECKING:  # imported lazily at run time: helm starts before the YAML machinery loads
     from helm_ac.rendering import manifests
@@ -48,14 +48,7 @@ def _is_local(location: str) -> bool:
 def _pull(helm: Helm, location: str, args: HelmArgs, tmp: str) -> "Chart":
     from helm_ac.rendering.chart import load_chart
 
-    flags: list[str] = []
-    for i, f in enumerate(args.flags):
-        name = f.split("=", 1)[0]
-        if name in PULL_FLAGS:
-            flags.append(f)
-            if "=" not in f and name in VALUE_FLAGS and i + 1 < len(args.flags):
-                flags.append(args.flags[i + 1])
-    ok, message = helm.pull(location, tmp, flags)
+    ok, message = helm.pull(location, tmp, list(args.select(PULL_FLAGS).flags))
     if not ok:
         raise ChartError(f"{location}: could not fetch the chart to read its Chart.yaml: {message}")
     dirs = [p for p in Path(tmp).iterdir() if (p / "Chart.yaml").is_file()]
@@ -149,16 +142,7 @@ _POST_RENDERER_FLAGS = ("--post-renderer", "--post-renderer-args")
 
 def without_post_renderer(args: HelmArgs) -> HelmArgs:
     """``args`` without ``--post-renderer`` and ``--post-renderer-args`` (and their values)."""
-    flags: list[str] = []
-    skip = False
-    for f in args.flags:
-        if skip:
-            skip = False
-        elif f in _POST_RENDERER_FLAGS:
-            skip = f in VALUE_FLAGS
-        elif not f.startswith(tuple(n + "=" for n in _POST_RENDERER_FLAGS)):
-            flags.append(f)
-    return HelmArgs(args.positionals, tuple(flags))
+    return args.select(_POST_RENDERER_FLAGS, keep=False)
 
 
 @dataclass

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import time
 from collections import namedtuple
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 
 from helm_ac.errors import HelmNotFound, HelmTooOld, RenderError, UserError
 from helm_ac.rendering.helmflags import SHORT_VALUE_LETTERS, VALUE_FLAGS
@@ -49,6 +49,21 @@ class HelmArgs(namedtuple("HelmArgs", "positionals flags")):
                 elif not n.startswith("--") and f.startswith(n) and len(f) > len(n):
                     out = f[len(n):].removeprefix("=")
         return out
+
+    def _groups(self) -> Iterator[tuple[str, ...]]:
+        """Each flag with its value when it takes the next argument (as :func:`split_args` paired them)."""
+        i = 0
+        while i < len(self.flags):
+            n = 2 if self.flags[i] in VALUE_FLAGS and i + 1 < len(self.flags) else 1
+            yield tuple(self.flags[i:i + n])
+            i += n
+
+    def select(self, names: Collection[str], keep: bool = True) -> HelmArgs:
+        """These arguments with only (``keep``) or without the flags ``names`` (``--flag value`` and
+        ``--flag=value``); the value of another flag is never taken for one of them."""
+        flags = tuple(part for group in self._groups() if (group[0].split("=", 1)[0] in names) == keep
+                      for part in group)
+        return HelmArgs(self.positionals, flags)
 
 
 def split_args(args: Sequence[str]) -> HelmArgs:
