@@ -259,16 +259,14 @@ def _run(ctx: click.Context, action: Any, hargs: Any) -> Any:
 
 def _release_and_chart(ctx: click.Context, hargs: Any) -> None:
     """template, graph and simulate take ``[NAME] CHART`` as helm template does: say which command wants what."""
-    cmd, got = ctx.info_name, list(hargs.positionals)
-    example = f"e.g. helm ac {cmd} wordpress ./charts/wordpress   (more: helm ac {cmd} --help)"
-    if not got:
-        raise UserError(f"helm ac {cmd} needs a chart: [NAME] CHART", hint=example)
-    if len(got) > 2:
-        raise UserError(f"helm ac {cmd} takes [NAME] CHART, got {len(got)} arguments: {' '.join(got)}",
-                        hint=_own_flag_hint(ctx, hargs.flags) or example)
-    if len(got) == 1 and hargs.has("--generate-name", "-g", "--name-template"):
-        raise UserError(f"helm ac {cmd} needs the release name to label its objects: give it as NAME "
-                        "instead of --generate-name/--name-template", hint=f"helm ac {cmd} NAME CHART")
+    from helm_ac.actions.render import release_name
+
+    try:
+        release_name(hargs.positionals, hargs, ctx.info_name or "template")
+    except UserError as exc:
+        if len(hargs.positionals) > 2:  # a misspelt flag of ours may have left its value as a stray argument
+            exc.hint = _own_flag_hint(ctx, hargs.flags) or exc.hint
+        raise
 
 
 @cli.command(context_settings=PASS_THROUGH, short_help="Render a chart as AppController manifests.")

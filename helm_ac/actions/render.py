@@ -157,16 +157,21 @@ class Checked:
     findings: list  # helm_ac.analysis.lint.Finding, sorted
 
 
-def release_name(positionals: Sequence[str], args: HelmArgs) -> tuple[str, str]:
-    """(release, chart) from ``[NAME] CHART`` as helm template takes them."""
+def release_name(positionals: Sequence[str], args: HelmArgs, command: str = "template") -> tuple[str, str]:
+    """(release, chart) from ``[NAME] CHART`` as helm template takes them; when they do not fit, an
+    error saying what ``helm ac COMMAND`` wants."""
     if len(positionals) == 2:
         return positionals[0], positionals[1]
     if len(positionals) == 1:
         if args.has("--generate-name", "-g", "--name-template"):
-            raise UserError("helm ac template needs the release name to label its objects: give it as NAME "
-                            "instead of --generate-name/--name-template", hint="helm ac template NAME CHART")
+            raise UserError(f"helm ac {command} needs the release name to label its objects: give it as NAME "
+                            "instead of --generate-name/--name-template", hint=f"helm ac {command} NAME CHART")
         return "release-name", positionals[0]  # helm's own default
-    raise UserError("expected [NAME] CHART", hint="e.g. helm ac template wordpress ./charts/wordpress")
+    example = f"e.g. helm ac {command} wordpress ./charts/wordpress   (more: helm ac {command} --help)"
+    if not positionals:
+        raise UserError(f"helm ac {command} needs a chart: [NAME] CHART", hint=example)
+    raise UserError(f"helm ac {command} takes [NAME] CHART, got {len(positionals)} arguments: {' '.join(positionals)}",
+                    hint=example)
 
 
 def render_and_check(renderer: Renderer, positionals: Sequence[str], args: HelmArgs,
