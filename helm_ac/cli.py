@@ -223,16 +223,16 @@ def _own_flag_hint(ctx: click.Context, flags: Any) -> str | None:
     Asked only once something failed (helm's "unknown flag", one argument too many), so a flag that
     helm knows is never questioned.
     """
-    import difflib
+    from helm_ac.analysis.lint.suggest import close
 
     own = sorted({o for p in ctx.command.params if isinstance(p, click.Option) for o in p.opts if o.startswith("--")})
     for flag in flags:
         name = flag.split("=", 1)[0]
         if name.startswith("--") and name not in own:
-            close = difflib.get_close_matches(name, own, n=1, cutoff=0.75)
-            if close:
+            meant = close(name, own, cutoff=0.75)
+            if meant:
                 return (f"{name} is not a flag of helm ac {ctx.info_name} (unknown flags go to helm template): "
-                        f"did you mean {close[0]}?")
+                        f"did you mean {meant}?")
     return None
 
 
