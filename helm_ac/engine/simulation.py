@@ -52,7 +52,8 @@ def wave_makespan(analysis: Analysis, graph: nx.DiGraph, seconds: Any, *, latenc
     """Level-synchronous install (Helm HIP-0025 batches, Argo CD waves, cli-utils phases): each level
     starts when the slowest object of the previous level is ready.  Like with like: every object takes
     the API ``latency`` on top of its duration, as on the simulated cluster, and with a
-    ``concurrency`` limit a level's objects share that many slots (in name order, as the engine's queue)."""
+    ``concurrency`` limit a level's objects share that many slots, taken in name order (a wave tool knows
+    no chains; the engine's queue puts the longest chain ahead first)."""
     by_level: dict[int, list[ObjectKey]] = {}
     for n, lv in levels(graph).items():
         if isinstance(n, ObjectKey):
