@@ -167,10 +167,14 @@ class Engine:
             self._satisfy_children(key)
             return
         if self.options.concurrency is not None and self._inflight >= self.options.concurrency:
-            self._seq += 1
-            heapq.heappush(self._queue, (-self._ahead.get(key, 0.0), n.name, self._seq, key))
+            self._enqueue(key)
             return
         self._launch(key)
+
+    def _enqueue(self, key: ObjectKey) -> None:
+        """No slot free: wait in the queue, in dispatch order (:meth:`_rank`, then first come)."""
+        self._seq += 1
+        heapq.heappush(self._queue, (*self._rank(key), self._seq, key))
 
     def _launch(self, key: ObjectKey) -> None:
         n = self.nodes[key]
@@ -321,8 +325,7 @@ class Engine:
             n.retry_reason = f"retry {n.attempts}/{retries} after: {message}"
             if self.options.concurrency is not None and self._inflight >= self.options.concurrency:
                 n.state = State.PENDING
-                self._seq += 1
-                heapq.heappush(self._queue, (-self._ahead.get(key, 0.0), n.name, self._seq, key))
+                self._enqueue(key)
                 return
             self._launch(key)
             return
