@@ -82,6 +82,7 @@ class Engine:
 
     def __post_init__(self) -> None:
         self.nodes: dict[Node, _Node] = {n: _Node(n, self.keys.key(n)) for n in self.graph}
+        self._by_name = {n.name: n for n in self.nodes.values()}  # blocked_by names nodes
         self._inflight = 0
         self._queue: list[tuple[float, str, int, ObjectKey]] = []  # (-chain ahead, name, seq, key)
         self._ahead: dict[Node, float] = {}
@@ -343,7 +344,7 @@ class Engine:
 
     def _root_failures(self, key: Node) -> list[str]:
         """The failures behind a blocked object, through what blocked it: ``job/migrate failed``."""
-        by_name = {n.name: n for n in self.nodes.values()}
+        by_name = self._by_name
         out: list[str] = []
         stack, seen = list(self.nodes[key].blocked_by), set()
         while stack:
