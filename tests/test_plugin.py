@@ -228,3 +228,34 @@ def test_advice_of_the_launcher_works(plugin, wheelhouse):
     assert fix.returncode == 0, fix.stdout + fix.stderr
     r = h.run("ac", "rules", check=False)
     assert r.returncode == 0 and "unresolved-reference" in r.stdout
+
+
+def test_launcher_notes_a_changed_pyproject(tmp_path):
+    """The install hook hashes pyproject.toml with helm_ac/ (dependencies live there): the launcher's
+    note looked at *.py files only, so a changed pyproject.toml went unnoticed."""
+    import sys
+    import time
+
+    plugin_dir = tmp_path / "helm-ac"
+    (plugin_dir / "scripts").mkdir(parents=True)
+    shutil.copy2(ROOT / "scripts" / "helm-ac", plugin_dir / "scripts" / "helm-ac")
+    (plugin_dir / "helm_ac").mkdir()
+    (plugin_dir / "helm_ac" / "__init__.py").write_text("")
+    (plugin_dir / "pyproject.toml").write_text("[project]\nname = 'helm-ac'\n")
+    bin_dir = plugin_dir / ".venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    (bin_dir / "python").symlink_to(sys.executable)
+    (bin_dir / "helm-ac").write_text("print('launched')\n")
+    stamp = plugin_dir / ".venv" / ".helm-ac-installed"
+    stamp.write_text("")
+    old = time.time() - 60
+    for p in (plugin_dir / "helm_ac" / "__init__.py", plugin_dir / "pyproject.toml"):
+        os.utime(p, (old, old))
+    launch = [str(plugin_dir / "scripts" / "helm-ac")]
+    env = {"PATH": os.environ["PATH"], "HELM_PLUGIN_DIR": str(plugin_dir)}
+    r = subprocess.run(launch, capture_output=True, text=True, env=env)
+    assert r.returncode == 0 and r.stdout == "launched\n" and r.stderr == ""
+    (plugin_dir / "pyproject.toml").write_text("[project]\nname = 'helm-ac'\ndependencies = ['pyyaml']\n")
+    r = subprocess.run(launch, capture_output=True, text=True, env=env)
+    assert r.returncode == 0 and r.stdout == "launched\n"
+    assert f"note: the sources in {plugin_dir.resolve()} changed since the plugin was installed" in r.stderr
