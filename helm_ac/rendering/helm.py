@@ -8,7 +8,8 @@ caller can do its own start-up work while helm renders.
 
 This module is the first thing ``helm-ac`` imports (:mod:`helm_ac.rendering.early` starts
 helm from here before the CLI loads), so it imports only what starting helm needs:
-no dataclasses, typing or shutil at import time (together about 20 ms).
+no dataclasses, typing or shutil at import time (together about 20 ms), nor subprocess
+(see :class:`PendingTemplate`).
 """
 from __future__ import annotations
 
