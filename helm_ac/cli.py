@@ -385,6 +385,7 @@ def simulate(ctx: click.Context, output: str, speed: float | None, svg: str | No
     answer "what happens if the migration Job fails?".  Exit 0 when the simulated install
     succeeds, 1 when it fails.
     """
+    from helm_ac.actions.files import write_file
     from helm_ac.actions.render import Renderer
     from helm_ac.actions.simulate import Faults, Simulate
     from helm_ac.extension import durations
@@ -409,9 +410,9 @@ def simulate(ctx: click.Context, output: str, speed: float | None, svg: str | No
         click.echo("Error: the chart's dependency annotations have errors; nothing to simulate", err=True)
         ctx.exit(1)
     if svg:
-        _write_picture(svg, timeline.to_svg(result), "--svg")
+        write_file(svg, timeline.to_svg(result), "--svg")
     if html_file:
-        _write_picture(html_file, timeline.to_html(result), "--html")
+        write_file(html_file, timeline.to_html(result), "--html")
     assert result.simulation is not None  # nothing failed: the simulation ran
     if output in ("events", "jsonl"):
         _replay(result.simulation.events, output, speed)
@@ -421,15 +422,6 @@ def simulate(ctx: click.Context, output: str, speed: float | None, svg: str | No
     else:
         sys.stdout.write(timeline.FORMATS[output](result))
     ctx.exit(0 if result.simulation.summary.ok else 1)
-
-
-def _write_picture(path: str, text: str, flag: str) -> None:
-    try:
-        with open(path, "w", encoding="utf-8") as fh:
-            fh.write(text)
-    except OSError as exc:
-        raise UserError(f"{flag} {path}: cannot write the file: {exc.strerror or exc}",
-                        hint="give a path in an existing, writable directory") from None
 
 
 def _replay(events: list, fmt: str, speed: float | None) -> None:

@@ -125,6 +125,16 @@ def test_output_dir(cli, tmp_path):
                 .read_text())[0]["kind"] == "StatefulSet"
 
 
+def test_output_dir_that_cannot_be_written_is_named(cli, tmp_path):
+    """A file where a chart's directory must go was an internal error (NotADirectoryError, exit 3)."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "wordpress").write_text("in the way\n")
+    r = cli("template", "wp", WP, "--output-dir", str(out))
+    assert r.code == 2 and r.out == "" and "internal error" not in r.err
+    assert f"Error: --output-dir {out}/wordpress/" in r.err and ": cannot write the file: Not a directory" in r.err
+
+
 def test_template_refuses_a_chart_with_errors(cli):
     r = cli("template", "x", str(EXAMPLES / "broken" / "cycle"))
     assert r.code == 1 and r.out == "" and "dependency-cycle" in r.err and "nothing was emitted" in r.err

@@ -112,6 +112,7 @@ def write_tree(result: TemplateResult, directory: str) -> list[str]:
     one file per ``# Source:`` path, documents in order; return the files written."""
     from pathlib import Path
 
+    from helm_ac.actions.files import write_file
     from helm_ac.rendering import manifests
 
     docs = list(result.documents)
@@ -128,8 +129,7 @@ def write_tree(result: TemplateResult, directory: str) -> list[str]:
         target = (root / source).resolve()
         if root.resolve() not in target.parents:
             raise UserError(f"refusing to write {source!r} outside {directory}")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text("".join(parts), encoding="utf-8")
+        write_file(root / source, "".join(parts), "--output-dir", make_parents=True)
         written.append(str(root / source))
     return written
 
