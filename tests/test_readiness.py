@@ -1,4 +1,4 @@
-"""Every readiness rule, table-driven; one obvious module: helm_ac/readiness.py."""
+"""Every readiness rule, table-driven; one obvious module: helm_ac/engine/readiness.py."""
 import pytest
 
 from helm_ac.engine import readiness
