@@ -1,10 +1,12 @@
 """Shared fixtures: real helm binaries (3 and 4), isolated helm homes, CLI runners, chart builders."""
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
 import sys
+import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,6 +78,14 @@ def cli(helm: HelmEnv):
         return CliResult(p.returncode, p.stdout, p.stderr)
 
     return run
+
+
+def tgz(src_dir: Path, name: str) -> bytes:
+    """A directory packaged as helm packages a chart: a gzipped tar with the directory as ``name``."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        tar.add(src_dir, arcname=name)
+    return buf.getvalue()
 
 
 def write_chart(root: Path, name: str, templates: dict[str, str], *, chart_yaml: str = "", values: str = "",

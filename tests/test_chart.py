@@ -2,17 +2,10 @@ import io
 import tarfile
 
 import pytest
-from conftest import write_chart
+from conftest import tgz, write_chart
 
 from helm_ac.errors import ChartError
 from helm_ac.rendering.chart import find_line, load_chart
-
-
-def _tgz(src_dir, name):
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        tar.add(src_dir, arcname=name)
-    return buf.getvalue()
 
 
 def test_tree_with_alias_condition_tags_library(tmp_path):
@@ -24,7 +17,7 @@ def test_tree_with_alias_condition_tags_library(tmp_path):
         subcharts={"redis": {"templates": {"r.yaml": ""}},
                    "common": {"templates": {}, "chart_yaml": "type: library\n"}})
     pg = write_chart(tmp_path / "src", "postgresql", {"p.yaml": ""})
-    (d / "charts" / "postgresql-0.1.0.tgz").write_bytes(_tgz(pg, "postgresql"))
+    (d / "charts" / "postgresql-0.1.0.tgz").write_bytes(tgz(pg, "postgresql"))
     chart = load_chart(d)
     assert sorted(chart.subcharts) == ["cache", "common", "db", "queue"]
     assert chart.subcharts["cache"].dependency.condition == "cache.enabled"
@@ -38,7 +31,7 @@ def test_tree_with_alias_condition_tags_library(tmp_path):
 def test_packaged_chart_with_nested_subchart(tmp_path):
     d = write_chart(tmp_path, "top", {}, subcharts={"mid": {"templates": {}, "subcharts": {"leaf": {"templates": {}}}}})
     archive = tmp_path / "top-0.1.0.tgz"
-    archive.write_bytes(_tgz(d, "top"))
+    archive.write_bytes(tgz(d, "top"))
     chart = load_chart(archive)
     assert [c.path for c in chart.walk()] == [("top",), ("top", "mid"), ("top", "mid", "leaf")]
 

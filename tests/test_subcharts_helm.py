@@ -1,9 +1,6 @@
 """Subcharts as Helm really renders them: aliases, conditions, tags, library charts, packaged subcharts."""
-import io
-import tarfile
-
 import pytest
-from conftest import cm, write_chart
+from conftest import cm, tgz, write_chart
 
 pytestmark = pytest.mark.helm
 DEP = "appcontroller.k8s/depends-on"
@@ -57,10 +54,7 @@ def test_packaged_subchart_in_charts_dir(cli, tmp_path):
     c = write_chart(tmp_path, "app", {"a.yaml": cm("a", {DEP: "chart:db, configmap/db"})},
                     chart_yaml="dependencies:\n- name: db\n  version: 0.1.0\n")
     (c / "charts").mkdir()
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        tar.add(sub, arcname="db")
-    (c / "charts" / "db-0.1.0.tgz").write_bytes(buf.getvalue())
+    (c / "charts" / "db-0.1.0.tgz").write_bytes(tgz(sub, "db"))
     r = cli("lint", str(c), "-o", "json")
     assert r.code == 0 and _findings(r) == set(), r.out
 
@@ -107,10 +101,7 @@ def test_skip_crds_names_the_skipped_crd_of_a_packaged_subchart(cli, tmp_path):
     c = write_chart(tmp_path, "app", {"a.yaml": cm("a", {DEP: "customresourcedefinition/widgets.e.com"})},
                     chart_yaml="dependencies:\n- name: op\n  version: 0.1.0\n")
     (c / "charts").mkdir()
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        tar.add(sub, arcname="op")
-    (c / "charts" / "op-0.1.0.tgz").write_bytes(buf.getvalue())
+    (c / "charts" / "op-0.1.0.tgz").write_bytes(tgz(sub, "op"))
     assert cli("lint", str(c)).code == 0
     r = cli("lint", str(c), "--skip-crds", "-o", "json")
     [f] = r.json()["charts"][0]["findings"]
