@@ -171,6 +171,10 @@ def split_clauses(value: str) -> list[str]:
     return [c.strip(WS) for line in value.split("\n") for c in line.split("&&") if c.strip(WS)]
 
 
+#: How to write a path clause, for its errors.
+_PATH_GRAMMAR = "write {<jsonpath>} [== != < <= > >= <value>]"
+
+
 def parse_clause(text: str) -> Clause:
     """Parse one clause; raise :class:`ReadyWhenError`."""
     if text == "exists":
@@ -186,7 +190,7 @@ def parse_clause(text: str) -> Clause:
     if m:
         op, value = m.group("op"), m.group("value")
         if op is not None:
-            grammar = "write {<jsonpath>} [== != < <= > >= <value>]"
+            grammar = _PATH_GRAMMAR
             if op not in _OPS:
                 raise ReadyWhenError(text, f"unknown operator {op!r}; {grammar}")
             if not value:
@@ -197,7 +201,7 @@ def parse_clause(text: str) -> Clause:
         return PathCheck(m.group("path").strip(), op, _parse_value(value) if op else None,
                          compile_path(m.group("path")))
     if text.startswith("{"):
-        raise ReadyWhenError(text, "write {<jsonpath>} [== != < <= > >= <value>]")
+        raise ReadyWhenError(text, _PATH_GRAMMAR)
     raise ReadyWhenError(text, "expected exists, endpoints, condition:<Type> or {<jsonpath>} <op> <value>")
 
 
