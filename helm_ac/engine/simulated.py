@@ -25,6 +25,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from helm_ac.analysis.pods import pod_labels
 from helm_ac.engine.cluster import ApiError, WatchEvent
 from helm_ac.engine.loop import Timer, VirtualLoop
 from helm_ac.kinds import ObjectKey
@@ -118,12 +119,6 @@ def failed_status(key: ObjectKey, obj: dict[str, Any]) -> dict[str, Any] | None:
     if group not in BUILTIN_GROUPS:
         return {"conditions": [_cond("Stalled", reason="SimulatedFailure", message="simulated failure")]}
     return None
-
-
-def _pod_template_labels(obj: dict[str, Any]) -> dict[str, str] | None:
-    tpl = ((obj.get("spec") or {}).get("template") or {}).get("metadata") or {}
-    labels = tpl.get("labels")
-    return dict(labels) if isinstance(labels, dict) else None
 
 
 class SimulatedCluster:
@@ -235,7 +230,7 @@ class SimulatedCluster:
         if (key.group, key.kind) not in (("apps", "Deployment"), ("apps", "StatefulSet"), ("apps", "ReplicaSet"),
                                          ("apps", "DaemonSet")):
             return
-        labels = _pod_template_labels(obj)
+        labels = dict(pod_labels(key, obj) or {})  # as lint and the engine find a Service's pod sources
         count = SIMULATED_NODES if key.kind == "DaemonSet" else _replicas(obj)
         pods = []
         for i in range(count):  # created together, not ready yet ...
@@ -244,7 +239,7 @@ class SimulatedCluster:
                 name += "x"
             pod_key = ObjectKey("", "Pod", key.namespace, name)
             pod = {"apiVersion": "v1", "kind": "Pod", "_owner": key,
-                   "metadata": {"name": pod_key.name, "namespace": key.namespace, "labels": labels or {}},
+                   "metadata": {"name": pod_key.name, "namespace": key.namespace, "labels": labels},
                    "status": {"phase": "Pending"}}
             self.objects[pod_key] = pod
             self._emit("ADDED", pod_key, pod)
