@@ -132,3 +132,14 @@ def test_helm_pull_gets_the_pull_flags_not_values_that_look_like_them(tmp_path):
     with pytest.raises(ChartError, match="refused"):
         _pull(helm, "repo/app", args, str(tmp_path))  # type: ignore[arg-type]
     assert helm.flags == ["--version", "1.2.3", "--repo=https://charts.example"]
+
+
+def test_a_flag_value_that_looks_like_a_flag_is_not_that_flag():
+    """A post-renderer's own --skip-crds or -n is its argument, not helm's: CRDs stay included, no namespace."""
+    from helm_ac.rendering.helm import template_args
+
+    args = split_args(["app", "--post-renderer", "./pr", "--post-renderer-args", "--skip-crds",
+                       "--post-renderer-args", "-n", "--set", "a=b"])
+    assert not args.has("--skip-crds") and not args.has("-n", "--namespace") and args.has("--set")
+    assert args.value("-n", "--namespace") is None and args.value("--set") == "a=b"
+    assert "--include-crds" in template_args(["app"], args, {})

@@ -36,15 +36,17 @@ class HelmArgs(namedtuple("HelmArgs", "positionals flags")):
     flags: tuple[str, ...]
 
     def has(self, *names: str) -> bool:
-        return any(f == n or f.startswith(n + "=") for f in self.flags for n in names)
+        """Any of ``names`` is given (the value of another flag is not looked at)."""
+        return any(g[0] == n or g[0].startswith(n + "=") for g in self._groups() for n in names)
 
     def value(self, *names: str) -> str | None:
         """Last value given to any of ``names`` (``--n v``, ``--n=v``, ``-nv``)."""
         out = None
-        for i, f in enumerate(self.flags):
+        for group in self._groups():
+            f = group[0]
             for n in names:
-                if f == n and i + 1 < len(self.flags):
-                    out = self.flags[i + 1]
+                if f == n and len(group) == 2:
+                    out = group[1]
                 elif n.startswith("--") and f.startswith(n + "="):
                     out = f[len(n) + 1:]
                 elif not n.startswith("--") and f.startswith(n) and len(f) > len(n):
