@@ -461,8 +461,12 @@ def schema(which: str, directory: str | None) -> None:
     from helm_ac.extension import schema as schemamod
 
     if directory:
-        for p in schemamod.write(Path(directory)):
-            click.echo(str(p))
+        from helm_ac.actions.files import write_file
+
+        for name, doc in schemamod.schemas().items():
+            path = Path(directory) / "v1alpha1" / name
+            write_file(path, schemamod.render(doc), "--write", make_parents=True)
+            click.echo(str(path))
         return
     click.echo(schemamod.render(schemamod.schemas()[f"{which}-annotations.schema.json"]), nl=False)
 

@@ -133,3 +133,21 @@ def test_a_number_or_boolean_is_read_as_the_string_it_stands_for():
     assert spec.parse_raw(spec.OBJECT_ANNOTATIONS["retry"], 3) == 3
     assert spec.parse_raw(spec.CHART_ANNOTATIONS["wait-for-subcharts"], False) is False
     assert spec.parse_raw(spec.OBJECT_ANNOTATIONS["success-factor"], 80) == 80
+
+
+def test_schema_write_names_a_file_it_cannot_write(tmp_path):
+    """A file where schema --write's v1alpha1/ directory must go was an internal error (FileExistsError, exit 3)."""
+    import subprocess
+    import sys
+
+    (tmp_path / "v1alpha1").write_text("in the way\n")
+    r = subprocess.run([sys.executable, "-m", "helm_ac", "schema", "--write", str(tmp_path)], capture_output=True,
+                       text=True, cwd=ROOT)
+    assert r.returncode == 2 and r.stdout == "" and "internal error" not in r.stderr
+    assert f"Error: --write {tmp_path}/v1alpha1/" in r.stderr and "cannot write the file" in r.stderr
+    ok = subprocess.run([sys.executable, "-m", "helm_ac", "schema", "--write", str(tmp_path / "fresh")],
+                        capture_output=True, text=True, cwd=ROOT)
+    assert ok.returncode == 0 and ok.stdout.split() == [str(tmp_path / "fresh" / "v1alpha1" / name)
+                                                        for name in schema.schemas()]
+    for name, doc in schema.schemas().items():
+        assert (tmp_path / "fresh" / "v1alpha1" / name).read_text() == schema.render(doc)

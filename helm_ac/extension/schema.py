@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 from helm_ac.extension import spec
@@ -55,15 +54,3 @@ def schemas() -> dict[str, dict[str, Any]]:
 
 def render(doc: dict[str, Any]) -> str:
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
-
-
-def write(directory: Path) -> list[Path]:
-    """Write every schema under ``directory/v1alpha1/``; return the paths."""
-    out = []
-    target = directory / "v1alpha1"
-    target.mkdir(parents=True, exist_ok=True)
-    for name, doc in schemas().items():
-        p = target / name
-        p.write_text(render(doc), encoding="utf-8")
-        out.append(p)
-    return out
