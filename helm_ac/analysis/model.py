@@ -341,8 +341,8 @@ def _resolve_references(a: Analysis, cluster_scoped: set[tuple[str, str]]) -> No
     a.resource_groups = groups
 
     def resolve_object(r: Reference, ref: refs.ObjectRef, key: ObjectKey) -> None:
-        cands = _candidates(by_kind_name.get((ref.kind, ref.name), []), ref, key.namespace or a.namespace,
-                            cluster_scoped)
+        named = by_kind_name.get((ref.kind, ref.name))
+        cands = _candidates(named, ref, key.namespace or a.namespace, cluster_scoped) if named else []
         if len({k.group for k in cands}) > 1:
             r.ambiguous = cands
         elif cands:
