@@ -187,9 +187,12 @@ def _chart_ref_problem(a: Analysis, r: Reporter, info: ObjectInfo, ref_: Referen
                  "there is nothing to wait for", "remove the reference", needle=needle)
 
 
+_DEPENDS_ON = spec.PREFIX + "depends-on"
+
+
 def _verb(ref_: Reference) -> str:
     """How a message names the annotation a reference came from."""
-    return "depends-on" if ref_.source == spec.PREFIX + "depends-on" else ref_.source
+    return "depends-on" if ref_.source == _DEPENDS_ON else ref_.source
 
 
 def _repetitions(texts: dict[str, int], shown: int = 5) -> str:
@@ -216,8 +219,9 @@ def unresolved_reference(a: Analysis, r: Reporter) -> None:
                 texts = repeats.setdefault(ref_.source, {})
                 texts[ref_.text] = texts.get(ref_.text, 0) + 1
         for ref_ in info.references:
-            needle = ref_.text if ref_.source == spec.PREFIX + "depends-on" else ref_.source
-            verb = _verb(ref_)
+            ours = ref_.source == _DEPENDS_ON
+            needle = ref_.text if ours else ref_.source
+            verb = "depends-on" if ours else ref_.source  # _verb
             if ref_.syntax_error is not None:
                 e = ref_.syntax_error
                 r.object("invalid-reference", info.obj, f"{verb} {e.text!r} {e.reason}", e.hint, needle=needle)
