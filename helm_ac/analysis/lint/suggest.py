@@ -55,9 +55,10 @@ class CloseNames:
     def _window(self, word: str) -> range:
         """The deletion positions of ``word`` that find every name one edit away.  A name that agrees
         with ``word`` in its first p characters and its last s has its edit between them: a character
-        deleted, inserted or replaced at a position i with p >= i >= len - 1 - s; two neighbours swapped at
-        i - 1 and i, found from i (j = i - 1) with p + 1 >= i >= len - 1 - s.  Among sorted names the longest common start is a neighbour's (the longest
-        common end: a neighbour's among the mirror images)."""
+        deleted, inserted or replaced at a position i with p >= i >= len - 1 - s; two neighbours swapped
+        at i - 1 and i, found from i (j = i - 1) with p + 1 >= i >= len - 1 - s.  Among sorted names the
+        longest common start is a neighbour's (the longest common end: a neighbour's among the mirror
+        images)."""
         # in UTF-8 bytes: as many as the characters in ASCII, more otherwise (a wider window)
         p = _longest_common_start(self._forward, word.encode())
         s = _longest_common_start(self._backward, word[::-1].encode())
@@ -121,10 +122,16 @@ def _longest_common_start(words: list[bytes], word: bytes) -> int:
     would be inserted; the first differing byte found by XOR of the two as numbers."""
     at = bisect.bisect_left(words, word)
     best = 0
-    for other in words[max(0, at - 1):at + 1]:
-        n = min(len(other), len(word))
-        diff = int.from_bytes(word[:n], "big") ^ int.from_bytes(other[:n], "big")
-        best = max(best, n - (diff.bit_length() + 7) // 8)
+    if at:
+        other = words[at - 1]
+        n = len(other) if len(other) < len(word) else len(word)
+        best = n - ((int.from_bytes(word[:n], "big") ^ int.from_bytes(other[:n], "big")).bit_length() + 7) // 8
+    if at < len(words):
+        other = words[at]
+        n = len(other) if len(other) < len(word) else len(word)
+        shared = n - ((int.from_bytes(word[:n], "big") ^ int.from_bytes(other[:n], "big")).bit_length() + 7) // 8
+        if shared > best:
+            best = shared
     return best
 
 
@@ -194,9 +201,10 @@ class Suggestions:
         return self._memo[memo_key]
 
     def _suggest(self, ref: refs.ObjectRef, referrer: ObjectKey | None) -> str | None:
-        want_ns = ref.namespace or (referrer.namespace if referrer else None) or self.namespace
-        same = [k for k in self.by_kind_name.get((ref.kind, ref.name), ()) if k != referrer]
+        named = self.by_kind_name.get((ref.kind, ref.name))  # (the usual misspelling names nothing: no lists)
+        same = [k for k in named if k != referrer] if named else None
         if same:
+            want_ns = ref.namespace or (referrer.namespace if referrer else None) or self.namespace
             k = same[0]
             if ref.group and k.group != ref.group:
                 return k.qualified(group=True)
@@ -205,7 +213,8 @@ class Suggestions:
         kind = kinds.ALIASES.get(ref.kind) or self._kind(ref.kind)
         if kind and kind != ref.kind and any(k != referrer for k in self.by_kind_name.get((kind, ref.name), ())):
             return f"{kind}/{ref.name}"
-        other_kind = [k for k in self.by_name.get(ref.name, ()) if k.kind.lower() != ref.kind and k != referrer]
+        by_name = self.by_name.get(ref.name)
+        other_kind = [k for k in by_name if k.kind.lower() != ref.kind and k != referrer] if by_name else None
         if other_kind:
             return str(sorted(other_kind)[0])
         want_kind = kind or ref.kind
