@@ -100,6 +100,33 @@ def test_the_deletion_index_finds_exactly_the_names_one_edit_away(names, word):
     assert all(_edits(word, n) == 2 for n in far)
 
 
+def _edit(name, op, at, char):
+    """``name`` with one edit at ``at``: a character deleted, inserted, replaced or swapped with the next."""
+    at = at % (len(name) + 1)
+    return {"delete": name[:at] + name[at + 1:], "insert": name[:at] + char + name[at:],
+            "replace": name[:at] + char + name[at + 1:],
+            "swap": name[:at] + name[at + 1:at + 2] + name[at:at + 1] + name[at + 2:]}[op]
+
+
+@settings(max_examples=1000, deadline=None)
+@given(names=st.lists(st.text(alphabet="ab-1\u00e9", max_size=7), min_size=1, max_size=30),
+       word=st.text(alphabet="ab-1", max_size=7), affix=st.sampled_from(["", "release-", "x\u00e9"]),
+       edit=st.one_of(st.none(), st.tuples(st.integers(0, 100), st.sampled_from(["delete", "insert", "replace", "swap"]),
+                                           st.integers(0, 10), st.sampled_from("ab-1\u00e9"))))
+def test_the_windowed_search_finds_exactly_the_names_one_edit_away(names, word, affix, edit):
+    """Oracle: the edit distance computed directly; names sharing long starts and ends (helm's release
+    prefix) narrow the window (non-ASCII ones by their UTF-8 bytes); words one edit from a name, and any."""
+    names = [affix + n for n in names] + names
+    if edit is None:
+        word = affix + word
+    else:
+        k, op, at, char = edit
+        word = _edit(names[k % len(names)], op, at, char)
+    index = CloseNames(names)
+    index._deletions = index._index()
+    assert index.near(word) == {n for n in set(names) if _edits(word, n) <= 1}
+
+
 def _edits(a, b):
     """Optimal string alignment distance (insert, delete, replace, swap of neighbours)."""
     d = [[i + j if not (i and j) else 0 for j in range(len(b) + 1)] for i in range(len(a) + 1)]

@@ -3,6 +3,8 @@ import tarfile
 
 import pytest
 from conftest import tgz, write_chart
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from helm_ac.errors import ChartError
 from helm_ac.rendering.chart import find_line, load_chart
@@ -98,3 +100,42 @@ def test_find_line(tmp_path):
     assert find_line(chart, "templates/a.yaml", "appcontroller.k8s/timeout") == 4
     assert find_line(chart, "templates/a.yaml", "nope") is None
     assert find_line(chart, "templates/missing.yaml", "kind") is None
+
+
+def _code_oracle(text):
+    """What the line finder's reading of a template was before its fast paths: line by line, runs by regex."""
+    import re
+
+    code = []
+    for line in text.split("\n"):
+        c = line.split(" #", 1)[0] if not line.lstrip().startswith("#") else ""
+        if c.lstrip().startswith("{{/*") or c.lstrip().startswith("{{- /*"):
+            c = ""
+        code.append(c)
+    starts, pos = [], 0
+    for c in code:
+        starts.append(pos)
+        pos += len(c) + 1
+    joined = "\n".join(code)
+    return joined, starts, frozenset(re.findall(r"[A-Za-z0-9_.-]+", joined))
+
+
+_TEMPLATE_PIECES = ["kind: ConfigMap", "  name: {{ .Release.Name }}-a", "# comment", "  # indented comment",
+                    "x: y # trailing", "x: a#b", "{{/* note */}}", "  {{- /* note */}}", "/* not a comment */",
+                    "deployment/web-api", "é-ü.ß_x", "\t#tab", "\u3000# ideographic space", "\x1c\x1fsep", "a\rb",
+                    "", " ", "--- # doc", "v: \"#quoted\"", "svc/x,svc/y"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(_TEMPLATE_PIECES), st.text(max_size=12)), max_size=12))
+def test_template_reading_agrees_with_the_line_by_line_reading(tmp_path_factory, lines):
+    """The fast paths (lines without '#' or '/*' kept as they are; runs of ASCII text by str.translate)
+    read every template as the line-by-line reading did."""
+    from helm_ac.rendering import chart as chartmod
+
+    text = "\n".join(lines)
+    path = tmp_path_factory.mktemp("tpl") / "t.yaml"
+    path.write_text(text, encoding="utf-8", newline="")
+    got = chartmod._code(str(path), (0, len(lines)))
+    with open(path, encoding="utf-8", errors="replace") as fh:  # as _code reads it
+        assert got == _code_oracle(fh.read())

@@ -299,3 +299,24 @@ def test_a_block_scalar_last_in_a_cut_head_keeps_its_line_breaks(doc, value):
     chomping keep them)."""
     [obj] = manifests.split(rendered(("c/templates/x.yaml", doc))).objects
     assert obj.head["metadata"]["annotations"] == {"x": value} == yamlio.load(doc)["metadata"]["annotations"]
+
+
+def _chunks_oracle(text):
+    """Documents cut where a "---" line starts, searched in "\n" + text (as before the search without the copy)."""
+    import re
+
+    start, out = 0, []
+    for m in re.finditer(r"\n---[ \t]*(?:#[^\n]*)?(?=\n|\Z)", "\n" + text):
+        out.append(text[start:m.start()])
+        start = m.end() - 1
+    return out + [text[start:]]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(["---", "--- # c", "---x", " ---", "----", "a: 1", "", "# Source: c/t.yaml", "--- \t"]),
+                max_size=8), st.booleans())
+def test_documents_are_cut_as_before(lines, trailing_newline):
+    from helm_ac.rendering import manifests
+
+    text = "\n".join(lines) + ("\n" if trailing_newline else "")
+    assert list(manifests._chunks(text)) == _chunks_oracle(text)

@@ -77,3 +77,19 @@ def test_json_is_written_as_json_dumps_indents_it(result):
     result.charts[0].notes = ["rendered twice"]
     expected = json.dumps(json_printer.lint_document(result), indent=2, ensure_ascii=False) + "\n"
     assert _print(json_printer, result) == expected
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_counts_and_json_severities_follow_strict(strict):
+    """The counts (list.count) and the JSON's severities (one look-up per severity) as effective() says."""
+    from helm_ac.analysis.lint import Finding, Severity
+    from helm_ac.analysis.lint.report import ChartResult, LintResult
+    from helm_ac.output.printers.json_printer import lint_document
+
+    findings = [Finding("unresolved-reference", s, "m", "c", "templates/a.yaml", 1, "configmap/a")
+                for s in (Severity.ERROR, Severity.WARNING, Severity.WARNING, Severity.INFO)]
+    result = LintResult([ChartResult("c", findings=findings[:2]), ChartResult("d", findings=findings[2:])], strict)
+    for s in Severity:
+        assert result.count(s) == sum(1 for f in findings if result.effective(f) is s)
+    got = [f["severity"] for c in lint_document(result)["charts"] for f in c["findings"]]
+    assert got == [result.effective(f).value for f in findings]

@@ -92,3 +92,20 @@ def test_generated_references_come_back_with_their_parts(parts, seps):
             assert ref == ObjectRef(kind.lower(), name, group, ns, text)
         else:
             assert ref == ChartRef(p[1], p[0], text)
+
+
+def _split_oracle(value):
+    """Splitting as written out in the spec: lines, a line starting with '#' dropped, then commas, blanks dropped."""
+    out = []
+    for line in value.split("\n"):
+        if line.lstrip().startswith("#"):
+            continue
+        out += [p.strip() for p in line.split(",") if p.strip()]
+    return out
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("ab/-,#\n\r\t \u3000\x1c.:")), max_size=40))
+def test_splitting_any_value_agrees_with_the_spec(value):
+    """With and without comments (the value without '#' takes one split)."""
+    assert refs.split_refs(value) == _split_oracle(value)

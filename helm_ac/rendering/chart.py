@@ -15,6 +15,7 @@ from __future__ import annotations
 import bisect
 import functools
 import io
+import itertools
 import os
 import re
 import tarfile
@@ -308,16 +309,24 @@ def _code(path: str, stamp: tuple[int, int]) -> tuple[str, list[int], frozenset[
             lines = fh.read().split("\n")
     except OSError:
         return None
-    code = []
-    for line in lines:
-        c = line.split(" #", 1)[0] if not line.lstrip().startswith("#") else ""
-        if c.lstrip().startswith("{{/*") or c.lstrip().startswith("{{- /*"):
-            c = ""
-        code.append(c)
-    starts, pos = [], 0
-    for c in code:
-        starts.append(pos)
-        pos += len(c) + 1
+    # a line with neither '#' nor '/*' has no comment (a file of 10,000 references: 10 ms -> 3 ms)
+    code = [line if "#" not in line and "/*" not in line else _uncommented(line) for line in lines]
+    starts = [0, *itertools.accumulate(len(c) + 1 for c in code)]
+    starts.pop()
     text = "\n".join(code)
-    return text, starts, frozenset(_RUN.findall(text))
-    return None
+    # the runs of name characters: in ASCII text, what is left between the others (2 ms for 400 kB, findall 5 ms)
+    runs = text.translate(_NOT_RUN).split() if text.isascii() else _RUN.findall(text)
+    return text, starts, frozenset(runs)
+
+
+def _uncommented(line: str) -> str:
+    """A template line without its comment: a YAML comment line or a ``{{/* */}}`` line is blanked,
+    a comment after `` #`` cut off."""
+    c = line.split(" #", 1)[0] if not line.lstrip().startswith("#") else ""
+    if c.lstrip().startswith("{{/*") or c.lstrip().startswith("{{- /*"):
+        c = ""
+    return c
+
+
+#: str.translate table: every ASCII character that cannot be part of a name becomes a space
+_NOT_RUN = {i: " " for i in range(128) if chr(i) not in _TOKEN_CONTINUES}

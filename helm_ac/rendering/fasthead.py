@@ -198,7 +198,7 @@ CRD = "CustomResourceDefinition"
 def read_head(doc: str) -> dict[str, Any] | None:
     """``{"apiVersion", "kind", "metadata": {...}}`` of a simple manifest (a CRD's also with
     ``"spec": {"group", "names": {"kind"}, "scope"}``, as far as present), or None (use :func:`head_text`)."""
-    block = "\n" + doc
+    block = doc if doc.startswith("\n") else "\n" + doc  # (a document after "---" starts with its newline)
     head = _canonical(block)
     return head if head is not None else _general(block)
 

@@ -35,14 +35,20 @@ class Reporter:
     suggestions: Suggestions | None = None  # built on the first unresolved reference
     _seen: set[tuple[str, str, str, str]] = field(default_factory=set)  # (rule, file, object, message)
     _finders: dict[tuple[tuple[str, ...], str], Callable[[str], "int | None"]] = field(default_factory=dict)
+    #: id of an object -> (its file, its kind/name, the line finder of its template, its kind line)
+    _objects: dict[int, tuple[str, str, Callable[[str], "int | None"], str]] = field(default_factory=dict)
 
-    def _line(self, chart_path: tuple[str, ...], template: str, *needles: str) -> int | None:
+    def _finder(self, chart_path: tuple[str, ...], template: str) -> Callable[[str], "int | None"]:
         finder = self._finders.get((chart_path, template))
         if finder is None:
             info = self.analysis.charts.get(chart_path)
             finder = self._finders[(chart_path, template)] = (
                 chartmod.line_finder(info.chart, template) if info is not None and info.chart is not None
                 else lambda needle: None)
+        return finder
+
+    def _line(self, chart_path: tuple[str, ...], template: str, *needles: str) -> int | None:
+        finder = self._finder(chart_path, template)
         for needle in needles:
             line = finder(needle)
             if line is not None:
@@ -51,14 +57,21 @@ class Reporter:
 
     def object(self, rule: str, obj: RenderedObject, message: str, hint: str = "", needle: str = "") -> None:
         """A finding on an object; the line is the needle's (e.g. the annotation key), else the kind's.
-        The same finding twice on one object is reported once."""
-        seen = (rule, obj.chart_file, str(obj.key), message)
+        The same finding twice on one object is reported once.  (What the object's findings share is
+        looked up once: 5,000 findings on one object.)"""
+        known = self._objects.get(id(obj))
+        if known is None:
+            known = self._objects[id(obj)] = (obj.chart_file, str(obj.key), self._finder(obj.chart, obj.template),
+                                              f"kind: {obj.key.kind}")
+        file, name, finder, kind_line = known
+        seen = (rule, file, name, message)
         if seen in self._seen:
             return
         self._seen.add(seen)
-        line = self._line(obj.chart, obj.template, needle, f"kind: {obj.key.kind}")
-        self.findings.append(Finding(rule, RULES[rule].severity, message, self.chart_name, obj.chart_file, line,
-                                     str(obj.key), hint))
+        line = finder(needle)
+        if line is None:
+            line = finder(kind_line)
+        self.findings.append(Finding(rule, RULES[rule].severity, message, self.chart_name, file, line, name, hint))
 
     def chart(self, rule: str, path: tuple[str, ...], message: str, hint: str = "", needle: str = "") -> None:
         line = self._line(path, "Chart.yaml", needle) if needle else None
@@ -187,9 +200,12 @@ def _chart_ref_problem(a: Analysis, r: Reporter, info: ObjectInfo, ref_: Referen
                  "there is nothing to wait for", "remove the reference", needle=needle)
 
 
+_DEPENDS_ON = spec.PREFIX + "depends-on"
+
+
 def _verb(ref_: Reference) -> str:
     """How a message names the annotation a reference came from."""
-    return "depends-on" if ref_.source == spec.PREFIX + "depends-on" else ref_.source
+    return "depends-on" if ref_.source == _DEPENDS_ON else ref_.source
 
 
 def _repetitions(texts: dict[str, int], shown: int = 5) -> str:
@@ -216,8 +232,9 @@ def unresolved_reference(a: Analysis, r: Reporter) -> None:
                 texts = repeats.setdefault(ref_.source, {})
                 texts[ref_.text] = texts.get(ref_.text, 0) + 1
         for ref_ in info.references:
-            needle = ref_.text if ref_.source == spec.PREFIX + "depends-on" else ref_.source
-            verb = _verb(ref_)
+            ours = ref_.source == _DEPENDS_ON
+            needle = ref_.text if ours else ref_.source
+            verb = "depends-on" if ours else ref_.source  # _verb
             if ref_.syntax_error is not None:
                 e = ref_.syntax_error
                 r.object("invalid-reference", info.obj, f"{verb} {e.text!r} {e.reason}", e.hint, needle=needle)

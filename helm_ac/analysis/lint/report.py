@@ -36,7 +36,12 @@ class LintResult:
         return [f for c in self.charts for f in c.findings]
 
     def count(self, severity: Severity) -> int:
-        return sum(1 for f in self.findings if self.effective(f) is severity)
+        """Findings of this severity after ``--strict`` (list.count: 5,000 findings, asked four times)."""
+        raw = [f.severity for c in self.charts for f in c.findings]
+        if not self.strict:
+            return raw.count(severity)
+        return {Severity.ERROR: raw.count(Severity.ERROR) + raw.count(Severity.WARNING), Severity.WARNING: 0,
+                Severity.INFO: raw.count(Severity.INFO)}[severity]
 
     @property
     def exit_code(self) -> int:

@@ -5,7 +5,7 @@ from typing import Any, TextIO
 
 import orjson
 
-from helm_ac.analysis.lint import Severity
+from helm_ac.analysis.lint import Finding, Severity
 from helm_ac.analysis.lint.report import LintResult
 from helm_ac.output.printers.paths import display_path
 
@@ -14,7 +14,12 @@ SCHEMA_VERSION = 1
 
 def lint_document(result: LintResult) -> dict[str, Any]:
     charts = []
+    severity = {s: result.effective(_AS[s]).value for s in Severity}  # per severity, not per finding
+    paths: dict[tuple[str, str], str] = {}  # (chart, file) -> display path: findings share their files
     for c in result.charts:
+        for f in c.findings:
+            if (f.chart, f.file) not in paths:
+                paths[(f.chart, f.file)] = display_path(f)
         charts.append({
             "chart": c.chart,
             "rendered": c.error is None,
@@ -24,8 +29,8 @@ def lint_document(result: LintResult) -> dict[str, Any]:
             "dependencies": c.edges,
             "notes": c.notes,
             "findings": [{
-                "rule": f.rule, "severity": result.effective(f).value, "message": f.message, "object": f.object,
-                "file": f.file, "path": display_path(f), "line": f.line, "hint": f.hint,
+                "rule": f.rule, "severity": severity[f.severity], "message": f.message, "object": f.object,
+                "file": f.file, "path": paths[(f.chart, f.file)], "line": f.line, "hint": f.hint,
             } for f in c.findings],
         })
     return {
@@ -35,6 +40,10 @@ def lint_document(result: LintResult) -> dict[str, Any]:
         "summary": {"errors": result.count(Severity.ERROR), "warnings": result.count(Severity.WARNING),
                     "infos": result.count(Severity.INFO), "exitCode": result.exit_code},
     }
+
+
+#: a finding of each severity, to ask the result what it makes of that severity (``--strict``)
+_AS = {s: Finding("", s, "", "") for s in Severity}
 
 
 def print_lint(result: LintResult, out: TextIO) -> None:
