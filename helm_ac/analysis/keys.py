@@ -52,9 +52,7 @@ class Keys:
                 dotted += "-" + hashlib.sha256("\0".join((self.release, *node.path, node.role)).encode()).hexdigest()[:8]
             out = "void/" + slug(dotted)
         else:
-            kind = node.kind.lower() + (f".{node.group}" if node.kind.lower() in self._qualify and node.group else "")
-            ns = f"{node.namespace}/" if node.namespace and node.namespace != self.namespace else ""
-            out = f"{ns}{kind}/{node.name}"
+            out = node.qualified(group=node.kind.lower() in self._qualify, namespace=node.namespace != self.namespace)
         self._cache[node] = out
         return out
 

@@ -142,7 +142,6 @@ class Chart:
     directory: Path | None = None  # on disk, when it is a plain directory
     origin: str = ""  # where it came from (for messages)
     dependencies: list[Dependency] = field(default_factory=list)
-    raw_chart_yaml: str = ""
     crd_files: tuple[str, ...] = ()  # crds/x.yaml, ...: Helm installs them before the templates, never templated
     files: _Files | None = field(default=None, repr=False, compare=False)
 
@@ -207,10 +206,9 @@ def _load(files: _Files, path_prefix: tuple[str, ...], dep: Dependency | None) -
         if isinstance(req, dict):
             deps = _parse_deps(req.get("dependencies"), f"{files.origin}/requirements.yaml")
     annotations = a if isinstance(a := meta.get("annotations"), dict) else {}
-    raw = files.read("Chart.yaml") or b""
     chart = Chart(name=shown, path=path_prefix + (shown,), chart_type=str(meta.get("type") or "application"),
                   annotations=dict(annotations), dependency=dep, directory=files.root, origin=files.origin,
-                  dependencies=deps, raw_chart_yaml=raw.decode("utf-8", errors="replace"), crd_files=files.crds(),
+                  dependencies=deps, crd_files=files.crds(),
                   files=files)
     for sub in files.subcharts():
         sub_meta = _load_yaml(sub, "Chart.yaml")

@@ -5,14 +5,13 @@ One function per rule (or per small family of rules), named after the rule.
 """
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from helm_ac.analysis import graph as graphmod
 from helm_ac.analysis import model
 from helm_ac.analysis.lint.rules import RULES, Finding
-from helm_ac.analysis.lint.suggest import Suggestions
+from helm_ac.analysis.lint.suggest import Suggestions, close
 from helm_ac.analysis.model import Analysis, ChartInfo, ObjectInfo, Reference
 from helm_ac.extension import interop, refs, spec
 from helm_ac.kinds import ObjectKey
@@ -82,9 +81,6 @@ class Reporter:
         self.findings.append(Finding(rule, RULES[rule].severity, message, self.chart_name, file, None, None, hint))
 
 
-def _close(word: str, options: list[str], cutoff: float = 0.6) -> str | None:
-    m = difflib.get_close_matches(word, options, n=1, cutoff=cutoff)
-    return m[0] if m else None
 
 
 # ------------------------------------------------------------------ manifests
@@ -113,7 +109,7 @@ def _annotation_key_checks(keys: list[str], own: dict[str, spec.Annotation], oth
                  "object annotations go on rendered objects (metadata.annotations); chart annotations go in "
                  "Chart.yaml under annotations:")
             continue
-        guess = _close(name, list(own), 0.5)
+        guess = close(name, list(own), 0.5)
         emit(key, f"unknown annotation {key}" + (f"; did you mean {spec.PREFIX}{guess}?" if guess else ""),
              f"known keys: {', '.join(spec.PREFIX + k for k in own)}")
 
@@ -178,7 +174,7 @@ def _chart_ref_problem(a: Analysis, r: Reporter, info: ObjectInfo, ref_: Referen
     needle = str(cref)
     if state == "unknown":
         siblings = [p[-1] for p in a.subcharts_of(target[:-1])]
-        guess = _close(cref.path[-1], siblings, 0.5)
+        guess = close(cref.path[-1], siblings, 0.5)
         where = "/".join(target[:-1])
         hint = f"subcharts of {where}: {', '.join(siblings) or 'none'}"
         if not cref.absolute and len(info.obj.chart) > 1 and (a.root + cref.path) in a.charts:
@@ -252,7 +248,7 @@ def unresolved_reference(a: Analysis, r: Reporter) -> None:
             if isinstance(ref_.ref, interop.GroupRef):
                 if ref_.group_target is None:
                     known = sorted(g for c, g in a.resource_groups if c == info.obj.chart)
-                    guess = _close(ref_.ref.name, known, 0.5)
+                    guess = close(ref_.ref.name, known, 0.5)
                     r.object("unresolved-reference", info.obj,
                              f"{verb}: no object of chart {'/'.join(info.obj.chart)} is in resource group "
                              f"{ref_.ref.name!r}" + (f"; did you mean {guess!r}?" if guess else ""),
@@ -356,7 +352,7 @@ def _check_subchart_name(a: Analysis, r: Reporter, c: ChartInfo, name: str, ann:
     key = ann if "/" in ann else spec.PREFIX + ann
     if state == "unknown":
         subs = [p[-1] for p in a.subcharts_of(c.path)]
-        guess = _close(name, subs, 0.5)
+        guess = close(name, subs, 0.5)
         r.chart("unknown-subchart-reference", c.path,
                 f"{key} names {name!r}, which is not a subchart of {c.name}"
                 + (f"; did you mean {guess}?" if guess else ""),
