@@ -140,8 +140,6 @@ def build(a: Analysis, *, implicit: Iterable[str] = IMPLICIT_RULES) -> "nx.DiGra
     return collect(a, implicit=implicit).digraph()
 
 
-_DEPENDS_ON = spec.PREFIX + "depends-on"
-
 
 def collect(a: Analysis, *, implicit: Iterable[str] = IMPLICIT_RULES) -> Edges:
     """The edges of an analysis's dependency graph (self-dependencies are left out)."""
@@ -197,7 +195,7 @@ def collect(a: Analysis, *, implicit: Iterable[str] = IMPLICIT_RULES) -> Edges:
         for r in oinfo.references:
             if not (r.targets or r.chart_target is not None or r.group_target is not None):
                 continue  # resolved to nothing: no edge (10,000 such references: 6 ms of reasons nobody reads)
-            rule = "depends-on" if r.source == _DEPENDS_ON else r.source
+            rule = "depends-on" if r.source == spec.DEPENDS_ON else r.source
             why = Why(rule, f"{key} {rule} {r.text}", oinfo.obj.chart_file, r.gate)
             for t in r.targets:
                 if t != key:

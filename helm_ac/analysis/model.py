@@ -54,7 +54,7 @@ class Reference:
     ambiguous: Sequence[ObjectKey] = ()
     hooks: Sequence[RenderedObject] = ()  # matched hook objects only
     duplicate: bool = False
-    source: str = spec.PREFIX + "depends-on"  # the annotation it came from (other tools': helm_ac.extension.interop)
+    source: str = spec.DEPENDS_ON  # the annotation it came from (other tools': helm_ac.extension.interop)
     gate: str = "ready"  # "present": the dependent may start once the target exists (werf state=present)
     group_target: str | None = None  # a HIP-0025 resource group of the object's chart
 

@@ -18,6 +18,7 @@ from typing import Any, Callable
 from helm_ac.extension import durations, readywhen, refs
 
 PREFIX = "appcontroller.k8s/"
+DEPENDS_ON = PREFIX + "depends-on"  # the annotation key of the references
 API_VERSION = "appcontroller.k8s/v1alpha1"
 
 

@@ -81,8 +81,6 @@ class Reporter:
         self.findings.append(Finding(rule, RULES[rule].severity, message, self.chart_name, file, None, None, hint))
 
 
-
-
 # ------------------------------------------------------------------ manifests
 
 def invalid_manifest(a: Analysis, r: Reporter) -> None:
@@ -196,12 +194,9 @@ def _chart_ref_problem(a: Analysis, r: Reporter, info: ObjectInfo, ref_: Referen
                  "there is nothing to wait for", "remove the reference", needle=needle)
 
 
-_DEPENDS_ON = spec.PREFIX + "depends-on"
-
-
 def _verb(ref_: Reference) -> str:
     """How a message names the annotation a reference came from."""
-    return "depends-on" if ref_.source == _DEPENDS_ON else ref_.source
+    return "depends-on" if ref_.source == spec.DEPENDS_ON else ref_.source
 
 
 def _repetitions(texts: dict[str, int], shown: int = 5) -> str:
@@ -228,9 +223,8 @@ def unresolved_reference(a: Analysis, r: Reporter) -> None:
                 texts = repeats.setdefault(ref_.source, {})
                 texts[ref_.text] = texts.get(ref_.text, 0) + 1
         for ref_ in info.references:
-            ours = ref_.source == _DEPENDS_ON
-            needle = ref_.text if ours else ref_.source
-            verb = "depends-on" if ours else ref_.source  # _verb
+            needle = ref_.text if ref_.source == spec.DEPENDS_ON else ref_.source
+            verb = _verb(ref_)
             if ref_.syntax_error is not None:
                 e = ref_.syntax_error
                 r.object("invalid-reference", info.obj, f"{verb} {e.text!r} {e.reason}", e.hint, needle=needle)
@@ -396,7 +390,7 @@ def dependency_cycle(a: Analysis, r: Reporter, edges: graphmod.Edges) -> None:
         shown = " → ".join(str(n) for n in path[start:-1] + path[:start + 1])  # read from the reported object
         hint = "break one of: " + "; ".join(dict.fromkeys(reasons)) if reasons else "break one edge of the cycle"
         r.object("dependency-cycle", a.objects[first].obj, f"dependency cycle: {shown}", hint,
-                 needle=spec.PREFIX + "depends-on")
+                 needle=spec.DEPENDS_ON)
 
 
 def endpoints_deadlock(a: Analysis, r: Reporter, edges: graphmod.Edges) -> None:
