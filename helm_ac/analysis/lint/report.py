@@ -27,9 +27,13 @@ class LintResult:
     charts: list[ChartResult]
     strict: bool = False
 
+    def severity(self, severity: Severity) -> Severity:
+        """A severity after ``--strict`` (warnings become errors)."""
+        return Severity.ERROR if self.strict and severity is Severity.WARNING else severity
+
     def effective(self, f: Finding) -> Severity:
-        """Severity after ``--strict`` (warnings become errors)."""
-        return Severity.ERROR if self.strict and f.severity is Severity.WARNING else f.severity
+        """A finding's severity after ``--strict``."""
+        return self.severity(f.severity)
 
     @property
     def findings(self) -> list[Finding]:
@@ -38,10 +42,7 @@ class LintResult:
     def count(self, severity: Severity) -> int:
         """Findings of this severity after ``--strict`` (list.count: 5,000 findings, asked four times)."""
         raw = [f.severity for c in self.charts for f in c.findings]
-        if not self.strict:
-            return raw.count(severity)
-        return {Severity.ERROR: raw.count(Severity.ERROR) + raw.count(Severity.WARNING), Severity.WARNING: 0,
-                Severity.INFO: raw.count(Severity.INFO)}[severity]
+        return sum(raw.count(s) for s in Severity if self.severity(s) is severity)
 
     @property
     def exit_code(self) -> int:

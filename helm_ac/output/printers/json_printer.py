@@ -5,7 +5,7 @@ from typing import Any, TextIO
 
 import orjson
 
-from helm_ac.analysis.lint import Finding, Severity
+from helm_ac.analysis.lint import Severity
 from helm_ac.analysis.lint.report import LintResult
 from helm_ac.output.printers.paths import display_path
 
@@ -14,7 +14,7 @@ SCHEMA_VERSION = 1
 
 def lint_document(result: LintResult) -> dict[str, Any]:
     charts = []
-    severity = {s: result.effective(_AS[s]).value for s in Severity}  # per severity, not per finding
+    severity = {s: result.severity(s).value for s in Severity}  # per severity, not per finding
     paths: dict[tuple[str, str], str] = {}  # (chart, file) -> display path: findings share their files
     for c in result.charts:
         for f in c.findings:
@@ -40,10 +40,6 @@ def lint_document(result: LintResult) -> dict[str, Any]:
         "summary": {"errors": result.count(Severity.ERROR), "warnings": result.count(Severity.WARNING),
                     "infos": result.count(Severity.INFO), "exitCode": result.exit_code},
     }
-
-
-#: a finding of each severity, to ask the result what it makes of that severity (``--strict``)
-_AS = {s: Finding("", s, "", "") for s in Severity}
 
 
 def print_lint(result: LintResult, out: TextIO) -> None:
