@@ -26,8 +26,9 @@ from helm_ac.rendering import fasthead, yamlio
 HOOK_ANNOTATION = "helm.sh/hook"
 # A "---" line (with an optional comment), found from the newline before it: a literal prefix
 # the regex engine searches fast, where "^---" with MULTILINE would be tried at every position.
-_DOC_SPLIT = re.compile(r"\n---[ \t]*(?:#[^\n]*)?(?=\n|\Z)")
-_DOC_FIRST = re.compile(r"---[ \t]*(?:#[^\n]*)?(?=\n|\Z)")
+_SEPARATOR = r"---[ \t]*(?:#[^\n]*)?(?=\n|\Z)"
+_DOC_SPLIT = re.compile("\n" + _SEPARATOR)
+_DOC_FIRST = re.compile(_SEPARATOR)  # the same line first in the text (no newline before it)
 # From the newline before it, like _DOC_SPLIT: documents of several hundred kB (CRDs) have no such line
 _SOURCE = re.compile(r"\n# Source: (.+?)\s*$", re.MULTILINE)
 _CONTENT = re.compile(r"^[ \t]*[^#\s]", re.MULTILINE)
