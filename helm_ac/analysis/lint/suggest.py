@@ -75,8 +75,7 @@ class CloseNames:
             bucket = get(word[:i] + word[i + 1:])
             if bucket:
                 for name, j in bucket:
-                    if j == -1 or j == i or (j == i + 1 and name[i + 1] == word[i]) \
-                            or (j == i - 1 and name[i - 1] == word[i]):
+                    if _one_edit(word, i, name, j):
                         near.add(name)
         return near
 
@@ -93,11 +92,7 @@ class CloseNames:
         far: set[str] = set()
         for i in range(len(word)):
             for name, j in index.get(word[:i] + word[i + 1:], ()):
-                if j == -1 or j == i or (j == i + 1 and name[i + 1] == word[i]) \
-                        or (j == i - 1 and name[i - 1] == word[i]):
-                    near.add(name)
-                else:
-                    far.add(name)
+                (near if _one_edit(word, i, name, j) else far).add(name)
         return near, far - near
 
     def best(self, word: str, cutoff: float, exclude: str | None = None) -> str | None:
@@ -119,20 +114,22 @@ class CloseNames:
 
 def _longest_common_start(words: list[bytes], word: bytes) -> int:
     """The longest start ``word`` shares with one of the sorted ``words``: a neighbour's where ``word``
-    would be inserted; the first differing byte found by XOR of the two as numbers."""
+    would be inserted."""
     at = bisect.bisect_left(words, word)
-    best = 0
-    if at:
-        other = words[at - 1]
-        n = len(other) if len(other) < len(word) else len(word)
-        best = n - ((int.from_bytes(word[:n], "big") ^ int.from_bytes(other[:n], "big")).bit_length() + 7) // 8
-    if at < len(words):
-        other = words[at]
-        n = len(other) if len(other) < len(word) else len(word)
-        shared = n - ((int.from_bytes(word[:n], "big") ^ int.from_bytes(other[:n], "big")).bit_length() + 7) // 8
-        if shared > best:
-            best = shared
-    return best
+    before = _shared_start(words[at - 1], word) if at else 0
+    return max(before, _shared_start(words[at], word)) if at < len(words) else before
+
+
+def _shared_start(a: bytes, b: bytes) -> int:
+    """How many leading bytes ``a`` and ``b`` share: the first differing byte found by XOR of the two as numbers."""
+    n = min(len(a), len(b))
+    return n - ((int.from_bytes(a[:n], "big") ^ int.from_bytes(b[:n], "big")).bit_length() + 7) // 8
+
+
+def _one_edit(word: str, i: int, name: str, j: int) -> bool:
+    """``word`` without its character i equals ``name`` without its character j (j = -1: all of
+    ``name``): are the two one edit apart (deleted, inserted or replaced, or neighbours swapped)?"""
+    return j == -1 or j == i or (j == i + 1 and name[i + 1] == word[i]) or (j == i - 1 and name[i - 1] == word[i])
 
 
 def _one_edit_ratio(a: str, b: str) -> float:
