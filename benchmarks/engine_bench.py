@@ -37,7 +37,7 @@ from helm_ac.analysis import graph, model
 from helm_ac.analysis.estimates import Estimates  # noqa: E402
 from helm_ac.analysis.keys import Keys
 from helm_ac.engine import simulation
-from helm_ac.engine.loop import VirtualLoop  # noqa: E402
+from helm_ac.clock import VirtualLoop  # noqa: E402
 from helm_ac.engine.scheduler import Engine, Options  # noqa: E402
 from helm_ac.engine.simulated import Behaviour, SimulatedCluster  # noqa: E402
 from helm_ac.output import views

@@ -12,14 +12,17 @@ import pytest
 
 PKG = Path(__file__).resolve().parent.parent / "helm_ac"
 
-#: Bottom to top. A module may import its own layer and those listed before it. The cluster half
-#: has its slots: ``kube`` (the official client behind the engine's Cluster seam), ``apiserver``
-#: (the simulated cluster over HTTP) and ``controller``.
+#: Bottom to top. A module may import its own layer and those listed before it. ``kubesim`` is the
+#: one in-memory Kubernetes (store, patches, simulated controllers) under both simulated faces: the
+#: engine's virtual-time cluster and ``apiserver`` (the same model over HTTP, in real time). The
+#: cluster half has its slots: ``kube`` (the official client behind the engine's Cluster seam),
+#: ``apiserver`` and ``controller``.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("base", ("__init__", "errors", "kinds")),
+    ("base", ("__init__", "errors", "kinds", "clock")),
     ("extension", ("extension",)),
     ("rendering", ("rendering",)),
     ("analysis", ("analysis",)),
+    ("kubesim", ("kubesim",)),
     ("engine", ("engine",)),
     ("output", ("output",)),
     ("kube", ("kube",)),
@@ -30,7 +33,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
 ]
 #: Layers without I/O: no processes, sockets, terminals or command-line parsing (printers write to
 #: the stream they are given, so rich is theirs only).
-PURE = ("base", "extension", "analysis", "engine", "output")
+PURE = ("base", "extension", "analysis", "kubesim", "engine", "output")
 IO_DOORS = {"subprocess", "socket", "click", "kubernetes", "urllib", "http", "asyncio", "aiohttp",
             "helm_ac.rendering.helm", "helm_ac.rendering.early"}
 

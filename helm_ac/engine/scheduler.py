@@ -34,7 +34,7 @@ from helm_ac.engine.events import (
     SummaryEvent,
     Unfinished,
 )
-from helm_ac.engine.loop import Loop, Timer
+from helm_ac.clock import Loop, Timer
 from helm_ac.extension import spec
 from helm_ac.kinds import ObjectKey
 

@@ -27,7 +27,7 @@ from typing import Any, Callable
 
 from helm_ac.analysis.pods import pod_labels
 from helm_ac.engine.cluster import ApiError, WatchEvent
-from helm_ac.engine.loop import Timer, VirtualLoop
+from helm_ac.clock import Timer, VirtualLoop
 from helm_ac.kinds import ObjectKey
 
 SIMULATED_NODES = 3  # a DaemonSet runs one pod per node

@@ -16,7 +16,7 @@ from helm_ac.analysis.keys import Keys
 from helm_ac.analysis.lint import Finding, has_errors
 from helm_ac.analysis.model import Analysis
 from helm_ac.engine.events import Event, State, StateEvent, SummaryEvent
-from helm_ac.engine.loop import VirtualLoop
+from helm_ac.clock import VirtualLoop
 from helm_ac.engine.scheduler import Engine, Options
 from helm_ac.engine.simulated import Behaviour, SimulatedCluster
 from helm_ac.kinds import ObjectKey
