@@ -3,8 +3,12 @@ script generates and load on the pinned runtime; decode gives the JSON a JSON cl
 from __future__ import annotations
 
 import base64
+import gzip
+import json
 import re
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -330,3 +334,144 @@ def test_encode_names_the_field_of_a_wrong_value():
         protobuf.encode({"apiVersion": "apps/v1", "kind": "Deployment", "spec": {"replicas": "three"}})
     with pytest.raises(StatusError, match="apiVersion and kind"):
         protobuf.encode({"metadata": {}})
+
+
+# --- what real Helm sends ----------------------------------------------------------------------
+
+def release_of(secret: dict) -> dict:
+    """Helm's release record inside a release Secret: data.release is base64 (JSON's) of base64
+    (Helm's) of gzip of the release JSON."""
+    return json.loads(gzip.decompress(base64.b64decode(base64.b64decode(secret["data"]["release"]))))
+
+
+def check_release_secret(secret: dict, status: str) -> None:
+    assert (secret["apiVersion"], secret["kind"], secret["type"]) == ("v1", "Secret", "helm.sh/release.v1")
+    meta = secret["metadata"]
+    assert meta["name"] == "sh.helm.release.v1.demo.v1" and meta["creationTimestamp"] is None
+    assert "namespace" not in meta  # the URL carries it; Go's empty string is omitted
+    assert {k: meta["labels"][k] for k in ("name", "owner", "status", "version")} == \
+        {"name": "demo", "owner": "helm", "status": status, "version": "1"}
+    release = release_of(secret)
+    assert (release["name"], release["version"], release["info"]["status"]) == ("demo", 1, status)
+
+
+@pytest.mark.parametrize("major", ["3", "4"])
+def test_golden_helm_release_secrets_decode_as_json_clients_send_them(major):
+    """Bodies real Helm 3.17.3 / 4.1.4 sent (captured with the tiny server below, `helm install`
+    then `helm uninstall`): the release Secret created, then updated to deployed, and the
+    DeleteOptions of the uninstall."""
+    created = protobuf.decode((GOLDEN / f"helm{major}-release-create.pb").read_bytes())
+    check_release_secret(created, "pending-install")
+    updated = protobuf.decode((GOLDEN / f"helm{major}-release-update.pb").read_bytes())
+    check_release_secret(updated, "deployed")
+    assert set(created) == {"apiVersion", "kind", "metadata", "data", "type"}
+    assert protobuf.decode((GOLDEN / f"helm{major}-delete-options.pb").read_bytes()) == \
+        {"apiVersion": "v1", "kind": "DeleteOptions"}
+    assert protobuf.decode(protobuf.encode(updated)) == updated
+
+
+class TinyKube:
+    """Just enough of an API server on 127.0.0.1 for `helm install`/`uninstall` of a chart without
+    templates (release Secrets only): discovery, secrets list/get/create/update/delete. It records
+    every request with a body and decodes protobuf Secrets with the module under test."""
+
+    NOT_FOUND = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404,
+                 "message": "not found"}
+
+    def __init__(self) -> None:
+        self.bodies: list[tuple[str, str, str, bytes]] = []  # (method, path, content type, body)
+        self.secrets: dict[str, dict] = {}
+        kube = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def reply(self, code: int, obj: dict) -> None:
+                body = json.dumps(obj).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def serve(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                code, obj = kube.answer(self.command, self.path.split("?")[0], self.headers.get("Content-Type", ""), body)
+                self.reply(code, obj)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = serve
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def answer(self, method: str, path: str, ctype: str, body: bytes) -> tuple[int, dict]:
+        if body:
+            self.bodies.append((method, path, ctype, body))
+        if path == "/version":
+            return 200, {"major": "1", "minor": "36", "gitVersion": "v1.36.3", "platform": "linux/amd64"}
+        if path == "/api":
+            return 200, {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [
+                {"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1"}]}
+        if path == "/apis":
+            return 200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": []}
+        if path == "/api/v1":
+            return 200, {"kind": "APIResourceList", "groupVersion": "v1", "resources": [
+                {"name": "secrets", "singularName": "secret", "namespaced": True, "kind": "Secret",
+                 "verbs": ["create", "delete", "get", "list", "update"]}]}
+        collection = "/api/v1/namespaces/default/secrets"
+        name = path[len(collection) + 1:] if path.startswith(collection + "/") else None
+        if method in ("POST", "PUT") and (path == collection or name):
+            secret = protobuf.decode(body) if ctype == protobuf.CONTENT_TYPE else json.loads(body)
+            secret["metadata"].update(namespace="default", uid="u-1", resourceVersion=str(len(self.bodies)))
+            self.secrets[secret["metadata"]["name"]] = secret
+            return (201 if method == "POST" else 200), secret
+        if path == collection and method == "GET":
+            return 200, {"kind": "SecretList", "apiVersion": "v1", "metadata": {"resourceVersion": "1"},
+                         "items": list(self.secrets.values())}
+        if name and method == "GET" and name in self.secrets:
+            return 200, self.secrets[name]
+        if name and method == "DELETE" and name in self.secrets:
+            return 200, self.secrets.pop(name)
+        return 404, self.NOT_FOUND
+
+    def kubeconfig(self, path: Path) -> Path:
+        host, port = self.server.server_address[:2]
+        path.write_text(f"""apiVersion: v1
+kind: Config
+clusters: [{{name: tiny, cluster: {{server: "http://{host}:{port}"}}}}]
+users: [{{name: tiny, user: {{token: t}}}}]
+contexts: [{{name: tiny, context: {{cluster: tiny, user: tiny, namespace: default}}}}]
+current-context: tiny
+""")
+        return path
+
+    def __enter__(self) -> "TinyKube":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.helm
+def test_real_helm_sends_protobuf_release_secrets_and_delete_options(helm, tmp_path):
+    """Real Helm against the tiny server: every body it sends for Secrets is protobuf, and decodes
+    to a release Secret (install: created pending-install, updated deployed; uninstall: updated
+    uninstalling, deleted with empty DeleteOptions)."""
+    chart = tmp_path / "demo"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: demo\nversion: 0.1.0\n")
+    with TinyKube() as kube:
+        env = dict(helm.env, KUBECONFIG=str(kube.kubeconfig(tmp_path / "kubeconfig")))
+        helm.run("install", "demo", str(chart), "--disable-openapi-validation", env=env)
+        helm.run("uninstall", "demo", env=env)
+    assert [(m, t) for m, _, t, _ in kube.bodies] == [("POST", protobuf.CONTENT_TYPE)] + \
+        [("PUT", protobuf.CONTENT_TYPE)] * 2 + [("DELETE", protobuf.CONTENT_TYPE)]
+    decoded = [protobuf.decode(b) for *_, b in kube.bodies]
+    for secret, status in zip(decoded, ("pending-install", "deployed", "uninstalling")):
+        check_release_secret(secret, status)
+    assert decoded[3] == {"apiVersion": "v1", "kind": "DeleteOptions"}
+    assert kube.secrets == {}
