@@ -19,7 +19,8 @@ unless the Go field is a pointer or has no ``omitempty``: ``replicas: 0`` surviv
 are always written (``{}`` when empty); empty lists and maps never. Special types: ``Time`` and
 ``MicroTime`` are RFC 3339 strings (a zero ``Time`` is ``null``, as Go writes it), ``Duration`` Go's
 ``1h2m3s``, ``Quantity`` its string, ``IntOrString`` an int or a string, ``FieldsV1``,
-``RawExtension`` and apiextensions' ``JSON`` their raw JSON, ``bytes`` base64 strings, ``Verbs`` and
+``RawExtension`` and apiextensions' ``JSON`` their raw JSON (a ``WatchEvent``'s object travels
+as its own protobuf body, see :func:`watch_frame`), ``bytes`` base64 strings, ``Verbs`` and
 ``ExtraValue`` plain lists, the ``JSONSchemaPropsOr*`` unions their one side. JSON keys with no proto
 field are dropped by :func:`encode` (Go drops them too).
 """
@@ -506,8 +507,12 @@ def encode(obj: dict[str, Any]) -> bytes:
     cls = message_for(api_version, kind)
     if cls is None:
         raise _unsupported(api_version, kind)
-    msg = cls()
-    _fill(msg, {k: v for k, v in obj.items() if k not in ("apiVersion", "kind")}, "")
+    msg: Any = cls()
+    fields = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind")}
+    if msg.DESCRIPTOR.full_name == f"{_META}.WatchEvent" and isinstance(fields.get("object"), dict):
+        # Kubernetes embeds the watched object in its own protobuf envelope, not as JSON
+        msg.object.raw = encode(fields.pop("object"))
+    _fill(msg, fields, "")
     unknown: Any = _unknown_class()()
     unknown.typeMeta.apiVersion = api_version
     unknown.typeMeta.kind = kind
@@ -515,3 +520,13 @@ def encode(obj: dict[str, Any]) -> bytes:
     unknown.contentEncoding = ""
     unknown.contentType = ""
     return MAGIC + unknown.SerializeToString(deterministic=True)
+
+
+def watch_frame(event: dict[str, Any]) -> bytes:
+    """One event of a protobuf watch stream (``{"type": ..., "object": {...}}``, as the store's watch
+    sink gets it): a 4-byte big-endian length, then a ``WatchEvent`` body of the object's
+    group-version whose ``object`` is the object's own protobuf body, as kube-apiserver frames it."""
+    obj = event["object"]
+    body = encode({"apiVersion": obj.get("apiVersion", "v1"), "kind": "WatchEvent", "type": event["type"],
+                   "object": obj})
+    return len(body).to_bytes(4, "big") + body
