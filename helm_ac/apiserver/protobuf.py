@@ -92,11 +92,15 @@ def message_for(api_version: str, kind: str) -> type[Message] | None:
         short = group.split(".", 1)[0]
     else:
         return None
-    table = _kinds()
-    found = table.get((short, version, kind))
-    if found is None and (short, version) in {(s, v) for s, v, _ in table} | {("meta", "v1")}:
-        found = table.get(("meta", "v1", kind))  # options and Status: in every group-version
+    found = _kinds().get((short, version, kind))
+    if found is None and (short, version) in _group_versions():
+        found = _kinds().get(("meta", "v1", kind))  # options and Status: in every group-version
     return found
+
+
+@cache
+def _group_versions() -> frozenset[tuple[str, str]]:
+    return frozenset((s, v) for s, v, _ in _kinds())
 
 
 # --- Go struct facts the .proto files do not carry --------------------------------------------------
@@ -389,15 +393,15 @@ def _scalar_from_json(f: FieldDescriptor, value: Any, what: str) -> Any:
         except ValueError:
             raise StatusError(400, "BadRequest", f"{what}: {value!r} is not base64") from None
     if t == FieldDescriptor.TYPE_STRING:
-        ok = isinstance(value, str)
+        ok, expected = isinstance(value, str), "a string"
     elif t == FieldDescriptor.TYPE_BOOL:
-        ok = isinstance(value, bool)
+        ok, expected = isinstance(value, bool), "true or false"
     elif t in (FieldDescriptor.TYPE_DOUBLE, FieldDescriptor.TYPE_FLOAT):
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        ok, expected = isinstance(value, (int, float)) and not isinstance(value, bool), "a number"
     else:
-        ok = isinstance(value, int) and not isinstance(value, bool)
+        ok, expected = isinstance(value, int) and not isinstance(value, bool), "an integer"
     if not ok:
-        raise StatusError(400, "BadRequest", f"{what}: {value!r} does not fit a {f.name} field")
+        raise StatusError(400, "BadRequest", f"{what}: expected {expected}, not {value!r}")
     return value
 
 
@@ -437,7 +441,7 @@ def _fill(msg: Any, value: Any, what: str) -> None:
         return
     shape = _shape(d)
     for key, item in _object(value, what).items():
-        where = _shape_lookup(shape, key)
+        where = shape.by_json.get(key)
         if where is None:
             continue  # no such field in Kubernetes' Go struct either: dropped, as Go drops it
         carrier, f = where
@@ -445,10 +449,6 @@ def _fill(msg: Any, value: Any, what: str) -> None:
             continue  # null: Go's zero value, not written (a zero Time is: Go writes it, empty)
         target = getattr(msg, carrier.name) if carrier is not None else msg
         _fill_value(target, f, item, f"{what}.{key}" if what else key)
-
-
-def _shape_lookup(shape: _Shape, key: str) -> tuple[FieldDescriptor | None, FieldDescriptor] | None:
-    return shape.by_json.get(key)
 
 
 # --- the envelope --------------------------------------------------------------------------------
