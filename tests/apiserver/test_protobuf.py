@@ -387,8 +387,10 @@ def test_encode_names_the_field_of_a_wrong_value():
     with pytest.raises(StatusError, match=r"data\.k: 'not base64!' is not base64") as e:
         protobuf.encode(bad)
     assert e.value.code == 400
-    with pytest.raises(StatusError, match=r"spec\.replicas: expected an integer, not 'three'"):
+    with pytest.raises(StatusError, match=r"spec\.replicas: expected an integer of 32 bits, not 'three'"):
         protobuf.encode({"apiVersion": "apps/v1", "kind": "Deployment", "spec": {"replicas": "three"}})
+    with pytest.raises(StatusError, match=r"spec\.replicas: expected an integer of 32 bits, not 4294967296"):
+        protobuf.encode({"apiVersion": "apps/v1", "kind": "Deployment", "spec": {"replicas": 2**32}})
     with pytest.raises(StatusError, match="apiVersion and kind"):
         protobuf.encode({"metadata": {}})
 
@@ -532,3 +534,17 @@ def test_real_helm_sends_protobuf_release_secrets_and_delete_options(helm, tmp_p
         check_release_secret(secret, status)
     assert decoded[3] == {"apiVersion": "v1", "kind": "DeleteOptions"}
     assert kube.secrets == {}
+
+
+def test_values_json_cannot_carry_are_bad_requests_not_tracebacks():
+    cm = core_pb2.ConfigMap()
+    entry = cm.metadata.managedFields.add()
+    entry.manager, entry.fieldsV1.Raw = "m", b"{not json"
+    with pytest.raises(StatusError) as e:
+        protobuf.decode(wire("v1", "ConfigMap", cm))
+    assert (e.value.code, e.value.reason) == (400, "BadRequest") and "ConfigMap (v1)" in e.value.message
+    cm = core_pb2.ConfigMap()
+    cm.metadata.creationTimestamp.seconds = 2**62
+    with pytest.raises(StatusError) as e:
+        protobuf.decode(wire("v1", "ConfigMap", cm))
+    assert e.value.code == 400
