@@ -177,7 +177,8 @@ def test_patch_operations_carry_gvk_and_field_validation(registry):
     assert any(p["name"] == "fieldValidation" for p in doc["paths"][
         "/apis/apps/v1/namespaces/{namespace}/deployments"]["post"]["parameters"])
     spec = doc["components"]["schemas"]["io.k8s.api.apps.v1.DeploymentSpec"]
-    assert spec["properties"]["template"]["allOf"] == [{"$ref": "#/components/schemas/io.k8s.api.core.v1.PodTemplateSpec"}]
+    template = spec["properties"]["template"]
+    assert template["allOf"] == [{"$ref": "#/components/schemas/io.k8s.api.core.v1.PodTemplateSpec"}]
     containers = doc["components"]["schemas"]["io.k8s.api.core.v1.PodSpec"]["properties"]["containers"]
     assert containers["x-kubernetes-patch-merge-key"] == "name" and containers["type"] == "array"
     refs: set[str] = set()
@@ -429,3 +430,15 @@ def test_crd_object_itself_is_schema_checked_as_a_builtin(registry):
     with pytest.raises(StatusError) as e:
         validation.validate(res, crd, strict=True)
     assert 'unknown field "spec.names.plurals"' in e.value.message
+
+
+def test_validate_of_a_crd_object_includes_the_apiextensions_checks(registry):
+    res = registry.lookup("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+    crd = widget_crd()
+    crd["metadata"]["name"] = "gadgets.example.com"
+    with pytest.raises(StatusError) as e:
+        validation.validate(res, crd, strict=True)
+    assert e.value.code == 422
+    assert e.value.details["causes"] == [{
+        "reason": "FieldValueInvalid", "field": "metadata.name",
+        "message": 'Invalid value: "gadgets.example.com": must be spec.names.plural+"."+spec.group'}]
