@@ -196,6 +196,8 @@ def test_openapi_cached_and_hash_follows_content(registry):
     assert name == "com.example.v1.Widget"
     schema = one.document["components"]["schemas"][name]
     assert schema["properties"]["spec"]["properties"]["size"] == {"type": "integer", "minimum": 1}
+    assert schema["properties"]["spec"]["properties"]["port"] == {
+        "x-kubernetes-int-or-string": True, "anyOf": [{"type": "integer"}, {"type": "string"}]}
     assert schema["x-kubernetes-group-version-kind"] == [{"group": "example.com", "kind": "Widget", "version": "v1"}]
     patch = one.document["paths"]["/apis/example.com/v1/namespaces/{namespace}/widgets/{name}"]["patch"]
     assert "application/strategic-merge-patch+json" not in patch["requestBody"]["content"]
