@@ -737,12 +737,17 @@ def acting_as(user: UserInfo | None) -> Iterator[None]:
 
 def escalation_admission(authorizer: Authorizer) -> Callable[[Any], None]:
     """A store admission hook (``store.add_admission(escalation_admission(authz))``) running
-    :meth:`Authorizer.check_write` for writes of RBAC objects by the user of :func:`acting_as`."""
+    :meth:`Authorizer.check_write` for writes of RBAC objects by the user of :func:`acting_as` (the
+    write's ``user`` must name that user: the HTTP face passes ``user=user.name`` to the store)."""
 
     def admit(op: Any) -> None:
         user = current_user.get()
         res = op.resource
         if user is None or res.group != RBAC_GROUP or op.verb not in ("create", "update") or op.obj is None:
+            return
+        # the write must be the request's own: a controller's timer scheduled during a request runs
+        # in a copy of the request's context (asyncio copies it), yet writes as the server
+        if op.user != user.name:
             return
         if op.subresource:
             return
