@@ -615,7 +615,7 @@ def test_updating_a_role_is_checked_only_when_it_grants_something_new(guarded):
     with acting_as(ALICE):
         touched = copy.deepcopy(held)
         touched["metadata"]["finalizers"] = ["example.com/keep"]
-        guarded.update(roles, "team-a", "wide", touched)  # only what the GC writes: no check
+        touched = guarded.update(roles, "team-a", "wide", touched)  # only what the GC writes: no check
         relabelled = copy.deepcopy(touched)
         relabelled["metadata"]["labels"] = {"a": "b"}
         with pytest.raises(StatusError) as e:
