@@ -545,6 +545,20 @@ def test_bootstrap_writes_the_aggregated_rules_as_the_controller_does(store, def
     assert len(admin["rules"]) > len(view["rules"])
 
 
+def test_the_aggregation_controller_writes_new_rules_into_view_edit_and_admin(store, defaults):
+    crs = res(store, "clusterroles", RBAC_GROUP)
+    widget_rule = R(["get", "list", "watch"], ["widgets"], ["example.com"])
+    put(store, role("widgets-view", [widget_rule], ns=None,
+                    labels={"rbac.authorization.k8s.io/aggregate-to-view": "true"}))
+    for name in ("view", "edit", "admin"):  # edit aggregates view, admin aggregates edit
+        assert widget_rule in store.get(crs, None, name)["rules"], name
+    assert defaults.allowed(UserInfo("viewer"), "list", "widgets", group="example.com", namespace="team-a")
+    store.delete(crs, None, "widgets-view")
+    for name in ("view", "edit", "admin"):
+        assert widget_rule not in store.get(crs, None, name)["rules"], name
+    assert not defaults.allowed(UserInfo("viewer"), "list", "widgets", group="example.com", namespace="team-a")
+
+
 # --- escalation -------------------------------------------------------------------------------------
 
 class AsRequest:
