@@ -16,6 +16,8 @@ from types import SimpleNamespace
 from typing import Any, Callable
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from helm_ac.clock import VirtualLoop
 from helm_ac.kubesim import rbac
@@ -208,6 +210,28 @@ def test_request_info_names_requests_as_kube_apiserver(method, path, query, want
 def test_non_resource_requests_keep_the_method_as_verb(method, path, verb):
     info = request_info(method, path, {})
     assert not info.resource_request and info.verb == verb and info.path == path
+
+
+@settings(max_examples=150, deadline=None)
+@given(method=st.sampled_from(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]),
+       segments=st.lists(st.sampled_from(["api", "apis", "v1", "apps", "namespaces", "team-a", "pods", "web",
+                                          "status", "finalize", "watch", "proxy", "log", "", "x.y"]), max_size=8),
+       watch=st.sampled_from(["", "true", "false", "1", "bogus"]))
+def test_request_info_takes_any_path(method, segments, watch):
+    path = "/" + "/".join(segments)
+    info = request_info(method, path, {"watch": watch} if watch else {})
+    assert info.path == path
+    if not info.resource_request:
+        assert info.verb == method.lower()
+        return
+    assert info.verb in ("get", "list", "watch", "create", "update", "patch", "delete", "deletecollection",
+                         "proxy", "")
+    parts = path.strip("/").split("/")  # kube trims the slashes at both ends, then splits
+    assert parts[0] in ("api", "apis")
+    if "" not in parts:  # "a//b" has an empty segment, as in kube, which may name "" the resource
+        assert info.resource
+    if info.verb in ("list", "deletecollection"):
+        assert not info.name
 
 
 def test_audit_log_writes_one_json_line_per_request():
