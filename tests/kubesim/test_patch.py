@@ -14,6 +14,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from helm_ac.kubesim import patch as P
+from helm_ac.kubesim.errors import StatusError
 from helm_ac.kubesim.schemas import Schema, schema_for, schema_from_crd
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,10 +64,217 @@ def test_schema_from_crd_adds_object_meta():
 
 
 def test_schemas_are_not_loaded_at_import():
-    code = ("import sys, helm_ac.kubesim.schemas as s; "
+    code = ("import sys, helm_ac.kubesim.patch, helm_ac.kubesim.schemas as s; "
             "print(s.definitions.cache_info().currsize, 'kubernetes_validate' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "PYTHONPATH": str(ROOT)}).stdout.split()
     assert out == ["0", "False"]
+
+
+# --------------------------------------------------------------------------------------- JSON patch
+def test_json_patch_applies_and_leaves_its_input_alone():
+    obj = {"spec": {"replicas": 1, "ports": [1, 2]}}
+    out = P.json_patch(obj, [{"op": "test", "path": "/spec/replicas", "value": 1},
+                             {"op": "replace", "path": "/spec/replicas", "value": 3},
+                             {"op": "add", "path": "/spec/ports/-", "value": 3},
+                             {"op": "remove", "path": "/spec/ports/0"}])
+    assert out == {"spec": {"replicas": 3, "ports": [2, 3]}}
+    assert obj == {"spec": {"replicas": 1, "ports": [1, 2]}}
+
+
+@pytest.mark.parametrize("ops", [
+    [{"op": "test", "path": "/spec/replicas", "value": 2}],   # a failed test
+    [{"op": "remove", "path": "/spec/missing"}],               # a missing path
+    [{"op": "replace", "path": "/nope/x", "value": 1}],
+    [{"op": "frobnicate", "path": "/spec"}],                   # an unknown op
+])
+def test_json_patch_that_does_not_apply_is_422_invalid(ops):
+    with pytest.raises(StatusError) as e:
+        P.json_patch({"spec": {"replicas": 1}}, ops)
+    assert (e.value.code, e.value.reason, e.value.message) == (
+        422, "Invalid", "the server rejected our request due to an error in our request")
+
+
+def test_json_patch_body_that_is_not_a_list_of_operations_is_400():
+    with pytest.raises(StatusError) as e:
+        P.json_patch({}, {"op": "add"})  # type: ignore[arg-type]
+    assert (e.value.code, e.value.reason) == (400, "BadRequest")
+
+
+# -------------------------------------------------------------------------------------- merge patch
+#: RFC 7386, Appendix A.
+RFC7386 = [
+    ({"a": "b"}, {"a": "c"}, {"a": "c"}),
+    ({"a": "b"}, {"b": "c"}, {"a": "b", "b": "c"}),
+    ({"a": "b"}, {"a": None}, {}),
+    ({"a": "b", "b": "c"}, {"a": None}, {"b": "c"}),
+    ({"a": ["b"]}, {"a": "c"}, {"a": "c"}),
+    ({"a": "c"}, {"a": ["b"]}, {"a": ["b"]}),
+    ({"a": {"b": "c"}}, {"a": {"b": "d", "c": None}}, {"a": {"b": "d"}}),
+    ({"a": [{"b": "c"}]}, {"a": [1]}, {"a": [1]}),
+    ({"e": None}, {"a": 1}, {"e": None, "a": 1}),
+    ({}, {"a": {"bb": {"ccc": None}}}, {"a": {"bb": {}}}),
+]
+
+
+@pytest.mark.parametrize(("target", "patch", "result"), RFC7386)
+def test_merge_patch_rfc7386_examples(target, patch, result):
+    assert P.merge_patch(target, patch) == result
+
+
+def _diff(a: dict, b: dict) -> dict:
+    """The merge patch that turns a into b (b without nulls)."""
+    out: dict[str, Any] = {k: None for k in a if k not in b}
+    for k, v in b.items():
+        if isinstance(v, dict) and isinstance(a.get(k), dict):
+            sub = _diff(a[k], v)
+            if sub:
+                out[k] = sub
+        elif k not in a or a[k] != v:
+            out[k] = v
+    return out
+
+
+_scalars = st.one_of(st.booleans(), st.integers(-5, 5), st.text("ab", max_size=2))
+_json = st.recursive(_scalars, lambda inner: st.one_of(st.lists(inner, max_size=3),
+                                                       st.dictionaries(st.sampled_from("abcd"), inner, max_size=3)),
+                     max_leaves=12)
+_docs = st.dictionaries(st.sampled_from("abcd"), _json, max_size=4)
+
+
+@settings(max_examples=150, deadline=None)
+@given(_docs, _docs)
+def test_merge_patch_of_a_diff_gives_the_target(a, b):
+    assert P.merge_patch(a, _diff(a, b)) == b
+
+
+# ---------------------------------------------------------------------------- strategic merge patch
+MERGE_ITEM_DOC = json.loads((DATA / "mergeitem-schema.json").read_text())["components"]["schemas"]
+MERGE_ITEM = Schema({"$ref": "#/components/schemas/mergeItem"}, lambda: MERGE_ITEM_DOC)
+FIXTURES = yaml.safe_load((DATA / "strategicpatch-cases.yaml").read_text())
+
+
+def _applications():
+    for group in ("cases", "custom"):
+        for c in FIXTURES[group]:
+            if "expectedError" in c:
+                continue
+            two = c.get("twoWayResult", c.get("modified"))
+            if "twoWay" in c and two is not None:
+                yield pytest.param(c.get("original") or {}, c["twoWay"], two, id=f"{c['description']} (2-way)")
+            if "threeWay" in c and c.get("result") is not None:
+                yield pytest.param(c.get("current") or {}, c["threeWay"], c["result"],
+                                   id=f"{c['description']} (3-way)")
+
+
+@pytest.mark.parametrize(("original", "patch", "expected"), list(_applications()))
+def test_strategic_merge_patch_kubernetes_fixtures(original, patch, expected):
+    """Kubernetes' own table: the result, list order included (the server then drops nulls)."""
+    assert P.strategic_merge_patch(original, patch, MERGE_ITEM) == P._drop_nulls(expected)
+
+
+@pytest.mark.parametrize("case", [c for c in FIXTURES["custom"] if "expectedError" in c],
+                         ids=lambda c: c["description"])
+def test_strategic_merge_patch_kubernetes_fixture_errors(case):
+    with pytest.raises(StatusError) as e:
+        P.strategic_merge_patch(case.get("original") or {}, case["twoWay"], MERGE_ITEM)
+    assert case["expectedError"] in e.value.message
+
+
+def _live_deployment() -> dict:
+    """A Deployment as the server holds it: defaults and status besides what the chart set."""
+    return {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "demo", "uid": "u1", "resourceVersion": "7",
+                     "labels": {"app": "web"}, "annotations": {"meta.helm.sh/release-name": "demo",
+                                                               "old": "x"},
+                     "finalizers": ["example.com/a"]},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+                 "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}},
+                 "template": {"metadata": {"labels": {"app": "web"}}, "spec": {
+                     "containers": [
+                         {"name": "web", "image": "nginx:1.25", "imagePullPolicy": "IfNotPresent",
+                          "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}],
+                          "ports": [{"containerPort": 80, "protocol": "TCP"},
+                                    {"containerPort": 9090, "protocol": "TCP"}],
+                          "readinessProbe": {"httpGet": {"path": "/", "port": 80}},
+                          "terminationMessagePath": "/dev/termination-log"},
+                         {"name": "sidecar", "image": "busybox"}],
+                     "restartPolicy": "Always"}}},
+        "status": {"replicas": 2, "readyReplicas": 2},
+    }
+
+
+def test_strategic_merge_patch_helm3_upgrade():
+    """The three-way patch Helm 3 sends on upgrade (strategicpatch.CreateThreeWayMergePatch):
+    image changed, env B and port 9090 removed from the chart (delete directives with the
+    surviving items' order), a probe and an annotation removed (nulls), a container added."""
+    patch = {
+        "metadata": {"annotations": {"old": None}},
+        "spec": {"template": {"spec": {
+            "$setElementOrder/containers": [{"name": "web"}, {"name": "metrics"}, {"name": "sidecar"}],
+            "containers": [
+                {"$setElementOrder/env": [{"name": "A"}], "$setElementOrder/ports": [{"containerPort": 80}],
+                 "env": [{"$patch": "delete", "name": "B"}], "image": "nginx:1.27", "name": "web",
+                 "ports": [{"$patch": "delete", "containerPort": 9090}], "readinessProbe": None},
+                {"image": "exporter:2", "name": "metrics"}]}}}}
+    live = _live_deployment()
+    out = P.strategic_merge_patch(live, patch, DEPLOYMENT)
+    expected = _live_deployment()
+    del expected["metadata"]["annotations"]["old"]
+    web = expected["spec"]["template"]["spec"]["containers"][0]
+    web.update(image="nginx:1.27", env=[{"name": "A", "value": "1"}],
+               ports=[{"containerPort": 80, "protocol": "TCP"}])
+    del web["readinessProbe"]
+    expected["spec"]["template"]["spec"]["containers"] = [
+        web, {"image": "exporter:2", "name": "metrics"}, {"name": "sidecar", "image": "busybox"}]
+    assert out == expected
+    assert live == _live_deployment()  # untouched
+
+
+def test_strategic_merge_patch_directives_on_a_deployment():
+    live = _live_deployment()
+    patch = {"metadata": {"finalizers": ["example.com/b"], "$deleteFromPrimitiveList/finalizers": ["example.com/a"]},
+             "spec": {"strategy": {"$retainKeys": ["type"], "type": "Recreate"},
+                      "selector": {"matchLabels": {"tier": "x"}},
+                      "template": {"spec": {"containers": [{"name": "sidecar", "$patch": "delete"}]}}}}
+    out = P.strategic_merge_patch(live, patch, DEPLOYMENT)
+    assert out["metadata"]["finalizers"] == ["example.com/b"]
+    assert out["spec"]["strategy"] == {"type": "Recreate"}
+    assert out["spec"]["selector"] == {"matchLabels": {"app": "web", "tier": "x"}}  # maps merge
+    assert [c["name"] for c in out["spec"]["template"]["spec"]["containers"]] == ["web"]
+    # finalizers (merge strategy, no key) are a union; a list without strategy is replaced
+    out = P.strategic_merge_patch(live, {"metadata": {"finalizers": ["example.com/b", "example.com/a"]},
+                                         "spec": {"template": {"spec": {"containers": [
+                                             {"name": "web", "args": ["x"]}]}}}}, DEPLOYMENT)
+    assert out["metadata"]["finalizers"] == ["example.com/b", "example.com/a"]
+    assert out["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.25"
+    out = P.strategic_merge_patch(out, {"spec": {"template": {"spec": {"containers": [
+        {"name": "web", "args": ["y"]}]}}}}, DEPLOYMENT)
+    assert out["spec"]["template"]["spec"]["containers"][0]["args"] == ["y"]
+    out = P.strategic_merge_patch(live, {"spec": {"template": {"spec": {"containers": [
+        {"$patch": "replace"}, {"name": "only", "image": "x"}]}}}}, DEPLOYMENT)
+    assert out["spec"]["template"]["spec"]["containers"] == [{"name": "only", "image": "x"}]
+
+
+def test_strategic_merge_patch_of_a_custom_resource_is_415():
+    with pytest.raises(StatusError) as e:
+        P.strategic_merge_patch({"spec": {}}, {"spec": {"a": 1}}, None)
+    assert (e.value.code, e.value.reason, e.value.message) == (
+        415, "UnsupportedMediaType", "the body of the request was in an unknown format - accepted media types "
+        "include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml")
+
+
+@pytest.mark.parametrize(("patch", "code", "text"), [
+    ({"spec": {"template": {"spec": {"containers": [{"image": "x"}]}}}}, 500,
+     "map: map[image:x] does not contain declared merge key: name"),
+    ({"spec": {"strategy": {"$retainKeys": ["type"], "rollingUpdate": {}}}}, 400, "invalid patch format of retainKeys"),
+    ({"spec": {"template": {"spec": {"containers": [{"name": "web", "$patch": "frob"}]}}}}, 500,
+     "unknown patch type: frob in map: map[$patch:frob name:web]"),
+])
+def test_strategic_merge_patch_errors(patch, code, text):
+    with pytest.raises(StatusError) as e:
+        P.strategic_merge_patch(_live_deployment(), patch, DEPLOYMENT)
+    assert (e.value.code, e.value.message) == (code, text)
 
 
