@@ -588,3 +588,639 @@ def _normalize_element_order(patch_items: list, server_only: list, patch_order: 
     patch_items = _normalize_slice_order(patch_items, patch_order, merge_key, kind)
     server_only = _normalize_slice_order(server_only, server_order, merge_key, kind)
     return _merge_sorted(server_only, patch_items, server_order, merge_key, kind)
+
+
+# ---------------------------------------------------------------- server-side apply (field sets)
+# A field path is a tuple of path elements, each a pair: ("f", name) a struct field or map key,
+# ("k", '{"name":"x"}') a map-list item by its keys, ("v", '"a"') a set-list item by its value,
+# ("i", "0") a list index. A field set is a Python set of paths (its members).
+PathElement = tuple[str, str]
+Path = tuple[PathElement, ...]
+FieldSet = set[Path]
+_MISSING: Any = object()
+
+
+def _dumps(value: JSON) -> str:
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+
+
+#: Map-list keys Kubernetes' schemas default when an item leaves them out (``+default``).
+_KEY_DEFAULTS = {"protocol": "TCP"}
+
+
+class _Type:
+    """How structured-merge-diff sees one node: ``scalar``, ``list`` (``atomic``/``set``/``map``
+    with keys) or ``map`` (``atomic``/``granular``; a struct when it declares fields). Without a
+    schema the type is deduced from the value: maps granular, lists atomic."""
+
+    __slots__ = ("kind", "rel", "keys", "schema")
+
+    def __init__(self, schema: Schema | None, value: JSON) -> None:
+        self.schema = schema
+        self.keys: tuple[str, ...] = ()
+        t = schema.type if schema is not None else None
+        if t is None or schema is None:
+            if schema is not None and (schema.is_struct or schema.additional is not None):
+                t = "object"
+            elif isinstance(value, dict):
+                self.kind, self.rel, self.schema = "map", "granular", None
+                return
+            elif isinstance(value, list):
+                self.kind, self.rel, self.schema = "list", "atomic", None
+                return
+            else:
+                self.kind, self.rel = "scalar", ""
+                return
+        if t == "object":
+            self.kind = "map"
+            self.rel = "atomic" if schema.atomic_map else "granular"
+        elif t == "array":
+            self.kind = "list"
+            self.rel, self.keys = schema.smd_list
+        else:
+            self.kind, self.rel = "scalar", ""
+
+    def declared(self, key: str) -> bool:
+        return self.schema is not None and self.schema.field(key) is not None
+
+    def child(self, key: str) -> Schema | None:
+        if self.schema is None:
+            return None
+        return self.schema.field(key) or self.schema.additional
+
+    def item_schema(self) -> Schema | None:
+        return self.schema.items if self.schema is not None else None
+
+    def item_pe(self, item: JSON, index: int) -> PathElement:
+        if self.rel == "map" and isinstance(item, dict):
+            key = {}
+            for k in self.keys:
+                if k in item:
+                    key[k] = item[k]
+                elif k in _KEY_DEFAULTS:
+                    key[k] = _KEY_DEFAULTS[k]
+            return ("k", _dumps(key))
+        if self.rel == "set":
+            return ("v", _dumps(item))
+        return ("i", str(index))
+
+
+def _is_empty(v: JSON) -> bool:
+    return v is _MISSING or v is None or (isinstance(v, (dict, list)) and not v)
+
+
+def field_set(value: dict, schema: Schema | None) -> FieldSet:
+    """The fields an applied configuration sets (structured-merge-diff's ``ToFieldSet``)."""
+    out: FieldSet = set()
+    _to_set(value, schema, (), out)
+    return out
+
+
+def _to_set(value: JSON, schema: Schema | None, path: Path, out: FieldSet) -> None:
+    t = _Type(schema, value)
+    if t.kind == "scalar" or value is None:
+        out.add(path)
+        return
+    if t.kind == "list":
+        if t.rel == "atomic" or not isinstance(value, list):
+            out.add(path)
+            return
+        seen: dict[PathElement, int] = {}
+        pes = [t.item_pe(item, i) for i, item in enumerate(value)]
+        for pe in pes:
+            seen[pe] = seen.get(pe, 0) + 1
+        items = t.item_schema()
+        for item, pe in zip(value, pes):
+            if seen[pe] > 1:
+                out.add(path + (pe,))
+                continue
+            _to_set(item, items, path + (pe,), out)
+            out.add(path + (pe,))
+        return
+    if t.rel == "atomic" or not isinstance(value, dict):
+        out.add(path)
+        return
+    for k, v in value.items():
+        child = path + (("f", k),)
+        _to_set(v, t.child(k), child, out)
+        if v is None or (isinstance(v, dict) and not v) or not t.declared(k):
+            out.add(child)
+
+
+def _merge_smd(lhs: JSON, rhs: JSON, schema: Schema | None) -> JSON:
+    """structured-merge-diff's ``Merge``: the applied configuration (rhs) over the live object."""
+    if rhs is _MISSING:
+        return lhs
+    if lhs is _MISSING or lhs is None or rhs is None:
+        return rhs
+    t = _Type(schema, rhs)
+    if t.kind == "map" and isinstance(lhs, dict) and isinstance(rhs, dict):
+        if t.rel == "atomic" or (not lhs and not rhs):
+            return rhs
+        out = {}
+        for k in list(lhs) + [k for k in rhs if k not in lhs]:
+            out[k] = _merge_smd(lhs.get(k, _MISSING), rhs.get(k, _MISSING), t.child(k))
+        return out
+    if t.kind == "list" and isinstance(lhs, list) and isinstance(rhs, list):
+        if t.rel == "atomic" or (not lhs and not rhs):
+            return rhs
+        return _merge_list_items(t, lhs, rhs)
+    return rhs
+
+
+def _merge_list_items(t: _Type, lhs: list, rhs: list) -> list:
+    """``visitListItems`` of the merging walker: the applied order wins for shared items,
+    live-only items keep their place relative to them."""
+    items = t.item_schema()
+    rhs_pes = [t.item_pe(v, i) for i, v in enumerate(rhs)]
+    if len(set(rhs_pes)) != len(rhs_pes):
+        dup = next(pe for pe in rhs_pes if rhs_pes.count(pe) > 1)
+        raise StatusError(422, "Invalid", f".{_pe_str(dup)}: duplicate entries for key {_pe_str(dup)}")
+    observed_rhs = dict(zip(rhs_pes, rhs))
+    lhs_pes = [t.item_pe(v, i) for i, v in enumerate(lhs)]
+    observed_lhs: dict[PathElement, JSON] = {}
+    for pe, v in zip(lhs_pes, lhs):
+        observed_lhs[pe] = None if pe in observed_lhs else v  # duplicated in live: no value
+    shared = [pe for pe in rhs_pes if pe in observed_lhs]
+    next_shared = shared.pop(0) if shared else None
+    merged_rhs: set[PathElement] = set()
+    out: list = []
+
+    def merge_item(pe: PathElement, l: JSON, r: JSON) -> None:
+        v = _merge_smd(_MISSING if l is None else l, _MISSING if r is None else r, items)
+        if v is not _MISSING and v is not None:
+            out.append(v)
+
+    li = ri = 0
+    while li < len(lhs_pes) or ri < len(rhs_pes):
+        if li < len(lhs_pes) and ri < len(rhs_pes):
+            pe = lhs_pes[li]
+            if pe == rhs_pes[ri]:
+                merged_rhs.add(pe)
+                merge_item(pe, observed_lhs.get(pe), observed_rhs.get(pe))
+                li += 1
+                ri += 1
+                next_shared = shared.pop(0) if shared else None
+                continue
+            if pe in observed_rhs and next_shared is not None and next_shared != pe:
+                li += 1
+                continue
+        if li < len(lhs_pes):
+            pe = lhs_pes[li]
+            if pe not in observed_rhs:
+                merge_item(pe, lhs[li], None)
+                li += 1
+                continue
+            if pe in merged_rhs:
+                li += 1
+        if ri < len(rhs_pes):
+            pe = rhs_pes[ri]
+            merged_rhs.add(pe)
+            merge_item(pe, observed_lhs.get(pe), observed_rhs.get(pe))
+            ri += 1
+            if next_shared is not None and next_shared == pe:
+                next_shared = shared.pop(0) if shared else None
+    return out
+
+
+class _Comparison:
+    __slots__ = ("added", "modified", "removed")
+
+    def __init__(self) -> None:
+        self.added: FieldSet = set()
+        self.modified: FieldSet = set()
+        self.removed: FieldSet = set()
+
+
+def _compare(lhs: JSON, rhs: JSON, schema: Schema | None) -> _Comparison:
+    """structured-merge-diff's ``Compare``: the fields added, modified and removed from lhs to rhs."""
+    c = _Comparison()
+    _cmp(lhs, rhs, schema, (), c)
+    return c
+
+
+def _cmp_leaf(lhs: JSON, rhs: JSON, path: Path, c: _Comparison) -> None:
+    if lhs is _MISSING:
+        c.added.add(path)
+    elif rhs is _MISSING:
+        c.removed.add(path)
+    elif lhs != rhs or type(lhs) is not type(rhs) and not (
+            isinstance(lhs, (int, float)) and isinstance(rhs, (int, float)) and not isinstance(lhs, bool)):
+        c.modified.add(path)
+
+
+def _cmp(lhs: JSON, rhs: JSON, schema: Schema | None, path: Path, c: _Comparison) -> None:
+    t = _Type(schema, rhs if rhs is not _MISSING else lhs)
+    l, r = (None if lhs is _MISSING else lhs), (None if rhs is _MISSING else rhs)
+    if t.kind == "scalar" or (l is not None and r is not None and type(l) is not type(r)
+                              and not (isinstance(l, (int, float)) and isinstance(r, (int, float)))):
+        _cmp_leaf(lhs, rhs, path, c)
+        return
+    if t.kind == "list":
+        ll = l if isinstance(l, list) else None
+        rl = r if isinstance(r, list) else None
+        if t.rel == "atomic" or (not ll and not rl):
+            _cmp_leaf(lhs, rhs, path, c)
+            return
+        _cmp_list(t, ll or [], rl or [], path, c)
+    else:
+        lm = l if isinstance(l, dict) else None
+        rm = r if isinstance(r, dict) else None
+        if t.rel == "atomic" or (not lm and not rm):
+            _cmp_leaf(lhs, rhs, path, c)
+            return
+        lm, rm = lm or {}, rm or {}
+        for k in list(lm) + [k for k in rm if k not in lm]:
+            _cmp(lm.get(k, _MISSING), rm.get(k, _MISSING), t.child(k), path + (("f", k),), c)
+    if path:
+        if lhs is _MISSING:
+            c.added.add(path)
+        elif rhs is _MISSING:
+            c.removed.add(path)
+
+
+def _cmp_list(t: _Type, lhs: list, rhs: list, path: Path, c: _Comparison) -> None:
+    items = t.item_schema()
+    lvals: dict[PathElement, list] = {}
+    order: list[PathElement] = []
+    for i, v in enumerate(lhs):
+        pe = t.item_pe(v, i)
+        if pe not in lvals:
+            order.append(pe)
+        lvals.setdefault(pe, []).append(v)
+    rvals: dict[PathElement, list] = {}
+    for i, v in enumerate(rhs):
+        pe = t.item_pe(v, i)
+        if pe not in rvals and pe not in lvals:
+            order.append(pe)
+        rvals.setdefault(pe, []).append(v)
+    for pe in order:
+        ll, rl = lvals.get(pe, []), rvals.get(pe, [])
+        if len(ll) <= 1 and len(rl) <= 1:
+            _cmp(ll[0] if ll else _MISSING, rl[0] if rl else _MISSING, items, path + (pe,), c)
+        elif len(ll) >= 2 and len(rl) >= 2:
+            if ll != rl:
+                c.modified.add(path + (pe,))
+        elif len(ll) >= 2:
+            if rl:
+                _cmp(_MISSING, rl[0], items, path + (pe,), c)
+            c.removed.add(path + (pe,))
+        else:
+            if ll:
+                _cmp(ll[0], _MISSING, items, path + (pe,), c)
+            c.added.add(path + (pe,))
+
+
+def _remove(value: JSON, paths: FieldSet, schema: Schema | None) -> JSON:
+    """structured-merge-diff's ``RemoveItems``: drop the members of ``paths`` (relative to value);
+    a map or list left empty becomes absent (``_MISSING``)."""
+    if not paths:
+        return value
+    t = _Type(schema, value)
+    if t.kind == "list" and isinstance(value, list):
+        if not value or t.rel == "atomic":
+            return value
+        items = t.item_schema()
+        new_items = []
+        for i, item in enumerate(value):
+            pe = t.item_pe(item, i)
+            if (pe,) in paths:
+                continue
+            sub = {p[1:] for p in paths if len(p) > 1 and p[0] == pe}
+            if sub:
+                item = _remove(item, sub, items)
+                if item is _MISSING:
+                    item = None
+            new_items.append(item)
+        return new_items if new_items else _MISSING
+    if t.kind == "map" and isinstance(value, dict):
+        if not value or t.rel == "atomic":
+            return value
+        out = {}
+        for k, v in value.items():
+            pe = ("f", k)
+            if (pe,) in paths:
+                continue
+            sub = {p[1:] for p in paths if len(p) > 1 and p[0] == pe}
+            if sub:
+                v = _remove(v, sub, t.child(k))
+                if v is _MISSING:
+                    continue
+            out[k] = v
+        return out if out else _MISSING
+    return value
+
+
+def _schema_at(schema: Schema | None, path: Path, cache: dict[Path, Schema | None]) -> Schema | None:
+    if path in cache:
+        return cache[path]
+    if not path:
+        return schema
+    parent = _schema_at(schema, path[:-1], cache)
+    kind, name = path[-1]
+    if parent is None:
+        s = None
+    elif kind == "f":
+        s = parent.field(name) or parent.additional
+    else:
+        s = parent.items
+    cache[path] = s
+    return s
+
+
+def _named_fields_members(paths: FieldSet, schema: Schema | None) -> FieldSet:
+    """``EnsureNamedFieldsAreMembers``: parents that are declared struct fields count as members."""
+    out = set(paths)
+    cache: dict[Path, Schema | None] = {}
+    for p in paths:
+        for n in range(1, len(p)):
+            q = p[:n]
+            if q in out or q[-1][0] != "f":
+                continue
+            parent = _schema_at(schema, q[:-1], cache)
+            if parent is not None and parent.field(q[-1][1]) is not None:
+                out.add(q)
+    return out
+
+
+# ---------------------------------------------------------------------------------- managedFields
+#: What structured-merge-diff never records as owned (apimachinery's ``stripMetaManager``).
+_STRIPPED: FieldSet = {(("f", "apiVersion"),), (("f", "kind"),), (("f", "metadata"),)} | {
+    (("f", "metadata"), ("f", f)) for f in ("name", "namespace", "creationTimestamp", "selfLink", "uid",
+                                            "clusterName", "generation", "managedFields", "resourceVersion")}
+
+
+class _Manager:
+    __slots__ = ("manager", "operation", "api_version", "subresource", "time", "fields")
+
+    def __init__(self, manager: str, operation: str, api_version: str, subresource: str, time: str | None,
+                 fields: FieldSet) -> None:
+        self.manager, self.operation, self.api_version = manager, operation, api_version
+        self.subresource, self.time, self.fields = subresource, time, fields
+
+    @property
+    def ident(self) -> tuple[str, str, str, str]:
+        """``BuildManagerIdentifier``: appliers are one manager whatever apiVersion they used."""
+        return (self.manager, self.operation, "" if self.operation == "Apply" else self.api_version,
+                self.subresource)
+
+    def printed(self) -> str:
+        """How conflicts name the manager (apimachinery's ``printManager``)."""
+        s = _go_quote(self.manager)
+        if self.subresource:
+            s += f" with subresource {_go_quote(self.subresource)}"
+        if self.operation == "Update":
+            s += f" using {self.api_version}"
+        return s
+
+    def entry(self) -> dict:
+        e: dict[str, Any] = {"manager": self.manager, "operation": self.operation,
+                             "apiVersion": self.api_version}
+        if self.time:
+            e["time"] = self.time
+        e["fieldsType"] = "FieldsV1"
+        e["fieldsV1"] = fields_v1(self.fields)
+        if self.subresource:
+            e["subresource"] = self.subresource
+        return e
+
+
+def _go_quote(s: str) -> str:
+    return orjson.dumps(s).decode()
+
+
+def fields_v1(paths: Iterable[Path]) -> dict:
+    """A field set in the FieldsV1 format (``f:``, ``k:``, ``v:``, ``i:`` keys, ``.`` when a
+    member also has children), keys in structured-merge-diff's order."""
+    root: dict = {}
+    members: set[Path] = set(paths)
+    for p in members:
+        node = root
+        for pe in p:
+            node = node.setdefault(pe, {})
+    return _emit(root, (), members)
+
+
+_PE_RANK = {"f": 0, "k": 1, "v": 2, "i": 3}
+
+
+def _pe_sort(pe: PathElement) -> tuple[int, Any]:
+    return (_PE_RANK[pe[0]], int(pe[1]) if pe[0] == "i" else pe[1])
+
+
+def _emit(node: dict, path: Path, members: set[Path]) -> dict:
+    out: dict = {}
+    if path and path in members and node:
+        out["."] = {}
+    for pe in sorted(node, key=_pe_sort):
+        out[f"{pe[0]}:{pe[1]}"] = _emit(node[pe], path + (pe,), members)
+    return out
+
+
+def parse_fields_v1(fields: dict) -> FieldSet:
+    """The field set of a FieldsV1 document (what :func:`fields_v1` writes)."""
+    out: FieldSet = set()
+
+    def walk(node: dict, path: Path) -> None:
+        if not isinstance(node, dict):
+            raise ValueError(f"FieldsV1 nodes are objects, got {node!r}")
+        if not node and path:
+            out.add(path)
+        for key, child in node.items():
+            if key == ".":
+                out.add(path)
+                continue
+            kind, sep, rest = key.partition(":")
+            if not sep or kind not in _PE_RANK:
+                raise ValueError(f"unknown FieldsV1 key {key!r}")
+            if kind in ("k", "v"):
+                rest = _dumps(orjson.loads(rest))
+            walk(child, path + ((kind, rest),))
+
+    walk(fields, ())
+    return out
+
+
+def _pe_str(pe: PathElement) -> str:
+    """A path element as structured-merge-diff prints it (``.name``, ``[name="x"]``, ``[="a"]``)."""
+    kind, val = pe
+    if kind == "f":
+        return "." + val
+    if kind == "k":
+        keys = orjson.loads(val)
+        return "[" + ",".join(f"{k}={_dumps(v)}" for k, v in keys.items()) + "]"
+    if kind == "v":
+        return f"[={val}]"
+    return f"[{val}]"
+
+
+def path_str(path: Path) -> str:
+    return "".join(_pe_str(pe) for pe in path)
+
+
+def _decode_managers(entries: JSON) -> list[_Manager] | None:
+    """The managers of a ``managedFields`` list, None when it does not decode (kube-apiserver
+    then falls back to the live object's, or to none)."""
+    if not isinstance(entries, list):
+        return None
+    out: dict[tuple[str, str, str, str], _Manager] = {}
+    for e in entries:
+        if not isinstance(e, dict) or e.get("operation") not in ("Apply", "Update") \
+                or not e.get("apiVersion") or e.get("fieldsType") != "FieldsV1":
+            return None
+        try:
+            fields = parse_fields_v1(e.get("fieldsV1") or {})
+        except (ValueError, orjson.JSONDecodeError):
+            return None
+        m = _Manager(str(e.get("manager", "")), e["operation"], str(e["apiVersion"]),
+                     str(e.get("subresource", "") or ""), e.get("time"), fields)
+        out[m.ident] = m
+    return list(out.values())
+
+
+def _encode_managers(managers: Iterable[_Manager]) -> list[dict]:
+    kept = [m for m in managers if m.fields]
+    kept.sort(key=lambda m: (m.operation, m.time or "", m.manager, m.api_version, m.subresource))
+    return [m.entry() for m in kept]
+
+
+def _without_managed_fields(obj: dict | None) -> dict:
+    if not obj:
+        return {}
+    meta = obj.get("metadata")
+    if isinstance(meta, dict) and "managedFields" in meta:
+        obj = dict(obj)
+        obj["metadata"] = {k: v for k, v in meta.items() if k != "managedFields"}
+    return obj
+
+
+def _conflict_error(conflicts: list[tuple[_Manager, Path]]) -> StatusError:
+    causes = [{"reason": "FieldManagerConflict", "message": f"conflict with {m.printed()}",
+               "field": path_str(p)} for m, p in conflicts]
+    if len(conflicts) == 1:
+        m, p = conflicts[0]
+        message = f"Apply failed with 1 conflict: conflict with {m.printed()}: {path_str(p)}"
+    else:
+        by: dict[str, list[Path]] = {}
+        for m, p in conflicts:
+            by.setdefault(m.printed(), []).append(p)
+        lines = []
+        for printed in sorted(by):
+            lines.append(f"conflicts with {printed}:")
+            lines.extend(f"- {path_str(p)}" for p in by[printed])
+        message = f"Apply failed with {len(conflicts)} conflicts: " + "\n".join(lines)
+    return StatusError(409, "Conflict", message, details={"causes": causes})
+
+
+def _path_sort(p: Path) -> tuple:
+    return tuple(_pe_sort(pe) for pe in p)
+
+
+def _update_others(live: JSON, new: JSON, managers: list[_Manager], me: tuple, schema: Schema | None,
+                   force: bool) -> _Comparison:
+    """``Updater.update``: other managers lose the fields this write changed (or it is a conflict,
+    unless forced) and those it removed."""
+    cmp = _compare(live, new, schema)
+    changed = cmp.modified | cmp.added
+    conflicts: list[tuple[_Manager, Path]] = []
+    for m in sorted(managers, key=lambda m: m.ident):
+        if m.ident == me:
+            continue
+        for p in sorted(m.fields & changed, key=_path_sort):
+            conflicts.append((m, p))
+    if conflicts and not force:
+        raise _conflict_error(conflicts)
+    for m in managers:
+        if m.ident != me:
+            m.fields = m.fields - changed - cmp.removed
+    return cmp
+
+
+def server_side_apply(live: dict | None, applied: dict, *, manager: str, force: bool,
+                      schema: Schema | None, now: str, subresource: str | None = None) -> dict:
+    """Server-side apply of ``applied`` by ``manager`` onto ``live`` (None: the object is created
+    from the applied configuration). Returns the new object with its ``metadata.managedFields``;
+    raises 409 Conflict (``FieldManagerConflict`` causes) when another manager owns a field this
+    apply changes, unless ``force``."""
+    if not isinstance(applied, dict):
+        raise bad_request("error decoding YAML: the applied configuration is not an object")
+    meta = applied.get("metadata")
+    if isinstance(meta, dict) and meta.get("managedFields") is not None:
+        raise bad_request("metadata.managedFields must be nil")
+    if not manager:
+        raise bad_request("PATCH, application/apply-patch+yaml requires fieldManager to be set")
+    api_version = str(applied.get("apiVersion") or (live or {}).get("apiVersion") or "")
+    managers = _decode_managers(((live or {}).get("metadata") or {}).get("managedFields") or []) or []
+    base = _copy(_without_managed_fields(live))
+    config = _copy(applied)
+    merged = _merge_smd(base, config, schema)
+    me = _Manager(manager, "Apply", api_version, subresource or "", now, set())
+    last = next((m for m in managers if m.ident == me.ident), None)
+    managers = [m for m in managers if m.ident != me.ident]
+    me.fields = field_set(config, schema)
+    managers.append(me)
+    if last is not None and last.fields:
+        merged = _prune(merged, managers, last.fields, schema)
+    _update_others(base, merged, managers, me.ident, schema, force)
+    me.fields = me.fields - _STRIPPED
+    result = _drop_nulls(merged)
+    entries = _encode_managers(managers)
+    result_meta = dict(result.get("metadata") or {})
+    result_meta.pop("managedFields", None)
+    if entries:
+        result_meta["managedFields"] = entries
+    result["metadata"] = result_meta
+    return result
+
+
+def _prune(merged: JSON, managers: list[_Manager], last: FieldSet, schema: Schema | None) -> JSON:
+    """``Updater.prune``: remove what this manager applied last time and no longer applies, unless
+    another manager (or this apply) owns it; leave alone what it never owned."""
+    pruned = _remove(merged, _named_fields_members(last, schema), schema)
+    pruned = {} if pruned is _MISSING else pruned
+    managed: FieldSet = set().union(*(m.fields for m in managers))
+    merged_set = _named_fields_members(field_set(merged, schema), schema)
+    pruned_set = _named_fields_members(field_set(pruned, schema), schema)
+    pruned = _remove(merged, merged_set - (pruned_set | _named_fields_members(managed, schema)), schema)
+    pruned = {} if pruned is _MISSING else pruned
+    pruned_set = _named_fields_members(field_set(pruned, schema), schema)
+    dangling = (merged_set - pruned_set) & _named_fields_members(last, schema)
+    out = _remove(merged, dangling, schema)
+    return {} if out is _MISSING else out
+
+
+def record_update(old: dict | None, new: dict, *, manager: str, schema: Schema | None, now: str,
+                  subresource: str | None = None) -> list[dict]:
+    """The ``managedFields`` after a create, update or non-apply patch by ``manager``
+    (``operation: Update``): it gets the fields it added or changed, the other managers lose them
+    and those it removed. Managed fields the client sent in ``new`` are taken as given (an empty
+    list resets them), as kube-apiserver does; a subresource write keeps the live object's."""
+    old_entries = ((old or {}).get("metadata") or {}).get("managedFields") or []
+    new_meta = new.get("metadata") or {}
+    sent = new_meta.get("managedFields") if isinstance(new_meta, dict) else None
+    managers: list[_Manager] | None
+    if subresource:
+        managers = _decode_managers(old_entries)
+    elif isinstance(sent, list) and (not sent or (len(sent) == 1 and sent[0] == {})):
+        managers = []
+    else:
+        managers = _decode_managers(sent) if sent else None
+        if not managers:
+            managers = _decode_managers(old_entries)
+    managers = managers or []
+    api_version = str(new.get("apiVersion") or (old or {}).get("apiVersion") or "")
+    me = _Manager(manager or "unknown", "Update", api_version, subresource or "", now, set())
+    before = _without_managed_fields(old)
+    after = _without_managed_fields(new)
+    current = ("", "current-operation", "", "")
+    cmp = _update_others(before, after, managers, current, schema, True)
+    took = (cmp.modified | cmp.added) - _STRIPPED
+    previous = next((m for m in managers if m.ident == me.ident), None)
+    if took:
+        if previous is not None:
+            previous.fields = previous.fields | took
+            previous.time = now
+        else:
+            me.fields = took
+            managers.append(me)
+    return _encode_managers(managers)

@@ -278,3 +278,215 @@ def test_strategic_merge_patch_errors(patch, code, text):
     assert (e.value.code, e.value.message) == (code, text)
 
 
+# ------------------------------------------------------------------------------- server-side apply
+def _deployment_config(replicas: int | None = 2, image: str = "nginx:1.25", env: bool = True) -> dict:
+    c: dict[str, Any] = {"name": "web", "image": image, "ports": [{"containerPort": 80}]}
+    if env:
+        c["env"] = [{"name": "A", "value": "1"}]
+    spec: dict[str, Any] = {"selector": {"matchLabels": {"app": "web"}},
+                            "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [c]}}}
+    if replicas is not None:
+        spec["replicas"] = replicas
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "demo"},
+            "spec": spec}
+
+
+def _entries(obj: dict) -> list[dict]:
+    return obj["metadata"]["managedFields"]
+
+
+def test_apply_creates_the_object_with_its_field_set():
+    out = P.server_side_apply(None, _deployment_config(), manager="helm", force=False, schema=DEPLOYMENT, now=NOW)
+    expected = _deployment_config()
+    expected["metadata"]["managedFields"] = [{
+        "manager": "helm", "operation": "Apply", "apiVersion": "apps/v1", "time": NOW, "fieldsType": "FieldsV1",
+        "fieldsV1": {"f:spec": {
+            "f:replicas": {},
+            "f:selector": {},  # an atomic map is owned whole
+            "f:template": {"f:metadata": {"f:labels": {"f:app": {}}}, "f:spec": {"f:containers": {
+                'k:{"name":"web"}': {".": {}, "f:env": {'k:{"name":"A"}': {".": {}, "f:name": {}, "f:value": {}}},
+                                     "f:image": {}, "f:name": {},
+                                     "f:ports": {'k:{"containerPort":80,"protocol":"TCP"}': {
+                                         ".": {}, "f:containerPort": {}}}}}}}}}}]
+    assert out == expected
+
+
+def test_fields_v1_round_trip_and_paths():
+    out = P.server_side_apply(None, _deployment_config(), manager="helm", force=False, schema=DEPLOYMENT, now=NOW)
+    fields = _entries(out)[0]["fieldsV1"]
+    paths = P.parse_fields_v1(fields)
+    assert P.fields_v1(paths) == fields
+    img = (("f", "spec"), ("f", "template"), ("f", "spec"), ("f", "containers"), ("k", '{"name":"web"}'),
+           ("f", "image"))
+    assert img in paths and P.path_str(img) == '.spec.template.spec.containers[name="web"].image'
+    assert P.path_str((("f", "metadata"), ("f", "finalizers"), ("v", '"a"'))) == '.metadata.finalizers[="a"]'
+
+
+def test_apply_stops_owning_what_it_no_longer_applies_and_removes_it():
+    live = P.server_side_apply(None, _deployment_config(), manager="helm", force=False, schema=DEPLOYMENT, now=NOW)
+    out = P.server_side_apply(live, _deployment_config(replicas=None, env=False), manager="helm", force=False,
+                              schema=DEPLOYMENT, now=LATER)
+    assert "replicas" not in out["spec"]
+    assert "env" not in out["spec"]["template"]["spec"]["containers"][0]
+    assert "f:replicas" not in _entries(out)[0]["fieldsV1"]["f:spec"]
+    assert _entries(out)[0]["time"] == LATER
+
+
+def test_apply_keeps_a_field_another_manager_still_owns():
+    live = P.server_side_apply(None, _deployment_config(), manager="helm", force=False, schema=DEPLOYMENT, now=NOW)
+    live = P.server_side_apply(live, {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+                                      "spec": {"replicas": 2}}, manager="hpa", force=False, schema=DEPLOYMENT,
+                               now=NOW)
+    out = P.server_side_apply(live, _deployment_config(replicas=None), manager="helm", force=False,
+                              schema=DEPLOYMENT, now=LATER)
+    assert out["spec"]["replicas"] == 2
+    owners = {e["manager"]: e["fieldsV1"] for e in _entries(out)}
+    assert "f:replicas" in owners["hpa"]["f:spec"] and "f:replicas" not in owners["helm"]["f:spec"]
+
+
+def test_apply_leaves_fields_it_never_owned():
+    live = _live_deployment()  # server defaults and status, no managedFields
+    out = P.server_side_apply(live, _deployment_config(replicas=3), manager="kubectl", force=False,
+                              schema=DEPLOYMENT, now=NOW)
+    out = P.server_side_apply(out, _deployment_config(replicas=None), manager="kubectl", force=False,
+                              schema=DEPLOYMENT, now=NOW)
+    assert "replicas" not in out["spec"]  # it owned it, nobody else did
+    assert out["status"] == live["status"] and out["spec"]["strategy"] == live["spec"]["strategy"]
+    assert out["spec"]["template"]["spec"]["containers"][1] == {"name": "sidecar", "image": "busybox"}
+
+
+def test_apply_conflicts_with_an_update_manager_unless_forced():
+    created = _deployment_config(replicas=1)
+    created["metadata"]["managedFields"] = P.record_update(None, created, manager="helm", schema=DEPLOYMENT, now=NOW)
+    with pytest.raises(StatusError) as e:
+        P.server_side_apply(created, _deployment_config(replicas=5), manager="kubectl", force=False,
+                            schema=DEPLOYMENT, now=LATER)
+    assert (e.value.code, e.value.reason) == (409, "Conflict")
+    assert e.value.message == 'Apply failed with 1 conflict: conflict with "helm" using apps/v1: .spec.replicas'
+    assert e.value.details == {"causes": [{"reason": "FieldManagerConflict",
+                                           "message": 'conflict with "helm" using apps/v1',
+                                           "field": ".spec.replicas"}]}
+    # the same values are no conflict: both own them
+    same = P.server_side_apply(created, _deployment_config(replicas=1), manager="kubectl", force=False,
+                               schema=DEPLOYMENT, now=LATER)
+    owners = {e["manager"]: e["fieldsV1"] for e in _entries(same)}
+    assert "f:replicas" in owners["helm"]["f:spec"] and "f:replicas" in owners["kubectl"]["f:spec"]
+    # forced: the field changes hands
+    forced = P.server_side_apply(created, _deployment_config(replicas=5), manager="kubectl", force=True,
+                                 schema=DEPLOYMENT, now=LATER)
+    assert forced["spec"]["replicas"] == 5
+    owners = {e["manager"]: e["fieldsV1"] for e in _entries(forced)}
+    assert "f:replicas" not in owners["helm"]["f:spec"] and "f:replicas" in owners["kubectl"]["f:spec"]
+    assert [(e["manager"], e["operation"]) for e in _entries(forced)] == [("kubectl", "Apply"), ("helm", "Update")]
+
+
+def test_apply_conflicts_list_every_field_and_name_appliers_without_version():
+    live = P.server_side_apply(None, _deployment_config(), manager="helm", force=False, schema=DEPLOYMENT, now=NOW)
+    with pytest.raises(StatusError) as e:
+        P.server_side_apply(live, _deployment_config(replicas=3, image="nginx:2"), manager="kubectl", force=False,
+                            schema=DEPLOYMENT, now=NOW)
+    assert e.value.message == ('Apply failed with 2 conflicts: conflicts with "helm":\n- .spec.replicas\n'
+                               '- .spec.template.spec.containers[name="web"].image')
+    assert [c["field"] for c in e.value.details["causes"]] == [  # type: ignore[index]
+        ".spec.replicas", '.spec.template.spec.containers[name="web"].image']
+
+
+def test_apply_rejects_managed_fields_in_the_configuration():
+    cfg = _deployment_config()
+    cfg["metadata"]["managedFields"] = [{"manager": "x"}]
+    with pytest.raises(StatusError) as e:
+        P.server_side_apply(None, cfg, manager="helm", force=False, schema=DEPLOYMENT, now=NOW)
+    assert (e.value.code, e.value.message) == (400, "metadata.managedFields must be nil")
+
+
+def test_apply_merges_lists_by_their_type():
+    live = P.server_side_apply(None, {"apiVersion": "apps/v1", "kind": "Deployment",
+                                      "metadata": {"name": "web", "finalizers": ["a", "b"]},
+                                      "spec": {"selector": {"matchLabels": {"a": "1"}}}},
+                               manager="one", force=False, schema=DEPLOYMENT, now=NOW)
+    out = P.server_side_apply(live, {"apiVersion": "apps/v1", "kind": "Deployment",
+                                     "metadata": {"name": "web", "finalizers": ["c"]},
+                                     "spec": {"selector": {"matchLabels": {"b": "2"}}}},
+                              manager="two", force=True, schema=DEPLOYMENT, now=NOW)
+    assert out["metadata"]["finalizers"] == ["a", "b", "c"]           # a set list: union
+    assert out["spec"]["selector"] == {"matchLabels": {"b": "2"}}     # an atomic map: replaced
+    two = next(e for e in _entries(out) if e["manager"] == "two")["fieldsV1"]
+    assert two["f:metadata"] == {"f:finalizers": {'v:"c"': {}}}
+    one = next(e for e in _entries(out) if e["manager"] == "one")["fieldsV1"]
+    assert one == {"f:metadata": {"f:finalizers": {'v:"a"': {}, 'v:"b"': {}}}}  # the selector was forced away
+
+
+def test_apply_of_a_custom_resource_uses_the_crd_schema_or_deduces():
+    crd = schema_from_crd({"type": "object", "properties": {"spec": {"type": "object", "properties": {
+        "items": {"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["id"],
+                  "items": {"type": "object", "properties": {"id": {"type": "string"}, "v": {"type": "integer"}}}},
+        "tags": {"type": "array", "items": {"type": "string"}}}}}})
+    cfg = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"},
+           "spec": {"items": [{"id": "a", "v": 1}], "tags": ["x"]}}
+    for schema in (crd, None):
+        out = P.server_side_apply(None, cfg, manager="m", force=False, schema=schema, now=NOW)
+        spec = _entries(out)[0]["fieldsV1"]["f:spec"]
+        if schema is crd:
+            assert spec == {"f:items": {'k:{"id":"a"}': {".": {}, "f:id": {}, "f:v": {}}}, "f:tags": {}}
+        else:  # no schema: lists are atomic, map keys are members
+            assert spec == {".": {}, "f:items": {}, "f:tags": {}}
+
+
+def test_record_update_gives_the_writer_what_it_set_and_takes_it_from_others():
+    obj = _deployment_config()
+    obj["metadata"]["labels"] = {"app": "web"}
+    entries = P.record_update(None, obj, manager="helm", schema=DEPLOYMENT, now=NOW)
+    assert len(entries) == 1 and entries[0]["operation"] == "Update" and entries[0]["apiVersion"] == "apps/v1"
+    fields = entries[0]["fieldsV1"]
+    assert fields["f:metadata"] == {"f:labels": {".": {}, "f:app": {}}}  # an added map is owned with '.'
+    assert "f:name" not in fields["f:metadata"] and "f:apiVersion" not in fields
+    obj["metadata"]["managedFields"] = entries
+    new = json.loads(json.dumps(obj))
+    new["spec"]["replicas"] = 4
+    new["spec"]["template"]["spec"]["containers"][0].pop("env")
+    entries2 = P.record_update(obj, new, manager="scaler", schema=DEPLOYMENT, now=LATER)
+    owners = {e["manager"]: e for e in entries2}
+    assert owners["scaler"]["fieldsV1"] == {"f:spec": {"f:replicas": {}}} and owners["scaler"]["time"] == LATER
+    helm = owners["helm"]["fieldsV1"]["f:spec"]
+    assert "f:replicas" not in helm and "f:env" not in helm["f:template"]["f:spec"]["f:containers"]['k:{"name":"web"}']
+    assert owners["helm"]["time"] == NOW
+    # a write that changes nothing adds no manager; an empty managedFields list resets them
+    assert P.record_update(new | {"metadata": {**new["metadata"], "managedFields": entries2}},
+                           new | {"metadata": {**new["metadata"], "managedFields": entries2}},
+                           manager="noop", schema=DEPLOYMENT, now=LATER) == entries2
+    reset = new | {"metadata": {**new["metadata"], "managedFields": []}}
+    assert P.record_update(new | {"metadata": {**new["metadata"], "managedFields": entries2}}, reset,
+                           manager="x", schema=DEPLOYMENT, now=LATER) == []
+
+
+# --------------------------------------------------------------------------- apply: properties
+_keys = st.sampled_from(["a", "b", "c", "d"])
+_data = st.dictionaries(_keys, st.text("xyz", min_size=1, max_size=2), max_size=4)
+
+
+def _cm(data: dict, labels: dict) -> dict:
+    meta: dict[str, Any] = {"name": "cm", "namespace": "demo"}
+    if labels:
+        meta["labels"] = labels
+    cm: dict[str, Any] = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta}
+    if data:
+        cm["data"] = data
+    return cm
+
+
+@settings(max_examples=80, deadline=None)
+@given(_data, _data, _data)
+def test_apply_twice_is_idempotent(data, labels, other):
+    live = P.server_side_apply(None, _cm(other, {}), manager="other", force=False, schema=CONFIGMAP, now=NOW)
+    once = P.server_side_apply(live, _cm(data, labels), manager="helm", force=True, schema=CONFIGMAP, now=NOW)
+    twice = P.server_side_apply(once, _cm(data, labels), manager="helm", force=False, schema=CONFIGMAP, now=NOW)
+    assert twice == once
+
+
+@settings(max_examples=80, deadline=None)
+@given(_data, _data)
+def test_apply_without_a_field_removes_it(first, second):
+    live = P.server_side_apply(None, _cm(first, first), manager="helm", force=False, schema=CONFIGMAP, now=NOW)
+    out = P.server_side_apply(live, _cm(second, second), manager="helm", force=False, schema=CONFIGMAP, now=NOW)
+    assert out.get("data", {}) == second
+    assert out["metadata"].get("labels", {}) == second
