@@ -490,3 +490,123 @@ def test_apply_without_a_field_removes_it(first, second):
     out = P.server_side_apply(live, _cm(second, second), manager="helm", force=False, schema=CONFIGMAP, now=NOW)
     assert out.get("data", {}) == second
     assert out["metadata"].get("labels", {}) == second
+
+
+# ------------------------------------------------- apply: structured-merge-diff's own scenarios
+#: The schemas of structured-merge-diff's merge tests (merge/multiple_appliers_test.go), as OpenAPI.
+_NAME_ITEM = {"type": "object", "properties": {"name": {"type": "string"}, "value": {"type": "integer"}}}
+SMD_SCHEMA = Schema({"type": "object", "properties": {
+    "list": {"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"],
+             "items": _NAME_ITEM},
+    "listOfLists": {"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"],
+                    "items": {"type": "object", "properties": {
+                        "name": {"type": "string"},
+                        "value": {"type": "array", "x-kubernetes-list-type": "set", "items": {"type": "string"}}}}},
+    "struct": {"type": "object", "properties": {
+        "name": {"type": "string"}, "scalarField": {"type": "string"},
+        "complexField": {"type": "object", "properties": {"name": {"type": "string"}}}}},
+    "atomicMap": {"type": "object", "x-kubernetes-map-type": "atomic", "additionalProperties": {"type": "string"}},
+}})
+
+#: (name, operations, final object, owners) -- operations are (verb, manager, object[, conflicts]).
+SMD_CASES = [
+    ("remove_one", [
+        ("apply", "apply-one", {"list": [{"name": "a"}, {"name": "b"}]}),
+        ("apply", "apply-two", {"list": [{"name": "c"}]}),
+        ("apply", "apply-one", {"list": [{"name": "a"}]})],
+     {"list": [{"name": "a"}, {"name": "c"}]},
+     {"apply-one": {'.list[name="a"]', '.list[name="a"].name'},
+      "apply-two": {'.list[name="c"]', '.list[name="c"].name'}}),
+    ("same_value_no_conflict", [
+        ("apply", "apply-one", {"list": [{"name": "a", "value": 0}]}),
+        ("apply", "apply-two", {"list": [{"name": "a", "value": 0}]})],
+     {"list": [{"name": "a", "value": 0}]},
+     {m: {'.list[name="a"]', '.list[name="a"].name', '.list[name="a"].value'} for m in ("apply-one", "apply-two")}),
+    ("change_value_yes_conflict", [
+        ("apply", "apply-one", {"list": [{"name": "a", "value": 0}]}),
+        ("apply", "apply-two", {"list": [{"name": "a", "value": 1}]}, ['.list[name="a"].value'])],
+     {"list": [{"name": "a", "value": 0}]},
+     {"apply-one": {'.list[name="a"]', '.list[name="a"].name', '.list[name="a"].value'}}),
+    ("remove_one_keep_one", [
+        ("apply", "apply-one", {"list": [{"name": "a"}, {"name": "b"}, {"name": "c"}]}),
+        ("apply", "apply-two", {"list": [{"name": "c"}, {"name": "d"}]}),
+        ("apply", "apply-one", {"list": [{"name": "a"}]})],
+     {"list": [{"name": "a"}, {"name": "c"}, {"name": "d"}]},
+     {"apply-one": {'.list[name="a"]', '.list[name="a"].name'},
+      "apply-two": {'.list[name="c"]', '.list[name="c"].name', '.list[name="d"]', '.list[name="d"].name'}}),
+    ("unset_scalar_sole_owner", [
+        ("apply", "apply-one", {"struct": {"name": "a", "scalarField": "a"}}),
+        ("apply", "apply-one", {"struct": {"name": "a"}})],
+     {"struct": {"name": "a"}}, {"apply-one": {".struct.name"}}),
+    ("unset_scalar_shared_with_applier", [
+        ("apply", "apply-one", {"struct": {"name": "a", "scalarField": "a"}}),
+        ("apply", "apply-two", {"struct": {"scalarField": "a"}}),
+        ("apply", "apply-one", {"struct": {"name": "a"}})],
+     {"struct": {"name": "a", "scalarField": "a"}},
+     {"apply-one": {".struct.name"}, "apply-two": {".struct.scalarField"}}),
+    ("unset_scalar_shared_with_updater", [
+        ("update", "updater", {"struct": {"name": "a", "scalarField": "a"}}),
+        ("apply", "applier", {"struct": {"name": "a", "scalarField": "a"}}),
+        ("apply", "applier", {"struct": {"name": "a"}})],
+     {"struct": {"name": "a", "scalarField": "a"}},
+     {"updater": {".struct", ".struct.name", ".struct.scalarField"}, "applier": {".struct.name"}}),
+    ("updater_claims_field", [
+        ("apply", "applier", {"struct": {"name": "a", "scalarField": "a"}}),
+        ("update", "updater", {"struct": {"name": "a", "scalarField": "b"}})],
+     {"struct": {"name": "a", "scalarField": "b"}},
+     {"updater": {".struct.scalarField"}, "applier": {".struct.name"}}),
+    ("unset_complex_sole_owner", [
+        ("apply", "apply-one", {"struct": {"name": "a", "complexField": {"name": "b"}}}),
+        ("apply", "apply-one", {"struct": {"name": "a"}})],
+     {"struct": {"name": "a"}}, {"apply-one": {".struct.name"}}),
+    ("remove_one_keep_one_with_two_sub_items", [
+        ("apply", "apply-one", {"listOfLists": [{"name": "a"}, {"name": "b", "value": ["c"]}]}),
+        ("apply", "apply-two", {"listOfLists": [{"name": "b", "value": ["d"]}]}),
+        ("apply", "apply-one", {"listOfLists": [{"name": "a"}]})],
+     {"listOfLists": [{"name": "a"}, {"name": "b", "value": ["d"]}]},
+     {"apply-one": {'.listOfLists[name="a"]', '.listOfLists[name="a"].name'},
+      "apply-two": {'.listOfLists[name="b"]', '.listOfLists[name="b"].name', '.listOfLists[name="b"].value[="d"]'}}),
+    ("remove_one_keep_one_with_dangling_subitem", [
+        ("apply", "apply-one", {"listOfLists": [{"name": "a"}, {"name": "b", "value": ["c"]}]}),
+        ("apply", "apply-two", {"listOfLists": [{"name": "b", "value": ["d"]}]}),
+        ("update", "controller", {"listOfLists": [{"name": "a"}, {"name": "b", "value": ["c", "d", "e"]}]}),
+        ("apply", "apply-one", {"listOfLists": [{"name": "a"}]})],
+     {"listOfLists": [{"name": "a"}, {"name": "b", "value": ["d", "e"]}]},
+     {"apply-one": {'.listOfLists[name="a"]', '.listOfLists[name="a"].name'},
+      "apply-two": {'.listOfLists[name="b"]', '.listOfLists[name="b"].name', '.listOfLists[name="b"].value[="d"]'},
+      "controller": {'.listOfLists[name="b"].value[="e"]'}}),
+    ("remove_one_with_dangling_subitem_keep_one", [
+        ("apply", "apply-one", {"listOfLists": [{"name": "a"}, {"name": "b", "value": ["c"]}]}),
+        ("apply", "apply-two", {"listOfLists": [{"name": "a", "value": ["b"]}]}),
+        ("update", "controller", {"listOfLists": [{"name": "a", "value": ["b"]}, {"name": "b", "value": ["c", "d"]}]}),
+        ("apply", "apply-one", {"listOfLists": [{"name": "a"}]})],
+     {"listOfLists": [{"name": "a", "value": ["b"]}]},
+     {"apply-one": {'.listOfLists[name="a"]', '.listOfLists[name="a"].name'},
+      "apply-two": {'.listOfLists[name="a"]', '.listOfLists[name="a"].name', '.listOfLists[name="a"].value[="b"]'}}),
+    ("atomic_map_force", [
+        ("apply", "apply-one", {"atomicMap": {"field1": "a"}}),
+        ("apply", "apply-two", {"atomicMap": {"field2": "b"}}, [".atomicMap"]),
+        ("force", "apply-two", {"atomicMap": {"field2": "b"}})],
+     {"atomicMap": {"field2": "b"}}, {"apply-two": {".atomicMap"}}),
+]
+
+
+@pytest.mark.parametrize(("ops", "final", "owners"), [pytest.param(*c[1:], id=c[0]) for c in SMD_CASES])
+def test_apply_structured_merge_diff_scenarios(ops, final, owners):
+    live: dict | None = None
+    for verb, manager, body, *conflicts in ops:
+        obj = {"apiVersion": "v1", "kind": "T", **body}
+        if verb == "update":
+            entries = P.record_update(live, obj, manager=manager, schema=SMD_SCHEMA, now=NOW)
+            live = {**obj, "metadata": {"managedFields": entries}}
+        elif conflicts:
+            with pytest.raises(StatusError) as e:
+                P.server_side_apply(live, obj, manager=manager, force=False, schema=SMD_SCHEMA, now=NOW)
+            assert [c["field"] for c in e.value.details["causes"]] == conflicts[0]  # type: ignore[index]
+        else:
+            live = P.server_side_apply(live, obj, manager=manager, force=verb == "force", schema=SMD_SCHEMA, now=NOW)
+    assert live is not None
+    assert {k: v for k, v in live.items() if k not in ("apiVersion", "kind", "metadata")} == final
+    got = {e["manager"]: {P.path_str(p) for p in P.parse_fields_v1(e["fieldsV1"])}
+           for e in live["metadata"]["managedFields"]}
+    assert got == owners
