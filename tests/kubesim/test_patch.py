@@ -408,6 +408,37 @@ def test_apply_conflicts_list_every_field_and_name_appliers_without_version():
         ".spec.replicas", '.spec.template.spec.containers[name="web"].image']
 
 
+def test_status_is_reset_on_the_main_resource_and_only_status_is_written_on_status():
+    live = _live_deployment()
+    live["metadata"]["managedFields"] = P.record_update(None, _deployment_config(), manager="helm",
+                                                        schema=DEPLOYMENT, now=NOW)
+    cfg = _deployment_config(replicas=2) | {"status": {"replicas": 9, "conditions": []}}
+    out = P.server_side_apply(live, cfg, manager="kubectl", force=False, schema=DEPLOYMENT, now=NOW)
+    assert out["status"] == live["status"]
+    assert all("f:status" not in e["fieldsV1"] for e in _entries(out))
+    created = P.server_side_apply(None, cfg, manager="kubectl", force=False, schema=DEPLOYMENT, now=NOW)
+    assert "status" not in created
+    # the controller writes status through /status: it owns status only, in its own entry
+    new = json.loads(json.dumps(out))
+    new["status"]["readyReplicas"] = 1
+    new["spec"]["replicas"] = 7
+    entries = P.record_update(out, new, manager="kube-controller-manager", schema=DEPLOYMENT, now=LATER,
+                              subresource="status")
+    kcm = next(e for e in entries if e["manager"] == "kube-controller-manager")
+    assert kcm["subresource"] == "status" and kcm["fieldsV1"] == {"f:status": {"f:readyReplicas": {}}}
+    applied = P.server_side_apply(out, {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+                                        "spec": {"replicas": 7}, "status": {"observedGeneration": 3}},
+                                  manager="ctl", force=False, schema=DEPLOYMENT, now=LATER, subresource="status")
+    assert applied["spec"] == out["spec"] and applied["status"]["observedGeneration"] == 3
+    # a custom resource without a status subresource: the caller says nothing is reset
+    cr = P.server_side_apply(None, {"apiVersion": "example.com/v1", "kind": "W", "metadata": {"name": "w"},
+                                    "status": {"ok": True}},
+                             manager="m", force=False, schema=schema_from_crd({"type": "object", "properties": {
+                                 "status": {"type": "object", "properties": {"ok": {"type": "boolean"}}}}}),
+                             now=NOW, reset=())
+    assert cr["status"] == {"ok": True}
+
+
 def test_apply_rejects_managed_fields_in_the_configuration():
     cfg = _deployment_config()
     cfg["metadata"]["managedFields"] = [{"manager": "x"}]
