@@ -707,6 +707,29 @@ def _to_set(value: JSON, schema: Schema | None, path: Path, out: FieldSet) -> No
             out.add(child)
 
 
+def _duplicates(value: JSON, schema: Schema | None, path: Path = ()) -> list[str]:
+    """Map-list and set-list items an applied configuration repeats (apply refuses them)."""
+    t = _Type(schema, value)
+    out: list[str] = []
+    if t.kind == "list" and t.rel != "atomic" and isinstance(value, list):
+        seen: set[PathElement] = set()
+        reported: set[PathElement] = set()
+        for i, item in enumerate(value):
+            pe = t.item_pe(item, i)
+            if pe in seen and pe not in reported:
+                out.append(f"{path_str(path)}: duplicate entries for key {_pe_str(pe)}")
+                reported.add(pe)
+            seen.add(pe)
+        for i, item in enumerate(value):
+            pe = t.item_pe(item, i)
+            if pe not in reported:
+                out.extend(_duplicates(item, t.item_schema(), path + (pe,)))
+    elif t.kind == "map" and t.rel != "atomic" and isinstance(value, dict):
+        for k, v in sorted(value.items()):  # structured-merge-diff walks fields in name order
+            out.extend(_duplicates(v, t.child(k), path + (("f", k),)))
+    return out
+
+
 def _merge_smd(lhs: JSON, rhs: JSON, schema: Schema | None) -> JSON:
     """structured-merge-diff's ``Merge``: the applied configuration (rhs) over the live object."""
     if rhs is _MISSING:
@@ -1177,6 +1200,18 @@ def server_side_apply(live: dict | None, applied: dict, *, manager: str, force: 
     if not manager:
         raise bad_request("PATCH, application/apply-patch+yaml requires fieldManager to be set")
     api_version = str(applied.get("apiVersion") or (live or {}).get("apiVersion") or "")
+    live_version = str((live or {}).get("apiVersion") or "")
+    if live_version and api_version != live_version:
+        raise bad_request(f"Incorrect version specified in apply patch. Specified patch version: {api_version}, "
+                          f"expected: {live_version}")
+    duplicates = _duplicates(applied, schema)
+    if duplicates:
+        meta = applied.get("metadata") if isinstance(applied.get("metadata"), dict) else {}
+        group, _, version = api_version.rpartition("/")
+        where = (f"{meta.get('namespace', '')}/{meta.get('name', '')}; {group}/{version}, "  # type: ignore[union-attr]
+                 f"Kind={applied.get('kind', '')}")
+        text = duplicates[0] if len(duplicates) == 1 else "errors:\n" + "\n".join(f"  {d}" for d in duplicates)
+        raise StatusError(500, "", f"failed to create typed patch object ({where}): {text}")
     managers = _decode_managers(((live or {}).get("metadata") or {}).get("managedFields") or []) or []
     ignored = tuple(reset_fields(schema, subresource) if reset is None else reset)
     base = _copy(_without_managed_fields(live))

@@ -439,6 +439,30 @@ def test_status_is_reset_on_the_main_resource_and_only_status_is_written_on_stat
     assert cr["status"] == {"ok": True}
 
 
+def test_apply_refuses_duplicate_items_and_another_version():
+    cfg = _deployment_config()
+    web = cfg["spec"]["template"]["spec"]["containers"][0]
+    web["env"] = [{"name": "FOO", "value": "x"}, {"name": "FOO", "value": "y"}]
+    with pytest.raises(StatusError) as e:
+        P.server_side_apply(None, cfg, manager="helm", force=False, schema=DEPLOYMENT, now=NOW)
+    assert (e.value.code, e.value.message) == (500, (
+        'failed to create typed patch object (demo/web; apps/v1, Kind=Deployment): '
+        '.spec.template.spec.containers[name="web"].env: duplicate entries for key [name="FOO"]'))
+    web["ports"] = [{"containerPort": 93}, {"containerPort": 93, "protocol": "TCP"}]
+    with pytest.raises(StatusError) as e:
+        P.server_side_apply(None, cfg, manager="helm", force=False, schema=DEPLOYMENT, now=NOW)
+    assert e.value.message.endswith(
+        'errors:\n  .spec.template.spec.containers[name="web"].env: duplicate entries for key [name="FOO"]\n'
+        '  .spec.template.spec.containers[name="web"].ports: duplicate entries for key '
+        '[containerPort=93,protocol="TCP"]')
+    live = P.server_side_apply(None, _deployment_config(), manager="helm", force=False, schema=DEPLOYMENT, now=NOW)
+    with pytest.raises(StatusError) as e:
+        P.server_side_apply(live, _deployment_config() | {"apiVersion": "apps/v1beta2"}, manager="helm",
+                            force=False, schema=DEPLOYMENT, now=NOW)
+    assert (e.value.code, e.value.message) == (400, "Incorrect version specified in apply patch. Specified patch "
+                                                    "version: apps/v1beta2, expected: apps/v1")
+
+
 def test_apply_rejects_managed_fields_in_the_configuration():
     cfg = _deployment_config()
     cfg["metadata"]["managedFields"] = [{"manager": "x"}]
