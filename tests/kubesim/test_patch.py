@@ -682,3 +682,31 @@ def test_apply_structured_merge_diff_scenarios(ops, final, owners):
     got = {e["manager"]: {P.path_str(p) for p in P.parse_fields_v1(e["fieldsV1"])}
            for e in live["metadata"]["managedFields"]}
     assert got == owners
+
+
+_env = st.fixed_dictionaries({"name": st.sampled_from(["A", "B", "C"])}, optional={"value": st.sampled_from(["1", "2"])})
+_container = st.fixed_dictionaries(
+    {"name": st.sampled_from(["web", "side", "init"]), "image": st.sampled_from(["a:1", "a:2"])},
+    optional={"env": st.lists(_env, min_size=1, max_size=3, unique_by=lambda e: e["name"]),
+              "args": st.lists(st.sampled_from(["-v", "-q"]), min_size=1, max_size=2)})
+_spec = st.fixed_dictionaries(
+    {"template": st.fixed_dictionaries({"spec": st.fixed_dictionaries({"containers": st.lists(
+        _container, min_size=1, max_size=3, unique_by=lambda c: c["name"])})})},
+    optional={"replicas": st.integers(0, 3), "paused": st.booleans()})
+_deployments = st.builds(lambda spec, labels: {
+    "apiVersion": "apps/v1", "kind": "Deployment",
+    "metadata": {"name": "web", "namespace": "demo", **({"labels": labels} if labels else {})}, "spec": spec},
+    _spec, _data)
+
+
+@settings(max_examples=60, deadline=None)
+@given(_deployments, _deployments)
+def test_apply_by_a_sole_manager_gives_what_it_applies(first, second):
+    """What one manager applies over its own earlier apply is exactly its new configuration:
+    fields, list items and map keys it no longer applies are gone (and applying it again changes
+    nothing)."""
+    fresh = P.server_side_apply(None, second, manager="helm", force=False, schema=DEPLOYMENT, now=NOW)
+    live = P.server_side_apply(None, first, manager="helm", force=False, schema=DEPLOYMENT, now=NOW)
+    out = P.server_side_apply(live, second, manager="helm", force=False, schema=DEPLOYMENT, now=NOW)
+    assert out == fresh
+    assert P.server_side_apply(out, second, manager="helm", force=False, schema=DEPLOYMENT, now=NOW) == out
