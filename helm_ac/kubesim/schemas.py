@@ -245,7 +245,8 @@ class Schema:
         list; merge without: a set; otherwise atomic), as Kubernetes' schema conversion does."""
         lt = self.list_type
         if lt == "map":
-            return "map", self.list_map_keys or ((self.patch_merge_key,) if self.patch_merge_key else ())
+            keys = self.list_map_keys or ((self.patch_merge_key,) if self.patch_merge_key else ())
+            return ("map", keys) if keys else ("atomic", ())  # a map list without keys cannot merge
         if lt in ("set", "atomic"):
             return lt, ()
         if "merge" in self.patch_strategy.split(","):
