@@ -59,7 +59,7 @@ def json_patch(obj: dict, ops: list) -> dict:
                           f"Request entity too large: The allowed maximum operations in a JSON patch is "
                           f"10000, got {len(ops)}")
     try:
-        result = jsonpatch.JsonPatch(_copy(ops)).apply(_copy(obj))
+        result = jsonpatch.JsonPatch(_copy(ops)).apply(_copy(obj), in_place=True)
     except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, KeyError, IndexError,
             TypeError, ValueError) as exc:
         raise StatusError(422, "Invalid", REJECTED) from exc
