@@ -227,6 +227,7 @@ class Store:
         self._admission: list[Callable[[Operation], None]] = []
         self._queue: deque[Change] = deque()
         self._draining = False
+        self._crd_schemas: dict[tuple[str, str], tuple[Obj, Any]] = {}  # (crd, version) -> (that CRD, schema)
         ns = registry.lookup("", "v1", "namespaces")
         if ns is not None:
             for name in SYSTEM_NAMESPACES:
@@ -426,11 +427,19 @@ class Store:
         except ModuleNotFoundError:
             return None
         if res.crd:
-            crd = self._bucket(self._resource_of(_CRD_KEY) or res, None).get(res.crd)
-            for v in ((crd or {}).get("spec") or {}).get("versions") or ():
+            crd = self._objs.get(_CRD_KEY, {}).get("", {}).get(res.crd)
+            if crd is None:
+                return None
+            cache_key = (res.crd, res.version)
+            cached = self._crd_schemas.get(cache_key)
+            if cached is not None and cached[0] is crd:
+                return cached[1]
+            schema = None
+            for v in (crd.get("spec") or {}).get("versions") or ():
                 if v.get("name") == res.version and (v.get("schema") or {}).get("openAPIV3Schema"):
-                    return schemas.schema_from_crd(v["schema"]["openAPIV3Schema"])
-            return None
+                    schema = schemas.schema_from_crd(v["schema"]["openAPIV3Schema"])
+            self._crd_schemas[cache_key] = (crd, schema)
+            return schema
         return schemas.schema_for(res.group_version, res.kind)
 
     def _patch_module(self) -> Any:
@@ -686,6 +695,12 @@ class Store:
                     new["status"] = old["status"]
                 else:
                     new.pop("status", None)
+            if _key(res) == _NS_KEY:  # spec.finalizers change only through namespaces/<name>/finalize
+                spec = new["spec"] = dict(new.get("spec") or {})
+                if "finalizers" in (old.get("spec") or {}):
+                    spec["finalizers"] = old["spec"]["finalizers"]
+                else:
+                    spec.pop("finalizers", None)
         new["apiVersion"], new["kind"] = res.group_version, res.kind
         if res.namespaced:
             meta["namespace"] = ns
@@ -801,7 +816,8 @@ class Store:
             new = mod.strategic_merge_patch(base, doc, self._schema(res))
         else:
             raise StatusError(415, "UnsupportedMediaType", f"the server does not support patch type {patch_type}")
-        new = _copy(new) if new is base or new is live else new
+        if new is live:
+            new = _copy(new)
         if not isinstance(new, dict):
             raise bad_request("the patched object is not an object")
         meta = new.setdefault("metadata", {})
@@ -815,7 +831,7 @@ class Store:
     @staticmethod
     def _patch_body(patch_type: str, body: bytes | Obj | builtins.list[Any]) -> Any:
         if not isinstance(body, (bytes, bytearray, str)):
-            return body
+            return _copy(body)  # the result may share parts of the patch: they must be the store's own
         text = body.decode() if isinstance(body, (bytes, bytearray)) else body
         try:
             if patch_type == "apply":

@@ -722,3 +722,13 @@ def test_apply_creates_then_updates(store, R, patch_module):
     assert out["metadata"]["managedFields"][0]["manager"] == "helm"
     out, created = store.patch(r, "default", "a", "apply", body.replace(b"k: v", b"k: w"), field_manager="helm")
     assert not created and out["data"] == {"k": "w"}
+
+
+def test_namespace_finalizers_change_only_through_finalize(store, R):
+    nsr = R("namespaces")
+    ns = store.create(nsr, None, {"metadata": {"name": "team"}})
+    out = store.update(nsr, None, "team", {**ns, "spec": {}, "metadata": {**ns["metadata"], "labels": {"a": "b",
+                                                                          "kubernetes.io/metadata.name": "team"}}})
+    assert out["spec"] == {"finalizers": ["kubernetes"]} and out["metadata"]["labels"]["a"] == "b"
+    out = store.update(nsr, None, "team", {**out, "spec": {}}, subresource="finalize")
+    assert out["spec"] == {}
