@@ -578,8 +578,8 @@ class Store:
             meta.pop("namespace", None)
             namespace = None
         if meta.get("resourceVersion"):
-            raise StatusError(500, "InternalError", "Internal error occurred: resourceVersion should not be "
-                              "set on objects to be created")
+            # the storage layer's plain error, which the API answers as a 500
+            raise StatusError(500, "InternalError", "resourceVersion should not be set on objects to be created")
         generated = not meta.get("name") and bool(meta.get("generateName"))
         if generated:
             meta["name"] = self._generate_name(str(meta["generateName"]))
@@ -778,8 +778,9 @@ class Store:
         live = self._bucket(res, ns).get(name)
         if patch_type == "apply":
             if not field_manager:
-                raise bad_request("PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: "
-                                  "is required for apply patch")
+                raise invalid("PatchOptions", "", [{"reason": "FieldValueRequired", "field": "fieldManager",
+                                                     "message": "Required value: is required for apply patch"}],
+                              "meta.k8s.io")
             if not isinstance(doc, dict):
                 raise bad_request("apply patch must be an object")
             applied_meta: Obj = doc["metadata"] if isinstance(doc.get("metadata"), dict) else {}
@@ -799,6 +800,10 @@ class Store:
             return self._update(res, ns, name, new, subresource=subresource, dry_run=dry_run,
                                 field_manager=field_manager, user=user, managed=True,
                                 expect_rv=live["metadata"]["resourceVersion"]), False
+        if force:
+            raise invalid("PatchOptions", "", [{"reason": "FieldValueForbidden", "field": "force",
+                                                 "message": "Forbidden: may not be specified for non-apply patch"}],
+                          "meta.k8s.io")
         if live is None:
             raise not_found(res.plural, name, res.group)
         base = _copy(live)

@@ -711,12 +711,16 @@ def test_merge_and_json_patches(store, R, patch_module):
     e = err(store.patch, r, "default", "a", "merge", {"metadata": {"resourceVersion": "1"}, "data": {}})
     assert (e.code, e.reason) == (409, "Conflict")
     assert err(store.patch, r, "default", "ghost", "merge", {}).code == 404
+    e = err(store.patch, r, "default", "a", "merge", {}, force=True)
+    assert e.message == 'PatchOptions.meta.k8s.io "" is invalid: force: Forbidden: may not be specified for non-apply patch'
 
 
 def test_apply_creates_then_updates(store, R, patch_module):
     r = R("configmaps")
     body = b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata:\n  k: v\n"
-    assert err(store.patch, r, "default", "a", "apply", body).code == 400  # fieldManager is required
+    e = err(store.patch, r, "default", "a", "apply", body)
+    assert (e.code, e.message) == (422, 'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is '
+                                        'required for apply patch')
     out, created = store.patch(r, "default", "a", "apply", body, field_manager="helm")
     assert created and out["data"] == {"k": "v"} and out["metadata"]["uid"]
     assert out["metadata"]["managedFields"][0]["manager"] == "helm"
