@@ -50,6 +50,7 @@ FOREGROUND = "foregroundDeletion"
 CRD_CLEANUP = "customresourcecleanup.apiextensions.k8s.io"
 INITIAL_EVENTS_END = "k8s.io/initial-events-end"
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+IMMORTAL_NAMESPACES = ("default", "kube-system", "kube-public")  # the namespace lifecycle admission's
 _NS_KEY: _Key = ("", "namespaces")
 _CRD_KEY: _Key = ("apiextensions.k8s.io", "customresourcedefinitions")
 
@@ -877,6 +878,9 @@ class Store:
             raise invalid("DeleteOptions", "", [{"reason": "FieldValueNotSupported", "field": "propagationPolicy",
                                                  "message": f'Unsupported value: "{propagation}": supported '
                                                  'values: "Foreground", "Background", "Orphan", "nil"'}])
+        if _key(res) == _NS_KEY and name in IMMORTAL_NAMESPACES:
+            raise StatusError(403, "Forbidden", f'namespaces "{name}" is forbidden: this namespace may not be deleted',
+                              details={"name": name, "group": "", "kind": "namespaces"})
         self._admit(Operation("delete", res, ns, name, None, old, None, dry_run, user))
         fins = _finalizers(old)
         if propagation == "Orphan":

@@ -736,3 +736,20 @@ def test_namespace_finalizers_change_only_through_finalize(store, R):
     assert out["spec"] == {"finalizers": ["kubernetes"]} and out["metadata"]["labels"]["a"] == "b"
     out = store.update(nsr, None, "team", {**out, "spec": {}}, subresource="finalize")
     assert out["spec"] == {}
+
+
+def test_the_system_namespaces_may_not_be_deleted(store, R):
+    e = err(store.delete, R("namespaces"), None, "kube-system")
+    assert (e.code, e.reason, e.message) == (403, "Forbidden",
+                                             'namespaces "kube-system" is forbidden: this namespace may not be deleted')
+    store.delete(R("namespaces"), None, "kube-node-lease")  # not one of the immortal three
+    assert store.find(R("namespaces"), None, "kube-node-lease") is None
+
+
+def test_all_versions_of_a_resource_share_one_storage(store, R):
+    v2 = R("horizontalpodautoscalers", "autoscaling", "v2")
+    v1 = R("horizontalpodautoscalers", "autoscaling", "v1")
+    store.create(v2, "default", {"metadata": {"name": "h"}, "spec": {"maxReplicas": 3}})
+    assert store.get(v1, "default", "h")["apiVersion"] == "autoscaling/v1"
+    assert [o["apiVersion"] for o in store.list(v1, None)["items"]] == ["autoscaling/v1"]
+    assert store.get(v2, "default", "h")["apiVersion"] == "autoscaling/v2"
