@@ -23,7 +23,6 @@ from __future__ import annotations
 import base64
 import builtins
 import copy
-import importlib
 import json
 import random
 import re
@@ -36,8 +35,10 @@ from typing import Any, Callable, Iterator
 import orjson
 
 from ..clock import Loop
+from . import patch as kpatch
 from .errors import StatusError, bad_request, conflict, invalid, not_found
 from .resources import Registry, Resource
+from .schemas import Schema, schema_for, schema_from_crd
 from .selectors import (FieldSelector, LabelSelector, check_fields, object_fields, parse_field_selector,
                         parse_label_selector)
 
@@ -228,7 +229,7 @@ class Store:
         self._admission: list[Callable[[Operation], None]] = []
         self._queue: deque[Change] = deque()
         self._draining = False
-        self._crd_schemas: dict[tuple[str, str], tuple[Obj, Any]] = {}  # (crd, version) -> (that CRD, schema)
+        self._crd_schemas: dict[tuple[str, str], tuple[Obj, Schema | None]] = {}  # (crd, version) -> (that CRD, schema)
         ns = registry.lookup("", "v1", "namespaces")
         if ns is not None:
             for name in SYSTEM_NAMESPACES:
@@ -421,12 +422,8 @@ class Store:
         base = base[:58] if len(base) > 58 else base
         return base + "".join(self._rng.choice(_GENERATE_ALPHABET) for _ in range(5))
 
-    def _schema(self, res: Resource) -> Any:
-        """The patch module's schema of ``res`` (None for custom resources without one)."""
-        try:
-            schemas = importlib.import_module("helm_ac.kubesim.schemas")
-        except ModuleNotFoundError:
-            return None
+    def _schema(self, res: Resource) -> Schema | None:
+        """The schema of ``res`` (None for custom resources whose CRD has none)."""
         if res.crd:
             crd = self._objs.get(_CRD_KEY, {}).get("", {}).get(res.crd)
             if crd is None:
@@ -438,24 +435,15 @@ class Store:
             schema = None
             for v in (crd.get("spec") or {}).get("versions") or ():
                 if v.get("name") == res.version and (v.get("schema") or {}).get("openAPIV3Schema"):
-                    schema = schemas.schema_from_crd(v["schema"]["openAPIV3Schema"])
+                    schema = schema_from_crd(v["schema"]["openAPIV3Schema"])
             self._crd_schemas[cache_key] = (crd, schema)
             return schema
-        return schemas.schema_for(res.group_version, res.kind)
-
-    def _patch_module(self) -> Any:
-        try:
-            return importlib.import_module("helm_ac.kubesim.patch")
-        except ModuleNotFoundError:
-            return None
+        return schema_for(res.group_version, res.kind)
 
     def _managed(self, res: Resource, old: Obj | None, new: Obj, manager: str | None,
                  subresource: str | None) -> None:
         """``managedFields`` of ``new`` after a non-apply write (patch.record_update)."""
-        mod = self._patch_module()
-        if mod is None:
-            return
-        fields = mod.record_update(old, new, manager=manager or "unknown", schema=self._schema(res),
+        fields = kpatch.record_update(old, new, manager=manager or "unknown", schema=self._schema(res),
                                    now=self._now(), subresource=subresource)
         if fields:
             new["metadata"]["managedFields"] = fields
@@ -729,10 +717,10 @@ class Store:
         new = op.obj or new
         meta = new["metadata"]
         meta["resourceVersion"] = om["resourceVersion"]
+        if self._unchanged(old, new):  # before managedFields: a no-op costs no field bookkeeping
+            return old
         if not managed:
             self._managed(res, old, new, field_manager, subresource)
-        if self._unchanged(old, new):
-            return old
         if dry_run:
             return new
         if self._gone(res, new):
@@ -773,7 +761,7 @@ class Store:
     def _patch(self, res: Resource, namespace: str | None, name: str, patch_type: str, body: bytes | Obj | builtins.list[Any], *,
                subresource: str | None, force: bool, dry_run: bool, field_manager: str | None,
                user: str) -> tuple[Obj, bool]:
-        mod = importlib.import_module("helm_ac.kubesim.patch")
+        mod = kpatch
         doc = self._patch_body(patch_type, body)
         ns = namespace if res.namespaced else None
         live = self._bucket(res, ns).get(name)
@@ -789,7 +777,8 @@ class Store:
                 raise bad_request(f"the name of the object ({applied_meta['name']}) does not match the name on "
                                   f"the URL ({name})")
             new = mod.server_side_apply(None if live is None else _copy(live), doc, manager=field_manager,
-                                        force=force, schema=self._schema(res), now=self._now())
+                                        force=force, schema=self._schema(res), now=self._now(),
+                                        subresource=subresource)
             new = _copy(new)
             new.setdefault("metadata", {})["name"] = name
             if live is None:
