@@ -44,6 +44,7 @@ from .selectors import (FieldSelector, LabelSelector, check_fields, object_field
 
 Obj = dict[str, Any]
 _Key = tuple[str, str]  # (group, plural): one storage for all versions of a resource
+PatchBody = bytes | dict[str, Any] | list[Any]  # raw bytes, or a parsed patch
 
 NAMESPACE_FINALIZER = "kubernetes"
 ORPHAN = "orphan"
@@ -590,7 +591,8 @@ class Store:
             spec["finalizers"] = [NAMESPACE_FINALIZER]
             new["status"] = {"phase": "Active"}
             labels = meta.get("labels")
-            meta["labels"] = {**(labels if isinstance(labels, dict) else {}), "kubernetes.io/metadata.name": meta["name"]}
+            meta["labels"] = {**(labels if isinstance(labels, dict) else {}),
+                              "kubernetes.io/metadata.name": meta["name"]}
         elif _key(res) == ("", "pods"):
             new["status"] = {"phase": "Pending"}
         op = Operation("create", res, namespace, meta["name"], new, None, None, dry_run, user)
@@ -750,7 +752,7 @@ class Store:
         return True
 
     # ------------------------------------------------------------------ patch
-    def patch(self, res: Resource, namespace: str | None, name: str, patch_type: str, body: bytes | Obj | builtins.list[Any], *,
+    def patch(self, res: Resource, namespace: str | None, name: str, patch_type: str, body: PatchBody, *,
               subresource: str | None = None, force: bool = False, dry_run: bool = False,
               field_manager: str | None = None, user: str = "") -> tuple[Obj, bool]:
         out = self._patch(res, namespace, name, patch_type, body, subresource=subresource, force=force,
@@ -758,7 +760,7 @@ class Store:
         self._drain()
         return out
 
-    def _patch(self, res: Resource, namespace: str | None, name: str, patch_type: str, body: bytes | Obj | builtins.list[Any], *,
+    def _patch(self, res: Resource, namespace: str | None, name: str, patch_type: str, body: PatchBody, *,
                subresource: str | None, force: bool, dry_run: bool, field_manager: str | None,
                user: str) -> tuple[Obj, bool]:
         mod = kpatch
@@ -824,7 +826,7 @@ class Store:
                             field_manager=field_manager, user=user, managed=False), False
 
     @staticmethod
-    def _patch_body(patch_type: str, body: bytes | Obj | builtins.list[Any]) -> Any:
+    def _patch_body(patch_type: str, body: PatchBody) -> Any:
         if not isinstance(body, (bytes, bytearray, str)):
             return _copy(body)  # the result may share parts of the patch: they must be the store's own
         text = body.decode() if isinstance(body, (bytes, bytearray)) else body
@@ -1134,6 +1136,12 @@ class Store:
             if since < self._floor:
                 oldest = self._history[0].rv if self._history else self._rv
                 raise StatusError(410, "Expired", f"too old resource version: {since} ({oldest - 1})")
+            if since > self._rv:  # from another server's life: the watch cache waits, then gives up
+                raise StatusError(504, "Timeout",
+                                  f"Timeout: Too large resource version: {since}, current: {self._rv}",
+                                  details={"causes": [{"reason": "ResourceVersionTooLarge",
+                                                       "message": "Too large resource version"}],
+                                           "retryAfterSeconds": 1}, retry_after=1)
             replay = self._events_after(since)
         if initial:
             resources = [res] if res is not None else self._stored_resources()

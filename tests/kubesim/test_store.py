@@ -346,7 +346,8 @@ def test_foreground_deletion_waits_for_blocking_dependents(store, R):
     assert all(p["metadata"].get("deletionTimestamp") for p in store.list(R("pods"), "default")["items"])
     assert store.find(R("deployments", "apps"), "default", "web") is not None
     for p in store.list(R("pods"), "default")["items"]:
-        store.update(R("pods"), "default", p["metadata"]["name"], {**p, "metadata": {**p["metadata"], "finalizers": []}})
+        store.update(R("pods"), "default", p["metadata"]["name"],
+                     {**p, "metadata": {**p["metadata"], "finalizers": []}})
     assert store.find(R("replicasets", "apps"), "default", "web-1") is None
     assert store.find(R("deployments", "apps"), "default", "web") is None
 
@@ -668,7 +669,8 @@ def test_merge_and_json_patches(store, R):
     assert (e.code, e.reason) == (409, "Conflict")
     assert err(store.patch, r, "default", "ghost", "merge", {}).code == 404
     e = err(store.patch, r, "default", "a", "merge", {}, force=True)
-    assert e.message == 'PatchOptions.meta.k8s.io "" is invalid: force: Forbidden: may not be specified for non-apply patch'
+    assert e.message == ('PatchOptions.meta.k8s.io "" is invalid: force: Forbidden: may not be specified for '
+                         'non-apply patch')
 
 
 def test_apply_creates_then_updates(store, R):
@@ -726,7 +728,8 @@ def test_strategic_merge_patch_uses_the_kinds_schema(store, R):
         {"name": "a", "image": "a:1"}, {"name": "b", "image": "b:1"}]}}}})
     out, _ = store.patch(dep, "default", "d", "strategic",
                          {"spec": {"template": {"spec": {"containers": [{"name": "b", "image": "b:2"}]}}}})
-    assert out["spec"]["template"]["spec"]["containers"] == [{"name": "a", "image": "a:1"}, {"name": "b", "image": "b:2"}]
+    assert out["spec"]["template"]["spec"]["containers"] == [{"name": "a", "image": "a:1"},
+                                                             {"name": "b", "image": "b:2"}]
     assert out["metadata"]["generation"] == 2
     store.create(WIDGETS, "default", {"metadata": {"name": "w"}})
     assert err(store.patch, WIDGETS, "default", "w", "strategic", {"spec": {}}).code == 415
@@ -747,3 +750,11 @@ def test_apply_conflicts_unless_forced(store, R):
     out, _ = store.patch(r, "default", "b", "apply", {**body, "metadata": {"name": "b"}, "data": {"x": "1"}},
                          field_manager="helm")
     assert out["data"] == {"x": "1"}
+
+
+def test_a_watch_from_the_future_is_too_large(store, R):
+    future = int(store.resource_version) + 10
+    e = err(store.watch, R("configmaps"), None, lambda ev: None, resource_version=str(future))
+    assert (e.code, e.reason) == (504, "Timeout")
+    assert e.message == f"Timeout: Too large resource version: {future}, current: {store.resource_version}"
+    assert e.details and e.details["causes"][0]["reason"] == "ResourceVersionTooLarge"
