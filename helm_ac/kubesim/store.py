@@ -360,8 +360,8 @@ class Store:
         return [o for o in state.values() if o is not None]
 
     # ------------------------------------------------------------------ helpers for writes
-    def _now(self) -> str:
-        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.clock.now()))
+    def _now(self, later: float = 0.0) -> str:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.clock.now() + later))
 
     def _uid(self) -> str:
         return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
@@ -744,8 +744,8 @@ class Store:
             == [(m.get("manager"), m.get("operation"), m.get("fieldsV1")) for m in nm.get("managedFields") or ()]
 
     def _gone(self, res: Resource, obj: Obj) -> bool:
-        """Marked for deletion and nothing holds it any more."""
-        if not _deleting(obj) or _finalizers(obj):
+        """Marked for deletion and nothing holds it any more (a graceful deletion waits for its end)."""
+        if not _deleting(obj) or _finalizers(obj) or obj["metadata"].get("deletionGracePeriodSeconds"):
             return False
         if _key(res) == _NS_KEY and (obj.get("spec") or {}).get("finalizers"):
             return False
@@ -846,12 +846,25 @@ class Store:
                preconditions: dict | None = None, grace_period: int | None = None, dry_run: bool = False,
                field_manager: str | None = None, user: str = "") -> Obj:
         out = self._delete(res, namespace, name, propagation=propagation, preconditions=preconditions,
-                           dry_run=dry_run, user=user)
+                           grace_period=grace_period, dry_run=dry_run, user=user)
         self._drain()
         return out
 
+    @staticmethod
+    def _grace(res: Resource, obj: Obj, asked: int | None) -> int:
+        """The pod strategy's CheckGracefulDelete: the grace period a deletion gets (0: at once)."""
+        if _key(res) != ("", "pods"):
+            return 0
+        spec, status = obj.get("spec") or {}, obj.get("status") or {}
+        period = asked if asked is not None else spec.get("terminationGracePeriodSeconds")
+        period = 30 if not isinstance(period, int) else period  # the API's default
+        if not spec.get("nodeName") or status.get("phase") in ("Succeeded", "Failed"):
+            return 0  # never scheduled, or already terminated
+        return 1 if period < 0 else int(period)
+
     def _delete(self, res: Resource, namespace: str | None, name: str, *, propagation: str | None = None,
-                preconditions: dict | None = None, dry_run: bool = False, user: str = "") -> Obj:
+                preconditions: dict | None = None, grace_period: int | None = None, dry_run: bool = False,
+                user: str = "") -> Obj:
         ns = namespace if res.namespaced else None
         old = self._bucket(res, ns).get(name)
         if old is None:
@@ -882,6 +895,25 @@ class Store:
             fins = [f for f in fins if f not in (ORPHAN, FOREGROUND)]
         if propagation == "Foreground" and not self._dependents.get(om["uid"]):
             fins = [f for f in fins if f != FOREGROUND]  # nothing to wait for
+        grace = self._grace(res, old, grace_period)
+        pending = om.get("deletionGracePeriodSeconds") or 0
+        if _deleting(old) and pending:  # a graceful deletion under way may only be shortened
+            if grace >= pending:
+                return old
+            meta = {**om, "deletionTimestamp": self._now(grace), "deletionGracePeriodSeconds": grace}
+            new = {**old, "metadata": meta}
+            if dry_run:
+                return new
+            return self._commit(res, "DELETED" if self._gone(res, new) else "MODIFIED", new, old)
+        if grace and not _deleting(old):  # graceful: the kubelet (the controllers) ends it
+            meta = {**om, "deletionTimestamp": self._now(grace), "deletionGracePeriodSeconds": grace,
+                    "finalizers": fins}
+            if not fins:
+                del meta["finalizers"]
+            if om.get("generation"):
+                meta["generation"] = om["generation"] + 1
+            new = {**old, "metadata": meta}
+            return new if dry_run else self._commit(res, "MODIFIED", new, old)
         is_ns, is_crd = _key(res) == _NS_KEY, _key(res) == _CRD_KEY
         if is_crd and CRD_CLEANUP not in fins:
             fins.append(CRD_CLEANUP)
@@ -918,7 +950,7 @@ class Store:
                           field_selector: str = "", **kw: Any) -> Obj:
         """Deletes every matching object; answers the list of what was deleted (as the real server)."""
         listed = self.list(res, namespace, label_selector=label_selector, field_selector=field_selector)
-        opts = {k: kw[k] for k in ("propagation", "dry_run", "user") if k in kw}
+        opts = {k: kw[k] for k in ("propagation", "grace_period", "dry_run", "user") if k in kw}
         out = []
         for obj in listed["items"]:
             m = obj["metadata"]

@@ -758,3 +758,49 @@ def test_a_watch_from_the_future_is_too_large(store, R):
     assert (e.code, e.reason) == (504, "Timeout")
     assert e.message == f"Timeout: Too large resource version: {future}, current: {store.resource_version}"
     assert e.details and e.details["causes"][0]["reason"] == "ResourceVersionTooLarge"
+
+
+def _pod(name: str, *, node: str = "", phase: str = "", **spec: Any) -> dict:
+    body: dict[str, Any] = {"metadata": {"name": name}, "spec": {"containers": [{"name": "c", "image": "i"}], **spec}}
+    if node:
+        body["spec"]["nodeName"] = node
+    return body
+
+
+def test_a_scheduled_pod_is_deleted_gracefully(store, R, loop):
+    pods = R("pods")
+    store.create(pods, "default", _pod("p", node="n1"))
+    seen = events_of(store, pods)
+    held = store.delete(pods, "default", "p")
+    assert held["metadata"]["deletionGracePeriodSeconds"] == 30
+    assert held["metadata"]["deletionTimestamp"] == "2027-01-15T08:00:30Z"
+    # the kubelet may still write status; a longer grace period changes nothing
+    p = store.update(pods, "default", "p", {**held, "status": {"phase": "Running"}}, subresource="status")
+    assert store.delete(pods, "default", "p", grace_period=60) == p
+    short = store.delete(pods, "default", "p", grace_period=5)
+    assert (short["metadata"]["deletionGracePeriodSeconds"], short["metadata"]["deletionTimestamp"]) == \
+        (5, "2027-01-15T08:00:05Z")
+    store.delete(pods, "default", "p", grace_period=0)
+    assert store.find(pods, "default", "p") is None
+    assert [t for t, _ in summary(seen)] == ["MODIFIED", "MODIFIED", "MODIFIED", "DELETED"]
+
+
+@pytest.mark.parametrize("kind", ["unscheduled", "succeeded", "zero"])
+def test_pods_deleted_at_once(store, R, kind):
+    pods = R("pods")
+    body = _pod("p", node="" if kind == "unscheduled" else "n1",
+                **({"terminationGracePeriodSeconds": 0} if kind == "zero" else {}))
+    p = store.create(pods, "default", body)
+    if kind == "succeeded":
+        store.update(pods, "default", "p", {**p, "status": {"phase": "Succeeded"}}, subresource="status")
+    store.delete(pods, "default", "p")
+    assert store.find(pods, "default", "p") is None
+
+
+def test_garbage_collected_pods_terminate_gracefully(store, R):
+    rs = store.create(R("replicasets", "apps"), "default", {"metadata": {"name": "rs"}, "spec": {}})
+    body = _pod("p", node="n1")
+    body["metadata"]["ownerReferences"] = [owner_ref(rs)]
+    store.create(R("pods"), "default", body)
+    store.delete(R("replicasets", "apps"), "default", "rs")
+    assert store.get(R("pods"), "default", "p")["metadata"]["deletionGracePeriodSeconds"] == 30
