@@ -6,6 +6,8 @@ import re
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from helm_ac.clock import VirtualLoop
 from helm_ac.kubesim.errors import StatusError
@@ -804,3 +806,81 @@ def test_garbage_collected_pods_terminate_gracefully(store, R):
     store.create(R("pods"), "default", body)
     store.delete(R("replicasets", "apps"), "default", "rs")
     assert store.get(R("pods"), "default", "p")["metadata"]["deletionGracePeriodSeconds"] == 30
+
+
+# ---------------------------------------------------------------------------------------------- properties
+
+OPS = st.lists(st.tuples(st.sampled_from(["create", "relabel", "delete", "touch"]), st.integers(0, 5),
+                         st.sampled_from(["x", "y", None])), max_size=40)
+
+
+def _apply(store: Store, r: Resource, op: str, i: int, app: str | None) -> None:
+    name = f"c{i}"
+    cur = store.find(r, "default", name)
+    labels = {"app": app} if app else {}
+    if op == "create" and cur is None:
+        store.create(r, "default", cm(name, labels=labels))
+    elif op == "relabel" and cur is not None:
+        store.update(r, "default", name, {**cur, "metadata": {**cur["metadata"], "labels": labels}})
+    elif op == "touch" and cur is not None:
+        store.update(r, "default", name, {**cur, "data": {"n": str(int(cur["data"].get("n", "0")) + 1)}})
+    elif op == "delete" and cur is not None:
+        store.delete(r, "default", name)
+
+
+def _mirror_sink(mirror: dict[str, dict]):
+    def sink(ev: dict) -> None:
+        name = ev["object"]["metadata"]["name"]
+        if ev["type"] == "ADDED":
+            assert name not in mirror
+        else:
+            assert name in mirror
+        if ev["type"] == "DELETED":
+            del mirror[name]
+        else:
+            mirror[name] = ev["object"]
+    return sink
+
+
+@settings(max_examples=60, deadline=None)
+@given(OPS, OPS, st.sampled_from(["", "app=x", "app!=x", "app", "!app", "app in (x,y)"]))
+def test_a_filtered_watch_mirrors_the_filtered_list(before, after, selector):
+    """Initial events then live ones, or a resume from the middle on top of the list there, rebuild
+    exactly what list answers: selector transitions included."""
+    reg = Registry(dict(BUILTIN.by_plural), dict(BUILTIN.by_kind))
+    store = Store(reg, VirtualLoop(T0))
+    r = res(reg, "configmaps")
+    for op in before:
+        _apply(store, r, *op)
+    live: dict[str, dict] = {}
+    store.watch(r, "default", _mirror_sink(live), label_selector=selector)
+    at_middle = {o["metadata"]["name"]: o for o in store.list(r, "default", label_selector=selector)["items"]}
+    middle = store.resource_version
+    for op in after:
+        _apply(store, r, *op)
+    listed = {o["metadata"]["name"]: o for o in store.list(r, "default", label_selector=selector)["items"]}
+    assert live == listed
+    resumed = dict(at_middle)
+    store.watch(r, "default", _mirror_sink(resumed), resource_version=middle, label_selector=selector)
+    assert resumed == listed
+
+
+@settings(max_examples=60, deadline=None)
+@given(OPS, OPS, st.integers(1, 4))
+def test_paging_returns_the_first_pages_snapshot(before, during, limit):
+    reg = Registry(dict(BUILTIN.by_plural), dict(BUILTIN.by_kind))
+    store = Store(reg, VirtualLoop(T0))
+    r = res(reg, "configmaps")
+    for op in before:
+        _apply(store, r, *op)
+    expected = [(o["metadata"]["name"], o["metadata"]["resourceVersion"]) for o in store.list(r, "default")["items"]]
+    page = store.list(r, "default", limit=limit)
+    got = [(o["metadata"]["name"], o["metadata"]["resourceVersion"]) for o in page["items"]]
+    steps = iter(during)
+    while page["metadata"].get("continue"):
+        for op in [next(steps, None)]:
+            if op is not None:
+                _apply(store, r, *op)
+        page = store.list(r, "default", limit=limit, continue_=page["metadata"]["continue"])
+        got += [(o["metadata"]["name"], o["metadata"]["resourceVersion"]) for o in page["items"]]
+    assert got == expected
