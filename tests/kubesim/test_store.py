@@ -876,11 +876,9 @@ def test_paging_returns_the_first_pages_snapshot(before, during, limit):
     expected = [(o["metadata"]["name"], o["metadata"]["resourceVersion"]) for o in store.list(r, "default")["items"]]
     page = store.list(r, "default", limit=limit)
     got = [(o["metadata"]["name"], o["metadata"]["resourceVersion"]) for o in page["items"]]
-    steps = iter(during)
+    for op in during:  # everything may change before the next pages are asked for
+        _apply(store, r, *op)
     while page["metadata"].get("continue"):
-        for op in [next(steps, None)]:
-            if op is not None:
-                _apply(store, r, *op)
         page = store.list(r, "default", limit=limit, continue_=page["metadata"]["continue"])
         got += [(o["metadata"]["name"], o["metadata"]["resourceVersion"]) for o in page["items"]]
     assert got == expected
