@@ -1113,15 +1113,60 @@ class Store:
         self._maybe_finalize_namespace(namespace)
 
     def _maybe_finalize_namespace(self, namespace: str) -> None:
+        """Content gone: the ``kubernetes`` finalizer goes (and the namespace with it); else the
+        namespace controller's conditions say what remains."""
         ns_obj = self._objs.get(_NS_KEY, {}).get("", {}).get(namespace)
-        if ns_obj is None or not _deleting(ns_obj):
-            return
-        if any(spaces.get(namespace) for key, spaces in self._objs.items() if key != _NS_KEY):
+        if ns_obj is None or not _deleting(ns_obj) or "finalizers" not in (ns_obj.get("spec") or {}):
             return
         res = self._uids[ns_obj["metadata"]["uid"]][0]
-        spec = {k: v for k, v in (ns_obj.get("spec") or {}).items() if k != "finalizers"}
-        new = {**ns_obj, "metadata": dict(ns_obj["metadata"]), "spec": spec}
-        self._commit(res, "DELETED" if self._gone(res, new) else "MODIFIED", new, ns_obj)
+        remaining: dict[str, int] = {}
+        finalizers: dict[str, int] = {}
+        for (group, plural), spaces in self._objs.items():
+            bucket = spaces.get(namespace) if (group, plural) != _NS_KEY else None
+            if bucket:
+                remaining[f"{plural}.{group}"] = len(bucket)
+                for obj in bucket.values():
+                    for f in _finalizers(obj):
+                        finalizers[f] = finalizers.get(f, 0) + 1
+        if not remaining:
+            spec = {k: v for k, v in (ns_obj.get("spec") or {}).items() if k != "finalizers"}
+            new = {**ns_obj, "metadata": dict(ns_obj["metadata"]), "spec": spec}
+            self._commit(res, "DELETED" if self._gone(res, new) else "MODIFIED", new, ns_obj)
+            return
+        status = dict(ns_obj.get("status") or {})
+        conditions = self._namespace_conditions(status.get("conditions") or [], remaining, finalizers)
+        if conditions != status.get("conditions"):
+            status["conditions"] = conditions
+            self._commit(res, "MODIFIED", {**ns_obj, "metadata": dict(ns_obj["metadata"]), "status": status},
+                         ns_obj)
+
+    def _namespace_conditions(self, before: builtins.list[Obj], remaining: dict[str, int],
+                              finalizers: dict[str, int]) -> builtins.list[Obj]:
+        """The namespace controller's deletion conditions (namespaced_resources_deleter.go's texts)."""
+        content = ", ".join(sorted(f"{gr} has {n} resource instances" for gr, n in remaining.items()))
+        fins = ", ".join(sorted(f"{f} in {n} resource instances" for f, n in finalizers.items()))
+        wanted = [
+            ("NamespaceDeletionDiscoveryFailure", "False", "ResourcesDiscovered",
+             "All resources successfully discovered"),
+            ("NamespaceDeletionGroupVersionParsingFailure", "False", "ParsedGroupVersions",
+             "All legacy kube types successfully parsed"),
+            ("NamespaceDeletionContentFailure", "False", "ContentDeleted",
+             "All content successfully deleted, may be waiting on finalization"),
+            ("NamespaceContentRemaining", "True", "SomeResourcesRemain", f"Some resources are remaining: {content}"),
+            ("NamespaceFinalizersRemaining", "True", "SomeFinalizersRemain",
+             f"Some content in the namespace has finalizers remaining: {fins}") if fins else
+            ("NamespaceFinalizersRemaining", "False", "ContentHasNoFinalizers",
+             "All content-preserving finalizers finished"),
+        ]
+        old = {c.get("type"): c for c in before}
+        out = []
+        for type_, status, reason, message in wanted:
+            prev = old.get(type_)
+            since = prev["lastTransitionTime"] if prev and prev.get("status") == status and \
+                prev.get("lastTransitionTime") else self._now()
+            out.append({"type": type_, "status": status, "lastTransitionTime": since, "reason": reason,
+                        "message": message})
+        return out
 
     def _crd_key(self, crd: Obj) -> _Key:
         spec = crd.get("spec") or {}

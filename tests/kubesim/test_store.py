@@ -381,11 +381,17 @@ def test_namespace_deletion_deletes_its_content_then_itself(store, R):
     assert store.find(R("configmaps"), "app", "plain") is None
     held = store.get(R("secrets"), "app", "held")
     assert held["metadata"]["deletionTimestamp"]
-    assert store.get(nsr, None, "app")["status"]["phase"] == "Terminating"
+    status = store.get(nsr, None, "app")["status"]
+    assert status["phase"] == "Terminating"
+    conditions = {c["type"]: (c["status"], c["message"]) for c in status["conditions"]}
+    assert conditions["NamespaceContentRemaining"] == ("True", "Some resources are remaining: secrets. has 1 "
+                                                               "resource instances")
+    assert conditions["NamespaceFinalizersRemaining"] == ("True", "Some content in the namespace has finalizers "
+                                                                  "remaining: example.com/x in 1 resource instances")
     store.update(R("secrets"), "app", "held", {**held, "metadata": {**held["metadata"], "finalizers": []}})
     assert store.find(nsr, None, "app") is None
     assert store.find(R("configmaps"), "default", "elsewhere") is not None
-    assert summary(seen) == [("MODIFIED", "app"), ("DELETED", "app")]
+    assert summary(seen) == [("MODIFIED", "app"), ("MODIFIED", "app"), ("DELETED", "app")]
 
 
 def test_deleting_a_crd_deletes_its_custom_resources_first(store, R):
