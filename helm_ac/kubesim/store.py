@@ -103,7 +103,7 @@ class Change:
     old: Obj | None
 
 
-@dataclass
+@dataclass(slots=True)
 class _Event:
     rv: int
     key: _Key
