@@ -641,6 +641,8 @@ class Store:
                 dry_run: bool, field_manager: str | None, user: str, managed: bool,
                 expect_rv: str | None = None) -> Obj:
         ns = namespace if res.namespaced else None
+        if subresource and subresource not in res.subresources:
+            raise StatusError(404, "NotFound", "the server could not find the requested resource")
         old = self._bucket(res, ns).get(name)
         if old is None:
             raise not_found(res.plural, name, res.group)
@@ -678,8 +680,9 @@ class Store:
             if not fins:
                 new["spec"].pop("finalizers")
             meta = new["metadata"]
-        elif subresource:
-            raise not_found(f"{res.plural}/{subresource}", name, res.group)
+        elif subresource:  # scale, ephemeralcontainers, ...: not modelled
+            raise StatusError(405, "MethodNotAllowed", f"the server does not allow this method on the requested "
+                              f"resource ({res.plural}/{subresource} is not writable in this emulator)")
         else:
             if self._status_subresource(res):
                 if "status" in old:

@@ -888,3 +888,10 @@ def test_paging_returns_the_first_pages_snapshot(before, during, limit):
         page = store.list(r, "default", limit=limit, continue_=page["metadata"]["continue"])
         got += [(o["metadata"]["name"], o["metadata"]["resourceVersion"]) for o in page["items"]]
     assert got == expected
+
+
+def test_only_served_subresources_are_written(store, R):
+    w = store.create(WIDGETS, "default", {"metadata": {"name": "w"}})
+    e = err(store.update, WIDGETS, "default", "w", {**w, "status": {"x": 1}}, subresource="status")
+    assert (e.code, e.reason) == (404, "NotFound")
+    assert store.get(WIDGETS, "default", "w") == w
