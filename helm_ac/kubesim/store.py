@@ -145,6 +145,14 @@ def _sort_key(obj: Obj) -> tuple[str, str]:
     return (m.get("namespace") or "", m["name"])
 
 
+def _etcd_key(obj: Obj) -> str:
+    """The object's place in etcd's order (``<namespace>/<name>``, or the name): lists and continue
+    tokens follow it, so "a-x/b" comes before "a/z" as on a real cluster."""
+    m = obj["metadata"]
+    ns = m.get("namespace")
+    return f"{ns}/{m['name']}" if ns else m["name"]
+
+
 class Watch:
     """An open watch; events go to ``sink`` synchronously. :meth:`stop` ends it."""
 
@@ -309,14 +317,14 @@ class Store:
             items = [o for o in items if labels.matches(o["metadata"].get("labels"))]
         if not fields.empty:
             items = [o for o in items if fields.matches(object_fields(o, res.group, res.plural, res.namespaced))]
-        items.sort(key=_sort_key)
+        items.sort(key=_etcd_key)
         if start:
-            items = [o for o in items if "/".join(_sort_key(o)) > start]
+            items = [o for o in items if _etcd_key(o) > start]
         meta: Obj = {"resourceVersion": str(rv)}
         if limit and limit > 0 and len(items) > limit:
             rest = len(items) - limit
             items = items[:limit]
-            meta["continue"] = self._encode_continue(rv, "/".join(_sort_key(items[-1])))
+            meta["continue"] = self._encode_continue(rv, _etcd_key(items[-1]))
             if labels.empty and fields.empty:
                 meta["remainingItemCount"] = rest
         return {"kind": res.list_kind, "apiVersion": res.group_version, "metadata": meta, "items": items}
@@ -1226,7 +1234,7 @@ class Store:
         if initial:
             resources = [res] if res is not None else self._stored_resources()
             for r in resources:
-                items = sorted(self.objects(r, ns), key=_sort_key)
+                items = sorted(self.objects(r, ns), key=_etcd_key)
                 for obj in items:
                     if w._matches(r, obj):
                         w._send({"type": "ADDED", "object": obj})

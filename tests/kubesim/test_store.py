@@ -895,3 +895,19 @@ def test_only_served_subresources_are_written(store, R):
     e = err(store.update, WIDGETS, "default", "w", {**w, "status": {"x": 1}}, subresource="status")
     assert (e.code, e.reason) == (404, "NotFound")
     assert store.get(WIDGETS, "default", "w") == w
+
+
+def test_paging_across_namespaces_that_prefix_each_other(store, R):
+    """etcd orders by the key "<namespace>/<name>": "a-x/b" comes before "a/z" ('-' < '/')."""
+    for ns in ("a", "a-x"):
+        store.create(R("namespaces"), None, {"metadata": {"name": ns}})
+    store.create(R("configmaps"), "a", cm("z"))
+    store.create(R("configmaps"), "a-x", cm("b"))
+    full = [(o["metadata"]["namespace"], o["metadata"]["name"]) for o in store.list(R("configmaps"), None)["items"]]
+    assert full == [("a-x", "b"), ("a", "z")]
+    page = store.list(R("configmaps"), None, limit=1)
+    got = [(o["metadata"]["namespace"], o["metadata"]["name"]) for o in page["items"]]
+    while page["metadata"].get("continue"):
+        page = store.list(R("configmaps"), None, limit=1, continue_=page["metadata"]["continue"])
+        got += [(o["metadata"]["namespace"], o["metadata"]["name"]) for o in page["items"]]
+    assert got == full
