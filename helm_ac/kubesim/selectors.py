@@ -315,6 +315,7 @@ def _split_unescaped(s: str, sep: str) -> list[str]:
 
 
 def _unescape(v: str) -> str:
+    """pkg/fields UnescapeValue, with its messages (a rune printed as its number, as Go's %v does)."""
     out, esc = [], False
     for ch in v:
         if esc:
@@ -325,28 +326,20 @@ def _unescape(v: str) -> str:
         elif ch == "\\":
             esc = True
         elif ch in ",=":
-            raise bad_request(f"invalid field selector: unescaped character: {ch}")
+            raise bad_request(f"invalid field selector: unescaped character in value: {ord(ch)}")
         else:
             out.append(ch)
     if esc:
-        raise bad_request("invalid field selector: invalid escape sequence: \\ at the end")
+        raise bad_request("invalid field selector: invalid escape sequence: \\")
     return "".join(out)
 
 
 def _find_operator(term: str) -> tuple[str, str, str] | None:
-    """The leftmost unescaped operator of ``term`` (``!=`` and ``==`` before ``=``, as pkg/fields)."""
-    i, esc = 0, False
-    while i < len(term):
-        ch = term[i]
-        if esc:
-            esc = False
-        elif ch == "\\":
-            esc = True
-        else:
-            for op in ("!=", "==", "="):
-                if term.startswith(op, i):
-                    return term[:i], op, term[i + len(op):]
-        i += 1
+    """pkg/fields splitTerm: the leftmost operator (``!=`` and ``==`` before ``=``), escapes or not."""
+    for i in range(len(term)):
+        for op in ("!=", "==", "="):
+            if term.startswith(op, i):
+                return term[:i], op, term[i + len(op):]
     return None
 
 
