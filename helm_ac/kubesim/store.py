@@ -452,8 +452,14 @@ class Store:
     def _managed(self, res: Resource, old: Obj | None, new: Obj, manager: str | None,
                  subresource: str | None) -> None:
         """``managedFields`` of ``new`` after a non-apply write (patch.record_update)."""
-        fields = kpatch.record_update(old, new, manager=manager or "unknown", schema=self._schema(res),
-                                   now=self._now(), subresource=subresource)
+        before, after = old, new
+        if subresource == "status" and old is not None:
+            # only status (and metadata) can differ: the comparison need not walk the unchanged rest
+            keep = ("apiVersion", "kind", "metadata", "status")
+            before = {k: old[k] for k in keep if k in old}
+            after = {k: new[k] for k in keep if k in new}
+        fields = kpatch.record_update(before, after, manager=manager or "unknown", schema=self._schema(res),
+                                      now=self._now(), subresource=subresource)
         if fields:
             new["metadata"]["managedFields"] = fields
         else:

@@ -911,3 +911,20 @@ def test_paging_across_namespaces_that_prefix_each_other(store, R):
         page = store.list(R("configmaps"), None, limit=1, continue_=page["metadata"]["continue"])
         got += [(o["metadata"]["namespace"], o["metadata"]["name"]) for o in page["items"]]
     assert got == full
+
+
+def test_status_writes_record_the_same_managed_fields_as_on_whole_objects(store, R):
+    from helm_ac.kubesim import patch as kpatch
+    from helm_ac.kubesim.schemas import schema_for
+
+    dep = R("deployments", "apps")
+    d = store.create(dep, "default", {"metadata": {"name": "d"}, "spec": {"replicas": 2, "template": {
+        "spec": {"containers": [{"name": "c", "image": "i"}]}}}}, field_manager="helm")
+    out = store.update(dep, "default", "d", {**d, "status": {"replicas": 2, "readyReplicas": 1}},
+                       subresource="status", field_manager="kube-controller-manager")
+    sent = {**out, "metadata": {k: v for k, v in out["metadata"].items() if k != "managedFields"}}
+    whole = kpatch.record_update(d, sent, manager="kube-controller-manager",
+                                 schema=schema_for("apps/v1", "Deployment"), now=store._now(), subresource="status")
+    assert out["metadata"]["managedFields"] == whole
+    assert [(m["manager"], m.get("subresource")) for m in whole] == [("helm", None),
+                                                                   ("kube-controller-manager", "status")]
