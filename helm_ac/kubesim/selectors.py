@@ -257,6 +257,24 @@ class _Parser:
         raise ValueError(f"found '{lit}', expected: identifier")
 
 
+def label_selector_string(selector: Mapping[str, Any]) -> str:
+    """A ``LabelSelector`` object (matchLabels, matchExpressions) as selector text, as
+    ``metav1.LabelSelectorAsSelector(...).String()`` writes it (requirements sorted by key)."""
+    terms: list[tuple[str, str]] = []
+    for k, v in sorted((selector.get("matchLabels") or {}).items()):
+        terms.append((k, f"{k}={v}"))
+    ops = {"In": "in", "NotIn": "notin"}
+    for e in selector.get("matchExpressions") or ():
+        key, op, values = e.get("key", ""), e.get("operator", ""), sorted(e.get("values") or ())
+        if op in ops:
+            terms.append((key, f"{key} {ops[op]} ({','.join(values)})"))
+        elif op == "Exists":
+            terms.append((key, key))
+        elif op == "DoesNotExist":
+            terms.append((key, f"!{key}"))
+    return ",".join(t for _, t in sorted(terms, key=lambda kt: kt[0]))
+
+
 @lru_cache(maxsize=512)
 def parse_label_selector(text: str) -> LabelSelector:
     """``labelSelector=...`` of a list or watch; 400 BadRequest on bad syntax."""
@@ -449,4 +467,4 @@ def object_fields(obj: Mapping[str, Any], group: str, plural: str, namespaced: b
 
 
 __all__ = ["FieldSelector", "FieldTerm", "LabelSelector", "Requirement", "StatusError", "check_fields",
-           "object_fields", "parse_field_selector", "parse_label_selector", "supported_fields"]
+           "label_selector_string", "object_fields", "parse_field_selector", "parse_label_selector", "supported_fields"]

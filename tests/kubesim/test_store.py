@@ -928,3 +928,29 @@ def test_status_writes_record_the_same_managed_fields_as_on_whole_objects(store,
     assert out["metadata"]["managedFields"] == whole
     assert [(m["manager"], m.get("subresource")) for m in whole] == [("helm", None),
                                                                    ("kube-controller-manager", "status")]
+
+
+def test_the_scale_subresource(store, R):
+    dep = R("deployments", "apps")
+    d = store.create(dep, "default", {"metadata": {"name": "d"}, "spec": {"replicas": 1, "selector": {
+        "matchLabels": {"app": "web"}, "matchExpressions": [{"key": "tier", "operator": "In", "values": ["b", "a"]}]}}})
+    scale = store.get_scale(dep, "default", "d")
+    assert scale == {"kind": "Scale", "apiVersion": "autoscaling/v1",
+                     "metadata": {k: d["metadata"][k] for k in ("name", "namespace", "uid", "resourceVersion",
+                                                                "creationTimestamp")},
+                     "spec": {"replicas": 1}, "status": {"replicas": 0, "selector": "app=web,tier in (a,b)"}}
+    out = store.update(dep, "default", "d", {**scale, "spec": {"replicas": 3}}, subresource="scale",
+                       field_manager="kubectl")
+    assert out["kind"] == "Scale" and out["spec"] == {"replicas": 3}
+    d = store.get(dep, "default", "d")
+    assert d["spec"]["replicas"] == 3 and d["metadata"]["generation"] == 2
+    assert ("kubectl", "scale") in [(m["manager"], m.get("subresource")) for m in d["metadata"]["managedFields"]]
+    e = err(store.update, dep, "default", "d", {**scale, "spec": {"replicas": 4}}, subresource="scale")
+    assert e.code == 409  # the Scale's resourceVersion is stale
+    out, created = store.patch(dep, "default", "d", "merge", {"spec": {"replicas": 5}}, subresource="scale")
+    assert (out["spec"]["replicas"], created) == (5, False)
+    assert store.get(dep, "default", "d")["spec"]["replicas"] == 5
+    e = err(store.update, dep, "default", "d", {"spec": {"replicas": -1}}, subresource="scale")
+    assert (e.code, e.message) == (422, 'Scale.autoscaling "d" is invalid: spec.replicas: Invalid value: -1: must '
+                                        'be greater than or equal to 0')
+    assert err(store.get_scale, R("configmaps"), "default", "x").code == 404
