@@ -386,6 +386,11 @@ class Controllers:
             return
         self.stats[tag] += 1
         obj = self._get(tag, ns, name)
+        if obj is not None and tag == "pod" and _meta(obj).get("deletionTimestamp"):
+            # the kubelet's part of a graceful deletion: containers stopped, the Pod goes
+            if not _meta(obj).get("finalizers"):
+                self._delete("pod", ns, name, grace_period=0)
+            return
         if obj is None or _meta(obj).get("deletionTimestamp"):
             return
         try:
@@ -475,13 +480,13 @@ class Controllers:
             return obj
         return self._update(tag, {**obj, "status": status}, status=True)
 
-    def _delete(self, tag: str, ns: str, name: str) -> None:
+    def _delete(self, tag: str, ns: str, name: str, **kw: Any) -> None:
         res = self._res(tag)
         if res is None:
             return
         self.stats["writes"] += 1
         try:
-            self.store.delete(res, ns or None, name)
+            self.store.delete(res, ns or None, name, **kw)
         except StatusError as e:
             if e.code != 404:
                 raise
@@ -507,6 +512,8 @@ class Controllers:
             return
         if (res.group, res.kind) == ("", "Service"):
             self._admit_service(op)
+        elif res.group in ("apps", "batch"):
+            _default_workload(res.kind, op.obj)
         elif (res.group, res.kind) == ("", "Pod") and op.verb == "create":
             spec = _spec(op.obj)
             if not spec.get("nodeName"):  # the scheduler's decision, made at once
@@ -634,9 +641,9 @@ class Controllers:
 
     # -- Pods
 
-    def _pod_decision(self, pod: Obj) -> tuple[Decision, str]:
+    def _pod_decision(self, pod: Obj) -> tuple[Decision, str, Obj | None]:
         """The Pod's fate: its workload's (Deployment, StatefulSet, DaemonSet, Job, ReplicaSet), or
-        its own for a bare Pod; and the workload kind."""
+        its own for a bare Pod; the workload's kind and the workload."""
         ns = _meta(pod).get("namespace") or ""
         ref = _controller_ref(pod)
         owner: Obj | None = None
@@ -647,7 +654,7 @@ class Controllers:
                 break
             owner, kind = o, ref["kind"]
             ref = _controller_ref(o)
-        return self._decision(owner if owner is not None else pod, kind), kind
+        return self._decision(owner if owner is not None else pod, kind), kind, owner
 
     def _sync_pod(self, pod: Obj) -> None:
         m, st = _meta(pod), _status(pod)
@@ -655,22 +662,25 @@ class Controllers:
         phase = st.get("phase")
         if phase in ("Succeeded", "Failed"):
             return
-        decision, owner_kind = self._pod_decision(pod)
+        decision, owner_kind, owner = self._pod_decision(pod)
         now = self._now()
         containers = [c for c in _spec(pod).get("containers") or [] if isinstance(c, dict)]
         node = _spec(pod).get("nodeName") or self.nodes[0]
         scheduled = _condition(st.get("conditions") or [], "PodScheduled", "True", "", "", now)
         scheduled.pop("reason"), scheduled.pop("message")
-        if phase is None:
+        if not any(isinstance(c, dict) and c.get("type") == "PodScheduled" for c in st.get("conditions") or []):
             self._set_status("pod", pod, {
-                "phase": "Pending", "conditions": [scheduled], "qosClass": "BestEffort",
+                **st, "phase": "Pending", "conditions": [scheduled], "qosClass": "BestEffort",
                 "hostIP": self._node_ips.get(node, "172.18.0.2"),
                 "containerStatuses": [self._container(c, "waiting", now, reason="ContainerCreating")
                                       for c in containers]})
-            if not decision.never:
-                self._after(uid, decision.seconds, "pod", ns, name)
-            return
         if uid not in self._elapsed:
+            if not decision.never:
+                seconds = decision.seconds
+                if owner_kind == "Job" and decision.fail and owner is not None and any(
+                        _status(p).get("phase") == "Failed" for p in self._children(owner, "pod")):
+                    seconds = 0.0  # a failing Job's retries fail at once (no back-off delays)
+                self._after(uid, seconds, "pod", ns, name)
             return
         job = owner_kind == "Job"
         if decision.fail and (job or owner_kind == "Pod"):
@@ -994,10 +1004,17 @@ class Controllers:
         template = _dict(spec.get("template"))
         now = self._now()
         pods = self._children(job, "pod")
-        if not pods and completions > 0 and parallelism > 0:
+        backoff_limit = _int(spec.get("backoffLimit"), 6)
+        failed_now = sum(1 for p in pods if _status(p).get("phase") == "Failed")
+        succeeded_now = sum(1 for p in pods if _status(p).get("phase") == "Succeeded")
+        running = sum(1 for p in pods if _active(p))
+        # a new Pod for each missing completion, and one for each failure while the back-off
+        # limit allows (a failed Job ends with backoffLimit + 1 failed Pods, as the real one)
+        wanted = 0 if failed_now > backoff_limit else min(parallelism, completions - succeeded_now) - running
+        if wanted > 0:
             labels = {"batch.kubernetes.io/controller-uid": uid, "batch.kubernetes.io/job-name": name,
                       "controller-uid": uid, "job-name": name}
-            for _ in range(min(parallelism, completions)):
+            for _ in range(wanted):
                 p = self._create("pod", ns, self._pod_from_template(template, ns, _owner_ref(job, "batch/v1", "Job"),
                                                                     generate=f"{name}-", labels=labels))
                 if p is not None:
@@ -1013,7 +1030,7 @@ class Controllers:
         if failed:
             status["failed"] = failed
         conds = st.get("conditions") or []
-        if failed:
+        if failed > backoff_limit:
             status["active"] = 0
             status["conditions"] = [
                 _condition(conds, "FailureTarget", "True", "BackoffLimitExceeded",
@@ -1035,7 +1052,7 @@ class Controllers:
         if not status["active"]:
             del status["active"]
         job = self._set_status("job", job, status)
-        if failed:
+        if failed > backoff_limit:
             self._report(job, "Job", "failed", "BackoffLimitExceeded")
         elif succeeded >= completions:
             self._report(job, "Job", "ready", "Complete")
@@ -1223,6 +1240,51 @@ class Controllers:
         crd = self._set_status("crd", crd, status)
         if est["status"] == "True" and established != "True":
             self._report(crd, "CustomResourceDefinition", "ready", "Established")
+
+
+def _default_workload(kind: str, obj: Obj) -> None:
+    """The API server's defaults that clients dereference (Helm 3's ``--wait`` reads
+    ``*spec.replicas``, the rolling-update parameters and ``*spec.backoffLimit``); applied on every
+    write, as the real defaulting is. Pod-template defaults are not applied."""
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        return
+    spec = dict(spec)
+    if kind in ("Deployment", "ReplicaSet", "StatefulSet"):
+        spec.setdefault("replicas", 1)
+    if kind in ("Deployment", "StatefulSet", "DaemonSet"):
+        spec.setdefault("revisionHistoryLimit", 10)
+    if kind == "Deployment":
+        strategy = dict(_dict(spec.get("strategy")))
+        strategy.setdefault("type", "RollingUpdate")
+        if strategy["type"] == "RollingUpdate":
+            strategy["rollingUpdate"] = {"maxUnavailable": "25%", "maxSurge": "25%",
+                                         **_dict(strategy.get("rollingUpdate"))}
+        spec["strategy"] = strategy
+        spec.setdefault("progressDeadlineSeconds", 600)
+    elif kind == "StatefulSet":
+        spec.setdefault("podManagementPolicy", "OrderedReady")
+        strategy = dict(_dict(spec.get("updateStrategy")))
+        strategy.setdefault("type", "RollingUpdate")
+        if strategy["type"] == "RollingUpdate":
+            strategy["rollingUpdate"] = {"partition": 0, **_dict(strategy.get("rollingUpdate"))}
+        spec["updateStrategy"] = strategy
+        spec.setdefault("persistentVolumeClaimRetentionPolicy", {"whenDeleted": "Retain", "whenScaled": "Retain"})
+    elif kind == "DaemonSet":
+        strategy = dict(_dict(spec.get("updateStrategy")))
+        strategy.setdefault("type", "RollingUpdate")
+        if strategy["type"] == "RollingUpdate":
+            strategy["rollingUpdate"] = {"maxUnavailable": 1, "maxSurge": 0, **_dict(strategy.get("rollingUpdate"))}
+        spec["updateStrategy"] = strategy
+    elif kind == "Job":
+        spec.setdefault("completions", 1)
+        spec.setdefault("parallelism", 1)
+        spec.setdefault("backoffLimit", 6)
+        spec.setdefault("completionMode", "NonIndexed")
+        spec.setdefault("suspend", False)
+    else:
+        return
+    obj["spec"] = spec
 
 
 def tlabels_of(template: Obj) -> Obj:

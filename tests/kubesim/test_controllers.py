@@ -290,6 +290,26 @@ def test_deployment_becomes_available_with_the_status_kstatus_and_helm3_read() -
                       "name": "web", "state": "ready", "reason": "NewReplicaSetAvailable"}]
 
 
+def test_workloads_get_the_defaults_clients_dereference() -> None:
+    sim = Sim()
+    d = deployment("web")
+    del d["spec"]["replicas"]
+    d = sim.create(d)
+    assert d["spec"]["replicas"] == 1 and d["spec"]["progressDeadlineSeconds"] == 600
+    assert d["spec"]["strategy"] == {"type": "RollingUpdate",
+                                     "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}}
+    r = sim.create({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "r"},
+                    "spec": {**deployment("r")["spec"], "strategy": {"type": "Recreate"}}})
+    assert r["spec"]["strategy"] == {"type": "Recreate"}
+    ds = sim.create({"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "a"},
+                     "spec": {"selector": {"matchLabels": {"app": "a"}},
+                              "template": {"metadata": {"labels": {"app": "a"}}, "spec": {"containers": []}}}})
+    assert ds["spec"]["updateStrategy"] == {"type": "RollingUpdate",
+                                            "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}}
+    j = sim.create(job("j"))
+    assert (j["spec"]["completions"], j["spec"]["parallelism"], j["spec"]["backoffLimit"]) == (1, 1, 6)
+
+
 def test_upgrade_makes_a_new_replicaset_and_scales_the_old_one_to_zero() -> None:
     sim = Sim()
     sim.create(deployment("web", replicas=2))
@@ -362,7 +382,11 @@ def test_job_fails_with_backoff_limit_exceeded() -> None:
     sim.create(job("migrate"))
     sim.loop.run()
     j = sim.get("batch/v1", "Job", "migrate")
-    assert j["status"]["failed"] == 1 and "succeeded" not in j["status"]
+    assert j["spec"]["backoffLimit"] == 6  # defaulted, as Helm 3 dereferences it
+    # the real controller retries until backoffLimit + 1 Pods failed; Helm 3 compares the two
+    assert j["status"]["failed"] == 7 and "succeeded" not in j["status"]
+    assert [p["status"]["phase"] for p in sim.items("v1", "Pod")] == ["Failed"] * 7
+    assert sim.loop.now() == 2.0  # the retries fail at once
     assert [(c["type"], c["status"], c["reason"]) for c in j["status"]["conditions"]] == [
         ("FailureTarget", "True", "BackoffLimitExceeded"), ("Failed", "True", "BackoffLimitExceeded")]
     assert readiness.compute(j).failed
