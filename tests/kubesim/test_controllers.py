@@ -338,6 +338,27 @@ def test_upgrade_makes_a_new_replicaset_and_scales_the_old_one_to_zero() -> None
     assert len(sim.items("apps/v1", "ReplicaSet")) == 2
 
 
+def test_scale_down_deletes_pods_and_deleting_the_deployment_collects_everything() -> None:
+    sim = Sim()
+    svc = sim.create(service("web", {"app": "web"}))
+    sim.create(deployment("web", replicas=3))
+    sim.loop.run()
+    d = sim.get("apps/v1", "Deployment", "web")
+    sim.replace({**d, "spec": {**d["spec"], "replicas": 1}})
+    sim.loop.run()
+    d = sim.get("apps/v1", "Deployment", "web")
+    assert len(sim.items("v1", "Pod")) == 1
+    assert (d["status"]["replicas"], d["status"]["readyReplicas"]) == (1, 1) and readiness.compute(d).ready
+    [ep] = sim.items("v1", "Endpoints")
+    assert len(ep["subsets"][0]["addresses"]) == 1
+    sim.store.delete(sim.res("apps/v1", "Deployment"), "default", "web")
+    sim.loop.run()
+    assert sim.items("apps/v1", "ReplicaSet") == [] and sim.items("v1", "Pod") == []
+    [sl] = sim.items("discovery.k8s.io/v1", "EndpointSlice")
+    assert sl["endpoints"] == [] and sl["metadata"]["ownerReferences"][0]["uid"] == svc["metadata"]["uid"]
+    assert "subsets" not in sim.get("v1", "Endpoints", "web")
+
+
 def test_failing_deployment_exceeds_its_progress_deadline() -> None:
     sim = Sim(Behaviour(rules=[Rule(kind="Deployment", name="web", fail=True, seconds=5)]))
     sim.create(deployment("web", replicas=1))
