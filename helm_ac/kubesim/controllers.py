@@ -132,6 +132,11 @@ def _pod_ready(pod: Obj) -> bool:
     return False
 
 
+def _pod_state(pod: Obj) -> tuple[Any, ...]:
+    """What a Pod's owner counts: phase, readiness, deletion."""
+    return (_status(pod).get("phase"), _pod_ready(pod), bool(_meta(pod).get("deletionTimestamp")))
+
+
 def _active(pod: Obj) -> bool:
     return not _meta(pod).get("deletionTimestamp") and _status(pod).get("phase") not in ("Succeeded", "Failed")
 
@@ -198,7 +203,8 @@ class Controllers:
         self._decisions: dict[str, Decision] = {}  # uid -> decision
         self._elapsed: set[Any] = set()  # uids (or (uid, hash)) whose duration has passed
         self._timers: dict[Any, Timer] = {}
-        self._logged: set[tuple[str, Any, str]] = set()
+        self._keys_of: dict[str, set[Any]] = {}  # uid -> its timer/elapsed keys (forgotten with it)
+        self._logged: dict[str, set[tuple[Any, str]]] = {}  # uid -> (generation, state) reported
         self._service_ips: set[str] = {str(SERVICE_CIDR.network_address + 1)}  # 10.96.0.1: `kubernetes`
         self._next_ip = 2
         self._node_ports: set[int] = set()
@@ -266,17 +272,21 @@ class Controllers:
         if tag in self._cache:
             self._remember(tag, ns, name, obj)
         ref = _controller_ref(obj)
+        om = _meta(old) if old is not None else None
+        # what changed decides who looks again: not the controllers' own status writes
+        spec_changed = om is None or om.get("generation") != m.get("generation") or \
+            bool(om.get("deletionTimestamp")) != bool(m.get("deletionTimestamp"))
         if ref is not None and ref.get("uid"):
             self._owned.setdefault(ref["uid"], set()).add((tag, ns, name))
             owner_tag = _WORKLOAD_OF.get(ref.get("kind", ""))
-            if owner_tag is not None and tag in ("pod", "rs"):
+            if owner_tag is not None and (tag == "rs" or (tag == "pod" and (
+                    spec_changed or old is None or _pod_state(old) != _pod_state(obj)))):
                 self._enqueue(owner_tag, ns, ref.get("name", ""))
         if tag == "pod":
-            self._enqueue("pod", ns, name)
+            if spec_changed:
+                self._enqueue("pod", ns, name)
             self._pod_touches_services(ns, obj, old)
-        elif tag == "slice":
-            return
-        else:
+        elif tag != "slice" and spec_changed:
             self._enqueue(tag, ns, name)
 
     def _forget(self, tag: str, obj: Obj) -> None:
@@ -291,9 +301,13 @@ class Controllers:
             if owner_tag is not None and tag in ("pod", "rs"):
                 self._enqueue(owner_tag, ns, ref.get("name", ""))
         self._owned.pop(uid, None)
-        for k in [k for k in self._timers if k == uid or (isinstance(k, tuple) and k[0] == uid)]:
-            self._timers.pop(k).cancel()
+        for k in self._keys_of.pop(uid, ()):
+            t = self._timers.pop(k, None)
+            if t is not None:
+                t.cancel()
+            self._elapsed.discard(k)
         self._decisions.pop(uid, None)
+        self._logged.pop(uid, None)
         if tag == "pod":
             self._pod_touches_services(ns, None, obj)
         elif tag == "svc":
@@ -408,6 +422,7 @@ class Controllers:
         """Mark ``key`` elapsed after ``seconds`` and look at the object again (once per key)."""
         if key in self._timers or key in self._elapsed:
             return
+        self._keys_of.setdefault(key[0] if isinstance(key, tuple) else key, set()).add(key)
 
         def fire() -> None:
             self._timers.pop(key, None)
@@ -426,10 +441,10 @@ class Controllers:
 
     def _report(self, obj: Obj, kind: str, state: str, reason: str) -> None:
         m = _meta(obj)
-        key = (m.get("uid") or "", m.get("generation"), state)
-        if key in self._logged:
+        seen = self._logged.setdefault(m.get("uid") or "", set())
+        if (m.get("generation"), state) in seen:
             return
-        self._logged.add(key)
+        seen.add((m.get("generation"), state))
         if self.on_readiness is not None:
             self.on_readiness({"time": _micro(self.clock.now()), "kind": kind, "namespace": m.get("namespace") or "",
                                "name": m.get("name") or "", "state": state, "reason": reason})
