@@ -23,7 +23,6 @@ from __future__ import annotations
 import base64
 import builtins
 import copy
-import importlib
 import json
 import random
 import re
@@ -36,13 +35,16 @@ from typing import Any, Callable, Iterator
 import orjson
 
 from ..clock import Loop
+from . import patch as kpatch
 from .errors import StatusError, bad_request, conflict, invalid, not_found
 from .resources import Registry, Resource
+from .schemas import Schema, schema_for, schema_from_crd
 from .selectors import (FieldSelector, LabelSelector, check_fields, object_fields, parse_field_selector,
                         parse_label_selector)
 
 Obj = dict[str, Any]
 _Key = tuple[str, str]  # (group, plural): one storage for all versions of a resource
+PatchBody = bytes | dict[str, Any] | list[Any]  # raw bytes, or a parsed patch
 
 NAMESPACE_FINALIZER = "kubernetes"
 ORPHAN = "orphan"
@@ -50,6 +52,7 @@ FOREGROUND = "foregroundDeletion"
 CRD_CLEANUP = "customresourcecleanup.apiextensions.k8s.io"
 INITIAL_EVENTS_END = "k8s.io/initial-events-end"
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+IMMORTAL_NAMESPACES = ("default", "kube-system", "kube-public")  # the namespace lifecycle admission's
 _NS_KEY: _Key = ("", "namespaces")
 _CRD_KEY: _Key = ("apiextensions.k8s.io", "customresourcedefinitions")
 
@@ -100,7 +103,7 @@ class Change:
     old: Obj | None
 
 
-@dataclass
+@dataclass(slots=True)
 class _Event:
     rv: int
     key: _Key
@@ -227,7 +230,7 @@ class Store:
         self._admission: list[Callable[[Operation], None]] = []
         self._queue: deque[Change] = deque()
         self._draining = False
-        self._crd_schemas: dict[tuple[str, str], tuple[Obj, Any]] = {}  # (crd, version) -> (that CRD, schema)
+        self._crd_schemas: dict[tuple[str, str], tuple[Obj, Schema | None]] = {}  # (crd, version) -> (that CRD, schema)
         ns = registry.lookup("", "v1", "namespaces")
         if ns is not None:
             for name in SYSTEM_NAMESPACES:
@@ -357,8 +360,8 @@ class Store:
         return [o for o in state.values() if o is not None]
 
     # ------------------------------------------------------------------ helpers for writes
-    def _now(self) -> str:
-        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.clock.now()))
+    def _now(self, later: float = 0.0) -> str:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.clock.now() + later))
 
     def _uid(self) -> str:
         return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
@@ -420,12 +423,8 @@ class Store:
         base = base[:58] if len(base) > 58 else base
         return base + "".join(self._rng.choice(_GENERATE_ALPHABET) for _ in range(5))
 
-    def _schema(self, res: Resource) -> Any:
-        """The patch module's schema of ``res`` (None for custom resources without one)."""
-        try:
-            schemas = importlib.import_module("helm_ac.kubesim.schemas")
-        except ModuleNotFoundError:
-            return None
+    def _schema(self, res: Resource) -> Schema | None:
+        """The schema of ``res`` (None for custom resources whose CRD has none)."""
         if res.crd:
             crd = self._objs.get(_CRD_KEY, {}).get("", {}).get(res.crd)
             if crd is None:
@@ -437,24 +436,15 @@ class Store:
             schema = None
             for v in (crd.get("spec") or {}).get("versions") or ():
                 if v.get("name") == res.version and (v.get("schema") or {}).get("openAPIV3Schema"):
-                    schema = schemas.schema_from_crd(v["schema"]["openAPIV3Schema"])
+                    schema = schema_from_crd(v["schema"]["openAPIV3Schema"])
             self._crd_schemas[cache_key] = (crd, schema)
             return schema
-        return schemas.schema_for(res.group_version, res.kind)
-
-    def _patch_module(self) -> Any:
-        try:
-            return importlib.import_module("helm_ac.kubesim.patch")
-        except ModuleNotFoundError:
-            return None
+        return schema_for(res.group_version, res.kind)
 
     def _managed(self, res: Resource, old: Obj | None, new: Obj, manager: str | None,
                  subresource: str | None) -> None:
         """``managedFields`` of ``new`` after a non-apply write (patch.record_update)."""
-        mod = self._patch_module()
-        if mod is None:
-            return
-        fields = mod.record_update(old, new, manager=manager or "unknown", schema=self._schema(res),
+        fields = kpatch.record_update(old, new, manager=manager or "unknown", schema=self._schema(res),
                                    now=self._now(), subresource=subresource)
         if fields:
             new["metadata"]["managedFields"] = fields
@@ -578,8 +568,8 @@ class Store:
             meta.pop("namespace", None)
             namespace = None
         if meta.get("resourceVersion"):
-            raise StatusError(500, "InternalError", "Internal error occurred: resourceVersion should not be "
-                              "set on objects to be created")
+            # the storage layer's plain error, which the API answers as a 500
+            raise StatusError(500, "InternalError", "resourceVersion should not be set on objects to be created")
         generated = not meta.get("name") and bool(meta.get("generateName"))
         if generated:
             meta["name"] = self._generate_name(str(meta["generateName"]))
@@ -601,7 +591,8 @@ class Store:
             spec["finalizers"] = [NAMESPACE_FINALIZER]
             new["status"] = {"phase": "Active"}
             labels = meta.get("labels")
-            meta["labels"] = {**(labels if isinstance(labels, dict) else {}), "kubernetes.io/metadata.name": meta["name"]}
+            meta["labels"] = {**(labels if isinstance(labels, dict) else {}),
+                              "kubernetes.io/metadata.name": meta["name"]}
         elif _key(res) == ("", "pods"):
             new["status"] = {"phase": "Pending"}
         op = Operation("create", res, namespace, meta["name"], new, None, None, dry_run, user)
@@ -728,10 +719,10 @@ class Store:
         new = op.obj or new
         meta = new["metadata"]
         meta["resourceVersion"] = om["resourceVersion"]
+        if self._unchanged(old, new):  # before managedFields: a no-op costs no field bookkeeping
+            return old
         if not managed:
             self._managed(res, old, new, field_manager, subresource)
-        if self._unchanged(old, new):
-            return old
         if dry_run:
             return new
         if self._gone(res, new):
@@ -753,15 +744,15 @@ class Store:
             == [(m.get("manager"), m.get("operation"), m.get("fieldsV1")) for m in nm.get("managedFields") or ()]
 
     def _gone(self, res: Resource, obj: Obj) -> bool:
-        """Marked for deletion and nothing holds it any more."""
-        if not _deleting(obj) or _finalizers(obj):
+        """Marked for deletion and nothing holds it any more (a graceful deletion waits for its end)."""
+        if not _deleting(obj) or _finalizers(obj) or obj["metadata"].get("deletionGracePeriodSeconds"):
             return False
         if _key(res) == _NS_KEY and (obj.get("spec") or {}).get("finalizers"):
             return False
         return True
 
     # ------------------------------------------------------------------ patch
-    def patch(self, res: Resource, namespace: str | None, name: str, patch_type: str, body: bytes | Obj | builtins.list[Any], *,
+    def patch(self, res: Resource, namespace: str | None, name: str, patch_type: str, body: PatchBody, *,
               subresource: str | None = None, force: bool = False, dry_run: bool = False,
               field_manager: str | None = None, user: str = "") -> tuple[Obj, bool]:
         out = self._patch(res, namespace, name, patch_type, body, subresource=subresource, force=force,
@@ -769,17 +760,18 @@ class Store:
         self._drain()
         return out
 
-    def _patch(self, res: Resource, namespace: str | None, name: str, patch_type: str, body: bytes | Obj | builtins.list[Any], *,
+    def _patch(self, res: Resource, namespace: str | None, name: str, patch_type: str, body: PatchBody, *,
                subresource: str | None, force: bool, dry_run: bool, field_manager: str | None,
                user: str) -> tuple[Obj, bool]:
-        mod = importlib.import_module("helm_ac.kubesim.patch")
+        mod = kpatch
         doc = self._patch_body(patch_type, body)
         ns = namespace if res.namespaced else None
         live = self._bucket(res, ns).get(name)
         if patch_type == "apply":
             if not field_manager:
-                raise bad_request("PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: "
-                                  "is required for apply patch")
+                raise invalid("PatchOptions", "", [{"reason": "FieldValueRequired", "field": "fieldManager",
+                                                     "message": "Required value: is required for apply patch"}],
+                              "meta.k8s.io")
             if not isinstance(doc, dict):
                 raise bad_request("apply patch must be an object")
             applied_meta: Obj = doc["metadata"] if isinstance(doc.get("metadata"), dict) else {}
@@ -787,7 +779,8 @@ class Store:
                 raise bad_request(f"the name of the object ({applied_meta['name']}) does not match the name on "
                                   f"the URL ({name})")
             new = mod.server_side_apply(None if live is None else _copy(live), doc, manager=field_manager,
-                                        force=force, schema=self._schema(res), now=self._now())
+                                        force=force, schema=self._schema(res), now=self._now(),
+                                        subresource=subresource)
             new = _copy(new)
             new.setdefault("metadata", {})["name"] = name
             if live is None:
@@ -799,6 +792,10 @@ class Store:
             return self._update(res, ns, name, new, subresource=subresource, dry_run=dry_run,
                                 field_manager=field_manager, user=user, managed=True,
                                 expect_rv=live["metadata"]["resourceVersion"]), False
+        if force:
+            raise invalid("PatchOptions", "", [{"reason": "FieldValueForbidden", "field": "force",
+                                                 "message": "Forbidden: may not be specified for non-apply patch"}],
+                          "meta.k8s.io")
         if live is None:
             raise not_found(res.plural, name, res.group)
         base = _copy(live)
@@ -829,7 +826,7 @@ class Store:
                             field_manager=field_manager, user=user, managed=False), False
 
     @staticmethod
-    def _patch_body(patch_type: str, body: bytes | Obj | builtins.list[Any]) -> Any:
+    def _patch_body(patch_type: str, body: PatchBody) -> Any:
         if not isinstance(body, (bytes, bytearray, str)):
             return _copy(body)  # the result may share parts of the patch: they must be the store's own
         text = body.decode() if isinstance(body, (bytes, bytearray)) else body
@@ -849,12 +846,25 @@ class Store:
                preconditions: dict | None = None, grace_period: int | None = None, dry_run: bool = False,
                field_manager: str | None = None, user: str = "") -> Obj:
         out = self._delete(res, namespace, name, propagation=propagation, preconditions=preconditions,
-                           dry_run=dry_run, user=user)
+                           grace_period=grace_period, dry_run=dry_run, user=user)
         self._drain()
         return out
 
+    @staticmethod
+    def _grace(res: Resource, obj: Obj, asked: int | None) -> int:
+        """The pod strategy's CheckGracefulDelete: the grace period a deletion gets (0: at once)."""
+        if _key(res) != ("", "pods"):
+            return 0
+        spec, status = obj.get("spec") or {}, obj.get("status") or {}
+        period = asked if asked is not None else spec.get("terminationGracePeriodSeconds")
+        period = 30 if not isinstance(period, int) else period  # the API's default
+        if not spec.get("nodeName") or status.get("phase") in ("Succeeded", "Failed"):
+            return 0  # never scheduled, or already terminated
+        return 1 if period < 0 else int(period)
+
     def _delete(self, res: Resource, namespace: str | None, name: str, *, propagation: str | None = None,
-                preconditions: dict | None = None, dry_run: bool = False, user: str = "") -> Obj:
+                preconditions: dict | None = None, grace_period: int | None = None, dry_run: bool = False,
+                user: str = "") -> Obj:
         ns = namespace if res.namespaced else None
         old = self._bucket(res, ns).get(name)
         if old is None:
@@ -872,6 +882,9 @@ class Store:
             raise invalid("DeleteOptions", "", [{"reason": "FieldValueNotSupported", "field": "propagationPolicy",
                                                  "message": f'Unsupported value: "{propagation}": supported '
                                                  'values: "Foreground", "Background", "Orphan", "nil"'}])
+        if _key(res) == _NS_KEY and name in IMMORTAL_NAMESPACES:
+            raise StatusError(403, "Forbidden", f'namespaces "{name}" is forbidden: this namespace may not be deleted',
+                              details={"name": name, "group": "", "kind": "namespaces"})
         self._admit(Operation("delete", res, ns, name, None, old, None, dry_run, user))
         fins = _finalizers(old)
         if propagation == "Orphan":
@@ -882,6 +895,25 @@ class Store:
             fins = [f for f in fins if f not in (ORPHAN, FOREGROUND)]
         if propagation == "Foreground" and not self._dependents.get(om["uid"]):
             fins = [f for f in fins if f != FOREGROUND]  # nothing to wait for
+        grace = self._grace(res, old, grace_period)
+        pending = om.get("deletionGracePeriodSeconds") or 0
+        if _deleting(old) and pending:  # a graceful deletion under way may only be shortened
+            if grace >= pending:
+                return old
+            meta = {**om, "deletionTimestamp": self._now(grace), "deletionGracePeriodSeconds": grace}
+            new = {**old, "metadata": meta}
+            if dry_run:
+                return new
+            return self._commit(res, "DELETED" if self._gone(res, new) else "MODIFIED", new, old)
+        if grace and not _deleting(old):  # graceful: the kubelet (the controllers) ends it
+            meta = {**om, "deletionTimestamp": self._now(grace), "deletionGracePeriodSeconds": grace,
+                    "finalizers": fins}
+            if not fins:
+                del meta["finalizers"]
+            if om.get("generation"):
+                meta["generation"] = om["generation"] + 1
+            new = {**old, "metadata": meta}
+            return new if dry_run else self._commit(res, "MODIFIED", new, old)
         is_ns, is_crd = _key(res) == _NS_KEY, _key(res) == _CRD_KEY
         if is_crd and CRD_CLEANUP not in fins:
             fins.append(CRD_CLEANUP)
@@ -918,7 +950,7 @@ class Store:
                           field_selector: str = "", **kw: Any) -> Obj:
         """Deletes every matching object; answers the list of what was deleted (as the real server)."""
         listed = self.list(res, namespace, label_selector=label_selector, field_selector=field_selector)
-        opts = {k: kw[k] for k in ("propagation", "dry_run", "user") if k in kw}
+        opts = {k: kw[k] for k in ("propagation", "grace_period", "dry_run", "user") if k in kw}
         out = []
         for obj in listed["items"]:
             m = obj["metadata"]
@@ -1081,15 +1113,60 @@ class Store:
         self._maybe_finalize_namespace(namespace)
 
     def _maybe_finalize_namespace(self, namespace: str) -> None:
+        """Content gone: the ``kubernetes`` finalizer goes (and the namespace with it); else the
+        namespace controller's conditions say what remains."""
         ns_obj = self._objs.get(_NS_KEY, {}).get("", {}).get(namespace)
-        if ns_obj is None or not _deleting(ns_obj):
-            return
-        if any(spaces.get(namespace) for key, spaces in self._objs.items() if key != _NS_KEY):
+        if ns_obj is None or not _deleting(ns_obj) or "finalizers" not in (ns_obj.get("spec") or {}):
             return
         res = self._uids[ns_obj["metadata"]["uid"]][0]
-        spec = {k: v for k, v in (ns_obj.get("spec") or {}).items() if k != "finalizers"}
-        new = {**ns_obj, "metadata": dict(ns_obj["metadata"]), "spec": spec}
-        self._commit(res, "DELETED" if self._gone(res, new) else "MODIFIED", new, ns_obj)
+        remaining: dict[str, int] = {}
+        finalizers: dict[str, int] = {}
+        for (group, plural), spaces in self._objs.items():
+            bucket = spaces.get(namespace) if (group, plural) != _NS_KEY else None
+            if bucket:
+                remaining[f"{plural}.{group}"] = len(bucket)
+                for obj in bucket.values():
+                    for f in _finalizers(obj):
+                        finalizers[f] = finalizers.get(f, 0) + 1
+        if not remaining:
+            spec = {k: v for k, v in (ns_obj.get("spec") or {}).items() if k != "finalizers"}
+            new = {**ns_obj, "metadata": dict(ns_obj["metadata"]), "spec": spec}
+            self._commit(res, "DELETED" if self._gone(res, new) else "MODIFIED", new, ns_obj)
+            return
+        status = dict(ns_obj.get("status") or {})
+        conditions = self._namespace_conditions(status.get("conditions") or [], remaining, finalizers)
+        if conditions != status.get("conditions"):
+            status["conditions"] = conditions
+            self._commit(res, "MODIFIED", {**ns_obj, "metadata": dict(ns_obj["metadata"]), "status": status},
+                         ns_obj)
+
+    def _namespace_conditions(self, before: builtins.list[Obj], remaining: dict[str, int],
+                              finalizers: dict[str, int]) -> builtins.list[Obj]:
+        """The namespace controller's deletion conditions (namespaced_resources_deleter.go's texts)."""
+        content = ", ".join(sorted(f"{gr} has {n} resource instances" for gr, n in remaining.items()))
+        fins = ", ".join(sorted(f"{f} in {n} resource instances" for f, n in finalizers.items()))
+        wanted = [
+            ("NamespaceDeletionDiscoveryFailure", "False", "ResourcesDiscovered",
+             "All resources successfully discovered"),
+            ("NamespaceDeletionGroupVersionParsingFailure", "False", "ParsedGroupVersions",
+             "All legacy kube types successfully parsed"),
+            ("NamespaceDeletionContentFailure", "False", "ContentDeleted",
+             "All content successfully deleted, may be waiting on finalization"),
+            ("NamespaceContentRemaining", "True", "SomeResourcesRemain", f"Some resources are remaining: {content}"),
+            ("NamespaceFinalizersRemaining", "True", "SomeFinalizersRemain",
+             f"Some content in the namespace has finalizers remaining: {fins}") if fins else
+            ("NamespaceFinalizersRemaining", "False", "ContentHasNoFinalizers",
+             "All content-preserving finalizers finished"),
+        ]
+        old = {c.get("type"): c for c in before}
+        out = []
+        for type_, status, reason, message in wanted:
+            prev = old.get(type_)
+            since = prev["lastTransitionTime"] if prev and prev.get("status") == status and \
+                prev.get("lastTransitionTime") else self._now()
+            out.append({"type": type_, "status": status, "lastTransitionTime": since, "reason": reason,
+                        "message": message})
+        return out
 
     def _crd_key(self, crd: Obj) -> _Key:
         spec = crd.get("spec") or {}
@@ -1136,6 +1213,12 @@ class Store:
             if since < self._floor:
                 oldest = self._history[0].rv if self._history else self._rv
                 raise StatusError(410, "Expired", f"too old resource version: {since} ({oldest - 1})")
+            if since > self._rv:  # from another server's life: the watch cache waits, then gives up
+                raise StatusError(504, "Timeout",
+                                  f"Timeout: Too large resource version: {since}, current: {self._rv}",
+                                  details={"causes": [{"reason": "ResourceVersionTooLarge",
+                                                       "message": "Too large resource version"}],
+                                           "retryAfterSeconds": 1}, retry_after=1)
             replay = self._events_after(since)
         if initial:
             resources = [res] if res is not None else self._stored_resources()
