@@ -865,8 +865,10 @@ class Controllers:
             prog_c = _condition(conds, "Progressing", "True", reason, message, now, update_time=True)
         status: Obj = {"observedGeneration": gen, "replicas": total, "updatedReplicas": updated,
                        "readyReplicas": ready, "availableReplicas": available}
-        if total - available > 0 or replicas - available > 0:
-            status["unavailableReplicas"] = max(total, replicas) - available
+        wanted = sum(_int(_spec(self._cache["rs"].get((ns, _meta(r)["name"])) or r).get("replicas"), 1)
+                     for r in owned)  # as calculateStatus: the ReplicaSets' spec.replicas
+        if wanted - available > 0:
+            status["unavailableReplicas"] = wanted - available
         status = {k: v for k, v in status.items() if v or k == "observedGeneration"}
         status["conditions"] = [avail_c, prog_c]
         d = self._set_status("deploy", d, status)

@@ -100,6 +100,10 @@ def test_deployment_becomes_available_with_the_status_kstatus_and_helm3_read() -
     sim.run_until(0.5)
     d = sim.get("apps/v1", "Deployment", "web")
     assert not readiness.compute(d).ready  # pods are not ready before their second
+    assert d["status"]["unavailableReplicas"] == 2 and d["status"]["replicas"] == 2
+    assert cond(d, "Available")["reason"] == "MinimumReplicasUnavailable"  # type: ignore[index]
+    # NewReplicaSetCreated at first, ReplicaSetUpdated once the ReplicaSet reports its Pods
+    assert cond(d, "Progressing")["reason"] == "ReplicaSetUpdated"  # type: ignore[index]
     [rs] = sim.items("apps/v1", "ReplicaSet")
     h = template_hash(d["spec"]["template"])
     assert rs["metadata"]["name"] == f"web-{h}"
