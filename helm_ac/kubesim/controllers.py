@@ -2,8 +2,9 @@
 
 Deployment -> ReplicaSet -> Pods, StatefulSet, DaemonSet, Job, Service (cluster IP by admission,
 EndpointSlices and Endpoints from ready Pods, load-balancer address), PersistentVolumeClaim
-binding, CustomResourceDefinition Established (its resources join ``store.registry``), a
-``default`` ServiceAccount per Namespace, and simulated Nodes. Statuses are written as the real
+binding, CustomResourceDefinition Established (its resources join ``store.registry``),
+PodDisruptionBudget status, a ``default`` ServiceAccount per Namespace, simulated Nodes, and the
+API server's own defaulting of Services (cluster IP, ports) and workloads (replicas, strategies). Statuses are written as the real
 controllers write them, in the fields kstatus (Helm 4 ``--wait``) and Helm 3 ``--wait`` read.
 
 How long each object takes and whether it fails comes from :class:`~.behaviour.Behaviour` (a
@@ -35,6 +36,7 @@ from helm_ac.kubesim import crds
 from helm_ac.kubesim.behaviour import Behaviour, Decision
 from helm_ac.kubesim.errors import StatusError, invalid
 from helm_ac.kubesim.resources import Resource
+from helm_ac.kubesim.selectors import LabelSelector, Requirement
 
 Obj = dict[str, Any]
 Key = tuple[str, str, str]  # (tag, namespace, name)
@@ -50,14 +52,16 @@ _ALPHANUMS = "bcdfghjklmnpqrstvwxz2456789"  # Kubernetes' rand.SafeEncodeString 
 _TAGS = {("apps", "Deployment"): "deploy", ("apps", "ReplicaSet"): "rs", ("apps", "StatefulSet"): "sts",
          ("apps", "DaemonSet"): "ds", ("batch", "Job"): "job", ("", "Pod"): "pod", ("", "Service"): "svc",
          ("", "PersistentVolumeClaim"): "pvc", ("apiextensions.k8s.io", "CustomResourceDefinition"): "crd",
-         ("", "Namespace"): "ns", ("discovery.k8s.io", "EndpointSlice"): "slice"}
+         ("", "Namespace"): "ns", ("discovery.k8s.io", "EndpointSlice"): "slice",
+         ("policy", "PodDisruptionBudget"): "pdb"}
 _KINDS = {"deploy": ("apps/v1", "Deployment"), "rs": ("apps/v1", "ReplicaSet"), "sts": ("apps/v1", "StatefulSet"),
           "ds": ("apps/v1", "DaemonSet"), "job": ("batch/v1", "Job"), "pod": ("v1", "Pod"),
           "svc": ("v1", "Service"), "pvc": ("v1", "PersistentVolumeClaim"),
           "crd": ("apiextensions.k8s.io/v1", "CustomResourceDefinition"), "ns": ("v1", "Namespace"),
           "slice": ("discovery.k8s.io/v1", "EndpointSlice"), "ep": ("v1", "Endpoints"),
+          "pdb": ("policy/v1", "PodDisruptionBudget"),
           "pv": ("v1", "PersistentVolume"), "sa": ("v1", "ServiceAccount"), "node": ("v1", "Node")}
-_CACHED = ("deploy", "rs", "sts", "ds", "job", "pod", "svc", "slice")
+_CACHED = ("deploy", "rs", "sts", "ds", "job", "pod", "svc", "slice", "pdb")
 _WORKLOAD_OF = {"ReplicaSet": "rs", "Deployment": "deploy", "StatefulSet": "sts", "DaemonSet": "ds", "Job": "job"}
 
 
@@ -132,6 +136,28 @@ def _pod_ready(pod: Obj) -> bool:
     return False
 
 
+def _label_selector(sel: Any) -> LabelSelector | None:
+    """A ``metav1.LabelSelector`` (matchLabels, matchExpressions) as a :mod:`.selectors` one;
+    None for none (selects nothing), as the API reads a missing selector."""
+    if not isinstance(sel, dict):
+        return None
+    reqs = [Requirement(str(k), "=", frozenset({str(v)})) for k, v in (sel.get("matchLabels") or {}).items()]
+    ops = {"In": "in", "NotIn": "notin", "Exists": "exists", "DoesNotExist": "!"}
+    for e in sel.get("matchExpressions") or []:
+        if isinstance(e, dict) and e.get("operator") in ops:
+            reqs.append(Requirement(str(e.get("key", "")), ops[e["operator"]],
+                                    frozenset(str(v) for v in e.get("values") or ())))
+    return LabelSelector(tuple(reqs))
+
+
+def _scaled(v: Any, total: int, *, round_up: bool) -> int:
+    """An int-or-percent of ``total`` (intstr.GetScaledValueFromIntOrPercent)."""
+    if isinstance(v, str) and v.endswith("%"):
+        pct = _int(v[:-1], 0)
+        return -(-pct * total // 100) if round_up else pct * total // 100
+    return _int(v, 0)
+
+
 def _pod_state(pod: Obj) -> tuple[Any, ...]:
     """What a Pod's owner counts: phase, readiness, deletion."""
     return (_status(pod).get("phase"), _pod_ready(pod), bool(_meta(pod).get("deletionTimestamp")))
@@ -197,6 +223,7 @@ class Controllers:
         self._pods_by_label: dict[tuple[str, str, Any], set[str]] = {}
         self._svcs_by_label: dict[tuple[str, str, Any], set[str]] = {}
         self._slice_of: dict[tuple[str, str], str] = {}
+        self._names_in: dict[tuple[str, str], set[str]] = {}  # (tag, namespace) -> names, for Pods and PDBs
         self._owned: dict[str, set[Key]] = {}  # controller uid -> (tag, ns, name) of its dependents
         self._queue: dict[Key, None] = {}
         self._drain_timer: Timer | None = None
@@ -221,7 +248,7 @@ class Controllers:
         """Register the admission hook and the change subscription; adopt what the store holds."""
         self.store.add_admission(self._admit)
         self._unsubscribe = self.store.subscribe(self._on_change)
-        for tag in ("ns", "crd", "svc", "pod", "rs", "deploy", "sts", "ds", "job", "pvc", "slice"):
+        for tag in ("ns", "crd", "svc", "pod", "rs", "deploy", "sts", "ds", "job", "pvc", "slice", "pdb"):
             res = self._res(tag)
             if res is None:
                 continue
@@ -345,6 +372,11 @@ class Controllers:
             if (new is not None and _selects(sel, _meta(new).get("labels"))) or \
                     (old is not None and _selects(sel, _meta(old).get("labels"))):
                 self._enqueue("svc", ns, sname)
+        for pname in sorted(self._names_in.get(("pdb", ns), ())):  # few per namespace
+            self.stats["scanned"] += 1
+            sel = _label_selector(_spec(self._cache["pdb"].get((ns, pname)) or {}).get("selector"))
+            if sel is not None and any(o is not None and sel.matches(_meta(o).get("labels")) for o in (new, old)):
+                self._enqueue("pdb", ns, pname)
 
     def _remember(self, tag: str, ns: str, name: str, obj: Obj | None) -> None:
         """Keep the cache (and its label indexes) of ``tag`` up to date; None forgets."""
@@ -352,6 +384,12 @@ class Controllers:
         prev = cache.pop((ns, name), None) if obj is None else cache.get((ns, name))
         if obj is not None:
             cache[(ns, name)] = obj
+        if tag in ("pod", "pdb"):
+            names_in = self._names_in.setdefault((tag, ns), set())
+            if obj is not None:
+                names_in.add(name)
+            else:
+                names_in.discard(name)
         if tag == "pod":
             index, labels_of = self._pods_by_label, (lambda o: _meta(o).get("labels"))
         elif tag == "svc":
@@ -1166,6 +1204,37 @@ class Controllers:
         if e.get("nodeName"):
             a["nodeName"] = e["nodeName"]
         return a
+
+    # -- PodDisruptionBudgets
+
+    def _sync_pdb(self, pdb: Obj) -> None:
+        """The disruption controller's status (kstatus waits for ``currentHealthy >= desiredHealthy``)."""
+        m, spec = _meta(pdb), _spec(pdb)
+        ns = m.get("namespace") or ""
+        sel = _label_selector(spec.get("selector"))
+        pods = []
+        if sel is not None:
+            for pname in sorted(self._names_in.get(("pod", ns), ())):
+                p = self._cache["pod"].get((ns, pname))
+                self.stats["scanned"] += 1
+                if p is not None and _active(p) and sel.matches(_meta(p).get("labels")):
+                    pods.append(p)
+        expected = len(pods)
+        healthy = sum(1 for p in pods if _pod_ready(p))
+        if "minAvailable" in spec:
+            desired = _scaled(spec["minAvailable"], expected, round_up=True)
+        elif "maxUnavailable" in spec:
+            desired = max(expected - _scaled(spec["maxUnavailable"], expected, round_up=True), 0)
+        else:
+            desired = 0
+        allowed = max(healthy - desired, 0)
+        conds = _status(pdb).get("conditions") or []
+        cond = _condition(conds, "DisruptionAllowed", "True" if allowed else "False",
+                          "SufficientPods" if allowed else "InsufficientPods", "", self._now())
+        cond["observedGeneration"] = m.get("generation", 1)
+        self._set_status("pdb", pdb, {"observedGeneration": m.get("generation", 1), "disruptionsAllowed": allowed,
+                                      "currentHealthy": healthy, "desiredHealthy": desired, "expectedPods": expected,
+                                      "conditions": [cond]})
 
     # -- PersistentVolumeClaims
 

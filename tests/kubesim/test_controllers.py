@@ -219,6 +219,27 @@ def test_scale_down_deletes_pods_and_deleting_the_deployment_collects_everything
     assert "subsets" not in sim.get("v1", "Endpoints", "web")
 
 
+def test_pod_disruption_budget_counts_the_healthy_pods_it_selects() -> None:
+    sim = Sim()
+    for name, budget in (("min", {"minAvailable": 1}), ("max", {"maxUnavailable": "50%"})):
+        sim.create({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": name},
+                    "spec": {**budget, "selector": {"matchExpressions": [
+                        {"key": "app", "operator": "In", "values": ["web"]}]}}})
+    sim.create(deployment("web", replicas=3))
+    sim.create(deployment("other", replicas=1))
+    sim.run_until(0.5)
+    p = sim.get("policy/v1", "PodDisruptionBudget", "min")["status"]
+    assert (p["expectedPods"], p["currentHealthy"], p["desiredHealthy"], p["disruptionsAllowed"]) == (3, 0, 1, 0)
+    assert p["conditions"][0]["reason"] == "InsufficientPods"
+    sim.loop.run()
+    p = sim.get("policy/v1", "PodDisruptionBudget", "min")["status"]
+    assert (p["expectedPods"], p["currentHealthy"], p["desiredHealthy"], p["disruptionsAllowed"]) == (3, 3, 1, 2)
+    assert (p["conditions"][0]["status"], p["conditions"][0]["reason"]) == ("True", "SufficientPods")
+    assert p["observedGeneration"] == 1
+    q = sim.get("policy/v1", "PodDisruptionBudget", "max")["status"]
+    assert (q["expectedPods"], q["currentHealthy"], q["desiredHealthy"], q["disruptionsAllowed"]) == (3, 3, 1, 2)
+
+
 def test_failing_deployment_exceeds_its_progress_deadline() -> None:
     sim = Sim(Behaviour(rules=[Rule(kind="Deployment", name="web", fail=True, seconds=5)]))
     sim.create(deployment("web", replicas=1))
