@@ -224,6 +224,7 @@ class Controllers:
         self._svcs_by_label: dict[tuple[str, str, Any], set[str]] = {}
         self._slice_of: dict[tuple[str, str], str] = {}
         self._names_in: dict[tuple[str, str], set[str]] = {}  # (tag, namespace) -> names, for Pods and PDBs
+        self._orphans: dict[tuple[str, str], set[str]] = {}  # (tag, namespace) -> Pods/ReplicaSets without owner
         self._owned: dict[str, set[Key]] = {}  # controller uid -> (tag, ns, name) of its dependents
         self._queue: dict[Key, None] = {}
         self._drain_timer: Timer | None = None
@@ -390,6 +391,12 @@ class Controllers:
                 names_in.add(name)
             else:
                 names_in.discard(name)
+        if tag in ("pod", "rs"):
+            orphans = self._orphans.setdefault((tag, ns), set())
+            if obj is not None and _controller_ref(obj) is None:
+                orphans.add(name)
+            else:
+                orphans.discard(name)
         if tag == "pod":
             index, labels_of = self._pods_by_label, (lambda o: _meta(o).get("labels"))
         elif tag == "svc":
@@ -548,6 +555,28 @@ class Controllers:
             obj = self._cache[tag].get((ns, name))
             if obj is not None:
                 self._forget(tag, obj)
+
+    def _adopt(self, tag: str, owner: Obj, api_version: str, kind: str) -> bool:
+        """Take ownerless objects the owner's selector matches, as the real controllers do (after
+        an orphaning delete, or for Pods created by hand). True if any was adopted."""
+        ns = _meta(owner).get("namespace") or ""
+        names = self._orphans.get((tag, ns))
+        if not names:
+            return False
+        sel = _label_selector(_spec(owner).get("selector"))
+        if sel is None or sel.empty:
+            return False
+        adopted = False
+        for name in sorted(names):
+            o = self._cache[tag].get((ns, name))
+            if o is None or _meta(o).get("deletionTimestamp") or (tag == "pod" and not _active(o)):
+                continue
+            if sel.matches(_meta(o).get("labels")):
+                refs = [r for r in _meta(o).get("ownerReferences") or [] if isinstance(r, dict)]
+                self._update(tag, {**o, "metadata": {**_meta(o), "ownerReferences": [
+                    *refs, _owner_ref(owner, api_version, kind)]}})
+                adopted = True
+        return adopted
 
     def _children(self, owner: Obj, tag: str) -> list[Obj]:
         out = []
@@ -831,6 +860,8 @@ class Controllers:
         top = max(revisions, default=0)
         decision = self._decision(d, "Deployment")
         now = self._now()
+        if self._adopt("rs", d, "apps/v1", "Deployment"):
+            return  # the adopted ReplicaSets' changes bring us back
         if new is None:
             tlabels = {**((template.get("metadata") or {}).get("labels") or {}), "pod-template-hash": h}
             selector = _clone(spec.get("selector") or {})
@@ -919,6 +950,7 @@ class Controllers:
         m, spec = _meta(rs), _spec(rs)
         ns, name = m.get("namespace") or "", m["name"]
         desired = _int(spec.get("replicas"), 1)
+        self._adopt("pod", rs, "apps/v1", "ReplicaSet")
         pods = [p for p in self._children(rs, "pod") if _active(p)]
         template = _dict(spec.get("template"))
         if len(pods) < desired:

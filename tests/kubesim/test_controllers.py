@@ -219,6 +219,41 @@ def test_scale_down_deletes_pods_and_deleting_the_deployment_collects_everything
     assert "subsets" not in sim.get("v1", "Endpoints", "web")
 
 
+def test_a_deployment_adopts_the_replicaset_an_orphaning_delete_left() -> None:
+    sim = Sim()
+    sim.create(deployment("web", replicas=2))
+    sim.loop.run()
+    [rs] = sim.items("apps/v1", "ReplicaSet")
+    pods = sorted(p["metadata"]["name"] for p in sim.items("v1", "Pod"))
+    sim.store.delete(sim.res("apps/v1", "Deployment"), "default", "web", propagation="Orphan")
+    sim.loop.run()
+    [orphan] = sim.items("apps/v1", "ReplicaSet")
+    assert not orphan["metadata"].get("ownerReferences")
+    d = sim.create(deployment("web", replicas=2))
+    sim.loop.run()
+    [adopted] = sim.items("apps/v1", "ReplicaSet")
+    assert adopted["metadata"]["uid"] == rs["metadata"]["uid"]
+    assert adopted["metadata"]["ownerReferences"][0]["uid"] == d["metadata"]["uid"]
+    assert sorted(p["metadata"]["name"] for p in sim.items("v1", "Pod")) == pods
+    assert readiness.compute(sim.get("apps/v1", "Deployment", "web")).ready
+
+
+def test_a_replicaset_adopts_matching_ownerless_pods() -> None:
+    sim = Sim()
+    sim.create({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "stray", "labels": {"app": "x"}},
+                "spec": {"containers": [{"name": "c", "image": "busybox"}]}})
+    sim.create({"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": "x"},
+                "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "x"}},
+                         "template": {"metadata": {"labels": {"app": "x"}},
+                                      "spec": {"containers": [{"name": "c", "image": "busybox"}]}}}})
+    sim.loop.run()
+    pods = sim.items("v1", "Pod")
+    assert len(pods) == 2 and "stray" in {p["metadata"]["name"] for p in pods}
+    assert all(p["metadata"]["ownerReferences"][0]["name"] == "x" for p in pods)
+    rs = sim.get("apps/v1", "ReplicaSet", "x")
+    assert rs["status"]["readyReplicas"] == 2 and readiness.compute(rs).ready
+
+
 def test_pod_disruption_budget_counts_the_healthy_pods_it_selects() -> None:
     sim = Sim()
     for name, budget in (("min", {"minAvailable": 1}), ("max", {"maxUnavailable": "50%"})):
