@@ -236,7 +236,7 @@ class Controllers:
         self._service_ips: set[str] = {str(SERVICE_CIDR.network_address + 1)}  # 10.96.0.1: `kubernetes`
         self._next_ip = 2
         self._node_ports: set[int] = set()
-        self._pod_ips = itertools.count(2)
+        self._pod_ips = itertools.count(0)
         self._lb_ips = itertools.count(0)
         self._crd_resources: dict[str, list[Resource]] = {}
         self.nodes = [f"sim-node-{i + 1}" for i in range(self.behaviour.nodes)]
@@ -797,7 +797,7 @@ class Controllers:
         self._report(pod, "Pod", "ready", "Running")
 
     def _pod_ip(self) -> str:
-        return str(POD_CIDR.network_address + next(self._pod_ips))
+        return str(POD_CIDR.network_address + 2 + next(self._pod_ips) % (POD_CIDR.num_addresses - 3))
 
     @staticmethod
     def _pod_conditions(st: Obj, ready: bool, now: str, reason: str) -> list[Obj]:
@@ -1155,7 +1155,7 @@ class Controllers:
             if not d.never and not d.fail:
                 self._after(uid, d.seconds, "svc", ns, name)
             if uid in self._elapsed:
-                ip = str(LB_ADDRESS_BASE + next(self._lb_ips))
+                ip = str(LB_ADDRESS_BASE + next(self._lb_ips) % 240)  # within TEST-NET-1
                 svc = self._set_status("svc", svc, {"loadBalancer": {"ingress": [{"ip": ip, "ipMode": "VIP"}]}})
                 self._report(svc, "Service", "ready", "LoadBalancerProvisioned")
         elif spec.get("type") != "LoadBalancer":
