@@ -217,6 +217,7 @@ class Controllers:
         self.behaviour = behaviour or Behaviour()
         self.on_readiness = on_readiness
         self.stats: Counter[str] = Counter()  # reconciles per tag, writes
+        self.errors: list[str] = []  # the last refusals of the controllers' writes
         self._cache: dict[str, dict[tuple[str, str], Obj]] = {t: {} for t in _CACHED}
         # label indexes: (namespace, key, value) -> names of the Pods with that label / of the
         # Services selecting on it; (namespace, service) -> its EndpointSlice's name
@@ -432,13 +433,15 @@ class Controllers:
     def _drain(self) -> None:
         self._drain_timer = None
         rounds = 0
-        while self._queue and rounds < 100_000:
-            key = next(iter(self._queue))
-            del self._queue[key]
-            rounds += 1
-            self._reconcile(*key)
-        if self._queue and self._drain_timer is None:
-            self._drain_timer = self.clock.call_later(0.0, self._drain)
+        try:
+            while self._queue and rounds < 100_000:
+                key = next(iter(self._queue))
+                del self._queue[key]
+                rounds += 1
+                self._reconcile(*key)
+        finally:  # even past a bug's exception, the rest of the queue is not forgotten
+            if self._queue and self._drain_timer is None:
+                self._drain_timer = self.clock.call_later(0.0, self._drain)
 
     def _reconcile(self, tag: str, ns: str, name: str) -> None:
         handler = getattr(self, f"_sync_{tag}", None)
@@ -460,8 +463,10 @@ class Controllers:
                 self._enqueue(tag, ns, name)
             elif e.code == 403 and "terminated" in e.message:
                 return  # the namespace is going away
-            else:
-                raise
+            else:  # the API refused a controller's write (422 for a bad Pod template, ...): as the
+                # real controllers, keep going and say so (kept for the server's log)
+                self.errors.append(f"{_KINDS[tag][1]} {ns + '/' if ns else ''}{name}: {e.code} {e.reason}: {e.message}")
+                del self.errors[:-100]
 
     def _after(self, key: Any, seconds: float, tag: str, ns: str, name: str) -> None:
         """Mark ``key`` elapsed after ``seconds`` and look at the object again (once per key)."""

@@ -254,6 +254,26 @@ def test_a_replicaset_adopts_matching_ownerless_pods() -> None:
     assert rs["status"]["readyReplicas"] == 2 and readiness.compute(rs).ready
 
 
+def test_a_refused_pod_is_reported_and_the_other_controllers_go_on() -> None:
+    from helm_ac.kubesim.errors import invalid
+
+    sim = Sim()
+
+    def refuse(op: Any) -> None:
+        if op.resource.kind == "Pod" and op.verb == "create" and \
+                op.obj["spec"]["containers"][0]["image"] == "bad":
+            raise invalid("Pod", op.name, [{"reason": "FieldValueInvalid", "field": "spec.containers[0].image",
+                                            "message": "refused"}])
+
+    sim.store.add_admission(refuse)
+    sim.create(deployment("bad", image="bad"))
+    sim.create(deployment("good"))
+    sim.loop.run()
+    assert readiness.compute(sim.get("apps/v1", "Deployment", "good")).ready
+    assert not readiness.compute(sim.get("apps/v1", "Deployment", "bad")).ready
+    assert any(e.startswith("ReplicaSet default/bad-") and "422 Invalid" in e for e in sim.ctl.errors)
+
+
 def test_pod_disruption_budget_counts_the_healthy_pods_it_selects() -> None:
     sim = Sim()
     for name, budget in (("min", {"minAvailable": 1}), ("max", {"maxUnavailable": "50%"})):
