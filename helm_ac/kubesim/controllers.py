@@ -243,6 +243,7 @@ class Controllers:
         self.nodes = [f"sim-node-{i + 1}" for i in range(self.behaviour.nodes)]
         self._node_ips = {n: f"172.18.0.{i + 2}" for i, n in enumerate(self.nodes)}
         self._unsubscribe: Callable[[], None] | None = None
+        self._stopped = False
 
     # -- wiring
 
@@ -256,14 +257,18 @@ class Controllers:
                 continue
             for obj in self.store.list(res, None).get("items", []):
                 self._observe(tag, obj, obj, None)
-                if tag == "svc":
+                if tag == "svc":  # what the store already holds stays allocated
                     for ip in _spec(obj).get("clusterIPs") or [_spec(obj).get("clusterIP")]:
                         if ip and ip != "None":
                             self._service_ips.add(ip)
+                    self._node_ports.update(p["nodePort"] for p in _spec(obj).get("ports") or []
+                                            if isinstance(p, dict) and isinstance(p.get("nodePort"), int))
         self._create_nodes()
         return self
 
     def stop(self) -> None:
+        """Stop reacting: no more changes, timers or admission (the store keeps the hook, inert)."""
+        self._stopped = True
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
@@ -596,7 +601,7 @@ class Controllers:
 
     def _admit(self, op: Any) -> None:
         res: Resource = op.resource
-        if op.obj is None or op.subresource:
+        if op.obj is None or op.subresource or self._stopped:
             return
         if (res.group, res.kind) == ("", "Service"):
             self._admit_service(op)

@@ -375,6 +375,21 @@ def test_service_gets_a_cluster_ip_and_port_defaults_at_create() -> None:
     assert kept["spec"]["clusterIP"] == s["spec"]["clusterIP"]
 
 
+def test_controllers_started_on_a_filled_store_keep_its_allocations() -> None:
+    loop = VirtualLoop()
+    store = make_store(loop)
+    svc_res = store.registry.for_kind("v1", "Service")
+    svc = store.create(svc_res, "default", service("np", None, type="NodePort", clusterIP="10.96.0.2",
+                                                   ports=[{"port": 80, "nodePort": 30000}]))
+    ctl = Controllers(store).start()  # e.g. the server restarted on a saved store
+    other = store.create(svc_res, "default", service("np2", None, type="NodePort"))
+    assert other["spec"]["clusterIP"] != svc["spec"]["clusterIP"]
+    assert other["spec"]["ports"][0]["nodePort"] != 30000
+    ctl.stop()  # stopped controllers allocate nothing more
+    third = store.create(svc_res, "default", service("np3", None))
+    assert "clusterIP" not in third["spec"]
+
+
 def test_load_balancer_gets_an_ingress_address_after_its_time() -> None:
     sim = Sim()
     sim.create(service("lb", None, type="LoadBalancer"))
