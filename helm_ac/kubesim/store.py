@@ -39,8 +39,8 @@ from . import patch as kpatch
 from .errors import StatusError, bad_request, conflict, invalid, not_found
 from .resources import Registry, Resource
 from .schemas import Schema, schema_for, schema_from_crd
-from .selectors import (FieldSelector, LabelSelector, check_fields, object_fields, parse_field_selector,
-                        parse_label_selector)
+from .selectors import (FieldSelector, LabelSelector, check_fields, label_selector_string, object_fields,
+                        parse_field_selector, parse_label_selector)
 
 Obj = dict[str, Any]
 _Key = tuple[str, str]  # (group, plural): one storage for all versions of a resource
@@ -143,6 +143,14 @@ def _finalizers(obj: Obj) -> list[str]:
 def _sort_key(obj: Obj) -> tuple[str, str]:
     m = obj["metadata"]
     return (m.get("namespace") or "", m["name"])
+
+
+def _etcd_key(obj: Obj) -> str:
+    """The object's place in etcd's order (``<namespace>/<name>``, or the name): lists and continue
+    tokens follow it, so "a-x/b" comes before "a/z" as on a real cluster."""
+    m = obj["metadata"]
+    ns = m.get("namespace")
+    return f"{ns}/{m['name']}" if ns else m["name"]
 
 
 class Watch:
@@ -309,14 +317,14 @@ class Store:
             items = [o for o in items if labels.matches(o["metadata"].get("labels"))]
         if not fields.empty:
             items = [o for o in items if fields.matches(object_fields(o, res.group, res.plural, res.namespaced))]
-        items.sort(key=_sort_key)
+        items.sort(key=_etcd_key)
         if start:
-            items = [o for o in items if "/".join(_sort_key(o)) > start]
+            items = [o for o in items if _etcd_key(o) > start]
         meta: Obj = {"resourceVersion": str(rv)}
         if limit and limit > 0 and len(items) > limit:
             rest = len(items) - limit
             items = items[:limit]
-            meta["continue"] = self._encode_continue(rv, "/".join(_sort_key(items[-1])))
+            meta["continue"] = self._encode_continue(rv, _etcd_key(items[-1]))
             if labels.empty and fields.empty:
                 meta["remainingItemCount"] = rest
         return {"kind": res.list_kind, "apiVersion": res.group_version, "metadata": meta, "items": items}
@@ -444,8 +452,14 @@ class Store:
     def _managed(self, res: Resource, old: Obj | None, new: Obj, manager: str | None,
                  subresource: str | None) -> None:
         """``managedFields`` of ``new`` after a non-apply write (patch.record_update)."""
-        fields = kpatch.record_update(old, new, manager=manager or "unknown", schema=self._schema(res),
-                                   now=self._now(), subresource=subresource)
+        before, after = old, new
+        if subresource == "status" and old is not None:
+            # only status (and metadata) can differ: the comparison need not walk the unchanged rest
+            keep = ("apiVersion", "kind", "metadata", "status")
+            before = {k: old[k] for k in keep if k in old}
+            after = {k: new[k] for k in keep if k in new}
+        fields = kpatch.record_update(before, after, manager=manager or "unknown", schema=self._schema(res),
+                                      now=self._now(), subresource=subresource)
         if fields:
             new["metadata"]["managedFields"] = fields
         else:
@@ -632,15 +646,58 @@ class Store:
         new = _copy(obj)
         if not isinstance(new, dict) or not isinstance(new.get("metadata", {}), dict):
             raise bad_request(f"the body of a {res.kind} must be an object with object metadata")
+        if subresource == "scale" and "scale" in res.subresources:
+            new = self._from_scale(res, namespace, name, new)
         out = self._update(res, namespace, name, new, subresource=subresource, dry_run=dry_run,
                            field_manager=field_manager, user=user, managed=False)
         self._drain()
-        return out
+        return self._scale_view(res, out) if subresource == "scale" else out
+
+    # ------------------------------------------------------------------ the scale subresource
+    def get_scale(self, res: Resource, namespace: str | None, name: str) -> Obj:
+        """``GET .../<name>/scale``: the object as an ``autoscaling/v1`` Scale."""
+        if "scale" not in res.subresources:
+            raise StatusError(404, "NotFound", "the server could not find the requested resource")
+        return self._scale_view(res, self.get(res, namespace, name))
+
+    @staticmethod
+    def _scale_view(res: Resource, obj: Obj) -> Obj:
+        m = obj["metadata"]
+        meta = {k: m[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp") if k in m}
+        status: Obj = {"replicas": int((obj.get("status") or {}).get("replicas") or 0)}
+        selector = (obj.get("spec") or {}).get("selector")
+        if isinstance(selector, dict) and ("matchLabels" in selector or "matchExpressions" in selector):
+            status["selector"] = label_selector_string(selector)
+        elif isinstance(selector, dict) and selector:  # a ReplicationController's plain map
+            status["selector"] = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
+        return {"kind": "Scale", "apiVersion": "autoscaling/v1", "metadata": meta,
+                "spec": {"replicas": int((obj.get("spec") or {}).get("replicas", 1))}, "status": status}
+
+    def _from_scale(self, res: Resource, namespace: str | None, name: str, scale: Obj) -> Obj:
+        """The object with the replicas a Scale asks for (its resourceVersion a precondition)."""
+        old = self._bucket(res, namespace if res.namespaced else None).get(name)
+        if old is None:
+            raise not_found(res.plural, name, res.group)
+        meta = scale.get("metadata") or {}
+        if meta.get("name") and meta["name"] != name:
+            raise bad_request(f"the name of the object ({meta['name']}) does not match the name on the URL ({name})")
+        replicas = (scale.get("spec") or {}).get("replicas", 0)
+        if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
+            raise invalid("Scale", name, [{"reason": "FieldValueInvalid", "field": "spec.replicas",
+                                           "message": f"Invalid value: {json.dumps(replicas)}: must be greater "
+                                                      "than or equal to 0"}], "autoscaling")
+        new = _copy(old)
+        new.setdefault("spec", {})["replicas"] = replicas
+        new["metadata"].pop("managedFields", None)
+        new["metadata"]["resourceVersion"] = meta.get("resourceVersion") or ""
+        return new
 
     def _update(self, res: Resource, namespace: str | None, name: str, new: Obj, *, subresource: str | None,
                 dry_run: bool, field_manager: str | None, user: str, managed: bool,
                 expect_rv: str | None = None) -> Obj:
         ns = namespace if res.namespaced else None
+        if subresource and subresource not in res.subresources:
+            raise StatusError(404, "NotFound", "the server could not find the requested resource")
         old = self._bucket(res, ns).get(name)
         if old is None:
             raise not_found(res.plural, name, res.group)
@@ -678,8 +735,9 @@ class Store:
             if not fins:
                 new["spec"].pop("finalizers")
             meta = new["metadata"]
-        elif subresource:
-            raise not_found(f"{res.plural}/{subresource}", name, res.group)
+        elif subresource and subresource != "scale":  # ephemeralcontainers, resize, ...: not modelled
+            raise StatusError(405, "MethodNotAllowed", f"the server does not allow this method on the requested "
+                              f"resource ({res.plural}/{subresource} is not writable in this emulator)")
         else:
             if self._status_subresource(res):
                 if "status" in old:
@@ -712,7 +770,7 @@ class Store:
                                                 "message": "Forbidden: no new finalizers can be added if the "
                                                            "object is being deleted, found new finalizers "
                                                            + json.dumps(added)}], res.group)
-        if subresource != "status" and self._spec_changed(res, old, new):
+        if subresource not in ("status", "finalize") and self._spec_changed(res, old, new):
             meta["generation"] = om.get("generation", 1) + 1
         op = Operation("update", res, ns, name, new, old, subresource, dry_run, user)
         self._admit(op)
@@ -768,6 +826,9 @@ class Store:
         ns = namespace if res.namespaced else None
         live = self._bucket(res, ns).get(name)
         if patch_type == "apply":
+            if subresource == "scale":
+                raise StatusError(405, "MethodNotAllowed", "the server does not allow this method on the requested "
+                                  "resource (apply to a scale subresource is not modelled in this emulator)")
             if not field_manager:
                 raise invalid("PatchOptions", "", [{"reason": "FieldValueRequired", "field": "fieldManager",
                                                      "message": "Required value: is required for apply patch"}],
@@ -798,7 +859,8 @@ class Store:
                           "meta.k8s.io")
         if live is None:
             raise not_found(res.plural, name, res.group)
-        base = _copy(live)
+        scale = subresource == "scale" and "scale" in res.subresources
+        base = self._scale_view(res, live) if scale else _copy(live)
         if patch_type == "json":
             if not isinstance(doc, list):
                 raise bad_request("json patch must be a list of operations")
@@ -810,13 +872,18 @@ class Store:
         elif patch_type == "strategic":
             if not isinstance(doc, dict):
                 raise bad_request("strategic merge patch must be an object")
-            new = mod.strategic_merge_patch(base, doc, self._schema(res))
+            new = mod.strategic_merge_patch(base, doc, schema_for("autoscaling/v1", "Scale") if scale
+                                            else self._schema(res))
         else:
             raise StatusError(415, "UnsupportedMediaType", f"the server does not support patch type {patch_type}")
         if new is live:
             new = _copy(new)
         if not isinstance(new, dict):
             raise bad_request("the patched object is not an object")
+        if scale:
+            out = self._update(res, ns, name, self._from_scale(res, ns, name, new), subresource=subresource,
+                               dry_run=dry_run, field_manager=field_manager, user=user, managed=False)
+            return self._scale_view(res, out), False
         meta = new.setdefault("metadata", {})
         user_rv = meta.get("resourceVersion")
         if user_rv != live["metadata"]["resourceVersion"] and user_rv:
@@ -1223,7 +1290,7 @@ class Store:
         if initial:
             resources = [res] if res is not None else self._stored_resources()
             for r in resources:
-                items = sorted(self.objects(r, ns), key=_sort_key)
+                items = sorted(self.objects(r, ns), key=_etcd_key)
                 for obj in items:
                     if w._matches(r, obj):
                         w._send({"type": "ADDED", "object": obj})

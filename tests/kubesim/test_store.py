@@ -888,3 +888,69 @@ def test_paging_returns_the_first_pages_snapshot(before, during, limit):
         page = store.list(r, "default", limit=limit, continue_=page["metadata"]["continue"])
         got += [(o["metadata"]["name"], o["metadata"]["resourceVersion"]) for o in page["items"]]
     assert got == expected
+
+
+def test_only_served_subresources_are_written(store, R):
+    w = store.create(WIDGETS, "default", {"metadata": {"name": "w"}})
+    e = err(store.update, WIDGETS, "default", "w", {**w, "status": {"x": 1}}, subresource="status")
+    assert (e.code, e.reason) == (404, "NotFound")
+    assert store.get(WIDGETS, "default", "w") == w
+
+
+def test_paging_across_namespaces_that_prefix_each_other(store, R):
+    """etcd orders by the key "<namespace>/<name>": "a-x/b" comes before "a/z" ('-' < '/')."""
+    for ns in ("a", "a-x"):
+        store.create(R("namespaces"), None, {"metadata": {"name": ns}})
+    store.create(R("configmaps"), "a", cm("z"))
+    store.create(R("configmaps"), "a-x", cm("b"))
+    full = [(o["metadata"]["namespace"], o["metadata"]["name"]) for o in store.list(R("configmaps"), None)["items"]]
+    assert full == [("a-x", "b"), ("a", "z")]
+    page = store.list(R("configmaps"), None, limit=1)
+    got = [(o["metadata"]["namespace"], o["metadata"]["name"]) for o in page["items"]]
+    while page["metadata"].get("continue"):
+        page = store.list(R("configmaps"), None, limit=1, continue_=page["metadata"]["continue"])
+        got += [(o["metadata"]["namespace"], o["metadata"]["name"]) for o in page["items"]]
+    assert got == full
+
+
+def test_status_writes_record_the_same_managed_fields_as_on_whole_objects(store, R):
+    from helm_ac.kubesim import patch as kpatch
+    from helm_ac.kubesim.schemas import schema_for
+
+    dep = R("deployments", "apps")
+    d = store.create(dep, "default", {"metadata": {"name": "d"}, "spec": {"replicas": 2, "template": {
+        "spec": {"containers": [{"name": "c", "image": "i"}]}}}}, field_manager="helm")
+    out = store.update(dep, "default", "d", {**d, "status": {"replicas": 2, "readyReplicas": 1}},
+                       subresource="status", field_manager="kube-controller-manager")
+    sent = {**out, "metadata": {k: v for k, v in out["metadata"].items() if k != "managedFields"}}
+    whole = kpatch.record_update(d, sent, manager="kube-controller-manager",
+                                 schema=schema_for("apps/v1", "Deployment"), now=store._now(), subresource="status")
+    assert out["metadata"]["managedFields"] == whole
+    assert [(m["manager"], m.get("subresource")) for m in whole] == [("helm", None),
+                                                                   ("kube-controller-manager", "status")]
+
+
+def test_the_scale_subresource(store, R):
+    dep = R("deployments", "apps")
+    d = store.create(dep, "default", {"metadata": {"name": "d"}, "spec": {"replicas": 1, "selector": {
+        "matchLabels": {"app": "web"}, "matchExpressions": [{"key": "tier", "operator": "In", "values": ["b", "a"]}]}}})
+    scale = store.get_scale(dep, "default", "d")
+    assert scale == {"kind": "Scale", "apiVersion": "autoscaling/v1",
+                     "metadata": {k: d["metadata"][k] for k in ("name", "namespace", "uid", "resourceVersion",
+                                                                "creationTimestamp")},
+                     "spec": {"replicas": 1}, "status": {"replicas": 0, "selector": "app=web,tier in (a,b)"}}
+    out = store.update(dep, "default", "d", {**scale, "spec": {"replicas": 3}}, subresource="scale",
+                       field_manager="kubectl")
+    assert out["kind"] == "Scale" and out["spec"] == {"replicas": 3}
+    d = store.get(dep, "default", "d")
+    assert d["spec"]["replicas"] == 3 and d["metadata"]["generation"] == 2
+    assert ("kubectl", "scale") in [(m["manager"], m.get("subresource")) for m in d["metadata"]["managedFields"]]
+    e = err(store.update, dep, "default", "d", {**scale, "spec": {"replicas": 4}}, subresource="scale")
+    assert e.code == 409  # the Scale's resourceVersion is stale
+    out, created = store.patch(dep, "default", "d", "merge", {"spec": {"replicas": 5}}, subresource="scale")
+    assert (out["spec"]["replicas"], created) == (5, False)
+    assert store.get(dep, "default", "d")["spec"]["replicas"] == 5
+    e = err(store.update, dep, "default", "d", {"spec": {"replicas": -1}}, subresource="scale")
+    assert (e.code, e.message) == (422, 'Scale.autoscaling "d" is invalid: spec.replicas: Invalid value: -1: must '
+                                        'be greater than or equal to 0')
+    assert err(store.get_scale, R("configmaps"), "default", "x").code == 404
