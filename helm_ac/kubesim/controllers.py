@@ -950,6 +950,11 @@ class Controllers:
             status["unavailableReplicas"] = wanted - available
         status = {k: v for k, v in status.items() if v or k == "observedGeneration"}
         status["conditions"] = [avail_c, prog_c]
+        failures = [c for r in owned for c in _status(self._cache["rs"].get((ns, _meta(r)["name"])) or r).get(
+            "conditions") or [] if isinstance(c, dict) and c.get("type") == "ReplicaFailure"]
+        if failures:  # the ReplicaSet's, as the real controller copies it
+            status["conditions"].append(_condition(conds, "ReplicaFailure", "True", failures[0].get("reason", ""),
+                                                   failures[0].get("message", ""), now, update_time=True))
         d = self._set_status("deploy", d, status)
         if complete and avail_c["status"] == "True":
             self._report(d, "Deployment", "ready", "NewReplicaSetAvailable")
@@ -963,10 +968,19 @@ class Controllers:
         self._adopt("pod", rs, "apps/v1", "ReplicaSet")
         pods = [p for p in self._children(rs, "pod") if _active(p)]
         template = _dict(spec.get("template"))
+        failure: StatusError | None = None
         if len(pods) < desired:
             for _ in range(desired - len(pods)):
-                p = self._create("pod", ns, self._pod_from_template(template, ns, _owner_ref(rs, "apps/v1", "ReplicaSet"),
-                                                                    generate=f"{name}-"))
+                try:
+                    p = self._create("pod", ns, self._pod_from_template(
+                        template, ns, _owner_ref(rs, "apps/v1", "ReplicaSet"), generate=f"{name}-"))
+                except StatusError as e:
+                    if e.code in (404, 409):
+                        raise
+                    failure = e  # as the real controller: a ReplicaFailure condition, and on we go
+                    self.errors.append(f"ReplicaSet {ns}/{name}: {e.code} {e.reason}: {e.message}")
+                    del self.errors[:-100]
+                    break
                 if p is not None:
                     pods.append(p)
         elif len(pods) > desired:
@@ -983,6 +997,9 @@ class Controllers:
                        "readyReplicas": ready, "availableReplicas": ready,
                        "observedGeneration": m.get("generation", 1)}
         status = {k: v for k, v in status.items() if v or k in ("replicas", "observedGeneration")}
+        if failure is not None:
+            status["conditions"] = [_condition(_status(rs).get("conditions") or [], "ReplicaFailure", "True",
+                                               "FailedCreate", failure.message, self._now())]
         rs = self._set_status("rs", rs, status)
         if _controller_ref(rs) is None and ready == desired and len(pods) == desired:
             self._report(rs, "ReplicaSet", "ready", "ReplicasReady")

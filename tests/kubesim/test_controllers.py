@@ -272,6 +272,11 @@ def test_a_refused_pod_is_reported_and_the_other_controllers_go_on() -> None:
     assert readiness.compute(sim.get("apps/v1", "Deployment", "good")).ready
     assert not readiness.compute(sim.get("apps/v1", "Deployment", "bad")).ready
     assert any(e.startswith("ReplicaSet default/bad-") and "422 Invalid" in e for e in sim.ctl.errors)
+    [rs] = [r for r in sim.items("apps/v1", "ReplicaSet") if r["metadata"]["name"].startswith("bad-")]
+    rf = cond(rs, "ReplicaFailure")
+    assert rf and (rf["status"], rf["reason"]) == ("True", "FailedCreate") and "refused" in rf["message"]
+    df = cond(sim.get("apps/v1", "Deployment", "bad"), "ReplicaFailure")
+    assert df and (df["reason"], df["message"]) == ("FailedCreate", rf["message"])
 
 
 def test_pod_disruption_budget_counts_the_healthy_pods_it_selects() -> None:
