@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 from urllib.parse import unquote
@@ -21,7 +20,9 @@ import yaml
 from aiohttp import web
 
 from helm_ac.apiserver import watch as watches
+from helm_ac.kubesim.audit import AuditLog, RequestInfo, request_info
 from helm_ac.kubesim.errors import StatusError, bad_request, invalid
+from helm_ac.kubesim.rbac import ANONYMOUS, Authenticator, Authorizer, UserInfo, acting_as, forbidden
 from helm_ac.kubesim.resources import Registry, Resource
 
 log = logging.getLogger("helm_ac.apiserver")
@@ -48,18 +49,6 @@ def method_not_allowed() -> StatusError:
 
 
 @dataclass
-class User:
-    """Who sent a request (the rbac module's UserInfo has the same fields)."""
-
-    name: str
-    groups: tuple[str, ...] = ()
-    uid: str = ""
-
-
-ANONYMOUS = User("system:anonymous", ("system:unauthenticated",))
-
-
-@dataclass
 class Target:
     """What a resource URL names."""
 
@@ -70,40 +59,7 @@ class Target:
     watch_prefix: bool = False  # the legacy /watch/ path form
 
 
-@dataclass
-class Attributes:
-    """One request as authorization and the audit log see it."""
-
-    verb: str
-    path: str
-    target: Target | None = None
-
-    @property
-    def resource(self) -> str:
-        return self.target.resource.plural if self.target else ""
-
-    @property
-    def group(self) -> str:
-        return self.target.resource.group if self.target else ""
-
-    @property
-    def namespace(self) -> str:
-        if not self.target:
-            return ""
-        if self.target.resource.plural == "namespaces" and self.target.name:
-            return self.target.name
-        return self.target.namespace or ""
-
-    @property
-    def name(self) -> str:
-        return (self.target.name or "") if self.target else ""
-
-    @property
-    def subresource(self) -> str:
-        return (self.target.subresource or "") if self.target else ""
-
-
-Handler = Callable[[web.Request, User, Attributes], Awaitable[web.StreamResponse]]
+Handler = Callable[[web.Request, UserInfo, RequestInfo], Awaitable[web.StreamResponse]]
 
 
 @dataclass
@@ -111,17 +67,15 @@ class Settings:
     """What the handlers serve and how; the server fills it (see :mod:`helm_ac.apiserver.server`)."""
 
     store: Any  # helm_ac.kubesim.store.Store
-    admin_token: str
+    authenticator: Authenticator
     bookmark_interval: float = 5.0
-    #: token -> User, or None for a token nobody issued (-> 401); set by the server.
-    authenticate: Callable[[str], User | None] | None = None
-    #: raises StatusError(403) when the user may not; None = everybody authenticated may do everything.
-    authorize: Callable[[User, Attributes], None] | None = None
-    #: one audit record per request (a dict), or None.
-    audit: Callable[[dict[str, Any]], None] | None = None
+    #: the RBAC authorizer (``--rbac``); None = every authenticated user may do everything.
+    authorizer: Authorizer | None = None
+    #: one audit record per answered request, or None.
+    audit: AuditLog | None = None
     #: a request's fault: raises the StatusError, sleeps the latency, cuts the connection; returns
     #: the seconds after which a watch stream is dropped (or None). None = no faults.
-    fault: Callable[[web.Request, Attributes], Awaitable[float | None]] | None = None
+    fault: Callable[[web.Request, RequestInfo], Awaitable[float | None]] | None = None
     #: served paths beside the resources: exact path -> handler (discovery, OpenAPI).
     routes: dict[str, Handler] = field(default_factory=dict)
     #: prefix handlers for paths below a fixed prefix (``/openapi/v3/``).
@@ -240,22 +194,23 @@ class Api:
     def __init__(self, settings: Settings) -> None:
         self.s = settings
 
-    # --- the outer shell: authentication, errors, audit --------------------------------------
+    # --- the outer shell: authentication, authorization, errors, audit ---------------------------
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        started = time.time()
         user = ANONYMOUS
-        attrs = Attributes("get", request.path)
+        info = request_info(request.method, request.path, request.query)
         code = 500
         try:
-            user = self._authenticate(request)
-            resp = await self._dispatch(request, user, attrs)
+            user = self.s.authenticator.authenticate(request.headers.get("Authorization"))
+            self._authorize(user, info)
+            with acting_as(user):
+                resp = await self._dispatch(request, user, info)
             code = resp.status
             return resp
         except StatusError as exc:
             code = exc.code
             return status_response(exc)
         except (asyncio.CancelledError, ConnectionError):
-            code = 499  # the client went away
+            code = 499  # the client went away (nginx's number; the audit log's only reader is a person)
             raise
         except Exception:  # noqa: BLE001 - the server answers 500 and keeps serving
             log.exception("%s %s failed", request.method, request.path_qs)
@@ -265,43 +220,20 @@ class Api:
                                                "(see its log)"))
         finally:
             if self.s.audit is not None:
-                self._audit(request, user, attrs, code, started)
+                try:
+                    self.s.audit.record(info, code, user=user.name, groups=user.groups,
+                                        user_agent=request.headers.get("User-Agent", ""), uri=request.path_qs)
+                except Exception:  # noqa: BLE001 - a failing audit sink must not fail the request
+                    log.exception("audit log write failed")
 
-    def _audit(self, request: web.Request, user: User, attrs: Attributes, code: int, started: float) -> None:
-        assert self.s.audit is not None
-        try:
-            self.s.audit({"time": started, "user": user.name, "groups": list(user.groups), "verb": attrs.verb,
-                          "group": attrs.group, "resource": attrs.resource, "subresource": attrs.subresource,
-                          "namespace": attrs.namespace, "name": attrs.name, "code": code,
-                          "method": request.method, "path": request.path,
-                          "userAgent": request.headers.get("User-Agent", "")})
-        except Exception:  # noqa: BLE001 - a failing audit sink must not fail the request
-            log.exception("audit log write failed")
-
-    def _authenticate(self, request: web.Request) -> User:
-        header = request.headers.get("Authorization", "")
-        if not header:
-            return ANONYMOUS
-        scheme, _, token = header.partition(" ")
-        token = token.strip()
-        if scheme.lower() == "bearer" and token:
-            if token == self.s.admin_token:
-                return User("kubernetes-admin", ("system:masters", "system:authenticated"))
-            if self.s.authenticate is not None:
-                found = self.s.authenticate(token)
-                if found is not None:
-                    return found
-        raise StatusError(401, "Unauthorized", "Unauthorized")
-
-    def _authorize(self, user: User, attrs: Attributes, request: web.Request) -> None:
-        if self.s.authorize is not None:
-            self.s.authorize(user, attrs)
-            return
-        if user is ANONYMOUS and attrs.target is not None:  # paths beside the resources are public
-            raise forbidden(user, attrs)
+    def _authorize(self, user: UserInfo, info: RequestInfo) -> None:
+        if self.s.authorizer is not None:
+            self.s.authorizer.check(user, info)
+        elif user is ANONYMOUS and info.resource_request:  # without RBAC: paths beside resources are public
+            raise forbidden(user, info)
 
     # --- routing -------------------------------------------------------------------------------
-    async def _dispatch(self, request: web.Request, user: User, attrs: Attributes) -> web.StreamResponse:
+    async def _dispatch(self, request: web.Request, user: UserInfo, info: RequestInfo) -> web.StreamResponse:
         path = request.path
         if len(path) > 1 and path.endswith("/"):
             path = path.rstrip("/")
@@ -314,25 +246,18 @@ class Api:
         if handler is not None:
             if request.method not in ("GET", "HEAD"):
                 raise method_not_allowed()
-            self._authorize(user, attrs, request)
-            return await handler(request, user, attrs)
+            return await handler(request, user, info)
         target = parse_target(self.s.registry, path)
         if target is None:
             raise not_found_path()
-        attrs.target = target
-        attrs.verb = verb_of(request.method, target, request.query)
-        if attrs.verb not in target.resource.verbs and not target.subresource:
+        verb = verb_of(request.method, target, request.query)
+        if verb not in target.resource.verbs and not target.subresource:
             raise method_not_allowed()
-        self._authorize(user, attrs, request)
-        if self.s.fault is not None:
-            drop_after = await self.s.fault(request, attrs)
-        else:
-            drop_after = None
-        return await self._resource(request, user, attrs, target, drop_after)
+        drop_after = await self.s.fault(request, info) if self.s.fault is not None else None
+        return await self._resource(request, user, verb, target, drop_after)
 
-    async def _resource(self, request: web.Request, user: User, attrs: Attributes, target: Target,
+    async def _resource(self, request: web.Request, user: UserInfo, verb: str, target: Target,
                         drop_after: float | None) -> web.StreamResponse:
-        verb = attrs.verb
         q = request.query
         store = self.s.store
         res, ns, name, sub = target.resource, target.namespace, target.name, target.subresource
@@ -357,6 +282,9 @@ class Api:
         common: dict[str, Any] = {"dry_run": dry, "user": user.name}
         warnings: list[str] = []
         if verb == "create":
+            if name is not None and sub == "token" and res.plural == "serviceaccounts" and not res.group:
+                body = await self._body(request, create=False) if (await request.read()).strip() else {}
+                return self._respond(request, answer, self.s.authenticator.token_request(ns or "", name, body), 201)
             if name is not None:
                 raise method_not_allowed()
             obj = await self._body(request, create=True)
@@ -506,23 +434,6 @@ class Api:
             raise StatusError(406, "NotAcceptable", "only the following media types are accepted: "
                                                      "application/json, application/yaml")
         return web.Response(body=encoder(body), status=status, content_type=answer, headers=headers)
-
-
-def forbidden(user: User, attrs: Attributes) -> StatusError:
-    """kube-apiserver's 403 (responsewriters.forbiddenMessage)."""
-    if attrs.target is None:
-        return StatusError(403, "Forbidden", f'forbidden: User "{user.name}" cannot {attrs.verb} path "{attrs.path}"',
-                           details={})
-    res = attrs.resource + (f"/{attrs.subresource}" if attrs.subresource else "")
-    qualified = f"{attrs.resource}.{attrs.group}" if attrs.group else attrs.resource
-    msg = f'User "{user.name}" cannot {attrs.verb} resource "{res}" in API group "{attrs.group}"'
-    if attrs.namespace:
-        msg += f' in the namespace "{attrs.namespace}"'
-    elif attrs.target.resource.namespaced or attrs.resource != "namespaces":
-        msg += " at the cluster scope"
-    name = f' "{attrs.name}"' if attrs.name else ""
-    return StatusError(403, "Forbidden", f"{qualified}{name} is forbidden: {msg}",
-                       details={"name": attrs.name, "group": attrs.group, "kind": attrs.resource})
 
 
 def _deleted(res: Resource, obj: dict[str, Any]) -> dict[str, Any]:

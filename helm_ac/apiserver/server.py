@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextvars
 import datetime
 import ipaddress
-import json
 import logging
 import os
 import secrets
@@ -24,7 +24,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, NamedTuple
+from typing import IO, Any, Callable, Iterator, NamedTuple
 
 import yaml
 from aiohttp import web
@@ -63,7 +63,8 @@ class AsyncioClock:
     def call_later(self, delay: float, fn: Callable[[], None]) -> Timer:
         delay = max(delay, 0.0)
         t = _AsyncioTimer(self.now() + delay, fn)
-        t.handle = self._loop.call_later(delay, self._run, t)
+        # a fresh context: a timer set during a request must not run as that request's user
+        t.handle = self._loop.call_later(delay, self._run, t, context=contextvars.Context())
         return t
 
     @staticmethod
@@ -137,21 +138,6 @@ def make_certs(hosts: tuple[str, ...] = HOSTS) -> Certs:
                  key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
 
 
-class JsonLines:
-    """An append-only JSON-lines file (audit log, readiness log), flushed per record."""
-
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._f = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed by close()
-
-    def __call__(self, record: dict[str, Any]) -> None:
-        self._f.write(json.dumps(record, separators=(",", ":"), default=str) + "\n")
-        self._f.flush()
-
-    def close(self) -> None:
-        self._f.close()
-
-
 class ApiServer:
     """One API server; :meth:`start` and :meth:`stop` run on its event loop."""
 
@@ -168,10 +154,13 @@ class ApiServer:
         self.store: Any = None
         self._runner: web.AppRunner | None = None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
-        self._logs: list[JsonLines] = []
+        self._logs: list[IO[str]] = []
 
     def build(self, loop: asyncio.AbstractEventLoop) -> Settings:
         """The cluster model and everything the handlers serve, on ``loop``'s clock."""
+        from helm_ac.apiserver import protobuf
+        from helm_ac.kubesim import rbac
+        from helm_ac.kubesim.audit import AuditLog
         from helm_ac.kubesim.resources import Registry
 
         factory = self._store_factory
@@ -179,15 +168,33 @@ class ApiServer:
             from helm_ac.kubesim.store import Store  # type: ignore[import-not-found]
 
             factory = Store
-        store = factory(Registry.builtin(), AsyncioClock(loop))
+        clock = AsyncioClock(loop)
+        store = factory(Registry.builtin(), clock)
         self.store = store
-        settings = Settings(store=store, admin_token=self.token, bookmark_interval=self.options.bookmark_interval)
+        settings = Settings(store=store, authenticator=rbac.Authenticator(store, admin_token=self.token),
+                            bookmark_interval=self.options.bookmark_interval)
+        rbac.bootstrap(store)  # the default roles and bindings every cluster has
+        if self.options.rbac:
+            settings.authorizer = rbac.Authorizer(store)
+            store.add_admission(rbac.escalation_admission(settings.authorizer))
         if self.options.audit_log is not None:
-            audit = JsonLines(self.options.audit_log)
-            self._logs.append(audit)
-            settings.audit = audit
+            settings.audit = AuditLog(self._open_log(self.options.audit_log), clock)
+        settings.decoders[protobuf.CONTENT_TYPE] = protobuf.decode
+        settings.encoders[protobuf.CONTENT_TYPE] = protobuf.encode
         _health(settings)
         return settings
+
+    def _open_log(self, path: Path) -> Callable[[str], None]:
+        """A JSON-lines file to append to, flushed per line (``tail -f`` shows requests as they come)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        f = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed by stop()
+        self._logs.append(f)
+
+        def write(line: str) -> None:
+            f.write(line)
+            f.flush()
+
+        return write
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()

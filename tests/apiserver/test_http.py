@@ -244,3 +244,37 @@ def test_tls_and_kubeconfig():
             with pytest.raises(urllib3.exceptions.SSLError):
                 urllib3.PoolManager(retries=False, cert_reqs="CERT_REQUIRED",
                                     ca_certs=ssl.get_default_verify_paths().cafile).request("GET", r.url + "/healthz")
+
+
+def test_protobuf_bodies(server):
+    from helm_ac.apiserver import protobuf
+
+    _, c, store = server
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "pb"}, "type": "helm.sh/release.v1",
+              "data": {"release": base64.b64encode(b"\x00\x01binary").decode()}}
+    r = c("POST", "/api/v1/namespaces/default/secrets", raw=protobuf.encode(secret),
+          ctype=protobuf.CONTENT_TYPE, headers={"Accept": "application/vnd.kubernetes.protobuf, application/json"})
+    assert r.status == 201 and r.headers["Content-Type"] == "application/json"
+    assert json.loads(r.data)["data"] == secret["data"]
+    opts = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": "Orphan"}
+    r = c("DELETE", "/api/v1/namespaces/default/secrets/pb", raw=protobuf.encode(opts), ctype=protobuf.CONTENT_TYPE)
+    assert r.status == 200 and store.calls[-1][1]["propagation"] == "Orphan"
+    r = c("GET", CM, headers={"Accept": protobuf.CONTENT_TYPE})  # protobuf only: encoded
+    assert r.status == 200 and r.data.startswith(protobuf.MAGIC)
+    assert protobuf.decode(r.data)["kind"] == "ConfigMapList"
+
+
+def test_audit_log():
+    with tempfile.TemporaryDirectory() as tmp:
+        log = Path(tmp) / "audit.jsonl"
+        with running(Options(tls=False, audit_log=log), store_factory=FakeStore) as r:
+            c = Client(r.url, r.token)
+            c("POST", CM, cm("audited"))
+            c("GET", CM + "/nothere")
+            c("GET", CM, token=None)
+        records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [(x["verb"], x["resource"], x["name"], x["code"], x["user"]) for x in records] == [
+        ("create", "configmaps", "", 201, "kubernetes-admin"),
+        ("get", "configmaps", "nothere", 404, "kubernetes-admin"),
+        ("list", "configmaps", "", 403, "system:anonymous")]
+    assert records[0]["userAgent"] == "tester/1.0" and records[0]["namespace"] == "default"
