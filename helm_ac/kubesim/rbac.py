@@ -166,14 +166,15 @@ class Authenticator:
             return None
         if not self._alive(_resource(self.store, "", "serviceaccounts"), ns, sa.get("name"), sa.get("uid")):
             return None
-        for kind, plural in (("pod", "pods"), ("secret", "secrets")):
+        for kind, plural in (("pod", "pods"), ("secret", "secrets"), ("node", "nodes")):
             bound = k8s.get(kind)
             if bound is not None and not (isinstance(bound, dict) and self._alive(
-                    _resource(self.store, "", plural), ns, bound.get("name"), bound.get("uid"))):
+                    _resource(self.store, "", plural), None if kind == "node" else ns, bound.get("name"),
+                    bound.get("uid"))):
                 return None
         return serviceaccount_user(ns, str(sa.get("name")), str(sa.get("uid")))
 
-    def _alive(self, res: Resource, namespace: str, name: object, uid: object) -> bool:
+    def _alive(self, res: Resource, namespace: str | None, name: object, uid: object) -> bool:
         if not isinstance(name, str) or not isinstance(uid, str):
             return False
         try:
@@ -209,35 +210,47 @@ class Authenticator:
         if not isinstance(audiences, list) or not all(isinstance(a, str) for a in audiences):
             causes.append({"reason": "FieldValueInvalid", "field": "spec.audiences",
                            "message": "Invalid value: must be a list of strings"})
-        bound_ref = spec.get("boundObjectRef")
+        if causes:
+            # kube-apiserver validates the TokenRequest itself, which has no name: ``"" is invalid``
+            raise invalid("TokenRequest", "", causes, group="authentication.k8s.io")
         claims_k8s: dict[str, Any] = {"namespace": namespace,
                                       "serviceaccount": {"name": name, "uid": sa["metadata"]["uid"]}}
+        bound_ref = spec.get("boundObjectRef")
         if bound_ref:
-            kind = bound_ref.get("kind")
-            if kind not in ("Pod", "Secret"):
-                causes.append({"reason": "FieldValueNotSupported", "field": "spec.boundObjectRef.kind",
-                               "message": f'Unsupported value: {json.dumps(kind)}: supported values: "Pod", "Secret"'})
-            else:
-                plural = "pods" if kind == "Pod" else "secrets"
-                obj = self.store.get(_resource(self.store, "", plural), namespace, str(bound_ref.get("name")))
-                uid = obj["metadata"]["uid"]
-                if bound_ref.get("uid") and bound_ref["uid"] != uid:
-                    raise StatusError(409, "Conflict",
-                                      f'the UID in the bound object reference ({bound_ref["uid"]}) does not match '
-                                      f'the UID in record. The object might have been deleted and then recreated')
-                claims_k8s[kind.lower()] = {"name": obj["metadata"]["name"], "uid": uid}
-        if causes:
-            raise invalid("TokenRequest", name, causes, group="authentication.k8s.io")
+            claims_k8s.update(self._bind(namespace, name, bound_ref))
         now = int(self.store.clock.now())
         exp = now + int(expiration)
         claims = {"iss": self.issuer, "sub": f"{SA_PREFIX}{namespace}:{name}", "aud": list(audiences),
                   "iat": now, "nbf": now, "exp": exp, "jti": secrets.token_hex(16), "kubernetes.io": claims_k8s}
         token = jwt.encode({"alg": "HS256", "kid": "helm-ac"}, claims, self._key)
         return {"kind": "TokenRequest", "apiVersion": "authentication.k8s.io/v1",
-                "metadata": {"name": name, "namespace": namespace, "creationTimestamp": None},
+                "metadata": {"name": name, "namespace": namespace, "uid": sa["metadata"]["uid"],
+                             "creationTimestamp": _rfc3339(now)},
                 "spec": {"audiences": list(audiences), "expirationSeconds": int(expiration),
                          "boundObjectRef": dict(bound_ref) if bound_ref else None},
                 "status": {"token": token, "expirationTimestamp": _rfc3339(exp)}}
+
+
+    def _bind(self, namespace: str, sa_name: str, ref: Mapping[str, Any]) -> dict[str, Any]:
+        """The claims binding a token to a Pod, Secret or Node (kube's token REST ``boundObjects``)."""
+        api_version, kind = str(ref.get("apiVersion") or ""), str(ref.get("kind") or "")
+        group, _, version = api_version.rpartition("/")
+        ref_name = str(ref.get("name") or "")
+        if group or kind not in ("Pod", "Secret", "Node"):
+            raise bad_request(f"cannot bind token for serviceaccount {_go_quote(sa_name)} to object of type "
+                              f"{group}/{version}, Kind={kind}")
+        plural = {"Pod": "pods", "Secret": "secrets", "Node": "nodes"}[kind]
+        obj = self.store.get(_resource(self.store, "", plural), None if kind == "Node" else namespace, ref_name)
+        if kind == "Pod" and (obj.get("spec") or {}).get("serviceAccountName", "default") != sa_name:
+            raise bad_request(f"cannot bind token for serviceaccount {_go_quote(sa_name)} to pod running with "
+                              f"different serviceaccount name.")
+        uid = obj["metadata"]["uid"]
+        if ref.get("uid") and ref["uid"] != uid:
+            raise StatusError(409, "Conflict", f'Operation cannot be fulfilled on {kind} {_go_quote(ref_name)}: the UID '
+                              f'in the bound object reference ({ref["uid"]}) does not match the UID in record. The '
+                              f'object might have been deleted and then recreated',
+                              details={"name": ref_name, "kind": kind})
+        return {kind.lower(): {"name": ref_name, "uid": uid}}
 
 
 # --- rules ------------------------------------------------------------------------------------------

@@ -251,7 +251,8 @@ def test_token_request_issues_a_serviceaccount_token(store):
     tr = authn.token_request("team-a", "ci", {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
                                               "spec": {"expirationSeconds": 600}})
     assert (tr["kind"], tr["apiVersion"]) == ("TokenRequest", "authentication.k8s.io/v1")
-    assert tr["metadata"] == {"name": "ci", "namespace": "team-a", "creationTimestamp": None}
+    assert tr["metadata"] == {"name": "ci", "namespace": "team-a", "uid": sa["metadata"]["uid"],
+                              "creationTimestamp": "2027-01-15T08:00:00Z"}
     assert tr["spec"]["expirationSeconds"] == 600 and tr["spec"]["audiences"] == [rbac.ISSUER]
     assert tr["status"]["expirationTimestamp"] == "2027-01-15T08:10:00Z"
     token = tr["status"]["token"]
@@ -314,17 +315,29 @@ def test_a_pod_bound_token_dies_with_its_pod(store):
 
 @pytest.mark.parametrize("spec,code,text", [
     ({"expirationSeconds": 599}, 422,
-     'TokenRequest.authentication.k8s.io "ci" is invalid: spec.expirationSeconds: Invalid value: 599: '
+     'TokenRequest.authentication.k8s.io "" is invalid: spec.expirationSeconds: Invalid value: 599: '
      'may not specify a duration less than 10 minutes'),
-    ({"expirationSeconds": 2**32 + 1}, 422, "may not specify a duration larger than 2^32 seconds"),
-    ({"boundObjectRef": {"kind": "ConfigMap", "name": "x"}}, 422, 'Unsupported value: "ConfigMap"'),
-    ({"boundObjectRef": {"kind": "Pod", "name": "gone"}}, 404, 'pods "gone" not found'),
+    ({"expirationSeconds": 2**32 + 1}, 422,
+     'TokenRequest.authentication.k8s.io "" is invalid: spec.expirationSeconds: Invalid value: 4294967297: '
+     'may not specify a duration larger than 2^32 seconds'),
+    ({"boundObjectRef": {"apiVersion": "v1", "kind": "ConfigMap", "name": "x"}}, 400,
+     'cannot bind token for serviceaccount "ci" to object of type /v1, Kind=ConfigMap'),
+    ({"boundObjectRef": {"apiVersion": "v1", "kind": "Pod", "name": "gone"}}, 404, 'pods "gone" not found'),
+    ({"boundObjectRef": {"apiVersion": "v1", "kind": "Pod", "name": "other"}}, 400,
+     'cannot bind token for serviceaccount "ci" to pod running with different serviceaccount name.'),
+    ({"boundObjectRef": {"apiVersion": "v1", "kind": "Pod", "name": "runner", "uid": "stale"}}, 409,
+     'Operation cannot be fulfilled on Pod "runner": the UID in the bound object reference (stale) does not match '
+     'the UID in record. The object might have been deleted and then recreated'),
 ])
 def test_token_request_refuses_bad_specs_as_the_real_one(store, spec, code, text):
     make_sa(store)
+    for pod, sa in (("runner", "ci"), ("other", "default")):
+        store.create(res(store, "pods"), "team-a", {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": pod},
+                                                    "spec": {"serviceAccountName": sa,
+                                                             "containers": [{"name": "c", "image": "x"}]}})
     with pytest.raises(StatusError) as e:
         Authenticator(store).token_request("team-a", "ci", {"spec": spec})
-    assert e.value.code == code and text in e.value.message
+    assert (e.value.code, e.value.message) == (code, text)
 
 
 def test_token_request_for_a_missing_serviceaccount_is_404(store):
