@@ -19,7 +19,8 @@ unless the Go field is a pointer or has no ``omitempty``: ``replicas: 0`` surviv
 are always written (``{}`` when empty); empty lists and maps never. Special types: ``Time`` and
 ``MicroTime`` are RFC 3339 strings (a zero ``Time`` is ``null``, as Go writes it), ``Duration`` Go's
 ``1h2m3s``, ``Quantity`` its string, ``IntOrString`` an int or a string, ``FieldsV1``,
-``RawExtension`` and apiextensions' ``JSON`` their raw JSON, ``bytes`` base64 strings, ``Verbs`` and
+``RawExtension`` and apiextensions' ``JSON`` their raw JSON (a ``WatchEvent``'s object travels
+as its own protobuf body, see :func:`watch_frame`), ``bytes`` base64 strings, ``Verbs`` and
 ``ExtraValue`` plain lists, the ``JSONSchemaPropsOr*`` unions their one side. JSON keys with no proto
 field are dropped by :func:`encode` (Go drops them too).
 """
@@ -91,11 +92,15 @@ def message_for(api_version: str, kind: str) -> type[Message] | None:
         short = group.split(".", 1)[0]
     else:
         return None
-    table = _kinds()
-    found = table.get((short, version, kind))
-    if found is None and (short, version) in {(s, v) for s, v, _ in table} | {("meta", "v1")}:
-        found = table.get(("meta", "v1", kind))  # options and Status: in every group-version
+    found = _kinds().get((short, version, kind))
+    if found is None and (short, version) in _group_versions():
+        found = _kinds().get(("meta", "v1", kind))  # options and Status: in every group-version
     return found
+
+
+@cache
+def _group_versions() -> frozenset[tuple[str, str]]:
+    return frozenset((s, v) for s, v, _ in _kinds())
 
 
 # --- Go struct facts the .proto files do not carry --------------------------------------------------
@@ -388,15 +393,15 @@ def _scalar_from_json(f: FieldDescriptor, value: Any, what: str) -> Any:
         except ValueError:
             raise StatusError(400, "BadRequest", f"{what}: {value!r} is not base64") from None
     if t == FieldDescriptor.TYPE_STRING:
-        ok = isinstance(value, str)
+        ok, expected = isinstance(value, str), "a string"
     elif t == FieldDescriptor.TYPE_BOOL:
-        ok = isinstance(value, bool)
+        ok, expected = isinstance(value, bool), "true or false"
     elif t in (FieldDescriptor.TYPE_DOUBLE, FieldDescriptor.TYPE_FLOAT):
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        ok, expected = isinstance(value, (int, float)) and not isinstance(value, bool), "a number"
     else:
-        ok = isinstance(value, int) and not isinstance(value, bool)
+        ok, expected = isinstance(value, int) and not isinstance(value, bool), "an integer"
     if not ok:
-        raise StatusError(400, "BadRequest", f"{what}: {value!r} does not fit a {f.name} field")
+        raise StatusError(400, "BadRequest", f"{what}: expected {expected}, not {value!r}")
     return value
 
 
@@ -436,7 +441,7 @@ def _fill(msg: Any, value: Any, what: str) -> None:
         return
     shape = _shape(d)
     for key, item in _object(value, what).items():
-        where = _shape_lookup(shape, key)
+        where = shape.by_json.get(key)
         if where is None:
             continue  # no such field in Kubernetes' Go struct either: dropped, as Go drops it
         carrier, f = where
@@ -444,10 +449,6 @@ def _fill(msg: Any, value: Any, what: str) -> None:
             continue  # null: Go's zero value, not written (a zero Time is: Go writes it, empty)
         target = getattr(msg, carrier.name) if carrier is not None else msg
         _fill_value(target, f, item, f"{what}.{key}" if what else key)
-
-
-def _shape_lookup(shape: _Shape, key: str) -> tuple[FieldDescriptor | None, FieldDescriptor] | None:
-    return shape.by_json.get(key)
 
 
 # --- the envelope --------------------------------------------------------------------------------
@@ -506,8 +507,12 @@ def encode(obj: dict[str, Any]) -> bytes:
     cls = message_for(api_version, kind)
     if cls is None:
         raise _unsupported(api_version, kind)
-    msg = cls()
-    _fill(msg, {k: v for k, v in obj.items() if k not in ("apiVersion", "kind")}, "")
+    msg: Any = cls()
+    fields = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind")}
+    if msg.DESCRIPTOR.full_name == f"{_META}.WatchEvent" and isinstance(fields.get("object"), dict):
+        # Kubernetes embeds the watched object in its own protobuf envelope, not as JSON
+        msg.object.raw = encode(fields.pop("object"))
+    _fill(msg, fields, "")
     unknown: Any = _unknown_class()()
     unknown.typeMeta.apiVersion = api_version
     unknown.typeMeta.kind = kind
@@ -515,3 +520,13 @@ def encode(obj: dict[str, Any]) -> bytes:
     unknown.contentEncoding = ""
     unknown.contentType = ""
     return MAGIC + unknown.SerializeToString(deterministic=True)
+
+
+def watch_frame(event: dict[str, Any]) -> bytes:
+    """One event of a protobuf watch stream (``{"type": ..., "object": {...}}``, as the store's watch
+    sink gets it): a 4-byte big-endian length, then a ``WatchEvent`` body of the object's
+    group-version whose ``object`` is the object's own protobuf body, as kube-apiserver frames it."""
+    obj = event["object"]
+    body = encode({"apiVersion": obj.get("apiVersion", "v1"), "kind": "WatchEvent", "type": event["type"],
+                   "object": obj})
+    return len(body).to_bytes(4, "big") + body

@@ -12,11 +12,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from google.protobuf import descriptor_pool
 
 from helm_ac.apiserver import protobuf
 from helm_ac.apiserver.pb.api.apps.v1 import generated_pb2 as apps_pb2
 from helm_ac.apiserver.pb.api.core.v1 import generated_pb2 as core_pb2
 from helm_ac.apiserver.pb.api.networking.v1 import generated_pb2 as networking_pb2
+from helm_ac.apiserver.pb.apimachinery.pkg.apis.meta.v1 import generated_pb2 as meta_pb2
 from helm_ac.apiserver.pb.apimachinery.pkg.runtime import generated_pb2 as runtime_pb2
 from helm_ac.kubesim.errors import StatusError
 from helm_ac.kubesim.resources import Registry
@@ -285,6 +287,39 @@ def test_lists_and_status_round_trip():
     assert protobuf.decode(protobuf.encode(status)) == {**status, "details": {"name": "x", "kind": "secrets"}}
 
 
+def test_a_watch_frame_carries_the_object_as_its_own_protobuf_body():
+    secret = release_secret()
+    frame = protobuf.watch_frame({"type": "MODIFIED", "object": secret})
+    assert int.from_bytes(frame[:4], "big") == len(frame) - 4
+    api_version, kind, raw = envelope(frame[4:])
+    assert (api_version, kind) == ("v1", "WatchEvent")
+    event = meta_pb2.WatchEvent()
+    event.ParseFromString(raw)
+    assert event.type == "MODIFIED" and event.object.raw == protobuf.encode(secret)
+    assert protobuf.decode(frame[4:]) == {"apiVersion": "v1", "kind": "WatchEvent", "type": "MODIFIED",
+                                          "object": secret}
+    bookmark = {"type": "BOOKMARK", "object": {"apiVersion": "apps/v1", "kind": "Deployment",
+                                               "metadata": {"resourceVersion": "9",
+                                                            "annotations": {"k8s.io/initial-events-end": "true"}}}}
+    assert envelope(protobuf.watch_frame(bookmark)[4:])[:2] == ("apps/v1", "WatchEvent")
+    assert protobuf.decode(protobuf.watch_frame(bookmark)[4:])["object"] == bookmark["object"]
+
+
+def test_gotags_names_only_messages_and_fields_the_protos_have():
+    """gotags.json comes from the Go structs; every message and field it names must exist in the
+    generated descriptors (a re-vendored tag that renamed one would otherwise go unnoticed)."""
+    pool = descriptor_pool.Default()
+    protobuf._kinds()  # loads every generated module
+    tags = protobuf._gotags()
+    assert len(tags) > 400
+    for message, facts in tags.items():
+        d = pool.FindMessageTypeByName(message)
+        names = set(facts.get("inline", [])) | set(facts.get("keep_zero", [])) | set(facts.get("renamed", {}))
+        assert names <= set(d.fields_by_name), (message, names - set(d.fields_by_name))
+        for name in facts.get("inline", []):
+            assert d.fields_by_name[name].message_type is not None, (message, name)
+
+
 def test_micro_time_and_duration_as_go_writes_them():
     lease = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": "l"},
              "spec": {"holderIdentity": "me", "leaseDurationSeconds": 15,
@@ -330,7 +365,7 @@ def test_encode_names_the_field_of_a_wrong_value():
     with pytest.raises(StatusError, match=r"data\.k: 'not base64!' is not base64") as e:
         protobuf.encode(bad)
     assert e.value.code == 400
-    with pytest.raises(StatusError, match=r"spec\.replicas"):
+    with pytest.raises(StatusError, match=r"spec\.replicas: expected an integer, not 'three'"):
         protobuf.encode({"apiVersion": "apps/v1", "kind": "Deployment", "spec": {"replicas": "three"}})
     with pytest.raises(StatusError, match="apiVersion and kind"):
         protobuf.encode({"metadata": {}})
