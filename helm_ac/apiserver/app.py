@@ -20,6 +20,7 @@ import yaml
 from aiohttp import web
 
 from helm_ac.apiserver import watch as watches
+from helm_ac.kubesim import discovery, openapi, validation
 from helm_ac.kubesim.audit import AuditLog, RequestInfo, request_info
 from helm_ac.kubesim.errors import StatusError, bad_request, invalid
 from helm_ac.kubesim.rbac import ANONYMOUS, Authenticator, Authorizer, UserInfo, acting_as, forbidden
@@ -84,8 +85,6 @@ class Settings:
     decoders: dict[str, Callable[[bytes], Any]] = field(default_factory=dict)
     #: response encoders for clients that accept no JSON (protobuf).
     encoders: dict[str, Callable[[Any], bytes]] = field(default_factory=dict)
-    #: validation of a request's object: (resource, obj, mode "Strict"|"Warn"|"Ignore") -> warnings.
-    validate: Callable[[Resource, dict[str, Any], str], list[str]] | None = None
 
     @property
     def registry(self) -> Registry:
@@ -188,11 +187,49 @@ def accepts_json(accept: str) -> str | None:
     return None
 
 
+@dataclass
+class _Validating:
+    """The request whose object the validation admission hook checks (its first write only)."""
+
+    resource: Resource
+    mode: str
+    warnings: list[str] = field(default_factory=list)
+
+
 class Api:
     """The aiohttp handler of every path."""
 
     def __init__(self, settings: Settings) -> None:
         self.s = settings
+        self._validating: _Validating | None = None
+        if hasattr(settings.store, "add_admission"):
+            settings.store.add_admission(self._admit)
+
+    def _admit(self, op: Any) -> None:
+        """Admission: the object a create, update or patch would store, checked as kube-apiserver
+        checks it (``fieldValidation``); writes the request causes (controllers') are not checked."""
+        v = self._validating
+        if v is None or op.obj is None or op.verb not in ("create", "update") or op.subresource:
+            return
+        if (op.resource.group, op.resource.plural) != (v.resource.group, v.resource.plural):
+            return
+        self._validating = None
+        crd = self._crd(op.resource) if op.resource.crd else None
+        v.warnings += validation.validate(op.resource, op.obj, field_validation=v.mode, crd=crd)
+
+    def _crd(self, res: Resource) -> dict[str, Any] | None:
+        crds = self.s.registry.lookup("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+        if crds is None or not res.crd:
+            return None
+        try:
+            crd: dict[str, Any] = self.s.store.get(crds, None, res.crd)
+        except StatusError:
+            return None
+        return crd
+
+    def _crds(self) -> list[dict[str, Any]]:
+        crds = self.s.registry.lookup("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+        return list(self.s.store.objects(crds)) if crds is not None else []
 
     # --- the outer shell: authentication, authorization, errors, audit ---------------------------
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -249,12 +286,53 @@ class Api:
             return await handler(request, user, info)
         target = parse_target(self.s.registry, path)
         if target is None:
+            if request.method in ("GET", "HEAD"):
+                found = self._discovery(request, path)
+                if found is not None:
+                    return found
             raise not_found_path()
         verb = verb_of(request.method, target, request.query)
         if verb not in target.resource.verbs and not target.subresource:
             raise method_not_allowed()
         drop_after = await self.s.fault(request, info) if self.s.fault is not None else None
         return await self._resource(request, user, verb, target, drop_after)
+
+    def _discovery(self, request: web.Request, path: str) -> web.Response | None:
+        """``/version``, ``/api``, ``/apis``, group and group-version lists, OpenAPI v3 (v2: 404)."""
+        reg = self.s.registry
+        accept = request.headers.get("Accept", "")
+        parts = path.strip("/").split("/")
+        if path == "/version":
+            return json_response(discovery.version_info())
+        if parts[0] in ("api", "apis") and len(parts) == 1:
+            if discovery.wants_aggregated(accept):
+                body = discovery.aggregated_discovery(reg, core=parts[0] == "api")
+                return web.Response(body=orjson.dumps(body), headers={
+                    "Content-Type": discovery.AGGREGATED_CONTENT_TYPE})
+            if parts[0] == "api":
+                return json_response(discovery.api_versions(request.host))
+            return json_response(discovery.api_group_list(reg))
+        if parts[0] == "apis" and len(parts) == 2:
+            return json_response(discovery.api_group(reg, parts[1]))
+        if parts == ["api", "v1"]:
+            return json_response(discovery.api_resource_list(reg, "", "v1"))
+        if parts[0] == "apis" and len(parts) == 3:
+            return json_response(discovery.api_resource_list(reg, parts[1], parts[2]))
+        if parts[:2] == ["openapi", "v3"]:
+            if len(parts) == 2:
+                return json_response(openapi.root(reg, self._crds()))
+            rest = parts[2:]
+            if rest[0] == "api" and len(rest) == 2:
+                group, version = "", rest[1]
+            elif rest[0] == "apis" and len(rest) == 3:
+                group, version = rest[1], rest[2]
+            else:
+                return None
+            doc = openapi.served(reg, group, version, self._crds())
+            return web.Response(body=doc.body, content_type=JSON,
+                                headers={"Cache-Control": "public, immutable" if request.query.get("hash") == doc.hash
+                                         else "no-cache, private", "Etag": f'"{doc.hash}"'})
+        return None
 
     async def _resource(self, request: web.Request, user: UserInfo, verb: str, target: Target,
                         drop_after: float | None) -> web.StreamResponse:
@@ -279,22 +357,38 @@ class Api:
                 res, ns, label_selector=q.get("labelSelector", ""), field_selector=q.get("fieldSelector", ""),
                 limit=_int(q.get("limit"), "limit"), continue_=q.get("continue", "")))
         dry = dry_run(q.getall("dryRun", []))
+        validating = None
+        if verb in ("create", "update", "patch") and sub is None:
+            mode = q.get("fieldValidation") or "Warn"
+            if mode not in validation.FIELD_VALIDATION:
+                raise bad_request(f'fieldValidation parameter unsupported: "{mode}"; supported values are '
+                                  f'"Ignore", "Warn", "Strict"')
+            validating = _Validating(res, mode)
+        try:
+            return await self._write(request, user, verb, target, answer, dry, validating)
+        finally:
+            self._validating = None
+
+    async def _write(self, request: web.Request, user: UserInfo, verb: str, target: Target, answer: str,
+                     dry: bool, validating: _Validating | None) -> web.StreamResponse:
+        q = request.query
+        store = self.s.store
+        res, ns, name, sub = target.resource, target.namespace, target.name, target.subresource
         common: dict[str, Any] = {"dry_run": dry, "user": user.name}
-        warnings: list[str] = []
+        warnings: list[str] = validating.warnings if validating is not None else []
         if verb == "create":
             if name is not None and sub == "token" and res.plural == "serviceaccounts" and not res.group:
-                body = await self._body(request, create=False) if (await request.read()).strip() else {}
+                body = await self._body(request) if (await request.read()).strip() else {}
                 return self._respond(request, answer, self.s.authenticator.token_request(ns or "", name, body), 201)
             if name is not None:
                 raise method_not_allowed()
-            obj = await self._body(request, create=True)
-            warnings += self._validate(request, res, obj)
+            obj = await self._body(request)
+            self._validating = validating  # reading the body awaited: another request may have run
             out = store.create(res, ns, obj, field_manager=field_manager(request), **common)
             return self._respond(request, answer, out, 201, warnings)
         if verb == "update":
-            obj = await self._body(request, create=True)
-            if sub is None:
-                warnings += self._validate(request, res, obj)
+            obj = await self._body(request)
+            self._validating = validating
             _check_name(obj, name or "")
             out = store.update(res, ns, name, obj, subresource=sub, field_manager=field_manager(request),
                                **common)
@@ -316,6 +410,7 @@ class Api:
                                                     "message": "Required value: is required for apply patch"}],
                               group="meta.k8s.io")
             body = _parse_patch(await request.read(), ptype)
+            self._validating = validating
             out, created = store.patch(res, ns, name, ptype, body, subresource=sub, force=truthy(force),
                                        field_manager=manager, **common)
             return self._respond(request, answer, out, 201 if created else 200, warnings)
@@ -357,7 +452,7 @@ class Api:
                                     bookmark_interval=self.s.bookmark_interval, drop_after=drop_after)
 
     # --- bodies -----------------------------------------------------------------------------------
-    async def _body(self, request: web.Request, *, create: bool) -> dict[str, Any]:
+    async def _body(self, request: web.Request) -> dict[str, Any]:
         raw = await request.read()
         ctype = media_type(request.content_type)
         if ctype in self.s.decoders:
@@ -406,14 +501,6 @@ class Api:
                           group="meta.k8s.io")
         dry_run(list(opts.get("dryRun") or []))
         return opts
-
-    def _validate(self, request: web.Request, res: Resource, obj: dict[str, Any]) -> list[str]:
-        if self.s.validate is None:
-            return []
-        mode = request.query.get("fieldValidation", "Warn") or "Warn"
-        if mode not in ("Strict", "Warn", "Ignore"):
-            raise bad_request(f'fieldValidation must be one of "Ignore", "Warn", or "Strict", got "{mode}"')
-        return self.s.validate(res, obj, mode)
 
     def _respond(self, request: web.Request, answer: str, body: Any, status: int = 200,
                  warnings: list[str] | None = None) -> web.Response:

@@ -13,6 +13,7 @@ import base64
 import contextvars
 import datetime
 import ipaddress
+import json
 import logging
 import os
 import secrets
@@ -24,7 +25,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Callable, Iterator, NamedTuple
+from typing import IO, Any, Awaitable, Callable, Iterator, NamedTuple
 
 import yaml
 from aiohttp import web
@@ -152,6 +153,7 @@ class ApiServer:
         self.certs: Certs | None = None
         self.url = ""
         self.store: Any = None
+        self.controllers: Any = None
         self._runner: web.AppRunner | None = None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._logs: list[IO[str]] = []
@@ -165,9 +167,10 @@ class ApiServer:
 
         factory = self._store_factory
         if factory is None:
-            from helm_ac.kubesim.store import Store  # type: ignore[import-not-found]
+            from helm_ac.kubesim.store import Store
 
-            factory = Store
+            def factory(registry: Any, clock: Loop) -> Any:
+                return Store(registry, clock, seed=self.options.seed or 0)
         clock = AsyncioClock(loop)
         store = factory(Registry.builtin(), clock)
         self.store = store
@@ -179,8 +182,23 @@ class ApiServer:
             store.add_admission(rbac.escalation_admission(settings.authorizer))
         if self.options.audit_log is not None:
             settings.audit = AuditLog(self._open_log(self.options.audit_log), clock)
+        if self.options.faults:
+            settings.fault = _faults(self.options.faults, self.options.seed or 0)
         settings.decoders[protobuf.CONTENT_TYPE] = protobuf.decode
         settings.encoders[protobuf.CONTENT_TYPE] = protobuf.encode
+        if self._store_factory is None:
+            from helm_ac.kubesim.behaviour import Behaviour
+            from helm_ac.kubesim.controllers import Controllers
+
+            behaviour = Behaviour.from_file(self.options.behaviour) if self.options.behaviour else Behaviour()
+            behaviour = behaviour.with_flags(seed=self.options.seed)
+            readiness = None
+            if self.options.readiness_log is not None:
+                write = self._open_log(self.options.readiness_log)
+
+                def readiness(record: dict[str, Any]) -> None:
+                    write(json.dumps(record, separators=(",", ":")) + "\n")
+            self.controllers = Controllers(store, behaviour, on_readiness=readiness).start()
         _health(settings)
         return settings
 
@@ -219,6 +237,9 @@ class ApiServer:
         self.url = f"{'https' if ctx else 'http'}://{host}:{port}"
 
     async def stop(self) -> None:
+        if self.controllers is not None:
+            self.controllers.stop()
+            self.controllers = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -248,6 +269,32 @@ class ApiServer:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             yaml.safe_dump(self.kubeconfig(), f, sort_keys=False)
         return path
+
+
+def _faults(specs: list[str], seed: int) -> Callable[[web.Request, Any], Awaitable[float | None]]:
+    """The fault hook of the handlers: latency, refusals, dropped connections and watch streams."""
+    from helm_ac.kubesim.faults import FaultPlan
+
+    plan = FaultPlan.parse(specs, seed=seed)
+
+    async def fault(request: web.Request, info: Any) -> float | None:
+        f = plan.decide(info.verb, info.group, info.resource, info.namespace or None, info.name or None)
+        if f is None:
+            return None
+        if f.latency:
+            await asyncio.sleep(f.latency)
+        err = f.status_error()
+        if err is not None:
+            raise err
+        if f.drop == "connection":
+            if request.transport is not None:
+                request.transport.abort()
+            raise ConnectionResetError(f"fault: {f.rule}")
+        if f.drop == "watch" and info.verb == "watch":
+            return f.after
+        return None
+
+    return fault
 
 
 def _health(settings: Settings) -> None:
