@@ -92,6 +92,7 @@ class Options:
     seed: int | None = None
     faults: list[str] = field(default_factory=list)
     bookmark_interval: float = 5.0
+    history: int = 100_000  # watch events kept for resuming (older resourceVersions: 410 Gone)
     token: str | None = None  # the admin token; generated when None
 
 
@@ -170,7 +171,7 @@ class ApiServer:
             from helm_ac.kubesim.store import Store
 
             def factory(registry: Any, clock: Loop) -> Any:
-                return Store(registry, clock, seed=self.options.seed or 0)
+                return Store(registry, clock, history=self.options.history, seed=self.options.seed or 0)
         clock = AsyncioClock(loop)
         store = factory(Registry.builtin(), clock)
         self.store = store
