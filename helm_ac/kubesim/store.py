@@ -50,6 +50,7 @@ FOREGROUND = "foregroundDeletion"
 CRD_CLEANUP = "customresourcecleanup.apiextensions.k8s.io"
 INITIAL_EVENTS_END = "k8s.io/initial-events-end"
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+IMMORTAL_NAMESPACES = ("default", "kube-system", "kube-public")  # the namespace lifecycle admission's
 _NS_KEY: _Key = ("", "namespaces")
 _CRD_KEY: _Key = ("apiextensions.k8s.io", "customresourcedefinitions")
 
@@ -227,6 +228,7 @@ class Store:
         self._admission: list[Callable[[Operation], None]] = []
         self._queue: deque[Change] = deque()
         self._draining = False
+        self._crd_schemas: dict[tuple[str, str], tuple[Obj, Any]] = {}  # (crd, version) -> (that CRD, schema)
         ns = registry.lookup("", "v1", "namespaces")
         if ns is not None:
             for name in SYSTEM_NAMESPACES:
@@ -426,11 +428,19 @@ class Store:
         except ModuleNotFoundError:
             return None
         if res.crd:
-            crd = self._bucket(self._resource_of(_CRD_KEY) or res, None).get(res.crd)
-            for v in ((crd or {}).get("spec") or {}).get("versions") or ():
+            crd = self._objs.get(_CRD_KEY, {}).get("", {}).get(res.crd)
+            if crd is None:
+                return None
+            cache_key = (res.crd, res.version)
+            cached = self._crd_schemas.get(cache_key)
+            if cached is not None and cached[0] is crd:
+                return cached[1]
+            schema = None
+            for v in (crd.get("spec") or {}).get("versions") or ():
                 if v.get("name") == res.version and (v.get("schema") or {}).get("openAPIV3Schema"):
-                    return schemas.schema_from_crd(v["schema"]["openAPIV3Schema"])
-            return None
+                    schema = schemas.schema_from_crd(v["schema"]["openAPIV3Schema"])
+            self._crd_schemas[cache_key] = (crd, schema)
+            return schema
         return schemas.schema_for(res.group_version, res.kind)
 
     def _patch_module(self) -> Any:
@@ -569,8 +579,8 @@ class Store:
             meta.pop("namespace", None)
             namespace = None
         if meta.get("resourceVersion"):
-            raise StatusError(500, "InternalError", "Internal error occurred: resourceVersion should not be "
-                              "set on objects to be created")
+            # the storage layer's plain error, which the API answers as a 500
+            raise StatusError(500, "InternalError", "resourceVersion should not be set on objects to be created")
         generated = not meta.get("name") and bool(meta.get("generateName"))
         if generated:
             meta["name"] = self._generate_name(str(meta["generateName"]))
@@ -686,6 +696,12 @@ class Store:
                     new["status"] = old["status"]
                 else:
                     new.pop("status", None)
+            if _key(res) == _NS_KEY:  # spec.finalizers change only through namespaces/<name>/finalize
+                spec = new["spec"] = dict(new.get("spec") or {})
+                if "finalizers" in (old.get("spec") or {}):
+                    spec["finalizers"] = old["spec"]["finalizers"]
+                else:
+                    spec.pop("finalizers", None)
         new["apiVersion"], new["kind"] = res.group_version, res.kind
         if res.namespaced:
             meta["namespace"] = ns
@@ -763,8 +779,9 @@ class Store:
         live = self._bucket(res, ns).get(name)
         if patch_type == "apply":
             if not field_manager:
-                raise bad_request("PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: "
-                                  "is required for apply patch")
+                raise invalid("PatchOptions", "", [{"reason": "FieldValueRequired", "field": "fieldManager",
+                                                     "message": "Required value: is required for apply patch"}],
+                              "meta.k8s.io")
             if not isinstance(doc, dict):
                 raise bad_request("apply patch must be an object")
             applied_meta: Obj = doc["metadata"] if isinstance(doc.get("metadata"), dict) else {}
@@ -784,6 +801,10 @@ class Store:
             return self._update(res, ns, name, new, subresource=subresource, dry_run=dry_run,
                                 field_manager=field_manager, user=user, managed=True,
                                 expect_rv=live["metadata"]["resourceVersion"]), False
+        if force:
+            raise invalid("PatchOptions", "", [{"reason": "FieldValueForbidden", "field": "force",
+                                                 "message": "Forbidden: may not be specified for non-apply patch"}],
+                          "meta.k8s.io")
         if live is None:
             raise not_found(res.plural, name, res.group)
         base = _copy(live)
@@ -801,7 +822,8 @@ class Store:
             new = mod.strategic_merge_patch(base, doc, self._schema(res))
         else:
             raise StatusError(415, "UnsupportedMediaType", f"the server does not support patch type {patch_type}")
-        new = _copy(new) if new is base or new is live else new
+        if new is live:
+            new = _copy(new)
         if not isinstance(new, dict):
             raise bad_request("the patched object is not an object")
         meta = new.setdefault("metadata", {})
@@ -815,7 +837,7 @@ class Store:
     @staticmethod
     def _patch_body(patch_type: str, body: bytes | Obj | builtins.list[Any]) -> Any:
         if not isinstance(body, (bytes, bytearray, str)):
-            return body
+            return _copy(body)  # the result may share parts of the patch: they must be the store's own
         text = body.decode() if isinstance(body, (bytes, bytearray)) else body
         try:
             if patch_type == "apply":
@@ -856,6 +878,9 @@ class Store:
             raise invalid("DeleteOptions", "", [{"reason": "FieldValueNotSupported", "field": "propagationPolicy",
                                                  "message": f'Unsupported value: "{propagation}": supported '
                                                  'values: "Foreground", "Background", "Orphan", "nil"'}])
+        if _key(res) == _NS_KEY and name in IMMORTAL_NAMESPACES:
+            raise StatusError(403, "Forbidden", f'namespaces "{name}" is forbidden: this namespace may not be deleted',
+                              details={"name": name, "group": "", "kind": "namespaces"})
         self._admit(Operation("delete", res, ns, name, None, old, None, dry_run, user))
         fins = _finalizers(old)
         if propagation == "Orphan":

@@ -711,14 +711,45 @@ def test_merge_and_json_patches(store, R, patch_module):
     e = err(store.patch, r, "default", "a", "merge", {"metadata": {"resourceVersion": "1"}, "data": {}})
     assert (e.code, e.reason) == (409, "Conflict")
     assert err(store.patch, r, "default", "ghost", "merge", {}).code == 404
+    e = err(store.patch, r, "default", "a", "merge", {}, force=True)
+    assert e.message == 'PatchOptions.meta.k8s.io "" is invalid: force: Forbidden: may not be specified for non-apply patch'
 
 
 def test_apply_creates_then_updates(store, R, patch_module):
     r = R("configmaps")
     body = b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata:\n  k: v\n"
-    assert err(store.patch, r, "default", "a", "apply", body).code == 400  # fieldManager is required
+    e = err(store.patch, r, "default", "a", "apply", body)
+    assert (e.code, e.message) == (422, 'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is '
+                                        'required for apply patch')
     out, created = store.patch(r, "default", "a", "apply", body, field_manager="helm")
     assert created and out["data"] == {"k": "v"} and out["metadata"]["uid"]
     assert out["metadata"]["managedFields"][0]["manager"] == "helm"
     out, created = store.patch(r, "default", "a", "apply", body.replace(b"k: v", b"k: w"), field_manager="helm")
     assert not created and out["data"] == {"k": "w"}
+
+
+def test_namespace_finalizers_change_only_through_finalize(store, R):
+    nsr = R("namespaces")
+    ns = store.create(nsr, None, {"metadata": {"name": "team"}})
+    out = store.update(nsr, None, "team", {**ns, "spec": {}, "metadata": {**ns["metadata"], "labels": {"a": "b",
+                                                                          "kubernetes.io/metadata.name": "team"}}})
+    assert out["spec"] == {"finalizers": ["kubernetes"]} and out["metadata"]["labels"]["a"] == "b"
+    out = store.update(nsr, None, "team", {**out, "spec": {}}, subresource="finalize")
+    assert out["spec"] == {}
+
+
+def test_the_system_namespaces_may_not_be_deleted(store, R):
+    e = err(store.delete, R("namespaces"), None, "kube-system")
+    assert (e.code, e.reason, e.message) == (403, "Forbidden",
+                                             'namespaces "kube-system" is forbidden: this namespace may not be deleted')
+    store.delete(R("namespaces"), None, "kube-node-lease")  # not one of the immortal three
+    assert store.find(R("namespaces"), None, "kube-node-lease") is None
+
+
+def test_all_versions_of_a_resource_share_one_storage(store, R):
+    v2 = R("horizontalpodautoscalers", "autoscaling", "v2")
+    v1 = R("horizontalpodautoscalers", "autoscaling", "v1")
+    store.create(v2, "default", {"metadata": {"name": "h"}, "spec": {"maxReplicas": 3}})
+    assert store.get(v1, "default", "h")["apiVersion"] == "autoscaling/v1"
+    assert [o["apiVersion"] for o in store.list(v1, None)["items"]] == ["autoscaling/v1"]
+    assert store.get(v2, "default", "h")["apiVersion"] == "autoscaling/v2"
