@@ -1136,12 +1136,17 @@ def _update_others(live: JSON, new: JSON, managers: list[_Manager], me: tuple, s
     return cmp
 
 
+#: The manager that owns the fields of an untracked object when it is first applied.
+BEFORE_FIRST_APPLY = "before-first-apply"
+
+
 def server_side_apply(live: dict | None, applied: dict, *, manager: str, force: bool,
                       schema: Schema | None, now: str, subresource: str | None = None) -> dict:
     """Server-side apply of ``applied`` by ``manager`` onto ``live`` (None: the object is created
     from the applied configuration). Returns the new object with its ``metadata.managedFields``;
     raises 409 Conflict (``FieldManagerConflict`` causes) when another manager owns a field this
-    apply changes, unless ``force``."""
+    apply changes, unless ``force``. The fields of an existing object without managed fields are
+    first given to ``before-first-apply``, as kube-apiserver does."""
     if not isinstance(applied, dict):
         raise bad_request("error decoding YAML: the applied configuration is not an object")
     meta = applied.get("metadata")
@@ -1152,6 +1157,10 @@ def server_side_apply(live: dict | None, applied: dict, *, manager: str, force: 
     api_version = str(applied.get("apiVersion") or (live or {}).get("apiVersion") or "")
     managers = _decode_managers(((live or {}).get("metadata") or {}).get("managedFields") or []) or []
     base = _copy(_without_managed_fields(live))
+    if live is not None and not managers:
+        # an object nobody tracked: its fields go to "before-first-apply" first (skipNonApplied)
+        managers = _decode_managers(record_update(None, base, manager=BEFORE_FIRST_APPLY, schema=schema,
+                                                  now=now)) or []
     config = _copy(applied)
     merged = _merge_smd(base, config, schema)
     me = _Manager(manager, "Apply", api_version, subresource or "", now, set())
@@ -1194,7 +1203,8 @@ def record_update(old: dict | None, new: dict, *, manager: str, schema: Schema |
     """The ``managedFields`` after a create, update or non-apply patch by ``manager``
     (``operation: Update``): it gets the fields it added or changed, the other managers lose them
     and those it removed. Managed fields the client sent in ``new`` are taken as given (an empty
-    list resets them), as kube-apiserver does; a subresource write keeps the live object's."""
+    list resets them), as kube-apiserver does; a subresource write keeps the live object's. An
+    existing object (with a uid) that has no managed fields stays untracked until first applied."""
     old_entries = ((old or {}).get("metadata") or {}).get("managedFields") or []
     new_meta = new.get("metadata") or {}
     sent = new_meta.get("managedFields") if isinstance(new_meta, dict) else None
@@ -1208,6 +1218,8 @@ def record_update(old: dict | None, new: dict, *, manager: str, schema: Schema |
         if not managers:
             managers = _decode_managers(old_entries)
     managers = managers or []
+    if not managers and old is not None and ((old.get("metadata") or {}).get("uid")):
+        return []  # an existing object nobody tracks stays untracked until it is applied (skipNonApplied)
     api_version = str(new.get("apiVersion") or (old or {}).get("apiVersion") or "")
     me = _Manager(manager or "unknown", "Update", api_version, subresource or "", now, set())
     before = _without_managed_fields(old)

@@ -345,14 +345,31 @@ def test_apply_keeps_a_field_another_manager_still_owns():
 
 
 def test_apply_leaves_fields_it_never_owned():
-    live = _live_deployment()  # server defaults and status, no managedFields
-    out = P.server_side_apply(live, _deployment_config(replicas=3), manager="kubectl", force=False,
+    live = _live_deployment()
+    live["metadata"]["managedFields"] = P.record_update(None, live, manager="creator", schema=DEPLOYMENT, now=NOW)
+    out = P.server_side_apply(live, _deployment_config(replicas=3), manager="kubectl", force=True,
                               schema=DEPLOYMENT, now=NOW)
     out = P.server_side_apply(out, _deployment_config(replicas=None), manager="kubectl", force=False,
                               schema=DEPLOYMENT, now=NOW)
-    assert "replicas" not in out["spec"]  # it owned it, nobody else did
+    assert "replicas" not in out["spec"]  # it took it by force, nobody else owned it then
     assert out["status"] == live["status"] and out["spec"]["strategy"] == live["spec"]["strategy"]
     assert out["spec"]["template"]["spec"]["containers"][1] == {"name": "sidecar", "image": "busybox"}
+
+
+def test_apply_to_an_untracked_object_conflicts_with_before_first_apply():
+    live = _live_deployment()  # created when nobody tracked fields: no managedFields
+    with pytest.raises(StatusError) as e:
+        P.server_side_apply(live, _deployment_config(replicas=3), manager="kubectl", force=False,
+                            schema=DEPLOYMENT, now=NOW)
+    assert e.value.message == ('Apply failed with 1 conflict: conflict with "before-first-apply" using apps/v1: '
+                               '.spec.replicas')
+    out = P.server_side_apply(live, _deployment_config(replicas=2), manager="kubectl", force=False,
+                              schema=DEPLOYMENT, now=NOW)
+    assert [(m["manager"], m["operation"]) for m in _entries(out)] == [
+        ("kubectl", "Apply"), ("before-first-apply", "Update")]
+    # an update of such an object does not start tracking; a create does
+    assert P.record_update(live, live, manager="helm", schema=DEPLOYMENT, now=NOW) == []
+    assert P.record_update(None, live, manager="helm", schema=DEPLOYMENT, now=NOW) != []
 
 
 def test_apply_conflicts_with_an_update_manager_unless_forced():
