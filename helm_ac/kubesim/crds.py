@@ -16,7 +16,7 @@ from typing import Any, Iterable
 
 from . import errors
 from .resources import Registry, Resource
-from .validation import cause, invalid_value, is_dns1035_label, not_supported, required
+from .fields import cause, invalid_value, is_dns1035_label, not_supported, required
 
 GROUP = "apiextensions.k8s.io"
 KIND = "CustomResourceDefinition"
@@ -67,63 +67,70 @@ def _structural(s: Any, path: str, out: list[dict[str, str]], *, root: bool = Fa
 
 def check(crd: dict[str, Any]) -> None:
     """Raise 422 ``Invalid`` with the causes a real apiextensions server gives for this CRD
-    (after :func:`defaulted`)."""
+    (after :func:`defaulted`); :func:`.validation.validate` includes them for CRD objects."""
+    found = causes(crd)
+    if found:
+        meta = crd.get("metadata")
+        raise errors.invalid(KIND, str(meta.get("name") or "") if isinstance(meta, dict) else "", found, group=GROUP)
+
+
+def causes(crd: dict[str, Any]) -> list[dict[str, str]]:
+    """The causes of :func:`check` (empty: the CRD is valid)."""
     crd = defaulted(crd)
     spec, names = _spec(crd), _names(crd)
     meta: dict[str, Any] = crd["metadata"] if isinstance(crd.get("metadata"), dict) else {}
     name = str(meta.get("name") or "")
-    causes: list[dict[str, str]] = []
+    out: list[dict[str, str]] = []
     group, plural = spec.get("group"), names.get("plural")
     if name and plural and group and name != f"{plural}.{group}":
-        causes.append(invalid_value("metadata.name", name, 'must be spec.names.plural+"."+spec.group'))
+        out.append(invalid_value("metadata.name", name, 'must be spec.names.plural+"."+spec.group'))
     if not group:
-        causes.append(required("spec.group"))
+        out.append(required("spec.group"))
     elif "." not in str(group):
-        causes.append(invalid_value("spec.group", group, "should be a domain with at least one dot"))
+        out.append(invalid_value("spec.group", group, "should be a domain with at least one dot"))
     elif _protected(str(group)) and not (meta.get("annotations") or {}).get(APPROVAL):
-        causes.append(required(f"metadata.annotations[{APPROVAL}]",
+        out.append(required(f"metadata.annotations[{APPROVAL}]",
                                f'protected groups must have approval annotation "{APPROVAL}", '
                                "see https://github.com/kubernetes/enhancements/pull/1111"))
     for field in ("plural", "singular", "kind", "listKind"):
         value = names.get(field)
         if not value:
-            causes.append(required(f"spec.names.{field}"))
+            out.append(required(f"spec.names.{field}"))
         elif field in ("plural", "singular"):
-            causes += [invalid_value(f"spec.names.{field}", value, m) for m in is_dns1035_label(str(value))]
+            out += [invalid_value(f"spec.names.{field}", value, m) for m in is_dns1035_label(str(value))]
         else:
-            causes += [invalid_value(f"spec.names.{field}", value, m) for m in is_dns1035_label(str(value).lower())]
+            out += [invalid_value(f"spec.names.{field}", value, m) for m in is_dns1035_label(str(value).lower())]
     if names.get("kind") and names.get("kind") == names.get("listKind"):
-        causes.append(invalid_value("spec.names.listKind", names["listKind"], "kind and listKind may not be the same"))
+        out.append(invalid_value("spec.names.listKind", names["listKind"], "kind and listKind may not be the same"))
     for i, sn in enumerate(names.get("shortNames") or ()):
-        causes += [invalid_value(f"spec.names.shortNames[{i}]", sn, m) for m in is_dns1035_label(str(sn))]
+        out += [invalid_value(f"spec.names.shortNames[{i}]", sn, m) for m in is_dns1035_label(str(sn))]
     if spec.get("scope") not in ("Cluster", "Namespaced"):
-        causes.append(required("spec.scope") if not spec.get("scope")
+        out.append(required("spec.scope") if not spec.get("scope")
                       else not_supported("spec.scope", spec["scope"], ("Cluster", "Namespaced")))
     versions = spec.get("versions") or []
     if sum(1 for v in versions if isinstance(v, dict) and v.get("storage")) != 1:
-        causes.append(invalid_value("spec.versions", versions if versions else None,
+        out.append(invalid_value("spec.versions", versions if versions else None,
                                     "must have exactly one version marked as storage version"))
     seen: set[str] = set()
     for i, v in enumerate(versions):
         path = f"spec.versions[{i}]"
         if not isinstance(v, dict):
-            causes.append(invalid_value(path, v, "must be an object"))
+            out.append(invalid_value(path, v, "must be an object"))
             continue
         vname = v.get("name")
         if not vname:
-            causes.append(required(f"{path}.name"))
+            out.append(required(f"{path}.name"))
         else:
-            causes += [invalid_value(f"{path}.name", vname, m) for m in is_dns1035_label(str(vname))]
+            out += [invalid_value(f"{path}.name", vname, m) for m in is_dns1035_label(str(vname))]
             if vname in seen:
-                causes.append(cause("FieldValueDuplicate", f"{path}.name", f'Duplicate value: "{vname}"'))
+                out.append(cause("FieldValueDuplicate", f"{path}.name", f'Duplicate value: "{vname}"'))
             seen.add(str(vname))
         schema = (v.get("schema") or {}).get("openAPIV3Schema") if isinstance(v.get("schema"), dict) else None
         if schema is None:
-            causes.append(required(f"{path}.schema.openAPIV3Schema", "schemas are required"))
+            out.append(required(f"{path}.schema.openAPIV3Schema", "schemas are required"))
         else:
-            _structural(schema, f"{path}.schema.openAPIV3Schema", causes, root=True)
-    if causes:
-        raise errors.invalid(KIND, name, causes, group=GROUP)
+            _structural(schema, f"{path}.schema.openAPIV3Schema", out, root=True)
+    return out
 
 
 def _protected(group: str) -> bool:
@@ -171,7 +178,8 @@ def is_established(crd: dict[str, Any]) -> bool:
     return bool(c and c.get("status") == "True")
 
 
-def _taken(crd: dict[str, Any], others: Iterable[dict[str, Any]], registry: Registry | None) -> tuple[set[str], set[str]]:
+def _taken(crd: dict[str, Any], others: Iterable[dict[str, Any]],
+           registry: Registry | None) -> tuple[set[str], set[str]]:
     """Resource names and kinds already in use in the CRD's group: other CRDs' accepted names
     (what the naming controller compares) and the registry's resources of that group."""
     group = _spec(crd).get("group")

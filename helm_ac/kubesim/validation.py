@@ -19,7 +19,6 @@ Built-in kinds are checked against Kubernetes' own schemas as kubernetes-validat
 from __future__ import annotations
 
 import importlib.resources
-import json
 import re
 from collections import OrderedDict
 from functools import lru_cache
@@ -30,7 +29,10 @@ import orjson
 from referencing import Registry as RefRegistry
 from referencing import Resource as RefResource
 
-from . import errors
+from . import crds, errors
+from .fields import (NAME_RULES, TOTAL_ANNOTATION_SIZE, cause, invalid_value, is_dns1035_label,  # noqa: F401
+                     is_dns1123_label, is_dns1123_subdomain, is_label_value, is_path_segment, is_qualified_name,
+                     metadata_causes, not_supported, quote, required)
 from .resources import KUBERNETES_VERSION, Resource
 
 DEFS_ID = "https://kubernetes.io/api/_definitions.json"
@@ -156,136 +158,6 @@ def _crd_validator(schema: dict[str, Any]) -> jsonschema.protocols.Validator:
     return v
 
 
-# -- names, labels, annotations (apimachinery's validation, as the server words it) -------------------------
-
-_DNS1123_LABEL = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
-_DNS1123_SUBDOMAIN = _DNS1123_LABEL + r"(\." + _DNS1123_LABEL + ")*"
-_DNS1035_LABEL = "[a-z]([-a-z0-9]*[a-z0-9])?"
-_QUALIFIED_NAME = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
-_LABEL_VALUE = "(" + _QUALIFIED_NAME + ")?"
-
-_MSG_SUBDOMAIN = ("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or "
-                  "'.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used "
-                  f"for validation is '{_DNS1123_SUBDOMAIN}')")
-_MSG_LABEL = ("a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must "
-              "start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for "
-              f"validation is '{_DNS1123_LABEL}')")
-_MSG_1035 = ("a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
-             "alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', "
-             f"regex used for validation is '{_DNS1035_LABEL}')")
-_MSG_QNAME = ("name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with "
-              "an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for "
-              f"validation is '{_QUALIFIED_NAME}')")
-_MSG_LABEL_VALUE = ("a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or "
-                    "'.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or "
-                    f"'my_value',  or '12345', regex used for validation is '{_LABEL_VALUE}')")
-TOTAL_ANNOTATION_SIZE = 256 * 1024
-
-
-def is_dns1123_subdomain(v: str) -> list[str]:
-    out = [] if len(v) <= 253 else ["must be no more than 253 characters"]
-    return out + ([] if re.fullmatch(_DNS1123_SUBDOMAIN, v) else [_MSG_SUBDOMAIN])
-
-
-def is_dns1123_label(v: str) -> list[str]:
-    out = [] if len(v) <= 63 else ["must be no more than 63 characters"]
-    return out + ([] if re.fullmatch(_DNS1123_LABEL, v) else [_MSG_LABEL])
-
-
-def is_dns1035_label(v: str) -> list[str]:
-    out = [] if len(v) <= 63 else ["must be no more than 63 characters"]
-    return out + ([] if re.fullmatch(_DNS1035_LABEL, v) else [_MSG_1035])
-
-
-def is_path_segment(v: str) -> list[str]:
-    if v in (".", ".."):
-        return [f"may not be '{v}'"]
-    return [f"may not contain '{c}'" for c in "/%" if c in v]
-
-
-def is_qualified_name(v: str) -> list[str]:
-    prefix, slash, name = v.rpartition("/")
-    out = []
-    if slash:
-        if not prefix:
-            out.append("prefix part must be non-empty")
-        else:
-            out += ["prefix part " + m for m in is_dns1123_subdomain(prefix)]
-    if not name:
-        return out + ["name part must be non-empty"]
-    if len(name) > 63:
-        out.append("name part must be no more than 63 characters")
-    if not re.fullmatch(_QUALIFIED_NAME, name):
-        out.append(_MSG_QNAME)
-    return out
-
-
-def is_label_value(v: str) -> list[str]:
-    out = [] if len(v) <= 63 else ["must be no more than 63 characters"]
-    return out + ([] if re.fullmatch(_LABEL_VALUE, v) else [_MSG_LABEL_VALUE])
-
-
-#: How each kind's names are checked (the rest: DNS-1123 subdomain), as the server's validators do.
-NAME_RULES = {("", "Namespace"): is_dns1123_label, ("", "Service"): is_dns1035_label,
-              ("rbac.authorization.k8s.io", "Role"): is_path_segment,
-              ("rbac.authorization.k8s.io", "ClusterRole"): is_path_segment,
-              ("rbac.authorization.k8s.io", "RoleBinding"): is_path_segment,
-              ("rbac.authorization.k8s.io", "ClusterRoleBinding"): is_path_segment}
-
-
-def _q(v: Any) -> str:
-    """A value as the server quotes it in ``Invalid value: ...``."""
-    return json.dumps(v) if isinstance(v, (str, int, float, bool)) or v is None else json.dumps(v, sort_keys=True)
-
-
-def cause(reason: str, field: str, message: str) -> dict[str, str]:
-    return {"reason": reason, "message": message, "field": field}
-
-
-def invalid_value(field: str, value: Any, detail: str) -> dict[str, str]:
-    return cause("FieldValueInvalid", field, f"Invalid value: {_q(value)}: {detail}")
-
-
-def required(field: str, detail: str = "") -> dict[str, str]:
-    return cause("FieldValueRequired", field, "Required value" + (f": {detail}" if detail else ""))
-
-
-def not_supported(field: str, value: Any, supported: Iterable[Any]) -> dict[str, str]:
-    listed = ", ".join(_q(s) for s in supported)
-    return cause("FieldValueNotSupported", field, f"Unsupported value: {_q(value)}: supported values: {listed}")
-
-
-def metadata_causes(resource: Resource, meta: Any) -> list[dict[str, str]]:
-    """The server's checks of ``metadata``: name, labels, annotations."""
-    if not isinstance(meta, dict):
-        return [required("metadata.name", "name or generateName is required")]
-    out: list[dict[str, str]] = []
-    name = meta.get("name")
-    if not name:
-        if not meta.get("generateName"):
-            out.append(required("metadata.name", "name or generateName is required"))
-    elif isinstance(name, str):
-        rule = NAME_RULES.get((resource.group, resource.kind), is_dns1123_subdomain)
-        out += [invalid_value("metadata.name", name, m) for m in rule(name)]
-    labels = meta.get("labels") or {}
-    if isinstance(labels, dict):
-        for k in sorted(labels):
-            out += [invalid_value("metadata.labels", k, m) for m in is_qualified_name(k)]
-            v = labels[k]
-            if isinstance(v, str):
-                out += [invalid_value("metadata.labels", v, m) for m in is_label_value(v)]
-    annotations = meta.get("annotations") or {}
-    if isinstance(annotations, dict):
-        size = 0
-        for k in sorted(annotations):
-            out += [invalid_value("metadata.annotations", k, m) for m in is_qualified_name(k.lower())]
-            size += len(k) + len(str(annotations[k]))
-        if size > TOTAL_ANNOTATION_SIZE:
-            out.append(cause("FieldValueTooLong", "metadata.annotations",
-                             f"Too long: may not be more than {TOTAL_ANNOTATION_SIZE} bytes"))
-    return out
-
-
 # -- the schema pass ---------------------------------------------------------------------------------------
 
 def field_path(path: Iterable[Any]) -> str:
@@ -299,25 +171,27 @@ def field_path(path: Iterable[Any]) -> str:
 _TYPE_OF = {dict: "object", list: "array", str: "string", bool: "bool", int: "number", float: "number",
             type(None): "null"}
 
+Path = tuple[Any, ...]
+
 
 def _walk(validator: jsonschema.protocols.Validator, obj: dict[str, Any]) -> tuple[
-        list[str], list[tuple[str, Any, Any]], list[jsonschema.ValidationError]]:
-    """(unknown field paths, type errors (path, value, schema), other errors) in a stable order."""
-    unknown: list[str] = []
-    types: list[tuple[str, Any, Any]] = []
+        list[Path], list[tuple[Path, Any, Any]], list[jsonschema.ValidationError]]:
+    """(unknown fields' paths, type errors (path, value, schema), other errors) in a stable order."""
+    unknown: set[Path] = set()
+    types: list[tuple[Path, Any, Any]] = []
     rest: list[jsonschema.ValidationError] = []
     for e in validator.iter_errors(obj):
-        path = list(e.absolute_path)
+        path = tuple(e.absolute_path)
         if e.validator == "additionalProperties" and e.validator_value is False and isinstance(e.instance, dict):
             declared = set(e.schema.get("properties", {}))
             patterns = list(e.schema.get("patternProperties", {}))
-            unknown += [field_path([*path, k]) for k in e.instance
-                        if k not in declared and not any(re.search(p, k) for p in patterns)]
+            unknown.update((*path, k) for k in e.instance
+                           if k not in declared and not any(re.search(p, k) for p in patterns))
         elif e.validator in ("type", "oneOf", "anyOf") and not _is_pure_range(e):
-            types.append((field_path(path), e.instance, e.schema))
+            types.append((path, e.instance, e.schema))
         else:
             rest.append(e)
-    return sorted(set(unknown)), types, rest
+    return sorted(unknown, key=lambda p: [str(x) for x in p]), types, rest
 
 
 def _is_pure_range(e: jsonschema.ValidationError) -> bool:
@@ -329,6 +203,7 @@ def _is_pure_range(e: jsonschema.ValidationError) -> bool:
 
 
 def _schema_cause(e: jsonschema.ValidationError, *, custom: bool) -> dict[str, str] | None:
+    """One schema error as the apiextensions server words it (kube-openapi's messages)."""
     path = field_path(e.absolute_path)
     v, val = e.validator, e.validator_value
     if v == "required":
@@ -338,41 +213,87 @@ def _schema_cause(e: jsonschema.ValidationError, *, custom: bool) -> dict[str, s
         if not custom and path in ("apiVersion", "kind"):
             return None  # the URL decides these; the HTTP face compares them
         return not_supported(path, e.instance, [x for x in val if x is not None])
-    where = f"{path} in body"
+    if v == "maxLength":
+        return cause("FieldValueTooLong", path, f"Too long: may not be more than {val} bytes")
+    if v in ("maxItems", "maxProperties"):
+        n = len(e.instance) if isinstance(e.instance, (list, dict)) else 0
+        return cause("FieldValueTooMany", path,
+                     f"Too many: {n}: must have at most {val} {'items' if v == 'maxItems' else 'properties'}")
     detail = {
         "minimum": f"should be greater than or equal to {val}",
         "maximum": f"should be less than or equal to {val}",
         "exclusiveMinimum": f"should be greater than {val}",
         "exclusiveMaximum": f"should be less than {val}",
         "minLength": f"should be at least {val} chars long",
-        "maxLength": f"should be at most {val} chars long",
         "pattern": f"should match '{val}'",
         "minItems": f"should have at least {val} items",
-        "maxItems": f"should have at most {val} items",
         "uniqueItems": "shouldn't contain duplicates",
         "multipleOf": f"should be a multiple of {val}",
         "minProperties": f"should have at least {val} properties",
-        "maxProperties": f"should have at most {val} properties",
     }.get(str(v), e.message)
-    return invalid_value(path, e.instance, f"{where} {detail}")
+    return invalid_value(path, e.instance, f"{path} in body {detail}")
 
 
-def _type_name(s: Any, *, go: bool = True) -> str:
-    """The type a schema wants, named as Go's decoder (``int32``) or the CRD validator
-    (``integer``) names it."""
+def _type_name(s: Any) -> str:
+    """The JSON type a CRD schema wants (``integer``), as the CRD validator names it."""
     if isinstance(s, dict):
         t = s.get("type")
         if isinstance(t, list):
             t = next((x for x in t if x != "null"), None)
-        if not go and t:
-            return str(t)
-        if t == "integer" and s.get("format") in ("int32", "int64"):
-            return str(s["format"])
         if t:
-            return {"boolean": "bool", "number": "float64"}.get(str(t), str(t))
+            return str(t)
         if "anyOf" in s or "oneOf" in s:
-            return "string"
+            return ",".join(sorted(_type_name(x) for x in s.get("anyOf") or s.get("oneOf") or ()))
     return "object"
+
+
+def _def_name(ref: str) -> str:
+    return ref.rsplit("/", 1)[1]
+
+
+def _go_type(s: dict[str, Any]) -> str:
+    """A Kubernetes schema as its Go type prints (``int32``, ``[]v1.Container``, ``v1.DeploymentSpec``)."""
+    if "$ref" in s:
+        parts = _def_name(s["$ref"]).split(".")
+        return f"{parts[-2]}.{parts[-1]}"
+    t = s.get("type")
+    t = next((x for x in t if x != "null"), None) if isinstance(t, list) else t
+    if t == "integer":
+        return str(s.get("format") or "int64")
+    if t == "array":
+        return "[]" + _go_type(s.get("items") or {})
+    if t == "object" and isinstance(s.get("additionalProperties"), dict):
+        return "map[string]" + _go_type(s["additionalProperties"])
+    return {"boolean": "bool", "number": "float64", "string": "string"}.get(str(t), "interface {}")
+
+
+def _decode_error(def_name: str, path: Path, value: Any) -> str:
+    """Go's ``json: cannot unmarshal <json type> into Go struct field <Struct>.<path> of type <T>``:
+    the innermost struct holding the field, the field's whole path, its Go type."""
+    defs = kubernetes_definitions(strict=True)["$defs"]
+    struct, here = def_name, defs[def_name]
+    target: dict[str, Any] = here
+    for i, p in enumerate(path):
+        if "$ref" in here:
+            struct = _def_name(here["$ref"])
+            here = defs[struct]
+        if isinstance(p, int):
+            target = here.get("items") or {}
+        else:
+            target = (here.get("properties") or {}).get(p) or here.get("additionalProperties") or {}
+        here = target
+    struct_name = struct.rsplit(".", 1)[1]
+    field = ".".join(str(p) for p in path if not isinstance(p, int))
+    return (f"json: cannot unmarshal {_TYPE_OF.get(type(value), 'value')} into Go struct field "
+            f"{struct_name}.{field} of type {_go_type(target)}")
+
+
+def _validator_for(resource: Resource, crd: dict[str, Any] | None) -> jsonschema.protocols.Validator | None:
+    if resource.crd is not None:
+        schema = crd_schema(crd, resource.version) if crd is not None else None
+        return _crd_validator(schema if schema is not None else {"type": "object",
+                                                                 "x-kubernetes-preserve-unknown-fields": True})
+    return _builtin_validator(resource.group, resource.version, resource.kind)
 
 
 def validate(resource: Resource, obj: dict[str, Any], *, strict: bool = False,
@@ -381,7 +302,8 @@ def validate(resource: Resource, obj: dict[str, Any], *, strict: bool = False,
     :class:`~.errors.StatusError` (400 decoding, 422 Invalid) or return the warnings to send as
     ``Warning:`` headers. ``field_validation`` is the request's ``fieldValidation`` (``Strict``,
     ``Warn``: the server's default, ``Ignore``); ``strict=True`` is ``Strict``. ``crd`` is the
-    CustomResourceDefinition object of a custom resource (its schema for ``resource.version``)."""
+    CustomResourceDefinition object of a custom resource (its schema for ``resource.version``).
+    Unknown fields are not removed here: :func:`prune` drops them as the server does."""
     mode = field_validation or ("Strict" if strict else "Warn")
     if mode not in FIELD_VALIDATION:
         raise errors.bad_request(f'fieldValidation parameter unsupported: {mode!r}; '
@@ -389,39 +311,64 @@ def validate(resource: Resource, obj: dict[str, Any], *, strict: bool = False,
     if not isinstance(obj, dict):
         raise errors.bad_request(f"the object provided is unrecognized (must be of type {resource.kind})")
     custom = resource.crd is not None
-    validator: jsonschema.protocols.Validator | None
-    if custom:
-        schema = crd_schema(crd, resource.version) if crd is not None else None
-        validator = _crd_validator(schema if schema is not None else {"type": "object",
-                                                                      "x-kubernetes-preserve-unknown-fields": True})
-    else:
-        validator = _builtin_validator(resource.group, resource.version, resource.kind)
+    validator = _validator_for(resource, crd)
     unknown, types, rest = _walk(validator, obj) if validator is not None else ([], [], [])
     name = str((obj.get("metadata") or {}).get("name") or "") if isinstance(obj.get("metadata"), dict) else ""
     decode = f'{resource.kind} in version "{resource.version}" cannot be handled as a {resource.kind}: '
     if types and not custom:  # the Go structs refuse a wrong type while decoding
-        path, value, schema = types[0]
-        raise errors.bad_request(decode + f"json: cannot unmarshal {_TYPE_OF.get(type(value), 'value')} into Go "
-                                          f"struct field {resource.kind}.{path} of type {_type_name(schema)}")
+        path, value, _ = types[0]
+        def_name = definition_names()[(resource.group, resource.version, resource.kind)]
+        raise errors.bad_request(decode + _decode_error(def_name, path, value))
     warnings: list[str] = []
     if unknown:
-        texts = [f'unknown field "{u}"' for u in unknown]
+        texts = [f'unknown field "{field_path(u)}"' for u in unknown]
         if mode == "Strict":
             raise errors.bad_request(decode + "strict decoding error: " + ", ".join(texts))
         if mode == "Warn":
             warnings += texts
     causes = metadata_causes(resource, obj.get("metadata"))
-    if custom:
-        for path, value, schema in types:
-            causes.append(invalid_value(path, value, f"{path} in body must be of type {_type_name(schema, go=False)}: "
-                                                     f"{_q(value)}"))
+    for path, value, schema in types:  # custom resources: a type error is a validation error
+        where = field_path(path)
+        causes.append(cause("FieldValueTypeInvalid", where, f"Invalid value: {quote(value)}: {where} in body must be "
+                                                            f"of type {_type_name(schema)}: {quote(value)}"))
     for e in rest:
         c = _schema_cause(e, custom=custom)
         if c is not None and c not in causes:
             causes.append(c)
+    if (resource.group, resource.kind) == (crds.GROUP, crds.KIND):
+        causes += [c for c in crds.causes(obj) if c not in causes]
     if causes:
         raise errors.invalid(resource.kind, name, causes, group=resource.group)
     return warnings
+
+
+def unknown_fields(resource: Resource, obj: dict[str, Any], *, crd: dict[str, Any] | None = None) -> list[Path]:
+    """The paths of the fields of ``obj`` its schema does not declare (what the server drops)."""
+    validator = _validator_for(resource, crd)
+    return _walk(validator, obj)[0] if validator is not None else []
+
+
+def prune(obj: dict[str, Any], paths: Iterable[Path]) -> dict[str, Any]:
+    """``obj`` without the fields at ``paths`` (from :func:`unknown_fields`), as the server drops
+    unknown fields under ``Warn`` and ``Ignore``: a new dict, copied only along those paths; ``obj``
+    itself is not modified."""
+    out: dict[str, Any] = obj
+    for path in paths:
+        out = _without(out, path)
+    return out
+
+
+def _without(node: Any, path: Path) -> Any:
+    if not path:
+        return node
+    head, rest = path[0], path[1:]
+    if isinstance(node, dict) and head in node:
+        if not rest:
+            return {k: v for k, v in node.items() if k != head}
+        return {**node, head: _without(node[head], rest)}
+    if isinstance(node, list) and isinstance(head, int) and 0 <= head < len(node):
+        return [*node[:head], _without(node[head], rest), *node[head + 1:]]
+    return node
 
 
 def clear_caches() -> None:

@@ -177,7 +177,8 @@ def test_patch_operations_carry_gvk_and_field_validation(registry):
     assert any(p["name"] == "fieldValidation" for p in doc["paths"][
         "/apis/apps/v1/namespaces/{namespace}/deployments"]["post"]["parameters"])
     spec = doc["components"]["schemas"]["io.k8s.api.apps.v1.DeploymentSpec"]
-    assert spec["properties"]["template"]["allOf"] == [{"$ref": "#/components/schemas/io.k8s.api.core.v1.PodTemplateSpec"}]
+    template = spec["properties"]["template"]
+    assert template["allOf"] == [{"$ref": "#/components/schemas/io.k8s.api.core.v1.PodTemplateSpec"}]
     containers = doc["components"]["schemas"]["io.k8s.api.core.v1.PodSpec"]["properties"]["containers"]
     assert containers["x-kubernetes-patch-merge-key"] == "name" and containers["type"] == "array"
     refs: set[str] = set()
@@ -238,9 +239,28 @@ def test_wrong_type_is_a_decoding_error(registry):
     dep["spec"]["replicas"] = "three"
     with pytest.raises(StatusError) as e:
         validation.validate(registry.lookup("apps", "v1", "deployments"), dep, field_validation="Ignore")
-    assert e.value.code == 400
-    assert "json: cannot unmarshal string into Go struct field Deployment.spec.replicas of type int32" \
-        in e.value.message
+    assert (e.value.code, e.value.reason) == (400, "BadRequest")
+    assert e.value.message == ('Deployment in version "v1" cannot be handled as a Deployment: json: cannot unmarshal '
+                               "string into Go struct field DeploymentSpec.spec.replicas of type int32")
+    dep = deployment()
+    dep["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"] = "80"
+    with pytest.raises(StatusError) as e:
+        validation.validate(registry.lookup("apps", "v1", "deployments"), dep)
+    assert e.value.message.endswith("json: cannot unmarshal string into Go struct field "
+                                    "ContainerPort.spec.template.spec.containers.ports.containerPort of type int32")
+
+
+def test_unknown_fields_are_pruned_without_touching_the_original(registry):
+    res = registry.lookup("apps", "v1", "deployments")
+    dep = deployment()
+    dep["spec"]["replicaz"] = 3
+    dep["spec"]["template"]["spec"]["containers"][0]["imagePullPolicyy"] = "Always"
+    paths = validation.unknown_fields(res, dep)
+    assert paths == [("spec", "replicaz"), ("spec", "template", "spec", "containers", 0, "imagePullPolicyy")]
+    pruned = validation.prune(dep, paths)
+    assert pruned == deployment()
+    assert dep["spec"]["replicaz"] == 3 and "imagePullPolicyy" in dep["spec"]["template"]["spec"]["containers"][0]
+    assert pruned["metadata"] is dep["metadata"], "copied only along the pruned paths"
 
 
 def test_missing_required_field_and_bad_names_are_422_with_causes(registry):
@@ -314,7 +334,7 @@ def test_custom_resource_validated_against_its_crd_schema(registry):
     with pytest.raises(StatusError) as e:
         validation.validate(res, widget(size="big"), crd=crd)
     assert e.value.code == 422
-    assert e.value.details["causes"] == [{"reason": "FieldValueInvalid", "field": "spec.size", "message":
+    assert e.value.details["causes"] == [{"reason": "FieldValueTypeInvalid", "field": "spec.size", "message":
                                           'Invalid value: "big": spec.size in body must be of type integer: "big"'}]
     with pytest.raises(StatusError) as e:
         validation.validate(res, widget(), crd=crd)
@@ -410,3 +430,15 @@ def test_crd_object_itself_is_schema_checked_as_a_builtin(registry):
     with pytest.raises(StatusError) as e:
         validation.validate(res, crd, strict=True)
     assert 'unknown field "spec.names.plurals"' in e.value.message
+
+
+def test_validate_of_a_crd_object_includes_the_apiextensions_checks(registry):
+    res = registry.lookup("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+    crd = widget_crd()
+    crd["metadata"]["name"] = "gadgets.example.com"
+    with pytest.raises(StatusError) as e:
+        validation.validate(res, crd, strict=True)
+    assert e.value.code == 422
+    assert e.value.details["causes"] == [{
+        "reason": "FieldValueInvalid", "field": "metadata.name",
+        "message": 'Invalid value: "gadgets.example.com": must be spec.names.plural+"."+spec.group'}]
