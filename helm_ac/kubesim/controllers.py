@@ -31,6 +31,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
 
 from helm_ac.clock import Timer
+from helm_ac.kubesim import crds
 from helm_ac.kubesim.behaviour import Behaviour, Decision
 from helm_ac.kubesim.errors import StatusError, invalid
 from helm_ac.kubesim.resources import Resource
@@ -1196,49 +1197,41 @@ class Controllers:
     # -- CustomResourceDefinitions
 
     def _sync_crd(self, crd: Obj) -> None:
-        m, spec, st = _meta(crd), _spec(crd), _status(crd)
+        """The naming and establishing controllers (conditions from :mod:`.crds`): ``NamesAccepted``
+        at once, ``Established`` after the CRD's duration; its resources join the registry first."""
+        m = _meta(crd)
         name, uid = m["name"], m.get("uid") or ""
-        names = spec.get("names") or {}
-        conds = st.get("conditions") or []
         now = self._now()
-        resources = crd_resources(crd)
-        accepted = {"plural": names.get("plural", ""), "singular": names.get("singular") or str(names.get("kind", "")).lower(),
-                    "kind": names.get("kind", ""), "listKind": names.get("listKind") or f"{names.get('kind', '')}List"}
-        for k in ("shortNames", "categories"):
-            if names.get(k):
-                accepted[k] = list(names[k])
-        clash = next((r for r in resources for o in [self.store.registry.lookup(r.group, r.version, r.plural)]
-                      if o is not None and o.crd != name), None)
+        res = self._res("crd")
+        others = self.store.list(res, None)["items"] if res is not None else []
         d = self._decision(crd, "CustomResourceDefinition")
-        established, _ = _cond_status(crd, "Established")
-        if clash is not None or (d.fail and uid in self._elapsed):
-            reason = "PluralConflict" if clash is not None else "SimulatedFailure"
-            msg = (f'"{clash.plural}" is already in use' if clash is not None else "simulated failure")
-            crd = self._set_status("crd", crd, {**st, "conditions": [
-                _condition(conds, "NamesAccepted", "False", reason, msg, now),
-                _condition(conds, "Established", "False", "NotAccepted", "not all names are accepted", now)],
-                "acceptedNames": st.get("acceptedNames") or {"plural": "", "kind": ""}})
-            self._report(crd, "CustomResourceDefinition", "failed", reason)
+        was_established = crds.is_established(crd)
+        status = crds.names_status(crd, others, self.store.registry, now=now)
+        accepted: Obj = next((c for c in status["conditions"] if c.get("type") == "NamesAccepted"), {})
+        if accepted.get("status") == "True" and d.fail and uid in self._elapsed and not was_established:
+            old = _status(crd).get("conditions") or []
+            status = {**status, "acceptedNames": _status(crd).get("acceptedNames") or {"plural": "", "kind": ""},
+                      "conditions": [
+                          _condition(old, "NamesAccepted", "False", "SimulatedFailure", "simulated failure", now),
+                          _condition(old, "Established", "False", "NotAccepted", "not all names are accepted", now)]}
+            accepted = status["conditions"][0]
+        if accepted.get("status") != "True":
+            crd = self._set_status("crd", crd, status)
+            self._report(crd, "CustomResourceDefinition", "failed", str(accepted.get("reason", "")))
             return
-        if not d.never:
+        if not d.never and not d.fail:
             self._after(uid, d.seconds, "crd", "", name)
-        stored = [v.get("name") for v in spec.get("versions") or [] if isinstance(v, dict) and v.get("storage")]
-        if uid in self._elapsed and not d.fail:
-            old = self._crd_resources.get(name, [])
-            for r in old:
+        if uid in self._elapsed or was_established:
+            resources = crds.resources({**crd, "status": status})
+            for r in self._crd_resources.get(name, []):
                 if r not in resources:
                     self.store.registry.remove(r)
             for r in resources:
-                self.store.registry.add(r)  # in discovery before clients see Established
+                self.store.registry.add(r)  # served before any client can see Established
             self._crd_resources[name] = resources
-            est = _condition(conds, "Established", "True", "InitialNamesAccepted", "the initial names have been accepted", now)
-        else:
-            est = _condition(conds, "Established", "False", "Installing", "the initial names have been accepted", now)
-        status = {"conditions": [_condition(conds, "NamesAccepted", "True", "NoConflicts", "no conflicts found", now), est],
-                  "acceptedNames": accepted,
-                  "storedVersions": sorted(set(st.get("storedVersions") or []) | {s for s in stored if s})}
+            status = crds.established({**crd, "status": status}, now=now)
         crd = self._set_status("crd", crd, status)
-        if est["status"] == "True" and established != "True":
+        if crds.is_established(crd):
             self._report(crd, "CustomResourceDefinition", "ready", "Established")
 
 
@@ -1290,26 +1283,3 @@ def _default_workload(kind: str, obj: Obj) -> None:
 def tlabels_of(template: Obj) -> Obj:
     tm = template.get("metadata")
     return (tm.get("labels") or {}) if isinstance(tm, dict) else {}
-
-
-def crd_resources(crd: Obj) -> list[Resource]:
-    """The resources a CustomResourceDefinition serves, one per served version.
-
-    Note: the discovery helper's ``crds.py`` is meant to own this; until it lands this is the
-    controllers' own reading of the CRD."""
-    spec = _spec(crd)
-    names = spec.get("names") or {}
-    group, kind, plural = spec.get("group", ""), names.get("kind", ""), names.get("plural", "")
-    if not (group and kind and plural):
-        return []
-    out = []
-    for v in spec.get("versions") or []:
-        if not isinstance(v, dict) or not v.get("served", True) or not v.get("name"):
-            continue
-        subs = tuple(sorted(k for k in (v.get("subresources") or {}) if k in ("status", "scale")))
-        out.append(Resource(group=group, version=v["name"], kind=kind, plural=plural,
-                            namespaced=spec.get("scope", "Namespaced") == "Namespaced",
-                            verbs=("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"),
-                            subresources=subs, short_names=tuple(names.get("shortNames") or ()),
-                            categories=tuple(names.get("categories") or ()), crd=_meta(crd).get("name")))
-    return out

@@ -1,10 +1,7 @@
 """The simulated controllers, in virtual time, on the store (helm_ac.kubesim.store)."""
 from __future__ import annotations
 
-import itertools
-import uuid
-from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -12,154 +9,13 @@ from helm_ac.clock import VirtualLoop
 from helm_ac.engine import readiness
 from helm_ac.kubesim.behaviour import Behaviour, BehaviourError, Rule
 from helm_ac.kubesim.controllers import Controllers, template_hash
-from helm_ac.kubesim.errors import StatusError, already_exists, not_found
+from helm_ac.kubesim.errors import StatusError
 from helm_ac.kubesim.resources import Registry, Resource
-
-try:
-    from helm_ac.kubesim.store import Store
-except ImportError:  # until the store branch is merged: a stand-in with the contract's semantics
-    Store = None  # type: ignore[assignment,misc]
+from helm_ac.kubesim.store import Store
 
 
-@dataclass
-class _Change:
-    type: str
-    resource: Resource
-    obj: dict[str, Any]
-    old: dict[str, Any] | None
-
-
-@dataclass
-class _Op:
-    verb: str
-    resource: Resource
-    namespace: str | None
-    name: str
-    obj: dict[str, Any] | None
-    old: dict[str, Any] | None
-    subresource: str | None = None
-    dry_run: bool = False
-    user: str = ""
-
-
-class MiniStore:
-    """Just enough of the Store contract for the controllers (create, get, list, update, delete
-    with background garbage collection, admission, subscribe with queued delivery)."""
-
-    def __init__(self, registry: Registry, clock: Any) -> None:
-        self.registry, self.clock = registry, clock
-        self.objs: dict[tuple[str, str, str, str], dict[str, Any]] = {}
-        self._admission: list[Callable[[Any], None]] = []
-        self._subs: list[Callable[[Any], None]] = []
-        self._pending: list[_Change] = []
-        self._delivering = False
-        self._rv = itertools.count(1)
-        self._names = itertools.count(1)
-        ns = registry.for_kind("v1", "Namespace")
-        for n in ("default", "kube-system"):
-            self.create(ns, None, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}})
-
-    def add_admission(self, fn: Callable[[Any], None]) -> None:
-        self._admission.append(fn)
-
-    def subscribe(self, fn: Callable[[Any], None]) -> Callable[[], None]:
-        self._subs.append(fn)
-        return lambda: self._subs.remove(fn)
-
-    def _emit(self, c: _Change) -> None:
-        self._pending.append(c)
-        if self._delivering:
-            return
-        self._delivering = True
-        try:
-            while self._pending:
-                ch = self._pending.pop(0)
-                for s in list(self._subs):
-                    s(ch)
-        finally:
-            self._delivering = False
-
-    def _k(self, res: Resource, ns: str | None, name: str) -> tuple[str, str, str, str]:
-        return (res.group, res.kind, (ns or "") if res.namespaced else "", name)
-
-    def get(self, res: Resource, ns: str | None, name: str) -> dict[str, Any]:
-        o = self.objs.get(self._k(res, ns, name))
-        if o is None:
-            raise not_found(res.plural, name, res.group)
-        return o
-
-    def list(self, res: Resource, ns: str | None, **_: Any) -> dict[str, Any]:
-        items = [o for (g, k, n, _), o in sorted(self.objs.items())
-                 if (g, k) == (res.group, res.kind) and (ns is None or not res.namespaced or n == ns)]
-        return {"kind": res.list_kind, "apiVersion": res.group_version, "metadata": {}, "items": items}
-
-    def create(self, res: Resource, ns: str | None, obj: dict[str, Any], **_: Any) -> dict[str, Any]:
-        obj = dict(obj)
-        meta = dict(obj.get("metadata") or {})
-        if not meta.get("name"):
-            meta["name"] = f"{meta['generateName']}{next(self._names):05d}"
-        if res.namespaced:
-            meta["namespace"] = ns
-        obj["metadata"] = meta
-        self._admit(_Op("create", res, ns, meta["name"], obj, None))
-        key = self._k(res, ns, meta["name"])
-        if key in self.objs:
-            raise already_exists(res.plural, meta["name"], res.group)
-        meta.update(uid=str(uuid.uuid4()), resourceVersion=str(next(self._rv)), generation=1,
-                    creationTimestamp="1970-01-01T00:00:00Z")
-        obj.update(apiVersion=res.group_version, kind=res.kind)
-        if "status" in res.subresources:
-            obj.pop("status", None)
-        self.objs[key] = obj
-        self._emit(_Change("ADDED", res, obj, None))
-        return obj
-
-    def _admit(self, op: _Op) -> None:
-        for a in self._admission:
-            a(op)
-
-    def update(self, res: Resource, ns: str | None, name: str, obj: dict[str, Any], *,
-               subresource: str | None = None, **_: Any) -> dict[str, Any]:
-        old = self.get(res, ns, name)
-        rv = (obj.get("metadata") or {}).get("resourceVersion")
-        if rv and rv != old["metadata"]["resourceVersion"]:
-            raise StatusError(409, "Conflict", "the object has been modified")
-        new = dict(obj)
-        if subresource == "status":
-            new = {**old, "status": obj.get("status")}
-        elif "status" in res.subresources:
-            new["status"] = old.get("status")
-            if new.get("status") is None:
-                new.pop("status")
-        self._admit(_Op("update", res, ns, name, new, old, subresource))
-        meta = new["metadata"] = dict(new.get("metadata") or {})
-        meta["resourceVersion"] = str(next(self._rv))
-        meta["uid"] = old["metadata"]["uid"]
-        spec_changed = {k: v for k, v in new.items() if k not in ("metadata", "status")} != \
-            {k: v for k, v in old.items() if k not in ("metadata", "status")}
-        meta["generation"] = old["metadata"]["generation"] + (1 if spec_changed else 0)
-        self.objs[self._k(res, ns, name)] = new
-        self._emit(_Change("MODIFIED", res, new, old))
-        return new
-
-    def delete(self, res: Resource, ns: str | None, name: str, **_: Any) -> dict[str, Any]:
-        old = self.objs.pop(self._k(res, ns, name), None)
-        if old is None:
-            raise not_found(res.plural, name, res.group)
-        self._emit(_Change("DELETED", res, old, None))
-        uid = old["metadata"]["uid"]
-        for (g, k, n, nm), o in list(self.objs.items()):  # background garbage collection
-            if any(r.get("uid") == uid for r in o["metadata"].get("ownerReferences") or []):
-                dep = next(r for r in self.registry.by_kind.values() if (r.group, r.kind) == (g, k))
-                if self._k(dep, n, nm) in self.objs:
-                    self.delete(dep, n, nm)
-        return old
-
-
-def make_store(clock: VirtualLoop) -> Any:
-    if Store is not None:
-        return Store(Registry.builtin(), clock)
-    return MiniStore(Registry.builtin(), clock)
+def make_store(clock: VirtualLoop) -> Store:
+    return Store(Registry.builtin(), clock)
 
 
 class Sim:
@@ -336,6 +192,27 @@ def test_upgrade_makes_a_new_replicaset_and_scales_the_old_one_to_zero() -> None
     sim.loop.run()
     assert sim.get("apps/v1", "ReplicaSet", new_name)["status"]["readyReplicas"] == 3
     assert len(sim.items("apps/v1", "ReplicaSet")) == 2
+
+
+def test_scale_down_deletes_pods_and_deleting_the_deployment_collects_everything() -> None:
+    sim = Sim()
+    svc = sim.create(service("web", {"app": "web"}))
+    sim.create(deployment("web", replicas=3))
+    sim.loop.run()
+    d = sim.get("apps/v1", "Deployment", "web")
+    sim.replace({**d, "spec": {**d["spec"], "replicas": 1}})
+    sim.loop.run()
+    d = sim.get("apps/v1", "Deployment", "web")
+    assert len(sim.items("v1", "Pod")) == 1
+    assert (d["status"]["replicas"], d["status"]["readyReplicas"]) == (1, 1) and readiness.compute(d).ready
+    [ep] = sim.items("v1", "Endpoints")
+    assert len(ep["subsets"][0]["addresses"]) == 1
+    sim.store.delete(sim.res("apps/v1", "Deployment"), "default", "web")
+    sim.loop.run()
+    assert sim.items("apps/v1", "ReplicaSet") == [] and sim.items("v1", "Pod") == []
+    [sl] = sim.items("discovery.k8s.io/v1", "EndpointSlice")
+    assert sl["endpoints"] == [] and sl["metadata"]["ownerReferences"][0]["uid"] == svc["metadata"]["uid"]
+    assert "subsets" not in sim.get("v1", "Endpoints", "web")
 
 
 def test_failing_deployment_exceeds_its_progress_deadline() -> None:
@@ -526,6 +403,22 @@ def test_daemonset_runs_one_pod_per_node_and_namespaces_get_a_default_serviceacc
     assert len(sim.items("v1", "Node", None)) == 3
 
 
+def test_deleting_a_namespace_with_running_workloads_ends_cleanly() -> None:
+    sim = Sim()
+    sim.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team"}}, ns=None)
+    sim.create(deployment("web"), ns="team")
+    sim.create(service("web", {"app": "web"}), ns="team")
+    sim.create(job("migrate"), ns="team")
+    sim.run_until(0.5)  # mid-flight: Pods pending, timers set
+    sim.store.delete(sim.res("v1", "Namespace"), None, "team")
+    sim.loop.run()
+    with pytest.raises(StatusError) as err:
+        sim.get("v1", "Namespace", "team", None)
+    assert err.value.code == 404
+    assert sim.items("v1", "Pod", None) == [] and sim.items("v1", "ServiceAccount", "team") == []
+    assert sim.ctl._timers == {}
+
+
 # -- CRDs
 
 
@@ -563,7 +456,9 @@ def test_crd_established_adds_its_resource_and_deletion_removes_it() -> None:
 
 def test_crd_whose_plural_is_taken_is_not_accepted() -> None:
     sim = Sim()
-    sim.create(crd(plural="deployments", group="apps"), ns=None)
+    taken = crd(plural="deployments", group="apps")
+    taken["spec"]["names"]["singular"] = "thing"  # only the plural is in use
+    sim.create(taken, ns=None)
     sim.loop.run()
     c = sim.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", "deployments.apps", None)
     na = cond(c, "NamesAccepted")
