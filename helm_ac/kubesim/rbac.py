@@ -22,6 +22,7 @@ import contextvars
 import json
 import secrets
 import time
+import weakref
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, Sequence
 
@@ -737,12 +738,17 @@ def acting_as(user: UserInfo | None) -> Iterator[None]:
 
 def escalation_admission(authorizer: Authorizer) -> Callable[[Any], None]:
     """A store admission hook (``store.add_admission(escalation_admission(authz))``) running
-    :meth:`Authorizer.check_write` for writes of RBAC objects by the user of :func:`acting_as`."""
+    :meth:`Authorizer.check_write` for writes of RBAC objects by the user of :func:`acting_as` (the
+    write's ``user`` must name that user: the HTTP face passes ``user=user.name`` to the store)."""
 
     def admit(op: Any) -> None:
         user = current_user.get()
         res = op.resource
         if user is None or res.group != RBAC_GROUP or op.verb not in ("create", "update") or op.obj is None:
+            return
+        # the write must be the request's own: a controller's timer scheduled during a request runs
+        # in a copy of the request's context (asyncio copies it), yet writes as the server
+        if op.user != user.name:
             return
         if op.subresource:
             return
@@ -852,9 +858,14 @@ def default_policy() -> tuple[list[dict], list[dict]]:
     return roles, bindings
 
 
+AGGREGATOR = "system:serviceaccount:kube-system:clusterrole-aggregation-controller"
+_aggregated_stores: "weakref.WeakSet[Any]" = weakref.WeakSet()
+
+
 def bootstrap(store: StoreLike) -> None:
-    """Create the default ClusterRoles (with aggregated roles' rules filled in, as the aggregation
-    controller does) and ClusterRoleBindings that are not there yet. The server calls it at start."""
+    """Create the default ClusterRoles (with aggregated roles' rules filled in) and
+    ClusterRoleBindings that are not there yet, and start the ClusterRole aggregation controller
+    (:func:`aggregate_cluster_roles`) once per store. The server calls it at start."""
     roles, bindings = default_policy()
     by_name = {r["metadata"]["name"]: r for r in roles}
     for r in roles:
@@ -868,6 +879,49 @@ def bootstrap(store: StoreLike) -> None:
             except StatusError as e:
                 if e.code != 409:
                     raise
+    if store not in _aggregated_stores:
+        _aggregated_stores.add(store)
+        store.subscribe(aggregate_cluster_roles(store))
+
+
+def aggregated_rules(role: Mapping[str, Any], cluster_roles: Iterable[Mapping[str, Any]]) -> list[dict]:
+    """The rules the aggregation controller writes into an aggregated ClusterRole: per selector, the
+    rules of the other ClusterRoles it matches (by name), each rule once."""
+    name = role["metadata"]["name"]
+    others = sorted((c for c in cluster_roles if c["metadata"]["name"] != name), key=lambda c: c["metadata"]["name"])
+    out: list[dict] = []
+    for selector in (role.get("aggregationRule") or {}).get("clusterRoleSelectors") or []:
+        for other in others:
+            if _label_selector_matches(selector, other["metadata"].get("labels") or {}):
+                for rule in other.get("rules") or []:
+                    if rule not in out:
+                        out.append(rule)
+    return out
+
+
+def aggregate_cluster_roles(store: Any) -> Callable[[Any], None]:
+    """kube-controller-manager's ClusterRole aggregation controller as a store subscriber: when a
+    ClusterRole changes, every aggregated ClusterRole whose rules differ from what its selectors
+    gather is updated (a new object; the store's dicts are never changed in place)."""
+    res = _resource(store, RBAC_GROUP, "clusterroles")
+
+    def changed(change: Any) -> None:
+        if getattr(change, "resource", None) is None or change.resource.group != RBAC_GROUP \
+                or change.resource.plural != "clusterroles":
+            return
+        everything = store.list(res, None)["items"]
+        for role in everything:
+            if not (role.get("aggregationRule") or {}).get("clusterRoleSelectors"):
+                continue
+            rules = aggregated_rules(role, everything)
+            if rules != (role.get("rules") or []):
+                try:
+                    store.update(res, None, role["metadata"]["name"], {**role, "rules": rules}, user=AGGREGATOR)
+                except StatusError as e:  # changed or gone meanwhile: its own change brings it here again
+                    if e.code not in (404, 409):
+                        raise
+
+    return changed
 
 
 def _aggregate_offline(name: str, roles: Mapping[str, dict], seen: frozenset[str] = frozenset()) -> list[Rule]:

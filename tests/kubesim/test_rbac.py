@@ -7,6 +7,7 @@ module is tested on its own branch too.
 """
 from __future__ import annotations
 
+import contextvars
 import copy
 import io
 import itertools
@@ -61,19 +62,20 @@ class FakeStore:
         return {"kind": res.list_kind, "apiVersion": res.group_version, "metadata": {"resourceVersion": "1"},
                 "items": items}
 
-    def _write(self, verb: str, res: Resource, ns: str | None, name: str, obj: dict | None, old: dict | None) -> None:
+    def _write(self, verb: str, res: Resource, ns: str | None, name: str, obj: dict | None, old: dict | None,
+               user: str) -> None:
         op = SimpleNamespace(verb=verb, resource=res, namespace=ns, name=name, obj=obj, old=old, subresource=None,
-                             dry_run=False, user="")
+                             dry_run=False, user=user)
         for fn in self._admission:
             fn(op)
 
-    def create(self, res: Resource, namespace: str | None, obj: dict, **_: Any) -> dict:
+    def create(self, res: Resource, namespace: str | None, obj: dict, *, user: str = "", **_: Any) -> dict:
         obj = copy.deepcopy(obj)
         name = obj["metadata"]["name"]
         key = self._key(res, namespace, name)
         if key in self.objects:
             raise already_exists(res.plural, name, res.group)
-        self._write("create", res, namespace, name, obj, None)
+        self._write("create", res, namespace, name, obj, None, user)
         meta = obj["metadata"]
         meta.update(uid=f"uid-{next(self._uid)}", resourceVersion=str(next(self._rv)))
         if res.namespaced:
@@ -84,10 +86,11 @@ class FakeStore:
             fn(SimpleNamespace(type="ADDED", resource=res, obj=obj, old=None))
         return obj
 
-    def update(self, res: Resource, namespace: str | None, name: str, obj: dict, **_: Any) -> dict:
+    def update(self, res: Resource, namespace: str | None, name: str, obj: dict, *, user: str = "",
+               **_: Any) -> dict:
         old = self.get(res, namespace, name)
         obj = copy.deepcopy(obj)
-        self._write("update", res, namespace, name, obj, old)
+        self._write("update", res, namespace, name, obj, old, user)
         obj["metadata"].update(uid=old["metadata"]["uid"], resourceVersion=str(next(self._rv)))
         self.objects[self._key(res, namespace, name)] = obj
         for fn in list(self._subs):
@@ -542,12 +545,45 @@ def test_bootstrap_writes_the_aggregated_rules_as_the_controller_does(store, def
     assert len(admin["rules"]) > len(view["rules"])
 
 
+def test_the_aggregation_controller_writes_new_rules_into_view_edit_and_admin(store, defaults):
+    crs = res(store, "clusterroles", RBAC_GROUP)
+    widget_rule = R(["get", "list", "watch"], ["widgets"], ["example.com"])
+    put(store, role("widgets-view", [widget_rule], ns=None,
+                    labels={"rbac.authorization.k8s.io/aggregate-to-view": "true"}))
+    for name in ("view", "edit", "admin"):  # edit aggregates view, admin aggregates edit
+        assert widget_rule in store.get(crs, None, name)["rules"], name
+    assert defaults.allowed(UserInfo("viewer"), "list", "widgets", group="example.com", namespace="team-a")
+    store.delete(crs, None, "widgets-view")
+    for name in ("view", "edit", "admin"):
+        assert widget_rule not in store.get(crs, None, name)["rules"], name
+    assert not defaults.allowed(UserInfo("viewer"), "list", "widgets", group="example.com", namespace="team-a")
+
+
 # --- escalation -------------------------------------------------------------------------------------
+
+class AsRequest:
+    """Writes as the HTTP face makes them: inside acting_as(user), naming that user in the write."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self.registry = store.registry
+
+    @staticmethod
+    def _who() -> str:
+        who = rbac.current_user.get()
+        return who.name if who else ""
+
+    def create(self, *args: Any, **kw: Any) -> dict:
+        return self.store.create(*args, user=self._who(), **kw)
+
+    def update(self, *args: Any, **kw: Any) -> dict:
+        return self.store.update(*args, user=self._who(), **kw)
+
 
 @pytest.fixture
 def guarded(store, policy):
     store.add_admission(escalation_admission(policy))
-    return store
+    return AsRequest(store)
 
 
 def test_a_role_granting_more_than_its_creator_holds_is_forbidden(guarded):
@@ -593,7 +629,7 @@ def test_updating_a_role_is_checked_only_when_it_grants_something_new(guarded):
     with acting_as(ALICE):
         touched = copy.deepcopy(held)
         touched["metadata"]["finalizers"] = ["example.com/keep"]
-        guarded.update(roles, "team-a", "wide", touched)  # only what the GC writes: no check
+        touched = guarded.update(roles, "team-a", "wide", touched)  # only what the GC writes: no check
         relabelled = copy.deepcopy(touched)
         relabelled["metadata"]["labels"] = {"a": "b"}
         with pytest.raises(StatusError) as e:
@@ -640,3 +676,15 @@ def test_an_aggregation_rule_needs_cluster_admin(store, guarded):
     put(store, binding("alice-escalates", "ClusterRole", "escalator", [user("alice")], ns=None))
     with acting_as(ALICE):
         guarded.create(crs, None, role("agg", [], ns=None, aggregate={"x": "y"}))
+
+
+def test_the_servers_own_writes_in_a_context_copied_from_a_request_are_not_checked(store, guarded):
+    """asyncio runs a timer in a copy of the context it was scheduled in: a controller's timer set
+    during alice's request still sees her as current_user, but its writes are the server's."""
+    roles = res(store, "roles", RBAC_GROUP)
+    with acting_as(ALICE):
+        timer_context = contextvars.copy_context()
+    created = timer_context.run(store.create, roles, "team-a", role("controller-made", [R(["*"], ["*"], ["*"])]))
+    assert created["metadata"]["name"] == "controller-made"
+    with acting_as(ALICE), pytest.raises(StatusError):
+        guarded.create(roles, "team-a", role("alice-made", [R(["*"], ["*"], ["*"])]))
