@@ -383,6 +383,9 @@ def _to_json(msg: Message) -> Any:
 
 # --- JSON -> message -----------------------------------------------------------------------------
 
+_INT32 = (FieldDescriptor.TYPE_INT32, FieldDescriptor.TYPE_SINT32, FieldDescriptor.TYPE_SFIXED32)
+
+
 def _scalar_from_json(f: FieldDescriptor, value: Any, what: str) -> Any:
     t = f.type
     if t == FieldDescriptor.TYPE_BYTES:
@@ -399,7 +402,9 @@ def _scalar_from_json(f: FieldDescriptor, value: Any, what: str) -> Any:
     elif t in (FieldDescriptor.TYPE_DOUBLE, FieldDescriptor.TYPE_FLOAT):
         ok, expected = isinstance(value, (int, float)) and not isinstance(value, bool), "a number"
     else:
-        ok, expected = isinstance(value, int) and not isinstance(value, bool), "an integer"
+        bits = 32 if t in _INT32 else 64
+        ok = isinstance(value, int) and not isinstance(value, bool) and -(2 ** (bits - 1)) <= value < 2 ** (bits - 1)
+        expected = f"an integer of {bits} bits"
     if not ok:
         raise StatusError(400, "BadRequest", f"{what}: expected {expected}, not {value!r}")
     return value
@@ -493,7 +498,11 @@ def decode(body: bytes) -> dict[str, Any]:
     except DecodeError as e:
         raise StatusError(400, "BadRequest", f"the {kind} ({api_version}) protobuf does not parse: {e}") from None
     out: dict[str, Any] = {"apiVersion": api_version, "kind": kind}
-    out.update(_to_json(msg))
+    try:
+        out.update(_to_json(msg))
+    except (ValueError, OverflowError, OSError) as e:  # a time out of range, raw JSON that is not JSON
+        raise StatusError(400, "BadRequest", f"the {kind} ({api_version}) protobuf has a value JSON cannot "
+                          f"carry: {e}") from None
     return out
 
 

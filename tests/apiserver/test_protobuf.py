@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 from google.protobuf import descriptor_pool
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from helm_ac.apiserver import protobuf
 from helm_ac.apiserver.pb.api.apps.v1 import generated_pb2 as apps_pb2
@@ -152,6 +154,26 @@ def test_a_secret_as_go_writes_it_decodes_as_a_json_client_sends_it():
         "data": {"release": "AAE="}, "type": "helm.sh/release.v1"}
     s.immutable = False  # a Go pointer: set to false, JSON writes false
     assert protobuf.decode(wire("v1", "Secret", s))["immutable"] is False
+
+
+KEYS = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._", min_size=1, max_size=20)
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.dictionaries(KEYS, st.binary(max_size=64), max_size=5),
+       labels=st.dictionaries(KEYS, st.text(max_size=20), max_size=4),
+       immutable=st.none() | st.booleans(), kind_type=st.sampled_from(["", "Opaque", "helm.sh/release.v1"]))
+def test_any_secret_round_trips(data, labels, immutable, kind_type):
+    secret: dict = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}}
+    if labels:
+        secret["metadata"]["labels"] = labels
+    if data:
+        secret["data"] = {k: base64.b64encode(v).decode() for k, v in data.items()}
+    if kind_type:
+        secret["type"] = kind_type
+    if immutable is not None:
+        secret["immutable"] = immutable
+    assert protobuf.decode(protobuf.encode(secret)) == secret
 
 
 def test_delete_options_round_trip_with_pointers_kept_at_zero():
@@ -365,8 +387,10 @@ def test_encode_names_the_field_of_a_wrong_value():
     with pytest.raises(StatusError, match=r"data\.k: 'not base64!' is not base64") as e:
         protobuf.encode(bad)
     assert e.value.code == 400
-    with pytest.raises(StatusError, match=r"spec\.replicas: expected an integer, not 'three'"):
+    with pytest.raises(StatusError, match=r"spec\.replicas: expected an integer of 32 bits, not 'three'"):
         protobuf.encode({"apiVersion": "apps/v1", "kind": "Deployment", "spec": {"replicas": "three"}})
+    with pytest.raises(StatusError, match=r"spec\.replicas: expected an integer of 32 bits, not 4294967296"):
+        protobuf.encode({"apiVersion": "apps/v1", "kind": "Deployment", "spec": {"replicas": 2**32}})
     with pytest.raises(StatusError, match="apiVersion and kind"):
         protobuf.encode({"metadata": {}})
 
@@ -510,3 +534,17 @@ def test_real_helm_sends_protobuf_release_secrets_and_delete_options(helm, tmp_p
         check_release_secret(secret, status)
     assert decoded[3] == {"apiVersion": "v1", "kind": "DeleteOptions"}
     assert kube.secrets == {}
+
+
+def test_values_json_cannot_carry_are_bad_requests_not_tracebacks():
+    cm = core_pb2.ConfigMap()
+    entry = cm.metadata.managedFields.add()
+    entry.manager, entry.fieldsV1.Raw = "m", b"{not json"
+    with pytest.raises(StatusError) as e:
+        protobuf.decode(wire("v1", "ConfigMap", cm))
+    assert (e.value.code, e.value.reason) == (400, "BadRequest") and "ConfigMap (v1)" in e.value.message
+    cm = core_pb2.ConfigMap()
+    cm.metadata.creationTimestamp.seconds = 2**62
+    with pytest.raises(StatusError) as e:
+        protobuf.decode(wire("v1", "ConfigMap", cm))
+    assert e.value.code == 400
