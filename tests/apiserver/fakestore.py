@@ -33,6 +33,15 @@ class FakeStore:
         self.watches: list[FakeWatch] = []
         self.calls: list[tuple[str, dict[str, Any]]] = []
 
+    def subscribe(self, fn: Callable[[Any], None]) -> Callable[[], None]:
+        return lambda: None  # the stand-in has no subscribers (no controllers run on it)
+
+    def add_admission(self, fn: Callable[[Any], None]) -> None:
+        pass
+
+    def objects(self, res: Any, namespace: str | None = None) -> list[dict[str, Any]]:
+        return self.list(res, namespace)["items"]  # type: ignore[no-any-return]
+
     @property
     def resource_version(self) -> str:
         return str(self.rv)
