@@ -201,3 +201,44 @@ def test_watch_bookmarks_and_initial_events_end(core: client.CoreV1Api) -> None:
     assert types[1] == "BOOKMARK"
     assert events[1]["raw_object"]["metadata"]["annotations"] == {"k8s.io/initial-events-end": "true"}
     assert types.count("BOOKMARK") >= 2  # the periodic ones every bookmark_interval (0.2 s here)
+
+
+def test_four_patch_types(apps: client.AppsV1Api, core: client.CoreV1Api, api: client.ApiClient) -> None:
+    n = name("p")
+    core.create_namespaced_config_map(NS, cm(n, a="1", b="2"))
+    out = core.patch_namespaced_config_map(n, NS, {"data": {"b": None, "c": "3"}})  # the client's default: merge
+    assert out.data == {"a": "1", "c": "3"}
+    api.set_default_header("Content-Type", "application/json-patch+json")
+    try:
+        out = core.patch_namespaced_config_map(n, NS, [{"op": "replace", "path": "/data/a", "value": "9"}])
+    finally:
+        api.default_headers.pop("Content-Type")
+    assert out.data == {"a": "9", "c": "3"}
+    d = name("smp")
+    apps.create_namespaced_deployment(NS, deployment(d))
+    # merged by the containers' merge key (name): a merge patch would replace the whole list
+    patch = {"spec": {"template": {"spec": {"containers": [{"name": "side", "image": "busybox"}]}}}}
+    api.set_default_header("Content-Type", "application/strategic-merge-patch+json")
+    try:
+        out = apps.patch_namespaced_deployment(d, NS, patch)
+    finally:
+        api.default_headers.pop("Content-Type")
+    assert [(c.name, c.image) for c in out.spec.template.spec.containers] == [("side", "busybox"), ("c", "nginx:1")]
+    assert out.metadata.generation == 2
+
+
+def test_server_side_apply_creates_then_owns_fields(core: client.CoreV1Api, api: client.ApiClient) -> None:
+    n = name("ssa")
+    api.set_default_header("Content-Type", "application/apply-patch+yaml")
+    try:
+        first, code, _ = core.patch_namespaced_config_map_with_http_info(n, NS, cm(n, a="1", b="2"),
+                                                                         field_manager="tester", force=True)
+        assert code == 201 and first.data == {"a": "1", "b": "2"}
+        assert [m.manager for m in first.metadata.managed_fields] == ["tester"]
+        again, code, _ = core.patch_namespaced_config_map_with_http_info(n, NS, cm(n, a="1"), field_manager="tester")
+        assert code == 200 and again.data == {"a": "1"}  # b no longer applied: removed
+        with pytest.raises(ApiException) as e:
+            core.patch_namespaced_config_map(n, NS, cm(n, a="other"), field_manager="someone-else")
+        assert e.value.status == 409 and "conflict" in e.value.body.lower()
+    finally:
+        api.default_headers.pop("Content-Type")
