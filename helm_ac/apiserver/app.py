@@ -247,7 +247,9 @@ class Api:
             code = exc.code
             return status_response(exc)
         except (asyncio.CancelledError, ConnectionError):
-            code = 499  # the client went away (nginx's number; the audit log's only reader is a person)
+            # the client went away: a watch it closed was answered 200 (its stream had started), as
+            # kube-apiserver's audit records it; anything else has no answer (nginx's 499)
+            code = 200 if request.get(watches.STARTED) else 499
             raise
         except Exception:  # noqa: BLE001 - the server answers 500 and keeps serving
             log.exception("%s %s failed", request.method, request.path_qs)

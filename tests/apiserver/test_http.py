@@ -272,9 +272,14 @@ def test_audit_log():
             c("POST", CM, cm("audited"))
             c("GET", CM + "/nothere")
             c("GET", CM, token=None)
+            host, port = r.url.removeprefix("http://").rsplit(":", 1)
+            with socket.create_connection((host, int(port)), timeout=10) as sock:  # a watch the client closes
+                sock.sendall(f"GET {CM}?watch=1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {r.token}\r\n\r\n".encode())
+                assert sock.recv(100).startswith(b"HTTP/1.1 200")
         records = [json.loads(line) for line in log.read_text().splitlines()]
     assert [(x["verb"], x["resource"], x["name"], x["code"], x["user"]) for x in records] == [
         ("create", "configmaps", "", 201, "kubernetes-admin"),
         ("get", "configmaps", "nothere", 404, "kubernetes-admin"),
-        ("list", "configmaps", "", 403, "system:anonymous")]
+        ("list", "configmaps", "", 403, "system:anonymous"),
+        ("watch", "configmaps", "", 200, "kubernetes-admin")]
     assert records[0]["userAgent"] == "tester/1.0" and records[0]["namespace"] == "default"
