@@ -120,3 +120,12 @@ class Lines:
                 self.buf += chunk
         line, _, self.buf = self.buf.partition(b"\n")
         return line.decode().split()
+
+
+def test_scale_and_auth(kubectl: tuple[str, Path]) -> None:
+    run(kubectl, "create", "deployment", "scaled", "--image=nginx:1", "--replicas=1")
+    assert run(kubectl, "scale", "deployment", "scaled", "--replicas=3").strip() == "deployment.apps/scaled scaled"
+    run(kubectl, "wait", "--for=jsonpath={.status.readyReplicas}=3", "deployment/scaled", "--timeout=60s")
+    assert run(kubectl, "get", "deployment", "scaled", "-o", "jsonpath={.spec.replicas}") == "3"
+    assert run(kubectl, "auth", "can-i", "create", "deployments").strip() == "yes"
+    assert "kubernetes-admin" in run(kubectl, "auth", "whoami")
