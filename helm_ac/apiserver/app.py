@@ -85,8 +85,9 @@ class Settings:
     prefix_routes: dict[str, Handler] = field(default_factory=dict)
     #: request body decoders by content type (protobuf).
     decoders: dict[str, Callable[[bytes], Any]] = field(default_factory=dict)
-    #: response encoders for clients that accept no JSON (protobuf).
+    #: response encoders for clients that accept no JSON (protobuf), and their watch-event framers.
     encoders: dict[str, Callable[[Any], bytes]] = field(default_factory=dict)
+    watch_framers: dict[str, Callable[[dict[str, Any]], bytes]] = field(default_factory=dict)
 
     @property
     def registry(self) -> Registry:
@@ -353,7 +354,7 @@ class Api:
         if name is None and verb in ("update", "patch"):
             raise method_not_allowed()
         if verb == "watch":
-            return await self._watch(request, target, drop_after)
+            return await self._watch(request, target, drop_after, answer)
         if verb == "get":
             if sub == "scale":
                 return self._respond(request, answer, store.get_scale(res, ns, name))
@@ -441,7 +442,8 @@ class Api:
             return self._respond(request, answer, out)
         raise method_not_allowed()
 
-    async def _watch(self, request: web.Request, target: Target, drop_after: float | None) -> web.StreamResponse:
+    async def _watch(self, request: web.Request, target: Target, drop_after: float | None,
+                     answer: str) -> web.StreamResponse:
         q = request.query
         fs = q.get("fieldSelector", "")
         if target.name:  # GET .../pods/<name>?watch=true: the object's own events
@@ -459,6 +461,11 @@ class Api:
                                send_initial_events=truthy(q.get("sendInitialEvents")),
                                allow_bookmarks=bookmarks)
 
+        framer = self.s.watch_framers.get(answer)  # a client taking no JSON (watches have no YAML: JSON then)
+        if framer is not None:
+            return await watches.stream(request, open_watch, timeout=timeout, bookmarks=bookmarks,
+                                        bookmark_interval=self.s.bookmark_interval, drop_after=drop_after,
+                                        frame=framer, content_type=f"{answer};stream=watch")
         return await watches.stream(request, open_watch, timeout=timeout, bookmarks=bookmarks,
                                     bookmark_interval=self.s.bookmark_interval, drop_after=drop_after)
 

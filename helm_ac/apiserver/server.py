@@ -187,6 +187,7 @@ class ApiServer:
             settings.fault = _faults(self.options.faults, self.options.seed or 0)
         settings.decoders[protobuf.CONTENT_TYPE] = protobuf.decode
         settings.encoders[protobuf.CONTENT_TYPE] = protobuf.encode
+        settings.watch_framers[protobuf.CONTENT_TYPE] = protobuf.watch_frame
         if self._store_factory is None:
             from helm_ac.kubesim.behaviour import Behaviour
             from helm_ac.kubesim.controllers import Controllers

@@ -47,22 +47,21 @@ def encode(event: dict[str, Any]) -> bytes:
     return data
 
 
-def _headers() -> dict[str, str]:
-    return {"Content-Type": "application/json", "Cache-Control": "no-cache, private"}
-
-
 async def stream(request: web.Request, open_watch: Callable[[Sink], Watch], *, timeout: float,
-                 bookmarks: bool, bookmark_interval: float, drop_after: float | None = None) -> web.StreamResponse:
+                 bookmarks: bool, bookmark_interval: float, drop_after: float | None = None,
+                 frame: Callable[[dict[str, Any]], bytes] = encode,
+                 content_type: str = "application/json") -> web.StreamResponse:
     """Serve one watch: ``open_watch(sink)`` starts the store's watch (initial events arrive in
-    the call); events are written as they come. ``drop_after`` (a fault) cuts the connection."""
+    the call); events are written as they come, each as ``frame`` makes it (a JSON line, or a
+    protobuf frame for a client that takes no JSON). ``drop_after`` (a fault) cuts the connection."""
     pending: list[bytes] = []
     wake = asyncio.Event()
 
     def sink(event: dict[str, Any]) -> None:
-        pending.append(encode(event))
+        pending.append(frame(event))
         wake.set()
 
-    resp = web.StreamResponse(status=200, headers=_headers())
+    resp = web.StreamResponse(status=200, headers={"Content-Type": content_type, "Cache-Control": "no-cache, private"})
     resp.enable_chunked_encoding()
     try:
         watch = open_watch(sink)
@@ -71,7 +70,7 @@ async def stream(request: web.Request, open_watch: Callable[[Sink], Watch], *, t
             raise
         await resp.prepare(request)
         with contextlib.suppress(ConnectionError):
-            await resp.write(orjson.dumps({"type": "ERROR", "object": exc.status()}) + b"\n")
+            await resp.write(frame({"type": "ERROR", "object": exc.status()}))
             await resp.write_eof()
         return resp
     loop = asyncio.get_running_loop()

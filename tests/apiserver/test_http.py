@@ -293,3 +293,16 @@ def test_audit_log():
         ("list", "configmaps", "", 403, "system:anonymous"),
         ("watch", "configmaps", "", 200, "kubernetes-admin")]
     assert records[0]["userAgent"] == "tester/1.0" and records[0]["namespace"] == "default"
+
+
+def test_watch_in_protobuf_for_a_client_taking_no_json(server):
+    from helm_ac.apiserver import protobuf
+
+    _, c, _ = server
+    c("POST", CM, cm("pbwatch"))
+    r = c("GET", f"{CM}?watch=true&fieldSelector=metadata.name%3Dpbwatch&timeoutSeconds=1",
+          headers={"Accept": protobuf.CONTENT_TYPE})
+    assert r.status == 200 and r.headers["Content-Type"] == "application/vnd.kubernetes.protobuf;stream=watch"
+    size = int.from_bytes(r.data[:4], "big")
+    event = protobuf.decode(r.data[4:4 + size])
+    assert event["kind"] == "WatchEvent" and event["type"] == "ADDED"
