@@ -542,9 +542,10 @@ class Api:
 
 
 def _deleted(res: Resource, obj: dict[str, Any]) -> dict[str, Any]:
-    """What DELETE answers: the object while finalizers hold it, else a Success Status."""
+    """What DELETE answers: the object while its deletion is pending (finalizers, a Namespace's
+    spec.finalizers, a grace period), else a Success Status (kube-apiserver's generic registry)."""
     meta = obj.get("metadata") or {}
-    if meta.get("deletionTimestamp") and meta.get("finalizers"):
+    if meta.get("deletionTimestamp"):
         return obj
     return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
             "details": {"name": meta.get("name", ""), "group": res.group, "kind": res.plural,

@@ -289,3 +289,29 @@ def test_discovery_openapi_and_a_crd(api: client.ApiClient) -> None:
     assert e.value.status == 422
     ext.delete_custom_resource_definition("widgets.example.com")
     eventually(lambda: raw("/apis/example.com/v1")[0] == 404, "the CRD's group-version gone from discovery")
+
+
+def test_delete_answers(api: client.ApiClient, core: client.CoreV1Api) -> None:
+    import json
+
+    def delete(path: str) -> Any:
+        resp = api.rest_client.pool_manager.request(
+            "DELETE", api.configuration.host + path,
+            headers={"Authorization": api.configuration.get_api_key_with_prefix("BearerToken")})
+        assert resp.status == 200
+        return json.loads(resp.data)
+
+    n = name()
+    uid = core.create_namespaced_config_map(NS, cm(n)).metadata.uid
+    assert delete(f"/api/v1/namespaces/{NS}/configmaps/{n}") == {
+        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+        "details": {"name": n, "group": "", "kind": "configmaps", "uid": uid}}
+    ns = name("ns")
+    core.create_namespace({"metadata": {"name": ns}})
+    core.create_namespaced_config_map(ns, {"metadata": {"name": "held", "finalizers": ["example.com/hold"]}})
+    gone = delete(f"/api/v1/namespaces/{ns}")  # pending: the Namespace itself, Terminating
+    assert gone["kind"] == "Namespace" and gone["status"]["phase"] == "Terminating"
+    held = delete(f"/api/v1/namespaces/{ns}/configmaps/held")
+    assert held["kind"] == "ConfigMap" and held["metadata"]["deletionTimestamp"]
+    core.patch_namespaced_config_map("held", ns, {"metadata": {"finalizers": None}})
+    eventually(lambda: ns not in [x.metadata.name for x in core.list_namespace().items], "namespace gone")
