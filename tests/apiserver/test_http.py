@@ -306,3 +306,17 @@ def test_watch_in_protobuf_for_a_client_taking_no_json(server):
     size = int.from_bytes(r.data[:4], "big")
     event = protobuf.decode(r.data[4:4 + size])
     assert event["kind"] == "WatchEvent" and event["type"] == "ADDED"
+
+
+def test_ipv6_loopback_with_tls():
+    with running(Options(host="::1"), store_factory=FakeStore) as r:
+        assert r.url.startswith("https://[::1]:")
+        conf = yaml.safe_load(r.kubeconfig.read_text())
+        ca = base64.b64decode(conf["clusters"][0]["cluster"]["certificate-authority-data"])
+        assert Client(r.url, r.token, ca)("GET", "/healthz").data == b"ok"  # the certificate names ::1
+
+
+def test_only_loopback():
+    with pytest.raises(ValueError, match="loopback only"):
+        with running(Options(host="0.0.0.0"), store_factory=FakeStore):
+            pass
