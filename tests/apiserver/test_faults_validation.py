@@ -65,3 +65,23 @@ def test_faults() -> None:
         assert resp.status == 200
         with pytest.raises(urllib3.exceptions.ProtocolError):  # cut mid-stream, not a clean end
             resp.read()
+
+
+def test_readiness_log(tmp_path: Any) -> None:
+    import time
+
+    log = tmp_path / "ready.jsonl"
+    with running(Options(tls=False, readiness_log=log)) as r:
+        dep = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "ready"},
+               "spec": {"replicas": 1, "selector": {"matchLabels": {"a": "r"}},
+                        "template": {"metadata": {"labels": {"a": "r"}},
+                                     "spec": {"containers": [{"name": "c", "image": "i"}]}}}}
+        assert request(r, "POST", DEPLOY, dep).status == 201
+        deadline = time.monotonic() + 20
+        while '"kind":"Deployment"' not in (log.read_text() if log.exists() else ""):
+            assert time.monotonic() < deadline, "the Deployment never logged ready"
+            time.sleep(0.05)
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    (dep_rec,) = [x for x in records if x["kind"] == "Deployment"]
+    assert (dep_rec["namespace"], dep_rec["name"], dep_rec["state"]) == ("default", "ready", "ready")
+    assert {x["kind"] for x in records} >= {"Pod", "Deployment"}
