@@ -13,7 +13,6 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
-from urllib.parse import unquote
 
 import orjson
 import yaml
@@ -79,10 +78,8 @@ class Settings:
     #: a request's fault: raises the StatusError, sleeps the latency, cuts the connection; returns
     #: the seconds after which a watch stream is dropped (or None). None = no faults.
     fault: Callable[[web.Request, RequestInfo], Awaitable[float | None]] | None = None
-    #: served paths beside the resources: exact path -> handler (discovery, OpenAPI).
+    #: more paths beside the resources, discovery and OpenAPI: exact path -> handler (health checks).
     routes: dict[str, Handler] = field(default_factory=dict)
-    #: prefix handlers for paths below a fixed prefix (``/openapi/v3/``).
-    prefix_routes: dict[str, Handler] = field(default_factory=dict)
     #: request body decoders by content type (protobuf).
     decoders: dict[str, Callable[[bytes], Any]] = field(default_factory=dict)
     #: response encoders for clients that accept no JSON (protobuf), and their watch-event framers.
@@ -108,7 +105,7 @@ def status_response(exc: StatusError) -> web.Response:
 
 def parse_target(registry: Registry, path: str) -> Target | None:
     """The resource a path names, or None (not a resource path, or nothing served there)."""
-    parts = [unquote(p) for p in path.strip("/").split("/")]
+    parts = path.strip("/").split("/")  # aiohttp's request.path is already percent-decoded
     if len(parts) >= 2 and parts[0] == "api" and parts[1] == "v1":
         group, version, rest = "", "v1", parts[2:]
     elif len(parts) >= 3 and parts[0] == "apis":
@@ -280,11 +277,6 @@ class Api:
         if len(path) > 1 and path.endswith("/"):
             path = path.rstrip("/")
         handler = self.s.routes.get(path)
-        if handler is None:
-            for prefix, h in self.s.prefix_routes.items():
-                if path.startswith(prefix):
-                    handler = h
-                    break
         if handler is not None:
             if request.method not in ("GET", "HEAD"):
                 raise method_not_allowed()
