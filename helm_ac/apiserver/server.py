@@ -217,6 +217,14 @@ class ApiServer:
         return write
 
     async def start(self) -> None:
+        """Build the cluster and listen; on failure (a busy port) everything started is stopped."""
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
         loop = asyncio.get_running_loop()
         settings = self.build(loop)
         app = make_app(settings)
