@@ -35,8 +35,8 @@ PATCH_TYPES = {"application/json-patch+json": "json", "application/merge-patch+j
                "application/strategic-merge-patch+json": "strategic", "application/apply-patch+yaml": "apply"}
 #: Subresources of namespaces: ``/api/v1/namespaces/<ns>/status`` is the Namespace's, not a resource.
 NAMESPACE_SUBRESOURCES = ("status", "finalize")
-#: The subresources served (others, such as pods/log or pods/exec, are 404).
-SERVED_SUBRESOURCES = ("status", "finalize", "token", "scale")
+#: The subresources served (others, such as pods/exec or pods/eviction, are 404).
+SERVED_SUBRESOURCES = ("status", "finalize", "token", "scale", "log")
 #: kube-apiserver's default --min-request-timeout: a watch without timeoutSeconds ends after this.
 DEFAULT_WATCH_TIMEOUT = 1800.0
 
@@ -348,6 +348,9 @@ class Api:
         if verb == "watch":
             return await self._watch(request, target, drop_after, answer)
         if verb == "get":
+            if sub == "log":  # simulated containers print nothing: an empty log, as kubectl logs shows one
+                store.get(res, ns, name)
+                return web.Response(body=b"", content_type="text/plain")
             if sub == "scale":
                 return self._respond(request, answer, store.get_scale(res, ns, name))
             return self._respond(request, answer, store.get(res, ns, name))

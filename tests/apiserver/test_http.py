@@ -78,7 +78,10 @@ def test_subresources_not_served_are_404(server):
     _, c, _ = server
     assert c("POST", "/api/v1/namespaces/default/pods", {"metadata": {"name": "sub"}}).status == 201
     assert c("GET", "/api/v1/namespaces/default/pods/sub/status").status == 200
-    for path in ("/api/v1/namespaces/default/pods/sub/log", "/api/v1/namespaces/default/pods/sub/exec"):
+    r = c("GET", "/api/v1/namespaces/default/pods/sub/log")  # simulated containers print nothing
+    assert r.status == 200 and r.data == b"" and r.headers["Content-Type"] == "text/plain"
+    assert c("GET", "/api/v1/namespaces/default/pods/nosuchpod/log").status == 404
+    for path in ("/api/v1/namespaces/default/pods/sub/exec", "/api/v1/namespaces/default/pods/sub/eviction"):
         r = c("GET", path)  # not the Pod itself: nothing is served there
         assert r.status == 404, path
         assert status_of(r)["reason"] == "NotFound"
