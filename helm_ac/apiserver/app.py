@@ -207,7 +207,8 @@ class Api:
 
     def _admit(self, op: Any) -> None:
         """Admission: the object a create, update or patch would store, checked as kube-apiserver
-        checks it (``fieldValidation``); writes the request causes (controllers') are not checked."""
+        checks it (``fieldValidation``) and without the fields no schema declares; writes the
+        request causes (controllers') are not checked."""
         v = self._validating
         if v is None or op.obj is None or op.verb not in ("create", "update") or op.subresource:
             return
@@ -216,6 +217,11 @@ class Api:
         self._validating = None
         crd = self._crd(op.resource) if op.resource.crd else None
         v.warnings += validation.validate(op.resource, op.obj, field_validation=v.mode, crd=crd)
+        unknown = validation.unknown_fields(op.resource, op.obj, crd=crd)
+        if unknown:  # kept by Warn and Ignore, but not stored: the server drops what no schema declares
+            pruned = validation.prune(op.obj, unknown)
+            op.obj.clear()
+            op.obj.update(pruned)
 
     def _crd(self, res: Resource) -> dict[str, Any] | None:
         crds = self.s.registry.lookup("apiextensions.k8s.io", "v1", "customresourcedefinitions")

@@ -25,8 +25,9 @@ def test_field_validation_modes() -> None:
         body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "warned"}, "data": {}, "foo": 1}
         resp = request(r, "POST", CM, body)  # Warn is the default
         assert resp.status == 201 and resp.headers.getlist("Warning") == ['299 - "unknown field \\"foo\\""']
+        assert "foo" not in resp.json() and "foo" not in request(r, "GET", CM + "/warned").json()  # dropped
         resp = request(r, "POST", CM + "?fieldValidation=Ignore", {**body, "metadata": {"name": "ignored"}})
-        assert resp.status == 201 and "Warning" not in resp.headers
+        assert resp.status == 201 and "Warning" not in resp.headers and "foo" not in resp.json()
         resp = request(r, "POST", CM + "?fieldValidation=Strict", {**body, "metadata": {"name": "strict"}})
         assert resp.status == 400 and 'strict decoding error: unknown field "foo"' in resp.json()["message"]
         resp = request(r, "POST", CM + "?fieldValidation=Sometimes", {**body, "metadata": {"name": "x"}})
@@ -45,6 +46,10 @@ def test_field_validation_modes() -> None:
         assert resp.status == 400 and 'unknown field "spec.replica"' in resp.json()["message"]
         resp = request(r, "PATCH", DEPLOY + "/d", {"spec": {"replica": 2}}, "application/merge-patch+json")
         assert resp.status == 200 and resp.headers.getlist("Warning") == ['299 - "unknown field \\"spec.replica\\""']
+        assert "replica" not in resp.json()["spec"]
+        # dropped, so the next write of the object has nothing to warn about
+        resp = request(r, "PATCH", DEPLOY + "/d", {"metadata": {"labels": {"x": "y"}}}, "application/merge-patch+json")
+        assert resp.status == 200 and "Warning" not in resp.headers
 
 
 def test_faults() -> None:
