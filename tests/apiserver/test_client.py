@@ -315,3 +315,12 @@ def test_delete_answers(api: client.ApiClient, core: client.CoreV1Api) -> None:
     assert held["kind"] == "ConfigMap" and held["metadata"]["deletionTimestamp"]
     core.patch_namespaced_config_map("held", ns, {"metadata": {"finalizers": None}})
     eventually(lambda: ns not in [x.metadata.name for x in core.list_namespace().items], "namespace gone")
+
+
+def test_delete_collection_by_label(core: client.CoreV1Api) -> None:
+    run = uuid.uuid4().hex[:8]
+    for i in range(3):
+        core.create_namespaced_config_map(NS, cm(f"dc-{run}-{i}", {"dc": run, "keep": "yes" if i == 2 else "no"}))
+    core.delete_collection_namespaced_config_map(NS, label_selector=f"dc={run},keep=no")
+    left = core.list_namespaced_config_map(NS, label_selector=f"dc={run}").items
+    assert [o.metadata.name for o in left] == [f"dc-{run}-2"]
