@@ -347,6 +347,9 @@ class Api:
             raise StatusError(406, "NotAcceptable", "only the following media types are accepted: "
                                                      "application/json, application/yaml, "
                                                      "application/vnd.kubernetes.protobuf")
+        if answer == PROTOBUF and res.crd:  # custom resources have no protobuf form
+            raise StatusError(406, "NotAcceptable", "only the following media types are accepted: "
+                                                     "application/json, application/yaml")
         if res.namespaced and ns is None and verb not in ("list", "watch"):
             raise method_not_allowed() if name is None else not_found_path()
         if name is None and verb in ("update", "patch"):

@@ -323,3 +323,17 @@ def test_only_loopback():
     with pytest.raises(ValueError, match="loopback only"):
         with running(Options(host="0.0.0.0"), store_factory=FakeStore):
             pass
+
+
+def test_custom_resources_have_no_protobuf(server):
+    from helm_ac.kubesim.resources import Resource
+
+    _, c, store = server
+    store.registry.add(Resource("example.com", "v1", "Widget", "widgets", True,
+                                ("create", "get", "list", "watch"), crd="widgets.example.com"))
+    path = "/apis/example.com/v1/namespaces/default/widgets"
+    assert c("POST", path, {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}}).status == 201
+    for p in (path, path + "/w", path + "?watch=true&timeoutSeconds=1"):
+        r = c("GET", p, headers={"Accept": "application/vnd.kubernetes.protobuf"})
+        assert r.status == 406 and status_of(r)["reason"] == "NotAcceptable", p
+    assert c("GET", path + "/w", headers={"Accept": "application/vnd.kubernetes.protobuf, application/json"}).status == 200
