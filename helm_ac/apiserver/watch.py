@@ -27,6 +27,9 @@ class Watch(Protocol):
 
 
 Sink = Callable[[dict[str, Any]], None]
+#: Events waiting for a slow client, at most; more end its stream (kube-apiserver's watch cache also
+#: closes a watcher whose buffer is full) rather than grow without bound.
+MAX_PENDING = 100_000
 #: The request key set once a stream's 200 has been sent (the audit log's code for a watch the client closes).
 STARTED = web.RequestKey("helm_ac.watch_started", bool)
 
@@ -56,9 +59,14 @@ async def stream(request: web.Request, open_watch: Callable[[Sink], Watch], *, t
     protobuf frame for a client that takes no JSON). ``drop_after`` (a fault) cuts the connection."""
     pending: list[bytes] = []
     wake = asyncio.Event()
+    overflow = False
 
     def sink(event: dict[str, Any]) -> None:
-        pending.append(frame(event))
+        nonlocal overflow
+        if len(pending) >= MAX_PENDING:  # a client that does not keep up: its watch ends, it re-watches
+            overflow = True
+        else:
+            pending.append(frame(event))
         wake.set()
 
     resp = web.StreamResponse(status=200, headers={"Content-Type": content_type, "Cache-Control": "no-cache, private"})
@@ -96,6 +104,8 @@ async def stream(request: web.Request, open_watch: Callable[[Sink], Watch], *, t
                 data = b"".join(pending)
                 pending.clear()
                 await resp.write(data)
+            if overflow:
+                break  # as kube-apiserver closes an unresponsive watcher: the stream ends, cleanly
             now = loop.time()
             if drop_at is not None and now >= drop_at:
                 if request.transport is not None:

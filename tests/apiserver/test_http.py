@@ -337,3 +337,15 @@ def test_custom_resources_have_no_protobuf(server):
         r = c("GET", p, headers={"Accept": "application/vnd.kubernetes.protobuf"})
         assert r.status == 406 and status_of(r)["reason"] == "NotAcceptable", p
     assert c("GET", path + "/w", headers={"Accept": "application/vnd.kubernetes.protobuf, application/json"}).status == 200
+
+
+def test_a_watch_that_falls_behind_ends(server, monkeypatch):
+    from helm_ac.apiserver import watch
+
+    _, c, store = server
+    monkeypatch.setattr(watch, "MAX_PENDING", 3)
+    for i in range(5):
+        c("POST", CM, cm(f"burst-{i}"))
+    r = c("GET", f"{CM}?watch=true&timeoutSeconds=30")  # the initial events come in one burst: too many
+    assert r.status == 200 and len(lines(r)) == 3  # ended (long before its timeout), cleanly
+    assert not store.watches
