@@ -442,6 +442,44 @@ def _replay(events: list, fmt: str, speed: float | None) -> None:
         sink(e)
 
 
+@cli.command(short_help="Run an in-memory Kubernetes API server (for helm, kubectl).")
+@click.option("--kubeconfig", type=click.Path(dir_okay=False), help="Write the kubeconfig here "
+              "(default: $XDG_STATE_HOME/helm-ac/cluster/kubeconfig).")
+@click.option("--host", type=click.Choice(["127.0.0.1", "::1"]), default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=0, show_default=True, help="0 = any free port.")
+@click.option("--tls/--no-tls", default=True, show_default=True, help="HTTPS with a CA of its own, or plain HTTP.")
+@click.option("--audit-log", type=click.Path(dir_okay=False), help="Append one JSON line per request.")
+@click.option("--readiness-log", type=click.Path(dir_okay=False), help="Append one JSON line per object ready "
+              "or failed.")
+@click.option("--rbac", is_flag=True, help="Authorize every request by RBAC (403 otherwise).")
+@click.option("--behaviour", type=click.Path(dir_okay=False), help="YAML settings of the simulated controllers.")
+@click.option("--seed", type=int, help="Seed for the simulated controllers and faults.")
+@click.option("--fault", "faults", multiple=True, metavar="SPEC", help="A fault to inject, e.g. "
+              "'verb=create,resource=secrets,error=429,retry-after=1' (repeatable).")
+def cluster(kubeconfig: str | None, host: str, port: int, tls: bool, audit_log: str | None,
+            readiness_log: str | None, rbac: bool, behaviour: str | None, seed: int | None,
+            faults: tuple[str, ...]) -> None:
+    """Run an in-memory Kubernetes API server on loopback until Ctrl-C.
+
+    Point helm, kubectl or the Python client at it with the kubeconfig it writes."""
+    from pathlib import Path
+
+    from helm_ac.actions.cluster import Cluster
+
+    def ready(server: Any, path: Path) -> None:
+        click.echo(f"Kubernetes API server (helm-ac) listening on {server.url}")
+        click.echo(f"kubeconfig: {path}")
+        click.echo(f"  export KUBECONFIG={path}")
+        click.echo("Stop with Ctrl-C.")
+
+    def opt(p: str | None) -> Path | None:
+        return Path(p) if p else None
+
+    Cluster(kubeconfig=opt(kubeconfig), host=host, port=port, tls=tls, audit_log=opt(audit_log),
+            readiness_log=opt(readiness_log), rbac=rbac, behaviour=opt(behaviour), seed=seed,
+            faults=list(faults)).run(ready)
+
+
 @cli.command(short_help="Print the CRDs of Definition and Dependency.")
 def crds() -> None:
     """Print the CustomResourceDefinitions of Definition and Dependency (appcontroller.k8s/v1alpha1)."""

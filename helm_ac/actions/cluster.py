@@ -1,0 +1,68 @@
+"""``helm ac cluster``: the embedded Kubernetes API server in the foreground.
+
+Checks what the user asked for (loopback host, port, files that must exist, fault specs) before
+anything starts, then runs :func:`helm_ac.apiserver.server.serve` until Ctrl-C or SIGTERM.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from helm_ac.apiserver.server import HOSTS, ApiServer, Options, serve
+from helm_ac.errors import UserError
+
+
+def default_kubeconfig() -> Path:
+    """``$XDG_STATE_HOME/helm-ac/cluster/kubeconfig`` (default ``~/.local/state/...``)."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "helm-ac" / "cluster" / "kubeconfig"
+
+
+@dataclass
+class Cluster:
+    kubeconfig: Path | None = None
+    host: str = "127.0.0.1"
+    port: int = 0
+    tls: bool = True
+    audit_log: Path | None = None
+    readiness_log: Path | None = None
+    rbac: bool = False
+    behaviour: Path | None = None
+    seed: int | None = None
+    faults: list[str] = field(default_factory=list)
+
+    def options(self) -> Options:
+        """The server's options, or a UserError naming the flag at fault."""
+        if self.host not in HOSTS:
+            raise UserError(f"--host {self.host}: the API server listens on loopback only",
+                            hint=f"Use --host {' or --host '.join(HOSTS)}.")
+        if not 0 <= self.port <= 65535:
+            raise UserError(f"--port {self.port}: not a TCP port", hint="Use 0 (any free port) to 65535.")
+        if self.behaviour is not None and not self.behaviour.is_file():
+            raise UserError(f"--behaviour {self.behaviour}: no such file",
+                            hint="Give a YAML file of the simulated controllers' settings (docs/cluster.md).")
+        from helm_ac.kubesim.behaviour import Behaviour
+        from helm_ac.kubesim.faults import FaultPlan
+
+        FaultPlan.parse(self.faults)  # a bad --fault or --behaviour fails before anything starts
+        if self.behaviour is not None:
+            Behaviour.from_file(self.behaviour)
+        for flag, path in (("--audit-log", self.audit_log), ("--readiness-log", self.readiness_log),
+                           ("--kubeconfig", self.kubeconfig)):
+            if path is not None and path.is_dir():
+                raise UserError(f"{flag} {path}: is a directory", hint="Give a file path.")
+        return Options(host=self.host, port=self.port, tls=self.tls, rbac=self.rbac, audit_log=self.audit_log,
+                       readiness_log=self.readiness_log, behaviour=self.behaviour, seed=self.seed,
+                       faults=list(self.faults))
+
+    def run(self, on_ready: Callable[[ApiServer, Path], None]) -> None:
+        """Serve until interrupted; ``on_ready(server, kubeconfig)`` once it listens."""
+        options = self.options()
+        try:
+            asyncio.run(serve(options, self.kubeconfig or default_kubeconfig(), on_ready))
+        except OSError as exc:
+            raise UserError(f"cannot start the API server on {self.host}:{self.port}: {exc.strerror or exc}",
+                            hint="Pick another --port (0 = any free port).") from None
