@@ -124,8 +124,11 @@ def _cr_oa(s: Any) -> Any:
         return [_cr_oa(x) for x in s]
     if not isinstance(s, dict):
         return s
-    return {k: (_cr_oa(v) if isinstance(v, (dict, list)) and k != "enum" and k != "default" and k != "example"
-                else v) for k, v in s.items()}
+    out = {k: (_cr_oa(v) if isinstance(v, (dict, list)) and k not in ("enum", "default", "example") else v)
+           for k, v in s.items()}
+    if out.get("x-kubernetes-int-or-string") and "anyOf" not in out and "type" not in out:
+        out["anyOf"] = [{"type": "integer"}, {"type": "string"}]  # as the apiextensions server publishes it
+    return out
 
 
 def _cr_schemas(r: Resource, schema: dict[str, Any] | None) -> dict[str, Any]:

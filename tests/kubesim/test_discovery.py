@@ -196,6 +196,8 @@ def test_openapi_cached_and_hash_follows_content(registry):
     assert name == "com.example.v1.Widget"
     schema = one.document["components"]["schemas"][name]
     assert schema["properties"]["spec"]["properties"]["size"] == {"type": "integer", "minimum": 1}
+    assert schema["properties"]["spec"]["properties"]["port"] == {
+        "x-kubernetes-int-or-string": True, "anyOf": [{"type": "integer"}, {"type": "string"}]}
     assert schema["x-kubernetes-group-version-kind"] == [{"group": "example.com", "kind": "Widget", "version": "v1"}]
     patch = one.document["paths"]["/apis/example.com/v1/namespaces/{namespace}/widgets/{name}"]["patch"]
     assert "application/strategic-merge-patch+json" not in patch["requestBody"]["content"]
@@ -442,3 +444,22 @@ def test_validate_of_a_crd_object_includes_the_apiextensions_checks(registry):
     assert e.value.details["causes"] == [{
         "reason": "FieldValueInvalid", "field": "metadata.name",
         "message": 'Invalid value: "gadgets.example.com": must be spec.names.plural+"."+spec.group'}]
+
+
+def test_structural_schema_extensions_prune_as_the_server_does():
+    crd = widget_crd()
+    crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"].update({
+        "template": {"type": "object", "x-kubernetes-embedded-resource": True,
+                     "properties": {"spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}},
+        "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+        "limit": {"type": "integer", "minimum": 1, "exclusiveMinimum": True}})
+    res = crds.resources(crd)[0]
+    obj = widget(size=1, labels={"any-key": "v"},
+                 template={"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"free": 1},
+                           "extra": True})
+    assert validation.unknown_fields(res, obj, crd=crd) == [("spec", "template", "extra")]
+    with pytest.raises(StatusError) as e:
+        validation.validate(res, widget(size=1, labels={"k": 1}, limit=1), crd=crd)
+    assert [(c["reason"], c["field"]) for c in e.value.details["causes"]] == [
+        ("FieldValueTypeInvalid", "spec.labels.k"), ("FieldValueInvalid", "spec.limit")]
+    assert e.value.details["causes"][1]["message"] == "Invalid value: 1: spec.limit in body should be greater than 1"
