@@ -23,7 +23,6 @@ from __future__ import annotations
 import base64
 import builtins
 import copy
-import importlib
 import json
 import random
 import re
@@ -36,13 +35,16 @@ from typing import Any, Callable, Iterator
 import orjson
 
 from ..clock import Loop
+from . import patch as kpatch
 from .errors import StatusError, bad_request, conflict, invalid, not_found
 from .resources import Registry, Resource
+from .schemas import Schema, schema_for, schema_from_crd
 from .selectors import (FieldSelector, LabelSelector, check_fields, object_fields, parse_field_selector,
                         parse_label_selector)
 
 Obj = dict[str, Any]
 _Key = tuple[str, str]  # (group, plural): one storage for all versions of a resource
+PatchBody = bytes | dict[str, Any] | list[Any]  # raw bytes, or a parsed patch
 
 NAMESPACE_FINALIZER = "kubernetes"
 ORPHAN = "orphan"
@@ -228,7 +230,7 @@ class Store:
         self._admission: list[Callable[[Operation], None]] = []
         self._queue: deque[Change] = deque()
         self._draining = False
-        self._crd_schemas: dict[tuple[str, str], tuple[Obj, Any]] = {}  # (crd, version) -> (that CRD, schema)
+        self._crd_schemas: dict[tuple[str, str], tuple[Obj, Schema | None]] = {}  # (crd, version) -> (that CRD, schema)
         ns = registry.lookup("", "v1", "namespaces")
         if ns is not None:
             for name in SYSTEM_NAMESPACES:
@@ -421,12 +423,8 @@ class Store:
         base = base[:58] if len(base) > 58 else base
         return base + "".join(self._rng.choice(_GENERATE_ALPHABET) for _ in range(5))
 
-    def _schema(self, res: Resource) -> Any:
-        """The patch module's schema of ``res`` (None for custom resources without one)."""
-        try:
-            schemas = importlib.import_module("helm_ac.kubesim.schemas")
-        except ModuleNotFoundError:
-            return None
+    def _schema(self, res: Resource) -> Schema | None:
+        """The schema of ``res`` (None for custom resources whose CRD has none)."""
         if res.crd:
             crd = self._objs.get(_CRD_KEY, {}).get("", {}).get(res.crd)
             if crd is None:
@@ -438,24 +436,15 @@ class Store:
             schema = None
             for v in (crd.get("spec") or {}).get("versions") or ():
                 if v.get("name") == res.version and (v.get("schema") or {}).get("openAPIV3Schema"):
-                    schema = schemas.schema_from_crd(v["schema"]["openAPIV3Schema"])
+                    schema = schema_from_crd(v["schema"]["openAPIV3Schema"])
             self._crd_schemas[cache_key] = (crd, schema)
             return schema
-        return schemas.schema_for(res.group_version, res.kind)
-
-    def _patch_module(self) -> Any:
-        try:
-            return importlib.import_module("helm_ac.kubesim.patch")
-        except ModuleNotFoundError:
-            return None
+        return schema_for(res.group_version, res.kind)
 
     def _managed(self, res: Resource, old: Obj | None, new: Obj, manager: str | None,
                  subresource: str | None) -> None:
         """``managedFields`` of ``new`` after a non-apply write (patch.record_update)."""
-        mod = self._patch_module()
-        if mod is None:
-            return
-        fields = mod.record_update(old, new, manager=manager or "unknown", schema=self._schema(res),
+        fields = kpatch.record_update(old, new, manager=manager or "unknown", schema=self._schema(res),
                                    now=self._now(), subresource=subresource)
         if fields:
             new["metadata"]["managedFields"] = fields
@@ -602,7 +591,8 @@ class Store:
             spec["finalizers"] = [NAMESPACE_FINALIZER]
             new["status"] = {"phase": "Active"}
             labels = meta.get("labels")
-            meta["labels"] = {**(labels if isinstance(labels, dict) else {}), "kubernetes.io/metadata.name": meta["name"]}
+            meta["labels"] = {**(labels if isinstance(labels, dict) else {}),
+                              "kubernetes.io/metadata.name": meta["name"]}
         elif _key(res) == ("", "pods"):
             new["status"] = {"phase": "Pending"}
         op = Operation("create", res, namespace, meta["name"], new, None, None, dry_run, user)
@@ -729,10 +719,10 @@ class Store:
         new = op.obj or new
         meta = new["metadata"]
         meta["resourceVersion"] = om["resourceVersion"]
+        if self._unchanged(old, new):  # before managedFields: a no-op costs no field bookkeeping
+            return old
         if not managed:
             self._managed(res, old, new, field_manager, subresource)
-        if self._unchanged(old, new):
-            return old
         if dry_run:
             return new
         if self._gone(res, new):
@@ -762,7 +752,7 @@ class Store:
         return True
 
     # ------------------------------------------------------------------ patch
-    def patch(self, res: Resource, namespace: str | None, name: str, patch_type: str, body: bytes | Obj | builtins.list[Any], *,
+    def patch(self, res: Resource, namespace: str | None, name: str, patch_type: str, body: PatchBody, *,
               subresource: str | None = None, force: bool = False, dry_run: bool = False,
               field_manager: str | None = None, user: str = "") -> tuple[Obj, bool]:
         out = self._patch(res, namespace, name, patch_type, body, subresource=subresource, force=force,
@@ -770,10 +760,10 @@ class Store:
         self._drain()
         return out
 
-    def _patch(self, res: Resource, namespace: str | None, name: str, patch_type: str, body: bytes | Obj | builtins.list[Any], *,
+    def _patch(self, res: Resource, namespace: str | None, name: str, patch_type: str, body: PatchBody, *,
                subresource: str | None, force: bool, dry_run: bool, field_manager: str | None,
                user: str) -> tuple[Obj, bool]:
-        mod = importlib.import_module("helm_ac.kubesim.patch")
+        mod = kpatch
         doc = self._patch_body(patch_type, body)
         ns = namespace if res.namespaced else None
         live = self._bucket(res, ns).get(name)
@@ -789,7 +779,8 @@ class Store:
                 raise bad_request(f"the name of the object ({applied_meta['name']}) does not match the name on "
                                   f"the URL ({name})")
             new = mod.server_side_apply(None if live is None else _copy(live), doc, manager=field_manager,
-                                        force=force, schema=self._schema(res), now=self._now())
+                                        force=force, schema=self._schema(res), now=self._now(),
+                                        subresource=subresource)
             new = _copy(new)
             new.setdefault("metadata", {})["name"] = name
             if live is None:
@@ -835,7 +826,7 @@ class Store:
                             field_manager=field_manager, user=user, managed=False), False
 
     @staticmethod
-    def _patch_body(patch_type: str, body: bytes | Obj | builtins.list[Any]) -> Any:
+    def _patch_body(patch_type: str, body: PatchBody) -> Any:
         if not isinstance(body, (bytes, bytearray, str)):
             return _copy(body)  # the result may share parts of the patch: they must be the store's own
         text = body.decode() if isinstance(body, (bytes, bytearray)) else body
@@ -1145,6 +1136,12 @@ class Store:
             if since < self._floor:
                 oldest = self._history[0].rv if self._history else self._rv
                 raise StatusError(410, "Expired", f"too old resource version: {since} ({oldest - 1})")
+            if since > self._rv:  # from another server's life: the watch cache waits, then gives up
+                raise StatusError(504, "Timeout",
+                                  f"Timeout: Too large resource version: {since}, current: {self._rv}",
+                                  details={"causes": [{"reason": "ResourceVersionTooLarge",
+                                                       "message": "Too large resource version"}],
+                                           "retryAfterSeconds": 1}, retry_after=1)
             replay = self._events_after(since)
         if initial:
             resources = [res] if res is not None else self._stored_resources()

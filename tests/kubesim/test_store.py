@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import copy
 import re
-import sys
-import types
 from typing import Any
 
 import pytest
@@ -348,7 +346,8 @@ def test_foreground_deletion_waits_for_blocking_dependents(store, R):
     assert all(p["metadata"].get("deletionTimestamp") for p in store.list(R("pods"), "default")["items"])
     assert store.find(R("deployments", "apps"), "default", "web") is not None
     for p in store.list(R("pods"), "default")["items"]:
-        store.update(R("pods"), "default", p["metadata"]["name"], {**p, "metadata": {**p["metadata"], "finalizers": []}})
+        store.update(R("pods"), "default", p["metadata"]["name"],
+                     {**p, "metadata": {**p["metadata"], "finalizers": []}})
     assert store.find(R("replicasets", "apps"), "default", "web-1") is None
     assert store.find(R("deployments", "apps"), "default", "web") is None
 
@@ -658,49 +657,7 @@ def test_delete_collection(store, R):
 
 # ---------------------------------------------------------------------------------------------- patch
 
-def _merge(obj: Any, patch: Any) -> Any:
-    if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    out = dict(obj) if isinstance(obj, dict) else {}
-    for k, v in patch.items():
-        if v is None:
-            out.pop(k, None)
-        else:
-            out[k] = _merge(out.get(k), v)
-    return out
-
-
-@pytest.fixture
-def patch_module(monkeypatch):
-    """The patch module of the contract, or (until it lands) a minimal stand-in for merge and JSON patches."""
-    try:
-        import helm_ac.kubesim.patch as real
-        return real
-    except ModuleNotFoundError:
-        pass
-    import jsonpatch
-
-    m = types.ModuleType("helm_ac.kubesim.patch")
-
-    def entry(manager: str, op: str, api_version: str, now: str) -> dict:
-        return {"manager": manager, "operation": op, "apiVersion": api_version, "time": now,
-                "fieldsType": "FieldsV1", "fieldsV1": {}}
-
-    m.json_patch = lambda obj, ops: jsonpatch.apply_patch(obj, ops)  # type: ignore[attr-defined]
-    m.merge_patch = _merge  # type: ignore[attr-defined]
-    m.record_update = lambda old, new, *, manager, schema, now, subresource=None: \
-        [entry(manager, "Update", new["apiVersion"], now)]  # type: ignore[attr-defined]
-
-    def ssa(live, applied, *, manager, force, schema, now):
-        out = _merge(live or {}, applied)
-        out.setdefault("metadata", {})["managedFields"] = [entry(manager, "Apply", applied["apiVersion"], now)]
-        return out
-    m.server_side_apply = ssa  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "helm_ac.kubesim.patch", m)
-    return m
-
-
-def test_merge_and_json_patches(store, R, patch_module):
+def test_merge_and_json_patches(store, R):
     r = R("configmaps")
     store.create(r, "default", cm("a"), field_manager="tester")
     out, created = store.patch(r, "default", "a", "merge", b'{"data": {"k": null, "n": "1"}}')
@@ -712,10 +669,11 @@ def test_merge_and_json_patches(store, R, patch_module):
     assert (e.code, e.reason) == (409, "Conflict")
     assert err(store.patch, r, "default", "ghost", "merge", {}).code == 404
     e = err(store.patch, r, "default", "a", "merge", {}, force=True)
-    assert e.message == 'PatchOptions.meta.k8s.io "" is invalid: force: Forbidden: may not be specified for non-apply patch'
+    assert e.message == ('PatchOptions.meta.k8s.io "" is invalid: force: Forbidden: may not be specified for '
+                         'non-apply patch')
 
 
-def test_apply_creates_then_updates(store, R, patch_module):
+def test_apply_creates_then_updates(store, R):
     r = R("configmaps")
     body = b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata:\n  k: v\n"
     e = err(store.patch, r, "default", "a", "apply", body)
@@ -753,3 +711,50 @@ def test_all_versions_of_a_resource_share_one_storage(store, R):
     assert store.get(v1, "default", "h")["apiVersion"] == "autoscaling/v1"
     assert [o["apiVersion"] for o in store.list(v1, None)["items"]] == ["autoscaling/v1"]
     assert store.get(v2, "default", "h")["apiVersion"] == "autoscaling/v2"
+
+
+def test_managed_fields_follow_every_write(store, R):
+    r = R("configmaps")
+    a = store.create(r, "default", cm("a"), field_manager="helm")
+    assert [(m["manager"], m["operation"]) for m in a["metadata"]["managedFields"]] == [("helm", "Update")]
+    a = store.update(r, "default", "a", {**a, "data": {"k": "v", "extra": "1"}}, field_manager="kubectl-edit")
+    assert [m["manager"] for m in a["metadata"]["managedFields"]] == ["helm", "kubectl-edit"]
+    assert a["metadata"]["managedFields"][0]["time"] == "2027-01-15T08:00:00Z"
+
+
+def test_strategic_merge_patch_uses_the_kinds_schema(store, R):
+    dep = R("deployments", "apps")
+    store.create(dep, "default", {"metadata": {"name": "d"}, "spec": {"template": {"spec": {"containers": [
+        {"name": "a", "image": "a:1"}, {"name": "b", "image": "b:1"}]}}}})
+    out, _ = store.patch(dep, "default", "d", "strategic",
+                         {"spec": {"template": {"spec": {"containers": [{"name": "b", "image": "b:2"}]}}}})
+    assert out["spec"]["template"]["spec"]["containers"] == [{"name": "a", "image": "a:1"},
+                                                             {"name": "b", "image": "b:2"}]
+    assert out["metadata"]["generation"] == 2
+    store.create(WIDGETS, "default", {"metadata": {"name": "w"}})
+    assert err(store.patch, WIDGETS, "default", "w", "strategic", {"spec": {}}).code == 415
+
+
+def test_apply_conflicts_unless_forced(store, R):
+    r = R("configmaps")
+    body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}, "data": {"k": "v"}}
+    store.patch(r, "default", "a", "apply", body, field_manager="helm")
+    other = {**body, "data": {"k": "mine"}}
+    e = err(store.patch, r, "default", "a", "apply", other, field_manager="kubectl")
+    assert (e.code, e.reason) == (409, "Conflict")
+    out, created = store.patch(r, "default", "a", "apply", other, field_manager="kubectl", force=True)
+    assert not created and out["data"] == {"k": "mine"}
+    # a field the manager no longer applies is removed
+    store.patch(r, "default", "b", "apply", {**body, "metadata": {"name": "b"}, "data": {"x": "1", "y": "2"}},
+                field_manager="helm")
+    out, _ = store.patch(r, "default", "b", "apply", {**body, "metadata": {"name": "b"}, "data": {"x": "1"}},
+                         field_manager="helm")
+    assert out["data"] == {"x": "1"}
+
+
+def test_a_watch_from_the_future_is_too_large(store, R):
+    future = int(store.resource_version) + 10
+    e = err(store.watch, R("configmaps"), None, lambda ev: None, resource_version=str(future))
+    assert (e.code, e.reason) == (504, "Timeout")
+    assert e.message == f"Timeout: Too large resource version: {future}, current: {store.resource_version}"
+    assert e.details and e.details["causes"][0]["reason"] == "ResourceVersionTooLarge"
