@@ -707,6 +707,29 @@ def _to_set(value: JSON, schema: Schema | None, path: Path, out: FieldSet) -> No
             out.add(child)
 
 
+def _duplicates(value: JSON, schema: Schema | None, path: Path = ()) -> list[str]:
+    """Map-list and set-list items an applied configuration repeats (apply refuses them)."""
+    t = _Type(schema, value)
+    out: list[str] = []
+    if t.kind == "list" and t.rel != "atomic" and isinstance(value, list):
+        seen: set[PathElement] = set()
+        reported: set[PathElement] = set()
+        for i, item in enumerate(value):
+            pe = t.item_pe(item, i)
+            if pe in seen and pe not in reported:
+                out.append(f"{path_str(path)}: duplicate entries for key {_pe_str(pe)}")
+                reported.add(pe)
+            seen.add(pe)
+        for i, item in enumerate(value):
+            pe = t.item_pe(item, i)
+            if pe not in reported:
+                out.extend(_duplicates(item, t.item_schema(), path + (pe,)))
+    elif t.kind == "map" and t.rel != "atomic" and isinstance(value, dict):
+        for k, v in sorted(value.items()):  # structured-merge-diff walks fields in name order
+            out.extend(_duplicates(v, t.child(k), path + (("f", k),)))
+    return out
+
+
 def _merge_smd(lhs: JSON, rhs: JSON, schema: Schema | None) -> JSON:
     """structured-merge-diff's ``Merge``: the applied configuration (rhs) over the live object."""
     if rhs is _MISSING:
@@ -1140,13 +1163,35 @@ def _update_others(live: JSON, new: JSON, managers: list[_Manager], me: tuple, s
 BEFORE_FIRST_APPLY = "before-first-apply"
 
 
+def reset_fields(schema: Schema | None, subresource: str | None) -> tuple[str, ...]:
+    """The top-level fields a write leaves as they are and nobody owns through it (the resource
+    strategies' ``GetResetFields``): ``status`` for writes to a kind that has one, everything but
+    ``status`` and ``metadata`` for writes to ``/status``. A custom resource whose CRD has no status
+    subresource needs ``reset=()`` from the caller."""
+    if schema is None or schema.field("status") is None:
+        return ()
+    if subresource == "status":
+        return tuple(f for f in schema.properties if f not in ("status", "metadata", "apiVersion", "kind"))
+    return () if subresource else ("status",)
+
+
+def _without(obj: dict, fields: Iterable[str]) -> dict:
+    fields = tuple(fields)
+    if not fields or not any(f in obj for f in fields):
+        return obj
+    return {k: v for k, v in obj.items() if k not in fields}
+
+
 def server_side_apply(live: dict | None, applied: dict, *, manager: str, force: bool,
-                      schema: Schema | None, now: str, subresource: str | None = None) -> dict:
+                      schema: Schema | None, now: str, subresource: str | None = None,
+                      reset: Iterable[str] | None = None) -> dict:
     """Server-side apply of ``applied`` by ``manager`` onto ``live`` (None: the object is created
     from the applied configuration). Returns the new object with its ``metadata.managedFields``;
     raises 409 Conflict (``FieldManagerConflict`` causes) when another manager owns a field this
     apply changes, unless ``force``. The fields of an existing object without managed fields are
-    first given to ``before-first-apply``, as kube-apiserver does."""
+    first given to ``before-first-apply``, as kube-apiserver does. The ``reset`` top-level fields
+    (default :func:`reset_fields`: ``status`` on the main resource) keep their live values: what
+    the configuration says there is ignored, owned by nobody, and conflicts with nobody."""
     if not isinstance(applied, dict):
         raise bad_request("error decoding YAML: the applied configuration is not an object")
     meta = applied.get("metadata")
@@ -1155,13 +1200,26 @@ def server_side_apply(live: dict | None, applied: dict, *, manager: str, force: 
     if not manager:
         raise bad_request("PATCH, application/apply-patch+yaml requires fieldManager to be set")
     api_version = str(applied.get("apiVersion") or (live or {}).get("apiVersion") or "")
+    live_version = str((live or {}).get("apiVersion") or "")
+    if live_version and api_version != live_version:
+        raise bad_request(f"Incorrect version specified in apply patch. Specified patch version: {api_version}, "
+                          f"expected: {live_version}")
+    duplicates = _duplicates(applied, schema)
+    if duplicates:
+        meta = applied.get("metadata") if isinstance(applied.get("metadata"), dict) else {}
+        group, _, version = api_version.rpartition("/")
+        where = (f"{meta.get('namespace', '')}/{meta.get('name', '')}; {group}/{version}, "  # type: ignore[union-attr]
+                 f"Kind={applied.get('kind', '')}")
+        text = duplicates[0] if len(duplicates) == 1 else "errors:\n" + "\n".join(f"  {d}" for d in duplicates)
+        raise StatusError(500, "", f"failed to create typed patch object ({where}): {text}")
     managers = _decode_managers(((live or {}).get("metadata") or {}).get("managedFields") or []) or []
+    ignored = tuple(reset_fields(schema, subresource) if reset is None else reset)
     base = _copy(_without_managed_fields(live))
     if live is not None and not managers:
         # an object nobody tracked: its fields go to "before-first-apply" first (skipNonApplied)
         managers = _decode_managers(record_update(None, base, manager=BEFORE_FIRST_APPLY, schema=schema,
-                                                  now=now)) or []
-    config = _copy(applied)
+                                                  now=now, subresource=subresource, reset=ignored)) or []
+    config = _copy(_without(applied, ignored))
     merged = _merge_smd(base, config, schema)
     me = _Manager(manager, "Apply", api_version, subresource or "", now, set())
     last = next((m for m in managers if m.ident == me.ident), None)
@@ -1199,12 +1257,13 @@ def _prune(merged: JSON, managers: list[_Manager], last: FieldSet, schema: Schem
 
 
 def record_update(old: dict | None, new: dict, *, manager: str, schema: Schema | None, now: str,
-                  subresource: str | None = None) -> list[dict]:
+                  subresource: str | None = None, reset: Iterable[str] | None = None) -> list[dict]:
     """The ``managedFields`` after a create, update or non-apply patch by ``manager``
     (``operation: Update``): it gets the fields it added or changed, the other managers lose them
     and those it removed. Managed fields the client sent in ``new`` are taken as given (an empty
     list resets them), as kube-apiserver does; a subresource write keeps the live object's. An
-    existing object (with a uid) that has no managed fields stays untracked until first applied."""
+    existing object (with a uid) that has no managed fields stays untracked until first applied.
+    The ``reset`` top-level fields (default :func:`reset_fields`) change no ownership."""
     old_entries = ((old or {}).get("metadata") or {}).get("managedFields") or []
     new_meta = new.get("metadata") or {}
     sent = new_meta.get("managedFields") if isinstance(new_meta, dict) else None
@@ -1222,8 +1281,9 @@ def record_update(old: dict | None, new: dict, *, manager: str, schema: Schema |
         return []  # an existing object nobody tracks stays untracked until it is applied (skipNonApplied)
     api_version = str(new.get("apiVersion") or (old or {}).get("apiVersion") or "")
     me = _Manager(manager or "unknown", "Update", api_version, subresource or "", now, set())
-    before = _without_managed_fields(old)
-    after = _without_managed_fields(new)
+    ignored = tuple(reset_fields(schema, subresource) if reset is None else reset)
+    before = _without(_without_managed_fields(old), ignored)
+    after = _without(_without_managed_fields(new), ignored)
     current = ("", "current-operation", "", "")
     cmp = _update_others(before, after, managers, current, schema, True)
     took = (cmp.modified | cmp.added) - _STRIPPED

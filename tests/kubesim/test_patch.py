@@ -408,6 +408,61 @@ def test_apply_conflicts_list_every_field_and_name_appliers_without_version():
         ".spec.replicas", '.spec.template.spec.containers[name="web"].image']
 
 
+def test_status_is_reset_on_the_main_resource_and_only_status_is_written_on_status():
+    live = _live_deployment()
+    live["metadata"]["managedFields"] = P.record_update(None, _deployment_config(), manager="helm",
+                                                        schema=DEPLOYMENT, now=NOW)
+    cfg = _deployment_config(replicas=2) | {"status": {"replicas": 9, "conditions": []}}
+    out = P.server_side_apply(live, cfg, manager="kubectl", force=False, schema=DEPLOYMENT, now=NOW)
+    assert out["status"] == live["status"]
+    assert all("f:status" not in e["fieldsV1"] for e in _entries(out))
+    created = P.server_side_apply(None, cfg, manager="kubectl", force=False, schema=DEPLOYMENT, now=NOW)
+    assert "status" not in created
+    # the controller writes status through /status: it owns status only, in its own entry
+    new = json.loads(json.dumps(out))
+    new["status"]["readyReplicas"] = 1
+    new["spec"]["replicas"] = 7
+    entries = P.record_update(out, new, manager="kube-controller-manager", schema=DEPLOYMENT, now=LATER,
+                              subresource="status")
+    kcm = next(e for e in entries if e["manager"] == "kube-controller-manager")
+    assert kcm["subresource"] == "status" and kcm["fieldsV1"] == {"f:status": {"f:readyReplicas": {}}}
+    applied = P.server_side_apply(out, {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+                                        "spec": {"replicas": 7}, "status": {"observedGeneration": 3}},
+                                  manager="ctl", force=False, schema=DEPLOYMENT, now=LATER, subresource="status")
+    assert applied["spec"] == out["spec"] and applied["status"]["observedGeneration"] == 3
+    # a custom resource without a status subresource: the caller says nothing is reset
+    cr = P.server_side_apply(None, {"apiVersion": "example.com/v1", "kind": "W", "metadata": {"name": "w"},
+                                    "status": {"ok": True}},
+                             manager="m", force=False, schema=schema_from_crd({"type": "object", "properties": {
+                                 "status": {"type": "object", "properties": {"ok": {"type": "boolean"}}}}}),
+                             now=NOW, reset=())
+    assert cr["status"] == {"ok": True}
+
+
+def test_apply_refuses_duplicate_items_and_another_version():
+    cfg = _deployment_config()
+    web = cfg["spec"]["template"]["spec"]["containers"][0]
+    web["env"] = [{"name": "FOO", "value": "x"}, {"name": "FOO", "value": "y"}]
+    with pytest.raises(StatusError) as e:
+        P.server_side_apply(None, cfg, manager="helm", force=False, schema=DEPLOYMENT, now=NOW)
+    assert (e.value.code, e.value.message) == (500, (
+        'failed to create typed patch object (demo/web; apps/v1, Kind=Deployment): '
+        '.spec.template.spec.containers[name="web"].env: duplicate entries for key [name="FOO"]'))
+    web["ports"] = [{"containerPort": 93}, {"containerPort": 93, "protocol": "TCP"}]
+    with pytest.raises(StatusError) as e:
+        P.server_side_apply(None, cfg, manager="helm", force=False, schema=DEPLOYMENT, now=NOW)
+    assert e.value.message.endswith(
+        'errors:\n  .spec.template.spec.containers[name="web"].env: duplicate entries for key [name="FOO"]\n'
+        '  .spec.template.spec.containers[name="web"].ports: duplicate entries for key '
+        '[containerPort=93,protocol="TCP"]')
+    live = P.server_side_apply(None, _deployment_config(), manager="helm", force=False, schema=DEPLOYMENT, now=NOW)
+    with pytest.raises(StatusError) as e:
+        P.server_side_apply(live, _deployment_config() | {"apiVersion": "apps/v1beta2"}, manager="helm",
+                            force=False, schema=DEPLOYMENT, now=NOW)
+    assert (e.value.code, e.value.message) == (400, "Incorrect version specified in apply patch. Specified patch "
+                                                    "version: apps/v1beta2, expected: apps/v1")
+
+
 def test_apply_rejects_managed_fields_in_the_configuration():
     cfg = _deployment_config()
     cfg["metadata"]["managedFields"] = [{"manager": "x"}]
@@ -627,3 +682,31 @@ def test_apply_structured_merge_diff_scenarios(ops, final, owners):
     got = {e["manager"]: {P.path_str(p) for p in P.parse_fields_v1(e["fieldsV1"])}
            for e in live["metadata"]["managedFields"]}
     assert got == owners
+
+
+_env = st.fixed_dictionaries({"name": st.sampled_from(["A", "B", "C"])}, optional={"value": st.sampled_from(["1", "2"])})
+_container = st.fixed_dictionaries(
+    {"name": st.sampled_from(["web", "side", "init"]), "image": st.sampled_from(["a:1", "a:2"])},
+    optional={"env": st.lists(_env, min_size=1, max_size=3, unique_by=lambda e: e["name"]),
+              "args": st.lists(st.sampled_from(["-v", "-q"]), min_size=1, max_size=2)})
+_spec = st.fixed_dictionaries(
+    {"template": st.fixed_dictionaries({"spec": st.fixed_dictionaries({"containers": st.lists(
+        _container, min_size=1, max_size=3, unique_by=lambda c: c["name"])})})},
+    optional={"replicas": st.integers(0, 3), "paused": st.booleans()})
+_deployments = st.builds(lambda spec, labels: {
+    "apiVersion": "apps/v1", "kind": "Deployment",
+    "metadata": {"name": "web", "namespace": "demo", **({"labels": labels} if labels else {})}, "spec": spec},
+    _spec, _data)
+
+
+@settings(max_examples=60, deadline=None)
+@given(_deployments, _deployments)
+def test_apply_by_a_sole_manager_gives_what_it_applies(first, second):
+    """What one manager applies over its own earlier apply is exactly its new configuration:
+    fields, list items and map keys it no longer applies are gone (and applying it again changes
+    nothing)."""
+    fresh = P.server_side_apply(None, second, manager="helm", force=False, schema=DEPLOYMENT, now=NOW)
+    live = P.server_side_apply(None, first, manager="helm", force=False, schema=DEPLOYMENT, now=NOW)
+    out = P.server_side_apply(live, second, manager="helm", force=False, schema=DEPLOYMENT, now=NOW)
+    assert out == fresh
+    assert P.server_side_apply(out, second, manager="helm", force=False, schema=DEPLOYMENT, now=NOW) == out
