@@ -757,6 +757,129 @@ def escalation_admission(authorizer: Authorizer) -> Callable[[Any], None]:
     return admit
 
 
+# --- reviews: kubectl auth can-i / whoami, TokenReview ----------------------------------------------
+
+#: The create-only review resources :func:`create_review` answers, by (group, plural).
+REVIEWS = {("authorization.k8s.io", "selfsubjectaccessreviews"): "SelfSubjectAccessReview",
+           ("authorization.k8s.io", "subjectaccessreviews"): "SubjectAccessReview",
+           ("authorization.k8s.io", "localsubjectaccessreviews"): "LocalSubjectAccessReview",
+           ("authorization.k8s.io", "selfsubjectrulesreviews"): "SelfSubjectRulesReview",
+           ("authentication.k8s.io", "selfsubjectreviews"): "SelfSubjectReview",
+           ("authentication.k8s.io", "tokenreviews"): "TokenReview"}
+
+
+def _invalid_value(value: object) -> str:
+    return "null" if value is None else json.dumps(value, separators=(",", ":"))
+
+
+def create_review(group: str, plural: str, body: Mapping[str, Any], *, requester: UserInfo,
+                  authorizer: Authorizer | None, authenticator: Authenticator | None = None,
+                  namespace: str | None = None) -> dict:
+    """Answer a POST of a review resource (``kubectl auth can-i`` sends a SelfSubjectAccessReview,
+    ``kubectl auth whoami`` a SelfSubjectReview) with the object and its ``status``, as kube-apiserver
+    does (201). Without an authorizer (no ``--rbac``) every authenticated request is allowed, and the
+    review says so. 400 for a body of another kind, 422 for a spec kube-apiserver refuses."""
+    kind = REVIEWS.get((group, plural))
+    if kind is None:
+        raise not_found(plural, "", group)
+    if not isinstance(body, Mapping) or body.get("kind", kind) != kind:
+        got = body.get("kind") if isinstance(body, Mapping) else type(body).__name__
+        raise bad_request(f"the body of {plural}.{group} must be a {group}/v1 {kind}, not {got}")
+    spec = body.get("spec") or {}
+    if not isinstance(spec, Mapping):
+        raise bad_request(f"{kind}.spec must be an object")
+    out: dict[str, Any] = {"kind": kind, "apiVersion": f"{group}/v1",
+                           "metadata": {**({"namespace": namespace} if namespace else {}), "creationTimestamp": None},
+                           "spec": dict(spec), "status": {}}
+    if kind == "SelfSubjectReview":
+        out.pop("spec")
+        out["status"] = {"userInfo": _user_info(requester)}
+        return out
+    if kind == "TokenReview":
+        if authenticator is None:
+            raise StatusError(503, "ServiceUnavailable", "token review is not available on this server")
+        token = spec.get("token")
+        if not isinstance(token, str) or not token:
+            raise invalid(kind, "", [{"reason": "FieldValueRequired", "field": "spec.token",
+                                      "message": "Required value: token must be specified"}], group=group)
+        who = authenticator.authenticate_token(token)
+        out["status"] = ({"authenticated": True, "user": _user_info(who), "audiences": [authenticator.issuer]}
+                         if who is not None else {"user": {}, "error": "invalid bearer token"})
+        return out
+    if kind == "SelfSubjectRulesReview":
+        ns = spec.get("namespace") or ""
+        out["status"] = _rules_review(authorizer, requester, str(ns))
+        return out
+    res_attrs, non_res = spec.get("resourceAttributes"), spec.get("nonResourceAttributes")
+    causes = []
+    if res_attrs is not None and non_res is not None:
+        causes.append({"reason": "FieldValueInvalid", "field": "spec.nonResourceAttributes",
+                       "message": f"Invalid value: {_invalid_value(non_res)}: cannot be specified in combination "
+                                  f"with resourceAttributes"})
+    if res_attrs is None and non_res is None:
+        causes.append({"reason": "FieldValueInvalid", "field": "spec.resourceAttributes",
+                       "message": "Invalid value: null: exactly one of nonResourceAttributes or resourceAttributes "
+                                  "must be specified"})
+    if kind in ("SubjectAccessReview", "LocalSubjectAccessReview"):
+        if not spec.get("user") and not spec.get("groups"):
+            causes.append({"reason": "FieldValueInvalid", "field": "spec.user",
+                           "message": f"Invalid value: {_invalid_value(spec.get('user', ''))}: at least one of user "
+                                      f"or group must be specified"})
+        subject = UserInfo(str(spec.get("user") or ""), tuple(str(g) for g in spec.get("groups") or []),
+                           str(spec.get("uid") or ""))
+    else:
+        subject = requester
+    if kind == "LocalSubjectAccessReview":
+        if non_res is not None:
+            causes.append({"reason": "FieldValueInvalid", "field": "spec.nonResourceAttributes",
+                           "message": f"Invalid value: {_invalid_value(non_res)}: disallowed on this kind of request"})
+        if isinstance(res_attrs, Mapping) and res_attrs.get("namespace", "") != (namespace or ""):
+            causes.append({"reason": "FieldValueInvalid", "field": "spec.resourceAttributes.namespace",
+                           "message": f"Invalid value: {_invalid_value(res_attrs.get('namespace', ''))}: must match "
+                                      f"metadata.namespace"})
+    if causes:
+        raise invalid(kind, "", causes, group=group)
+    if isinstance(res_attrs, Mapping):
+        info = RequestInfo(resource_request=True, path="", verb=str(res_attrs.get("verb") or ""),
+                           group=str(res_attrs.get("group") or ""), version=str(res_attrs.get("version") or ""),
+                           namespace=str(res_attrs.get("namespace") or ""),
+                           resource=str(res_attrs.get("resource") or ""),
+                           subresource=str(res_attrs.get("subresource") or ""), name=str(res_attrs.get("name") or ""))
+    else:
+        attrs = non_res if isinstance(non_res, Mapping) else {}
+        info = RequestInfo(resource_request=False, path=str(attrs.get("path") or ""), verb=str(attrs.get("verb") or ""))
+    decision = Decision(True, "") if authorizer is None else authorizer.authorize(subject, info)
+    out["status"] = {"allowed": decision.allowed, **({"reason": decision.reason} if decision.reason else {})}
+    return out
+
+
+def _user_info(user: UserInfo) -> dict[str, Any]:
+    return {"username": user.name, **({"uid": user.uid} if user.uid else {}), "groups": list(user.groups)}
+
+
+def _rules_review(authorizer: Authorizer | None, user: UserInfo, namespace: str) -> dict[str, Any]:
+    """SelfSubjectRulesReview's status: the rules that apply to ``user`` in ``namespace``."""
+    if authorizer is None or MASTERS in user.groups:
+        return {"resourceRules": [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}],
+                "nonResourceRules": [{"verbs": ["*"], "nonResourceURLs": ["*"]}], "incomplete": False}
+    rules, errors = authorizer.rules_for(user, namespace)
+    resource_rules, non_resource_rules = [], []
+    for _, r in rules:
+        if r.non_resource_urls:
+            non_resource_rules.append({"verbs": list(r.verbs), "nonResourceURLs": list(r.non_resource_urls)})
+        if r.resources:
+            rr: dict[str, Any] = {"verbs": list(r.verbs), "apiGroups": list(r.api_groups),
+                                  "resources": list(r.resources)}
+            if r.resource_names:
+                rr["resourceNames"] = list(r.resource_names)
+            resource_rules.append(rr)
+    status: dict[str, Any] = {"resourceRules": resource_rules, "nonResourceRules": non_resource_rules,
+                              "incomplete": bool(errors)}
+    if errors:
+        status["evaluationError"] = ", ".join(dict.fromkeys(errors))
+    return status
+
+
 # --- the default policy -----------------------------------------------------------------------------
 
 _READ = ["get", "list", "watch"]

@@ -16,6 +16,8 @@ from types import SimpleNamespace
 from typing import Any, Callable
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from helm_ac.clock import VirtualLoop
 from helm_ac.kubesim import rbac
@@ -208,6 +210,28 @@ def test_request_info_names_requests_as_kube_apiserver(method, path, query, want
 def test_non_resource_requests_keep_the_method_as_verb(method, path, verb):
     info = request_info(method, path, {})
     assert not info.resource_request and info.verb == verb and info.path == path
+
+
+@settings(max_examples=150, deadline=None)
+@given(method=st.sampled_from(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]),
+       segments=st.lists(st.sampled_from(["api", "apis", "v1", "apps", "namespaces", "team-a", "pods", "web",
+                                          "status", "finalize", "watch", "proxy", "log", "", "x.y"]), max_size=8),
+       watch=st.sampled_from(["", "true", "false", "1", "bogus"]))
+def test_request_info_takes_any_path(method, segments, watch):
+    path = "/" + "/".join(segments)
+    info = request_info(method, path, {"watch": watch} if watch else {})
+    assert info.path == path
+    if not info.resource_request:
+        assert info.verb == method.lower()
+        return
+    assert info.verb in ("get", "list", "watch", "create", "update", "patch", "delete", "deletecollection",
+                         "proxy", "")
+    parts = path.strip("/").split("/")  # kube trims the slashes at both ends, then splits
+    assert parts[0] in ("api", "apis")
+    if "" not in parts:  # "a//b" has an empty segment, as in kube, which may name "" the resource
+        assert info.resource
+    if info.verb in ("list", "deletecollection"):
+        assert not info.name
 
 
 def test_audit_log_writes_one_json_line_per_request():
@@ -688,3 +712,95 @@ def test_the_servers_own_writes_in_a_context_copied_from_a_request_are_not_check
     assert created["metadata"]["name"] == "controller-made"
     with acting_as(ALICE), pytest.raises(StatusError):
         guarded.create(roles, "team-a", role("alice-made", [R(["*"], ["*"], ["*"])]))
+
+
+# --- reviews (kubectl auth can-i / whoami) ----------------------------------------------------------
+
+AUTHZ = "authorization.k8s.io"
+
+
+def ssar(verb: str, resource: str, namespace: str = "", **more: str) -> dict:
+    return {"apiVersion": f"{AUTHZ}/v1", "kind": "SelfSubjectAccessReview",
+            "spec": {"resourceAttributes": {"verb": verb, "resource": resource, "namespace": namespace, **more}}}
+
+
+def test_self_subject_access_review_is_kubectl_auth_can_i(policy):
+    out = rbac.create_review(AUTHZ, "selfsubjectaccessreviews", ssar("get", "pods", "team-a"), requester=ALICE,
+                             authorizer=policy)
+    assert out["kind"] == "SelfSubjectAccessReview" and out["spec"] == ssar("get", "pods", "team-a")["spec"]
+    assert out["status"] == {"allowed": True,
+                             "reason": 'RBAC: allowed by RoleBinding "alice-pods/team-a" of Role "pod-reader" to '
+                                       'User "alice"'}
+    denied = rbac.create_review(AUTHZ, "selfsubjectaccessreviews", ssar("delete", "pods", "team-a"),
+                                requester=ALICE, authorizer=policy)
+    assert denied["status"] == {"allowed": False}
+    scale = ssar("update", "deployments", "team-a", group="apps", subresource="scale", name="web")
+    assert rbac.create_review(AUTHZ, "selfsubjectaccessreviews", scale, requester=CI,
+                              authorizer=policy)["status"]["allowed"]
+    logs = {"kind": "SelfSubjectAccessReview", "spec": {"nonResourceAttributes": {"path": "/logs/a", "verb": "get"}}}
+    assert rbac.create_review(AUTHZ, "selfsubjectaccessreviews", logs, requester=BOB,
+                              authorizer=policy)["status"]["allowed"]
+    # without --rbac every authenticated user may do everything, and the review says so
+    assert rbac.create_review(AUTHZ, "selfsubjectaccessreviews", ssar("delete", "nodes"), requester=ALICE,
+                              authorizer=None)["status"] == {"allowed": True}
+
+
+def test_subject_access_reviews_ask_about_someone_else(policy):
+    sar = {"kind": "SubjectAccessReview", "spec": {"user": "bob", "groups": ["devs"],
+                                                   "resourceAttributes": {"verb": "get", "resource": "secrets",
+                                                                          "namespace": "team-b"}}}
+    assert rbac.create_review(AUTHZ, "subjectaccessreviews", sar, requester=ADMIN,
+                              authorizer=policy)["status"]["allowed"]
+    sar["spec"]["resourceAttributes"]["namespace"] = "team-a"
+    assert not rbac.create_review(AUTHZ, "subjectaccessreviews", sar, requester=ADMIN,
+                                  authorizer=policy)["status"]["allowed"]
+    local = {"kind": "LocalSubjectAccessReview", "spec": {"user": "alice", "resourceAttributes": {
+        "verb": "list", "resource": "pods", "namespace": "team-a"}}}
+    out = rbac.create_review(AUTHZ, "localsubjectaccessreviews", local, requester=ADMIN, authorizer=policy,
+                             namespace="team-a")
+    assert out["status"]["allowed"] and out["metadata"]["namespace"] == "team-a"
+
+
+@pytest.mark.parametrize("plural,body,namespace,words", [
+    ("selfsubjectaccessreviews", {"kind": "SelfSubjectAccessReview", "spec": {}}, None,
+     'SelfSubjectAccessReview.authorization.k8s.io "" is invalid: spec.resourceAttributes: Invalid value: null: '
+     'exactly one of nonResourceAttributes or resourceAttributes must be specified'),
+    ("selfsubjectaccessreviews", {"kind": "SelfSubjectAccessReview", "spec": {
+        "resourceAttributes": {"verb": "get"}, "nonResourceAttributes": {"path": "/x", "verb": "get"}}}, None,
+     "cannot be specified in combination with resourceAttributes"),
+    ("subjectaccessreviews", {"kind": "SubjectAccessReview", "spec": {"resourceAttributes": {"verb": "get"}}}, None,
+     'spec.user: Invalid value: "": at least one of user or group must be specified'),
+    ("localsubjectaccessreviews", {"kind": "LocalSubjectAccessReview", "spec": {
+        "user": "alice", "resourceAttributes": {"verb": "get", "namespace": "team-b"}}}, "team-a",
+     'spec.resourceAttributes.namespace: Invalid value: "team-b": must match metadata.namespace'),
+])
+def test_bad_reviews_are_422(policy, plural, body, namespace, words):
+    with pytest.raises(StatusError) as e:
+        rbac.create_review(AUTHZ, plural, body, requester=ADMIN, authorizer=policy, namespace=namespace)
+    assert e.value.code == 422 and words in e.value.message
+
+
+def test_a_review_body_of_another_kind_is_400(policy):
+    with pytest.raises(StatusError) as e:
+        rbac.create_review(AUTHZ, "selfsubjectaccessreviews", {"kind": "Pod"}, requester=ALICE, authorizer=policy)
+    assert e.value.code == 400
+
+
+def test_whoami_token_review_and_rules_review(store, policy):
+    who = rbac.create_review("authentication.k8s.io", "selfsubjectreviews", {"kind": "SelfSubjectReview"},
+                             requester=BOB, authorizer=policy)
+    assert who["status"] == {"userInfo": {"username": "bob", "groups": ["devs", "system:authenticated"]}}
+    make_sa(store)
+    authn = Authenticator(store)
+    token = authn.token_request("team-a", "ci")["status"]["token"]
+    good = rbac.create_review("authentication.k8s.io", "tokenreviews", {"kind": "TokenReview", "spec": {"token": token}},
+                              requester=ADMIN, authorizer=policy, authenticator=authn)
+    assert good["status"]["authenticated"] and good["status"]["user"]["username"] == "system:serviceaccount:team-a:ci"
+    bad = rbac.create_review("authentication.k8s.io", "tokenreviews", {"kind": "TokenReview", "spec": {"token": "x"}},
+                             requester=ADMIN, authorizer=policy, authenticator=authn)
+    assert bad["status"] == {"user": {}, "error": "invalid bearer token"}
+    rules = rbac.create_review(AUTHZ, "selfsubjectrulesreviews", {"kind": "SelfSubjectRulesReview",
+                                                                  "spec": {"namespace": "team-a"}},
+                               requester=ALICE, authorizer=policy)["status"]
+    assert {"verbs": ["get", "list", "watch"], "apiGroups": [""], "resources": ["pods"]} in rules["resourceRules"]
+    assert rules["incomplete"] is False
