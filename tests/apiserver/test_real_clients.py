@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
+from conftest import EXAMPLES, HelmEnv
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
 from helm_ac.apiserver.server import Options, running
-
-from conftest import EXAMPLES, HelmEnv
 
 pytestmark = pytest.mark.helm
 
