@@ -44,6 +44,12 @@ class Cluster:
         if self.behaviour is not None and not self.behaviour.is_file():
             raise UserError(f"--behaviour {self.behaviour}: no such file",
                             hint="Give a YAML file of the simulated controllers' settings (docs/cluster.md).")
+        from helm_ac.kubesim.behaviour import Behaviour
+        from helm_ac.kubesim.faults import FaultPlan
+
+        FaultPlan.parse(self.faults)  # a bad --fault or --behaviour fails before anything starts
+        if self.behaviour is not None:
+            Behaviour.from_file(self.behaviour)
         for flag, path in (("--audit-log", self.audit_log), ("--readiness-log", self.readiness_log),
                            ("--kubeconfig", self.kubeconfig)):
             if path is not None and path.is_dir():

@@ -36,6 +36,8 @@ PATCH_TYPES = {"application/json-patch+json": "json", "application/merge-patch+j
                "application/strategic-merge-patch+json": "strategic", "application/apply-patch+yaml": "apply"}
 #: Subresources of namespaces: ``/api/v1/namespaces/<ns>/status`` is the Namespace's, not a resource.
 NAMESPACE_SUBRESOURCES = ("status", "finalize")
+#: The subresources served (others, such as pods/log or deployments/scale, are 404).
+SERVED_SUBRESOURCES = ("status", "finalize", "token")
 #: kube-apiserver's default --min-request-timeout: a watch without timeoutSeconds ends after this.
 DEFAULT_WATCH_TIMEOUT = 1800.0
 
@@ -127,7 +129,7 @@ def parse_target(registry: Registry, path: str) -> Target | None:
         return None
     name = rest[1] if len(rest) > 1 else None
     sub = rest[2] if len(rest) > 2 else None
-    if sub is not None and sub not in res.subresources:
+    if sub is not None and (sub not in res.subresources or sub not in SERVED_SUBRESOURCES):
         return None
     return Target(res, namespace, name, sub, watch_prefix)
 
@@ -247,7 +249,9 @@ class Api:
             code = exc.code
             return status_response(exc)
         except (asyncio.CancelledError, ConnectionError):
-            code = 499  # the client went away (nginx's number; the audit log's only reader is a person)
+            # the client went away: a watch it closed was answered 200 (its stream had started), as
+            # kube-apiserver's audit records it; anything else has no answer (nginx's 499)
+            code = 200 if request.get(watches.STARTED) else 499
             raise
         except Exception:  # noqa: BLE001 - the server answers 500 and keeps serving
             log.exception("%s %s failed", request.method, request.path_qs)

@@ -27,6 +27,8 @@ class Watch(Protocol):
 
 
 Sink = Callable[[dict[str, Any]], None]
+#: The request key set once a stream's 200 has been sent (the audit log's code for a watch the client closes).
+STARTED = web.RequestKey("helm_ac.watch_started", bool)
 
 
 def _headers() -> dict[str, str]:
@@ -63,6 +65,7 @@ async def stream(request: web.Request, open_watch: Callable[[Sink], Watch], *, t
     next_bookmark = start + bookmark_interval
     try:
         await resp.prepare(request)
+        request[STARTED] = True
         while True:
             if pending:
                 data = b"".join(pending)

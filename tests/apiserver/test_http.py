@@ -74,6 +74,17 @@ def test_health_and_unknown_paths(server):
         assert status_of(r)["reason"] == "NotFound"
 
 
+def test_subresources_not_served_are_404(server):
+    _, c, _ = server
+    assert c("POST", "/api/v1/namespaces/default/pods", {"metadata": {"name": "sub"}}).status == 201
+    assert c("POST", "/apis/apps/v1/namespaces/default/deployments", {"metadata": {"name": "sub"}}).status == 201
+    assert c("GET", "/api/v1/namespaces/default/pods/sub/status").status == 200
+    for path in ("/api/v1/namespaces/default/pods/sub/log", "/apis/apps/v1/namespaces/default/deployments/sub/scale"):
+        r = c("GET", path)  # not the Pod or the Deployment itself: nothing is served there
+        assert r.status == 404, path
+        assert status_of(r)["reason"] == "NotFound"
+
+
 def test_create_201_and_errors_as_status(server):
     _, c, _ = server
     r = c("POST", CM, cm("a", k="v"))
@@ -272,9 +283,14 @@ def test_audit_log():
             c("POST", CM, cm("audited"))
             c("GET", CM + "/nothere")
             c("GET", CM, token=None)
+            host, port = r.url.removeprefix("http://").rsplit(":", 1)
+            with socket.create_connection((host, int(port)), timeout=10) as sock:  # a watch the client closes
+                sock.sendall(f"GET {CM}?watch=1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {r.token}\r\n\r\n".encode())
+                assert sock.recv(100).startswith(b"HTTP/1.1 200")
         records = [json.loads(line) for line in log.read_text().splitlines()]
     assert [(x["verb"], x["resource"], x["name"], x["code"], x["user"]) for x in records] == [
         ("create", "configmaps", "", 201, "kubernetes-admin"),
         ("get", "configmaps", "nothere", 404, "kubernetes-admin"),
-        ("list", "configmaps", "", 403, "system:anonymous")]
+        ("list", "configmaps", "", 403, "system:anonymous"),
+        ("watch", "configmaps", "", 200, "kubernetes-admin")]
     assert records[0]["userAgent"] == "tester/1.0" and records[0]["namespace"] == "default"

@@ -1,0 +1,69 @@
+"""``helm ac cluster`` as a user runs it: a foreground process that says where its kubeconfig is,
+serves until SIGTERM or Ctrl-C and stops cleanly; bad flags are one clear error, no traceback."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import urllib3
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def start(*args: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen([sys.executable, "-m", "helm_ac", "cluster", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
+def test_foreground_serves_and_stops_cleanly(tmp_path: Path, sig: signal.Signals) -> None:
+    kc = tmp_path / "kc"
+    p = start("--kubeconfig", str(kc), "--no-tls", "--audit-log", str(tmp_path / "audit.jsonl"))
+    try:
+        assert p.stdout is not None
+        lines = [p.stdout.readline() for _ in range(3)]
+        assert lines[0].startswith("Kubernetes API server (helm-ac) listening on http://127.0.0.1:")
+        assert lines[1] == f"kubeconfig: {kc}\n" and lines[2] == f"  export KUBECONFIG={kc}\n"
+        conf = yaml.safe_load(kc.read_text())
+        server, token = conf["clusters"][0]["cluster"]["server"], conf["users"][0]["user"]["token"]
+        r = urllib3.request("GET", server + "/api/v1/namespaces", headers={"Authorization": f"Bearer {token}"})
+        assert r.status == 200 and r.json()["kind"] == "NamespaceList"
+    finally:
+        p.send_signal(sig)
+        out, err = p.communicate(timeout=30)
+    assert p.returncode == 0, err
+    assert "Traceback" not in err
+    assert '"resource":"namespaces"' in (tmp_path / "audit.jsonl").read_text()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--port", "70000"], "--port 70000: not a TCP port"),
+    (["--behaviour", "/nonexistent.yaml"], "--behaviour /nonexistent.yaml: no such file"),
+    (["--fault", "error=418"], "error=418"),
+    (["--host", "0.0.0.0"], "'0.0.0.0' is not one of '127.0.0.1', '::1'"),
+])
+def test_bad_flags_are_clear_errors(args: list[str], message: str) -> None:
+    p = start(*args)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 2, err
+    assert message in err and "Traceback" not in err
+
+
+def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        p = start("--port", str(port), "--kubeconfig", str(tmp_path / "kc"))
+        out, err = p.communicate(timeout=60)
+    assert p.returncode == 2
+    assert f"cannot start the API server on 127.0.0.1:{port}" in err and "address already in use" in err
+    assert "Traceback" not in err
