@@ -23,7 +23,8 @@ from helm_ac.apiserver import watch as watches
 from helm_ac.kubesim import discovery, openapi, validation
 from helm_ac.kubesim.audit import AuditLog, RequestInfo, request_info
 from helm_ac.kubesim.errors import StatusError, bad_request, invalid
-from helm_ac.kubesim.rbac import ANONYMOUS, Authenticator, Authorizer, UserInfo, acting_as, forbidden
+from helm_ac.kubesim.rbac import (ANONYMOUS, REVIEWS, Authenticator, Authorizer, UserInfo, acting_as, create_review,
+                                  forbidden)
 from helm_ac.kubesim.resources import Registry, Resource
 
 log = logging.getLogger("helm_ac.apiserver")
@@ -386,6 +387,10 @@ class Api:
                 return self._respond(request, answer, self.s.authenticator.token_request(ns or "", name, body), 201)
             if name is not None:
                 raise method_not_allowed()
+            if (res.group, res.plural) in REVIEWS:  # kubectl auth can-i / whoami: answered, not stored
+                review = create_review(res.group, res.plural, await self._body(request), requester=user,
+                                       authorizer=self.s.authorizer, authenticator=self.s.authenticator, namespace=ns)
+                return self._respond(request, answer, review, 201)
             obj = await self._body(request)
             self._validating = validating  # reading the body awaited: another request may have run
             out = store.create(res, ns, obj, field_manager=field_manager(request), **common)

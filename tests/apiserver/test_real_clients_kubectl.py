@@ -31,7 +31,8 @@ class Kubectl:
 
     def run(self, *args: str, stdin: str | None = None, token: str | None = None,
             code: int = 0) -> subprocess.CompletedProcess[str]:
-        p = subprocess.run(self.argv(*args, token=token), capture_output=True, text=True, input=stdin, timeout=120)
+        p = subprocess.run(self.argv(*args, token=token), capture_output=True, text=True, input=stdin,
+                           timeout=120, check=False)
         assert p.returncode == code, f"kubectl {' '.join(args)} -> {p.returncode}:\n{p.stdout}\n{p.stderr}"
         return p
 
@@ -225,3 +226,19 @@ def test_rbac_serviceaccount_with_a_role_on_configmaps(rbac_kubectl: Kubectl) ->
     p = k.run("get", "secrets", "-n", "team", token=token, code=1)
     assert p.stderr == (f'Error from server (Forbidden): secrets is forbidden: User {user} cannot list resource '
                         '"secrets" in API group "" in the namespace "team"\n')
+
+
+def test_rbac_auth_can_i_and_whoami(rbac_kubectl: Kubectl) -> None:
+    """kubectl auth can-i / whoami POST review objects: answered from the authorizer, not stored."""
+    k = rbac_kubectl
+    k("create", "namespace", "review")
+    k("create", "serviceaccount", "bot", "-n", "review")
+    k("create", "role", "cm-reader", "-n", "review", "--verb=get,list", "--resource=configmaps")
+    k("create", "rolebinding", "bot-cm", "-n", "review", "--role=cm-reader", "--serviceaccount=review:bot")
+    token = k("create", "token", "bot", "-n", "review").strip()
+    assert k.run("auth", "can-i", "list", "configmaps", "-n", "review", token=token).stdout == "yes\n"
+    assert k.run("auth", "can-i", "create", "secrets", "-n", "review", token=token, code=1).stdout == "no\n"
+    assert k.run("auth", "can-i", "list", "configmaps", "-n", "default", token=token, code=1).stdout == "no\n"
+    assert k("auth", "can-i", "create", "secrets", "-n", "review") == "yes\n"  # the admin
+    who = json.loads(k.run("auth", "whoami", "-o", "json", token=token).stdout)
+    assert who["status"]["userInfo"]["username"] == "system:serviceaccount:review:bot"
