@@ -242,3 +242,21 @@ def test_rbac_auth_can_i_and_whoami(rbac_kubectl: Kubectl) -> None:
     assert k("auth", "can-i", "create", "secrets", "-n", "review") == "yes\n"  # the admin
     who = json.loads(k.run("auth", "whoami", "-o", "json", token=token).stdout)
     assert who["status"]["userInfo"]["username"] == "system:serviceaccount:review:bot"
+
+
+def test_rollout_undo(kubectl: Kubectl, ns: str) -> None:
+    """kubectl rollout undo JSON-patches the Deployment's template and replaces its annotations: it
+    needs the revision annotation the deployment controller keeps on the Deployment."""
+    kubectl("create", "deployment", "web", "-n", ns, "--image=nginx:1")
+    kubectl("rollout", "status", "-n", ns, "deployment/web", "--timeout=30s")
+    kubectl("set", "image", "-n", ns, "deployment/web", "nginx=nginx:2")
+    kubectl("rollout", "status", "-n", ns, "deployment/web", "--timeout=30s")
+    dep = kubectl.json("get", "-n", ns, "deployment", "web")
+    assert dep["metadata"]["annotations"] == {"deployment.kubernetes.io/revision": "2"}
+    assert dep["metadata"]["generation"] == 2  # the controller's annotation came with a status write
+    assert kubectl("rollout", "undo", "-n", ns, "deployment/web") == "deployment.apps/web rolled back\n"
+    kubectl("rollout", "status", "-n", ns, "deployment/web", "--timeout=30s")
+    dep = kubectl.json("get", "-n", ns, "deployment", "web")
+    assert dep["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1"
+    assert dep["metadata"]["annotations"] == {"deployment.kubernetes.io/revision": "3"}
+    assert kubectl("rollout", "history", "-n", ns, "deployment/web").split()[-4:] == ["2", "<none>", "3", "<none>"]
