@@ -260,3 +260,18 @@ def test_rollout_undo(kubectl: Kubectl, ns: str) -> None:
     assert dep["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1"
     assert dep["metadata"]["annotations"] == {"deployment.kubernetes.io/revision": "3"}
     assert kubectl("rollout", "history", "-n", ns, "deployment/web").split()[-4:] == ["2", "<none>", "3", "<none>"]
+
+
+def test_limit_plain_http_clients_send_no_token(tmp_path: Path) -> None:
+    """A limit (docs/cluster-fidelity.md): client-go reads a kubeconfig's credentials only for an
+    https server, so against --no-tls (Options(tls=False)) kubectl and Helm are anonymous: discovery
+    answers, resources are 403."""
+    server = start(Options(tls=False), tmp_path)
+    k = next(server)
+    try:
+        p = k.run("get", "configmaps", "-n", "default", code=1)
+        assert p.stderr == ('Error from server (Forbidden): configmaps is forbidden: User "system:anonymous" '
+                            'cannot list resource "configmaps" in API group "" in the namespace "default"\n')
+        assert "configmaps\n" in k("api-resources", "--api-group=", "-o", "name")
+    finally:
+        server.close()
