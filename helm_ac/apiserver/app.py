@@ -20,11 +20,10 @@ import yaml
 from aiohttp import web
 
 from helm_ac.apiserver import watch as watches
-from helm_ac.kubesim import discovery, openapi, validation
+from helm_ac.kubesim import discovery, openapi, rbac, validation
 from helm_ac.kubesim.audit import AuditLog, RequestInfo, request_info
 from helm_ac.kubesim.errors import StatusError, bad_request, invalid
-from helm_ac.kubesim.rbac import (ANONYMOUS, REVIEWS, Authenticator, Authorizer, UserInfo, acting_as, create_review,
-                                  forbidden)
+from helm_ac.kubesim.rbac import ANONYMOUS, Authenticator, Authorizer, UserInfo, acting_as, forbidden
 from helm_ac.kubesim.resources import Registry, Resource
 
 log = logging.getLogger("helm_ac.apiserver")
@@ -37,8 +36,8 @@ PATCH_TYPES = {"application/json-patch+json": "json", "application/merge-patch+j
                "application/strategic-merge-patch+json": "strategic", "application/apply-patch+yaml": "apply"}
 #: Subresources of namespaces: ``/api/v1/namespaces/<ns>/status`` is the Namespace's, not a resource.
 NAMESPACE_SUBRESOURCES = ("status", "finalize")
-#: The subresources served (others, such as pods/log or deployments/scale, are 404).
-SERVED_SUBRESOURCES = ("status", "finalize", "token")
+#: The subresources served (others, such as pods/log or pods/exec, are 404).
+SERVED_SUBRESOURCES = ("status", "finalize", "token", "scale")
 #: kube-apiserver's default --min-request-timeout: a watch without timeoutSeconds ends after this.
 DEFAULT_WATCH_TIMEOUT = 1800.0
 
@@ -356,6 +355,8 @@ class Api:
         if verb == "watch":
             return await self._watch(request, target, drop_after)
         if verb == "get":
+            if sub == "scale":
+                return self._respond(request, answer, store.get_scale(res, ns, name))
             return self._respond(request, answer, store.get(res, ns, name))
         if verb == "list":
             return self._respond(request, answer, store.list(
@@ -387,9 +388,10 @@ class Api:
                 return self._respond(request, answer, self.s.authenticator.token_request(ns or "", name, body), 201)
             if name is not None:
                 raise method_not_allowed()
-            if (res.group, res.plural) in REVIEWS:  # kubectl auth can-i / whoami: answered, not stored
-                review = create_review(res.group, res.plural, await self._body(request), requester=user,
-                                       authorizer=self.s.authorizer, authenticator=self.s.authenticator, namespace=ns)
+            if (res.group, res.plural) in rbac.REVIEWS:  # kubectl auth can-i / whoami: answered, not stored
+                review = rbac.create_review(res.group, res.plural, await self._body(request), requester=user,
+                                            authorizer=self.s.authorizer, authenticator=self.s.authenticator,
+                                            namespace=ns)
                 return self._respond(request, answer, review, 201)
             obj = await self._body(request)
             self._validating = validating  # reading the body awaited: another request may have run

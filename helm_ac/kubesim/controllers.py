@@ -2,8 +2,9 @@
 
 Deployment -> ReplicaSet -> Pods, StatefulSet, DaemonSet, Job, Service (cluster IP by admission,
 EndpointSlices and Endpoints from ready Pods, load-balancer address), PersistentVolumeClaim
-binding, CustomResourceDefinition Established (its resources join ``store.registry``), a
-``default`` ServiceAccount per Namespace, and simulated Nodes. Statuses are written as the real
+binding, CustomResourceDefinition Established (its resources join ``store.registry``),
+PodDisruptionBudget status, a ``default`` ServiceAccount per Namespace, simulated Nodes, and the
+API server's own defaulting of Services (cluster IP, ports) and workloads (replicas, strategies). Statuses are written as the real
 controllers write them, in the fields kstatus (Helm 4 ``--wait``) and Helm 3 ``--wait`` read.
 
 How long each object takes and whether it fails comes from :class:`~.behaviour.Behaviour` (a
@@ -35,6 +36,7 @@ from helm_ac.kubesim import crds
 from helm_ac.kubesim.behaviour import Behaviour, Decision
 from helm_ac.kubesim.errors import StatusError, invalid
 from helm_ac.kubesim.resources import Resource
+from helm_ac.kubesim.selectors import LabelSelector, Requirement
 
 Obj = dict[str, Any]
 Key = tuple[str, str, str]  # (tag, namespace, name)
@@ -50,14 +52,16 @@ _ALPHANUMS = "bcdfghjklmnpqrstvwxz2456789"  # Kubernetes' rand.SafeEncodeString 
 _TAGS = {("apps", "Deployment"): "deploy", ("apps", "ReplicaSet"): "rs", ("apps", "StatefulSet"): "sts",
          ("apps", "DaemonSet"): "ds", ("batch", "Job"): "job", ("", "Pod"): "pod", ("", "Service"): "svc",
          ("", "PersistentVolumeClaim"): "pvc", ("apiextensions.k8s.io", "CustomResourceDefinition"): "crd",
-         ("", "Namespace"): "ns", ("discovery.k8s.io", "EndpointSlice"): "slice"}
+         ("", "Namespace"): "ns", ("discovery.k8s.io", "EndpointSlice"): "slice",
+         ("policy", "PodDisruptionBudget"): "pdb"}
 _KINDS = {"deploy": ("apps/v1", "Deployment"), "rs": ("apps/v1", "ReplicaSet"), "sts": ("apps/v1", "StatefulSet"),
           "ds": ("apps/v1", "DaemonSet"), "job": ("batch/v1", "Job"), "pod": ("v1", "Pod"),
           "svc": ("v1", "Service"), "pvc": ("v1", "PersistentVolumeClaim"),
           "crd": ("apiextensions.k8s.io/v1", "CustomResourceDefinition"), "ns": ("v1", "Namespace"),
           "slice": ("discovery.k8s.io/v1", "EndpointSlice"), "ep": ("v1", "Endpoints"),
+          "pdb": ("policy/v1", "PodDisruptionBudget"),
           "pv": ("v1", "PersistentVolume"), "sa": ("v1", "ServiceAccount"), "node": ("v1", "Node")}
-_CACHED = ("deploy", "rs", "sts", "ds", "job", "pod", "svc", "slice")
+_CACHED = ("deploy", "rs", "sts", "ds", "job", "pod", "svc", "slice", "pdb")
 _WORKLOAD_OF = {"ReplicaSet": "rs", "Deployment": "deploy", "StatefulSet": "sts", "DaemonSet": "ds", "Job": "job"}
 
 
@@ -132,6 +136,33 @@ def _pod_ready(pod: Obj) -> bool:
     return False
 
 
+def _label_selector(sel: Any) -> LabelSelector | None:
+    """A ``metav1.LabelSelector`` (matchLabels, matchExpressions) as a :mod:`.selectors` one;
+    None for none (selects nothing), as the API reads a missing selector."""
+    if not isinstance(sel, dict):
+        return None
+    reqs = [Requirement(str(k), "=", frozenset({str(v)})) for k, v in (sel.get("matchLabels") or {}).items()]
+    ops = {"In": "in", "NotIn": "notin", "Exists": "exists", "DoesNotExist": "!"}
+    for e in sel.get("matchExpressions") or []:
+        if isinstance(e, dict) and e.get("operator") in ops:
+            reqs.append(Requirement(str(e.get("key", "")), ops[e["operator"]],
+                                    frozenset(str(v) for v in e.get("values") or ())))
+    return LabelSelector(tuple(reqs))
+
+
+def _scaled(v: Any, total: int, *, round_up: bool) -> int:
+    """An int-or-percent of ``total`` (intstr.GetScaledValueFromIntOrPercent)."""
+    if isinstance(v, str) and v.endswith("%"):
+        pct = _int(v[:-1], 0)
+        return -(-pct * total // 100) if round_up else pct * total // 100
+    return _int(v, 0)
+
+
+def _pod_state(pod: Obj) -> tuple[Any, ...]:
+    """What a Pod's owner counts: phase, readiness, deletion."""
+    return (_status(pod).get("phase"), _pod_ready(pod), bool(_meta(pod).get("deletionTimestamp")))
+
+
 def _active(pod: Obj) -> bool:
     return not _meta(pod).get("deletionTimestamp") and _status(pod).get("phase") not in ("Succeeded", "Failed")
 
@@ -186,28 +217,33 @@ class Controllers:
         self.behaviour = behaviour or Behaviour()
         self.on_readiness = on_readiness
         self.stats: Counter[str] = Counter()  # reconciles per tag, writes
+        self.errors: list[str] = []  # the last refusals of the controllers' writes
         self._cache: dict[str, dict[tuple[str, str], Obj]] = {t: {} for t in _CACHED}
         # label indexes: (namespace, key, value) -> names of the Pods with that label / of the
         # Services selecting on it; (namespace, service) -> its EndpointSlice's name
         self._pods_by_label: dict[tuple[str, str, Any], set[str]] = {}
         self._svcs_by_label: dict[tuple[str, str, Any], set[str]] = {}
         self._slice_of: dict[tuple[str, str], str] = {}
+        self._names_in: dict[tuple[str, str], set[str]] = {}  # (tag, namespace) -> names, for Pods and PDBs
+        self._orphans: dict[tuple[str, str], set[str]] = {}  # (tag, namespace) -> Pods/ReplicaSets without owner
         self._owned: dict[str, set[Key]] = {}  # controller uid -> (tag, ns, name) of its dependents
         self._queue: dict[Key, None] = {}
         self._drain_timer: Timer | None = None
         self._decisions: dict[str, Decision] = {}  # uid -> decision
         self._elapsed: set[Any] = set()  # uids (or (uid, hash)) whose duration has passed
         self._timers: dict[Any, Timer] = {}
-        self._logged: set[tuple[str, Any, str]] = set()
+        self._keys_of: dict[str, set[Any]] = {}  # uid -> its timer/elapsed keys (forgotten with it)
+        self._logged: dict[str, set[tuple[Any, str]]] = {}  # uid -> (generation, state) reported
         self._service_ips: set[str] = {str(SERVICE_CIDR.network_address + 1)}  # 10.96.0.1: `kubernetes`
         self._next_ip = 2
         self._node_ports: set[int] = set()
-        self._pod_ips = itertools.count(2)
+        self._pod_ips = itertools.count(0)
         self._lb_ips = itertools.count(0)
         self._crd_resources: dict[str, list[Resource]] = {}
         self.nodes = [f"sim-node-{i + 1}" for i in range(self.behaviour.nodes)]
         self._node_ips = {n: f"172.18.0.{i + 2}" for i, n in enumerate(self.nodes)}
         self._unsubscribe: Callable[[], None] | None = None
+        self._stopped = False
 
     # -- wiring
 
@@ -215,20 +251,24 @@ class Controllers:
         """Register the admission hook and the change subscription; adopt what the store holds."""
         self.store.add_admission(self._admit)
         self._unsubscribe = self.store.subscribe(self._on_change)
-        for tag in ("ns", "crd", "svc", "pod", "rs", "deploy", "sts", "ds", "job", "pvc", "slice"):
+        for tag in ("ns", "crd", "svc", "pod", "rs", "deploy", "sts", "ds", "job", "pvc", "slice", "pdb"):
             res = self._res(tag)
             if res is None:
                 continue
             for obj in self.store.list(res, None).get("items", []):
                 self._observe(tag, obj, obj, None)
-                if tag == "svc":
+                if tag == "svc":  # what the store already holds stays allocated
                     for ip in _spec(obj).get("clusterIPs") or [_spec(obj).get("clusterIP")]:
                         if ip and ip != "None":
                             self._service_ips.add(ip)
+                    self._node_ports.update(p["nodePort"] for p in _spec(obj).get("ports") or []
+                                            if isinstance(p, dict) and isinstance(p.get("nodePort"), int))
         self._create_nodes()
         return self
 
     def stop(self) -> None:
+        """Stop reacting: no more changes, timers or admission (the store keeps the hook, inert)."""
+        self._stopped = True
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
@@ -266,17 +306,21 @@ class Controllers:
         if tag in self._cache:
             self._remember(tag, ns, name, obj)
         ref = _controller_ref(obj)
+        om = _meta(old) if old is not None else None
+        # what changed decides who looks again: not the controllers' own status writes
+        spec_changed = om is None or om.get("generation") != m.get("generation") or \
+            bool(om.get("deletionTimestamp")) != bool(m.get("deletionTimestamp"))
         if ref is not None and ref.get("uid"):
             self._owned.setdefault(ref["uid"], set()).add((tag, ns, name))
             owner_tag = _WORKLOAD_OF.get(ref.get("kind", ""))
-            if owner_tag is not None and tag in ("pod", "rs"):
+            if owner_tag is not None and (tag == "rs" or (tag == "pod" and (
+                    spec_changed or old is None or _pod_state(old) != _pod_state(obj)))):
                 self._enqueue(owner_tag, ns, ref.get("name", ""))
         if tag == "pod":
-            self._enqueue("pod", ns, name)
+            if spec_changed:
+                self._enqueue("pod", ns, name)
             self._pod_touches_services(ns, obj, old)
-        elif tag == "slice":
-            return
-        else:
+        elif tag != "slice" and spec_changed:
             self._enqueue(tag, ns, name)
 
     def _forget(self, tag: str, obj: Obj) -> None:
@@ -291,9 +335,13 @@ class Controllers:
             if owner_tag is not None and tag in ("pod", "rs"):
                 self._enqueue(owner_tag, ns, ref.get("name", ""))
         self._owned.pop(uid, None)
-        for k in [k for k in self._timers if k == uid or (isinstance(k, tuple) and k[0] == uid)]:
-            self._timers.pop(k).cancel()
+        for k in self._keys_of.pop(uid, ()):
+            t = self._timers.pop(k, None)
+            if t is not None:
+                t.cancel()
+            self._elapsed.discard(k)
         self._decisions.pop(uid, None)
+        self._logged.pop(uid, None)
         if tag == "pod":
             self._pod_touches_services(ns, None, obj)
         elif tag == "svc":
@@ -331,6 +379,11 @@ class Controllers:
             if (new is not None and _selects(sel, _meta(new).get("labels"))) or \
                     (old is not None and _selects(sel, _meta(old).get("labels"))):
                 self._enqueue("svc", ns, sname)
+        for pname in sorted(self._names_in.get(("pdb", ns), ())):  # few per namespace
+            self.stats["scanned"] += 1
+            sel = _label_selector(_spec(self._cache["pdb"].get((ns, pname)) or {}).get("selector"))
+            if sel is not None and any(o is not None and sel.matches(_meta(o).get("labels")) for o in (new, old)):
+                self._enqueue("pdb", ns, pname)
 
     def _remember(self, tag: str, ns: str, name: str, obj: Obj | None) -> None:
         """Keep the cache (and its label indexes) of ``tag`` up to date; None forgets."""
@@ -338,6 +391,18 @@ class Controllers:
         prev = cache.pop((ns, name), None) if obj is None else cache.get((ns, name))
         if obj is not None:
             cache[(ns, name)] = obj
+        if tag in ("pod", "pdb"):
+            names_in = self._names_in.setdefault((tag, ns), set())
+            if obj is not None:
+                names_in.add(name)
+            else:
+                names_in.discard(name)
+        if tag in ("pod", "rs"):
+            orphans = self._orphans.setdefault((tag, ns), set())
+            if obj is not None and _controller_ref(obj) is None:
+                orphans.add(name)
+            else:
+                orphans.discard(name)
         if tag == "pod":
             index, labels_of = self._pods_by_label, (lambda o: _meta(o).get("labels"))
         elif tag == "svc":
@@ -373,13 +438,15 @@ class Controllers:
     def _drain(self) -> None:
         self._drain_timer = None
         rounds = 0
-        while self._queue and rounds < 100_000:
-            key = next(iter(self._queue))
-            del self._queue[key]
-            rounds += 1
-            self._reconcile(*key)
-        if self._queue and self._drain_timer is None:
-            self._drain_timer = self.clock.call_later(0.0, self._drain)
+        try:
+            while self._queue and rounds < 100_000:
+                key = next(iter(self._queue))
+                del self._queue[key]
+                rounds += 1
+                self._reconcile(*key)
+        finally:  # even past a bug's exception, the rest of the queue is not forgotten
+            if self._queue and self._drain_timer is None:
+                self._drain_timer = self.clock.call_later(0.0, self._drain)
 
     def _reconcile(self, tag: str, ns: str, name: str) -> None:
         handler = getattr(self, f"_sync_{tag}", None)
@@ -401,13 +468,16 @@ class Controllers:
                 self._enqueue(tag, ns, name)
             elif e.code == 403 and "terminated" in e.message:
                 return  # the namespace is going away
-            else:
-                raise
+            else:  # the API refused a controller's write (422 for a bad Pod template, ...): as the
+                # real controllers, keep going and say so (kept for the server's log)
+                self.errors.append(f"{_KINDS[tag][1]} {ns + '/' if ns else ''}{name}: {e.code} {e.reason}: {e.message}")
+                del self.errors[:-100]
 
     def _after(self, key: Any, seconds: float, tag: str, ns: str, name: str) -> None:
         """Mark ``key`` elapsed after ``seconds`` and look at the object again (once per key)."""
         if key in self._timers or key in self._elapsed:
             return
+        self._keys_of.setdefault(key[0] if isinstance(key, tuple) else key, set()).add(key)
 
         def fire() -> None:
             self._timers.pop(key, None)
@@ -426,10 +496,10 @@ class Controllers:
 
     def _report(self, obj: Obj, kind: str, state: str, reason: str) -> None:
         m = _meta(obj)
-        key = (m.get("uid") or "", m.get("generation"), state)
-        if key in self._logged:
+        seen = self._logged.setdefault(m.get("uid") or "", set())
+        if (m.get("generation"), state) in seen:
             return
-        self._logged.add(key)
+        seen.add((m.get("generation"), state))
         if self.on_readiness is not None:
             self.on_readiness({"time": _micro(self.clock.now()), "kind": kind, "namespace": m.get("namespace") or "",
                                "name": m.get("name") or "", "state": state, "reason": reason})
@@ -496,6 +566,28 @@ class Controllers:
             if obj is not None:
                 self._forget(tag, obj)
 
+    def _adopt(self, tag: str, owner: Obj, api_version: str, kind: str) -> bool:
+        """Take ownerless objects the owner's selector matches, as the real controllers do (after
+        an orphaning delete, or for Pods created by hand). True if any was adopted."""
+        ns = _meta(owner).get("namespace") or ""
+        names = self._orphans.get((tag, ns))
+        if not names:
+            return False
+        sel = _label_selector(_spec(owner).get("selector"))
+        if sel is None or sel.empty:
+            return False
+        adopted = False
+        for name in sorted(names):
+            o = self._cache[tag].get((ns, name))
+            if o is None or _meta(o).get("deletionTimestamp") or (tag == "pod" and not _active(o)):
+                continue
+            if sel.matches(_meta(o).get("labels")):
+                refs = [r for r in _meta(o).get("ownerReferences") or [] if isinstance(r, dict)]
+                self._update(tag, {**o, "metadata": {**_meta(o), "ownerReferences": [
+                    *refs, _owner_ref(owner, api_version, kind)]}})
+                adopted = True
+        return adopted
+
     def _children(self, owner: Obj, tag: str) -> list[Obj]:
         out = []
         for (t, ns, name) in sorted(self._owned.get(_meta(owner).get("uid") or "", ())):
@@ -509,7 +601,7 @@ class Controllers:
 
     def _admit(self, op: Any) -> None:
         res: Resource = op.resource
-        if op.obj is None or op.subresource:
+        if op.obj is None or op.subresource or self._stopped:
             return
         if (res.group, res.kind) == ("", "Service"):
             self._admit_service(op)
@@ -715,7 +807,7 @@ class Controllers:
         self._report(pod, "Pod", "ready", "Running")
 
     def _pod_ip(self) -> str:
-        return str(POD_CIDR.network_address + next(self._pod_ips))
+        return str(POD_CIDR.network_address + 2 + next(self._pod_ips) % (POD_CIDR.num_addresses - 3))
 
     @staticmethod
     def _pod_conditions(st: Obj, ready: bool, now: str, reason: str) -> list[Obj]:
@@ -778,6 +870,8 @@ class Controllers:
         top = max(revisions, default=0)
         decision = self._decision(d, "Deployment")
         now = self._now()
+        if self._adopt("rs", d, "apps/v1", "Deployment"):
+            return  # the adopted ReplicaSets' changes bring us back
         if new is None:
             tlabels = {**((template.get("metadata") or {}).get("labels") or {}), "pod-template-hash": h}
             selector = _clone(spec.get("selector") or {})
@@ -850,10 +944,17 @@ class Controllers:
             prog_c = _condition(conds, "Progressing", "True", reason, message, now, update_time=True)
         status: Obj = {"observedGeneration": gen, "replicas": total, "updatedReplicas": updated,
                        "readyReplicas": ready, "availableReplicas": available}
-        if total - available > 0 or replicas - available > 0:
-            status["unavailableReplicas"] = max(total, replicas) - available
+        wanted = sum(_int(_spec(self._cache["rs"].get((ns, _meta(r)["name"])) or r).get("replicas"), 1)
+                     for r in owned)  # as calculateStatus: the ReplicaSets' spec.replicas
+        if wanted - available > 0:
+            status["unavailableReplicas"] = wanted - available
         status = {k: v for k, v in status.items() if v or k == "observedGeneration"}
         status["conditions"] = [avail_c, prog_c]
+        failures = [c for r in owned for c in _status(self._cache["rs"].get((ns, _meta(r)["name"])) or r).get(
+            "conditions") or [] if isinstance(c, dict) and c.get("type") == "ReplicaFailure"]
+        if failures:  # the ReplicaSet's, as the real controller copies it
+            status["conditions"].append(_condition(conds, "ReplicaFailure", "True", failures[0].get("reason", ""),
+                                                   failures[0].get("message", ""), now, update_time=True))
         revision = (_meta(new).get("annotations") or {}).get("deployment.kubernetes.io/revision")
         if revision and (m.get("annotations") or {}).get("deployment.kubernetes.io/revision") != revision:
             # the new ReplicaSet's revision on the Deployment too (kubectl rollout undo/history need it),
@@ -871,12 +972,22 @@ class Controllers:
         m, spec = _meta(rs), _spec(rs)
         ns, name = m.get("namespace") or "", m["name"]
         desired = _int(spec.get("replicas"), 1)
+        self._adopt("pod", rs, "apps/v1", "ReplicaSet")
         pods = [p for p in self._children(rs, "pod") if _active(p)]
         template = _dict(spec.get("template"))
+        failure: StatusError | None = None
         if len(pods) < desired:
             for _ in range(desired - len(pods)):
-                p = self._create("pod", ns, self._pod_from_template(template, ns, _owner_ref(rs, "apps/v1", "ReplicaSet"),
-                                                                    generate=f"{name}-"))
+                try:
+                    p = self._create("pod", ns, self._pod_from_template(
+                        template, ns, _owner_ref(rs, "apps/v1", "ReplicaSet"), generate=f"{name}-"))
+                except StatusError as e:
+                    if e.code in (404, 409):
+                        raise
+                    failure = e  # as the real controller: a ReplicaFailure condition, and on we go
+                    self.errors.append(f"ReplicaSet {ns}/{name}: {e.code} {e.reason}: {e.message}")
+                    del self.errors[:-100]
+                    break
                 if p is not None:
                     pods.append(p)
         elif len(pods) > desired:
@@ -893,6 +1004,9 @@ class Controllers:
                        "readyReplicas": ready, "availableReplicas": ready,
                        "observedGeneration": m.get("generation", 1)}
         status = {k: v for k, v in status.items() if v or k in ("replicas", "observedGeneration")}
+        if failure is not None:
+            status["conditions"] = [_condition(_status(rs).get("conditions") or [], "ReplicaFailure", "True",
+                                               "FailedCreate", failure.message, self._now())]
         rs = self._set_status("rs", rs, status)
         if _controller_ref(rs) is None and ready == desired and len(pods) == desired:
             self._report(rs, "ReplicaSet", "ready", "ReplicasReady")
@@ -1075,7 +1189,7 @@ class Controllers:
             if not d.never and not d.fail:
                 self._after(uid, d.seconds, "svc", ns, name)
             if uid in self._elapsed:
-                ip = str(LB_ADDRESS_BASE + next(self._lb_ips))
+                ip = str(LB_ADDRESS_BASE + next(self._lb_ips) % 240)  # within TEST-NET-1
                 svc = self._set_status("svc", svc, {"loadBalancer": {"ingress": [{"ip": ip, "ipMode": "VIP"}]}})
                 self._report(svc, "Service", "ready", "LoadBalancerProvisioned")
         elif spec.get("type") != "LoadBalancer":
@@ -1156,6 +1270,37 @@ class Controllers:
         if e.get("nodeName"):
             a["nodeName"] = e["nodeName"]
         return a
+
+    # -- PodDisruptionBudgets
+
+    def _sync_pdb(self, pdb: Obj) -> None:
+        """The disruption controller's status (kstatus waits for ``currentHealthy >= desiredHealthy``)."""
+        m, spec = _meta(pdb), _spec(pdb)
+        ns = m.get("namespace") or ""
+        sel = _label_selector(spec.get("selector"))
+        pods = []
+        if sel is not None:
+            for pname in sorted(self._names_in.get(("pod", ns), ())):
+                p = self._cache["pod"].get((ns, pname))
+                self.stats["scanned"] += 1
+                if p is not None and _active(p) and sel.matches(_meta(p).get("labels")):
+                    pods.append(p)
+        expected = len(pods)
+        healthy = sum(1 for p in pods if _pod_ready(p))
+        if "minAvailable" in spec:
+            desired = _scaled(spec["minAvailable"], expected, round_up=True)
+        elif "maxUnavailable" in spec:
+            desired = max(expected - _scaled(spec["maxUnavailable"], expected, round_up=True), 0)
+        else:
+            desired = 0
+        allowed = max(healthy - desired, 0)
+        conds = _status(pdb).get("conditions") or []
+        cond = _condition(conds, "DisruptionAllowed", "True" if allowed else "False",
+                          "SufficientPods" if allowed else "InsufficientPods", "", self._now())
+        cond["observedGeneration"] = m.get("generation", 1)
+        self._set_status("pdb", pdb, {"observedGeneration": m.get("generation", 1), "disruptionsAllowed": allowed,
+                                      "currentHealthy": healthy, "desiredHealthy": desired, "expectedPods": expected,
+                                      "conditions": [cond]})
 
     # -- PersistentVolumeClaims
 

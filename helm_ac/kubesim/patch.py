@@ -59,7 +59,7 @@ def json_patch(obj: dict, ops: list) -> dict:
                           f"Request entity too large: The allowed maximum operations in a JSON patch is "
                           f"10000, got {len(ops)}")
     try:
-        result = jsonpatch.JsonPatch(_copy(ops)).apply(_copy(obj))
+        result = jsonpatch.JsonPatch(_copy(ops)).apply(_copy(obj), in_place=True)
     except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, KeyError, IndexError,
             TypeError, ValueError) as exc:
         raise StatusError(422, "Invalid", REJECTED) from exc
@@ -617,28 +617,15 @@ class _Type:
 
     def __init__(self, schema: Schema | None, value: JSON) -> None:
         self.schema = schema
-        self.keys: tuple[str, ...] = ()
-        t = schema.type if schema is not None else None
-        if t is None or schema is None:
-            if schema is not None and (schema.is_struct or schema.additional is not None):
-                t = "object"
-            elif isinstance(value, dict):
-                self.kind, self.rel, self.schema = "map", "granular", None
-                return
-            elif isinstance(value, list):
-                self.kind, self.rel, self.schema = "list", "atomic", None
-                return
-            else:
-                self.kind, self.rel = "scalar", ""
-                return
-        if t == "object":
-            self.kind = "map"
-            self.rel = "atomic" if schema.atomic_map else "granular"
-        elif t == "array":
-            self.kind = "list"
-            self.rel, self.keys = schema.smd_list
+        smd = schema.smd if schema is not None else None
+        if smd is not None:
+            self.kind, self.rel, self.keys = smd
+        elif isinstance(value, dict):
+            self.kind, self.rel, self.keys, self.schema = "map", "granular", (), None
+        elif isinstance(value, list):
+            self.kind, self.rel, self.keys, self.schema = "list", "atomic", (), None
         else:
-            self.kind, self.rel = "scalar", ""
+            self.kind, self.rel, self.keys = "scalar", "", ()
 
     def declared(self, key: str) -> bool:
         return self.schema is not None and self.schema.field(key) is not None
@@ -734,7 +721,7 @@ def _merge_smd(lhs: JSON, rhs: JSON, schema: Schema | None) -> JSON:
     """structured-merge-diff's ``Merge``: the applied configuration (rhs) over the live object."""
     if rhs is _MISSING:
         return lhs
-    if lhs is _MISSING or lhs is None or rhs is None:
+    if lhs is _MISSING or lhs is None or rhs is None or lhs == rhs:
         return rhs
     t = _Type(schema, rhs)
     if t.kind == "map" and isinstance(lhs, dict) and isinstance(rhs, dict):
@@ -833,6 +820,8 @@ def _cmp_leaf(lhs: JSON, rhs: JSON, path: Path, c: _Comparison) -> None:
 
 
 def _cmp(lhs: JSON, rhs: JSON, schema: Schema | None, path: Path, c: _Comparison) -> None:
+    if lhs is rhs or (lhs is not _MISSING and rhs is not _MISSING and type(lhs) is type(rhs) and lhs == rhs):
+        return  # nothing added, changed or removed below here
     t = _Type(schema, rhs if rhs is not _MISSING else lhs)
     l, r = (None if lhs is _MISSING else lhs), (None if rhs is _MISSING else rhs)
     if t.kind == "scalar" or (l is not None and r is not None and type(l) is not type(r)

@@ -24,6 +24,7 @@ _REF_PREFIXES = ("#/$defs/", "#/definitions/", "#/components/schemas/")
 _VERSION_DIR = re.compile(r"^v(\d+)\.(\d+)\.(\d+)-local$")
 
 Definitions = Mapping[str, Any]
+_UNSET: Any = object()
 
 
 def definitions_file() -> Path:
@@ -105,13 +106,16 @@ class Schema:
     node is first read, the node's own keys (descriptions, ``x-kubernetes-*``) winning over the
     target's, as OpenAPI v3 siblings of ``$ref`` do in Kubernetes' documents."""
 
-    __slots__ = ("_raw", "_defs", "_node", "_fields")
+    __slots__ = ("_raw", "_defs", "_node", "_fields", "_items", "_additional", "_smd")
 
     def __init__(self, raw: Mapping[str, Any], defs: Callable[[], Definitions] | None = None) -> None:
         self._raw = raw
         self._defs = defs
         self._node: Mapping[str, Any] | None = None
         self._fields: dict[str, Schema | None] = {}
+        self._items: Any = _UNSET
+        self._additional: Any = _UNSET
+        self._smd: Any = _UNSET
 
     def _resolve(self, raw: Mapping[str, Any], depth: int = 0) -> Mapping[str, Any]:
         ref = raw.get("$ref")
@@ -143,7 +147,7 @@ class Schema:
     def _child(self, raw: Any) -> Schema | None:
         if raw is True:
             return Schema({}, self._defs)
-        if not isinstance(raw, Mapping):
+        if not isinstance(raw, dict):
             return None
         return Schema(raw, self._defs)
 
@@ -174,12 +178,16 @@ class Schema:
 
     @property
     def items(self) -> Schema | None:
-        return self._child(self.node.get("items"))
+        if self._items is _UNSET:
+            self._items = self._child(self.node.get("items"))
+        return self._items
 
     @property
     def additional(self) -> Schema | None:
         """The schema of map values (``additionalProperties``), None when the object is a struct."""
-        return self._child(self.node.get("additionalProperties"))
+        if self._additional is _UNSET:
+            self._additional = self._child(self.node.get("additionalProperties"))
+        return self._additional
 
     @property
     def is_struct(self) -> bool:
@@ -237,7 +245,8 @@ class Schema:
         list; merge without: a set; otherwise atomic), as Kubernetes' schema conversion does."""
         lt = self.list_type
         if lt == "map":
-            return "map", self.list_map_keys or ((self.patch_merge_key,) if self.patch_merge_key else ())
+            keys = self.list_map_keys or ((self.patch_merge_key,) if self.patch_merge_key else ())
+            return ("map", keys) if keys else ("atomic", ())  # a map list without keys cannot merge
         if lt in ("set", "atomic"):
             return lt, ()
         if "merge" in self.patch_strategy.split(","):
@@ -249,6 +258,25 @@ class Schema:
     @property
     def atomic_map(self) -> bool:
         return self.map_type == "atomic"
+
+    @property
+    def smd(self) -> tuple[str, str, tuple[str, ...]] | None:
+        """(``map``/``list``/``scalar``, ``atomic``/``granular``/``set``/``map``, list keys) as
+        apply sees this node, None when the value decides (no type: any JSON). Cached."""
+        if self._smd is _UNSET:
+            t = self.type
+            if t is None and (self.is_struct or self.additional is not None):
+                t = "object"
+            if t == "object":
+                self._smd = ("map", "atomic" if self.atomic_map else "granular", ())
+            elif t == "array":
+                rel, keys = self.smd_list
+                self._smd = ("list", rel, keys)
+            elif t is None and not self.int_or_string:
+                self._smd = None
+            else:
+                self._smd = ("scalar", "", ())
+        return self._smd
 
     def __repr__(self) -> str:
         ref = self._raw.get("$ref", "")

@@ -257,6 +257,24 @@ class _Parser:
         raise ValueError(f"found '{lit}', expected: identifier")
 
 
+def label_selector_string(selector: Mapping[str, Any]) -> str:
+    """A ``LabelSelector`` object (matchLabels, matchExpressions) as selector text, as
+    ``metav1.LabelSelectorAsSelector(...).String()`` writes it (requirements sorted by key)."""
+    terms: list[tuple[str, str]] = []
+    for k, v in sorted((selector.get("matchLabels") or {}).items()):
+        terms.append((k, f"{k}={v}"))
+    ops = {"In": "in", "NotIn": "notin"}
+    for e in selector.get("matchExpressions") or ():
+        key, op, values = e.get("key", ""), e.get("operator", ""), sorted(e.get("values") or ())
+        if op in ops:
+            terms.append((key, f"{key} {ops[op]} ({','.join(values)})"))
+        elif op == "Exists":
+            terms.append((key, key))
+        elif op == "DoesNotExist":
+            terms.append((key, f"!{key}"))
+    return ",".join(t for _, t in sorted(terms, key=lambda kt: kt[0]))
+
+
 @lru_cache(maxsize=512)
 def parse_label_selector(text: str) -> LabelSelector:
     """``labelSelector=...`` of a list or watch; 400 BadRequest on bad syntax."""
@@ -315,6 +333,7 @@ def _split_unescaped(s: str, sep: str) -> list[str]:
 
 
 def _unescape(v: str) -> str:
+    """pkg/fields UnescapeValue, with its messages (a rune printed as its number, as Go's %v does)."""
     out, esc = [], False
     for ch in v:
         if esc:
@@ -325,28 +344,20 @@ def _unescape(v: str) -> str:
         elif ch == "\\":
             esc = True
         elif ch in ",=":
-            raise bad_request(f"invalid field selector: unescaped character: {ch}")
+            raise bad_request(f"invalid field selector: unescaped character in value: {ord(ch)}")
         else:
             out.append(ch)
     if esc:
-        raise bad_request("invalid field selector: invalid escape sequence: \\ at the end")
+        raise bad_request("invalid field selector: invalid escape sequence: \\")
     return "".join(out)
 
 
 def _find_operator(term: str) -> tuple[str, str, str] | None:
-    """The leftmost unescaped operator of ``term`` (``!=`` and ``==`` before ``=``, as pkg/fields)."""
-    i, esc = 0, False
-    while i < len(term):
-        ch = term[i]
-        if esc:
-            esc = False
-        elif ch == "\\":
-            esc = True
-        else:
-            for op in ("!=", "==", "="):
-                if term.startswith(op, i):
-                    return term[:i], op, term[i + len(op):]
-        i += 1
+    """pkg/fields splitTerm: the leftmost operator (``!=`` and ``==`` before ``=``), escapes or not."""
+    for i in range(len(term)):
+        for op in ("!=", "==", "="):
+            if term.startswith(op, i):
+                return term[:i], op, term[i + len(op):]
     return None
 
 
@@ -456,4 +467,4 @@ def object_fields(obj: Mapping[str, Any], group: str, plural: str, namespaced: b
 
 
 __all__ = ["FieldSelector", "FieldTerm", "LabelSelector", "Requirement", "StatusError", "check_fields",
-           "object_fields", "parse_field_selector", "parse_label_selector", "supported_fields"]
+           "label_selector_string", "object_fields", "parse_field_selector", "parse_label_selector", "supported_fields"]

@@ -39,8 +39,8 @@ from . import patch as kpatch
 from .errors import StatusError, bad_request, conflict, invalid, not_found
 from .resources import Registry, Resource
 from .schemas import Schema, schema_for, schema_from_crd
-from .selectors import (FieldSelector, LabelSelector, check_fields, object_fields, parse_field_selector,
-                        parse_label_selector)
+from .selectors import (FieldSelector, LabelSelector, check_fields, label_selector_string, object_fields,
+                        parse_field_selector, parse_label_selector)
 
 Obj = dict[str, Any]
 _Key = tuple[str, str]  # (group, plural): one storage for all versions of a resource
@@ -103,7 +103,7 @@ class Change:
     old: Obj | None
 
 
-@dataclass
+@dataclass(slots=True)
 class _Event:
     rv: int
     key: _Key
@@ -143,6 +143,14 @@ def _finalizers(obj: Obj) -> list[str]:
 def _sort_key(obj: Obj) -> tuple[str, str]:
     m = obj["metadata"]
     return (m.get("namespace") or "", m["name"])
+
+
+def _etcd_key(obj: Obj) -> str:
+    """The object's place in etcd's order (``<namespace>/<name>``, or the name): lists and continue
+    tokens follow it, so "a-x/b" comes before "a/z" as on a real cluster."""
+    m = obj["metadata"]
+    ns = m.get("namespace")
+    return f"{ns}/{m['name']}" if ns else m["name"]
 
 
 class Watch:
@@ -309,14 +317,14 @@ class Store:
             items = [o for o in items if labels.matches(o["metadata"].get("labels"))]
         if not fields.empty:
             items = [o for o in items if fields.matches(object_fields(o, res.group, res.plural, res.namespaced))]
-        items.sort(key=_sort_key)
+        items.sort(key=_etcd_key)
         if start:
-            items = [o for o in items if "/".join(_sort_key(o)) > start]
+            items = [o for o in items if _etcd_key(o) > start]
         meta: Obj = {"resourceVersion": str(rv)}
         if limit and limit > 0 and len(items) > limit:
             rest = len(items) - limit
             items = items[:limit]
-            meta["continue"] = self._encode_continue(rv, "/".join(_sort_key(items[-1])))
+            meta["continue"] = self._encode_continue(rv, _etcd_key(items[-1]))
             if labels.empty and fields.empty:
                 meta["remainingItemCount"] = rest
         return {"kind": res.list_kind, "apiVersion": res.group_version, "metadata": meta, "items": items}
@@ -360,8 +368,8 @@ class Store:
         return [o for o in state.values() if o is not None]
 
     # ------------------------------------------------------------------ helpers for writes
-    def _now(self) -> str:
-        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.clock.now()))
+    def _now(self, later: float = 0.0) -> str:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.clock.now() + later))
 
     def _uid(self) -> str:
         return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
@@ -444,8 +452,14 @@ class Store:
     def _managed(self, res: Resource, old: Obj | None, new: Obj, manager: str | None,
                  subresource: str | None) -> None:
         """``managedFields`` of ``new`` after a non-apply write (patch.record_update)."""
-        fields = kpatch.record_update(old, new, manager=manager or "unknown", schema=self._schema(res),
-                                   now=self._now(), subresource=subresource)
+        before, after = old, new
+        if subresource == "status" and old is not None:
+            # only status (and metadata) can differ: the comparison need not walk the unchanged rest
+            keep = ("apiVersion", "kind", "metadata", "status")
+            before = {k: old[k] for k in keep if k in old}
+            after = {k: new[k] for k in keep if k in new}
+        fields = kpatch.record_update(before, after, manager=manager or "unknown", schema=self._schema(res),
+                                      now=self._now(), subresource=subresource)
         if fields:
             new["metadata"]["managedFields"] = fields
         else:
@@ -632,15 +646,58 @@ class Store:
         new = _copy(obj)
         if not isinstance(new, dict) or not isinstance(new.get("metadata", {}), dict):
             raise bad_request(f"the body of a {res.kind} must be an object with object metadata")
+        if subresource == "scale" and "scale" in res.subresources:
+            new = self._from_scale(res, namespace, name, new)
         out = self._update(res, namespace, name, new, subresource=subresource, dry_run=dry_run,
                            field_manager=field_manager, user=user, managed=False)
         self._drain()
-        return out
+        return self._scale_view(res, out) if subresource == "scale" else out
+
+    # ------------------------------------------------------------------ the scale subresource
+    def get_scale(self, res: Resource, namespace: str | None, name: str) -> Obj:
+        """``GET .../<name>/scale``: the object as an ``autoscaling/v1`` Scale."""
+        if "scale" not in res.subresources:
+            raise StatusError(404, "NotFound", "the server could not find the requested resource")
+        return self._scale_view(res, self.get(res, namespace, name))
+
+    @staticmethod
+    def _scale_view(res: Resource, obj: Obj) -> Obj:
+        m = obj["metadata"]
+        meta = {k: m[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp") if k in m}
+        status: Obj = {"replicas": int((obj.get("status") or {}).get("replicas") or 0)}
+        selector = (obj.get("spec") or {}).get("selector")
+        if isinstance(selector, dict) and ("matchLabels" in selector or "matchExpressions" in selector):
+            status["selector"] = label_selector_string(selector)
+        elif isinstance(selector, dict) and selector:  # a ReplicationController's plain map
+            status["selector"] = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
+        return {"kind": "Scale", "apiVersion": "autoscaling/v1", "metadata": meta,
+                "spec": {"replicas": int((obj.get("spec") or {}).get("replicas", 1))}, "status": status}
+
+    def _from_scale(self, res: Resource, namespace: str | None, name: str, scale: Obj) -> Obj:
+        """The object with the replicas a Scale asks for (its resourceVersion a precondition)."""
+        old = self._bucket(res, namespace if res.namespaced else None).get(name)
+        if old is None:
+            raise not_found(res.plural, name, res.group)
+        meta = scale.get("metadata") or {}
+        if meta.get("name") and meta["name"] != name:
+            raise bad_request(f"the name of the object ({meta['name']}) does not match the name on the URL ({name})")
+        replicas = (scale.get("spec") or {}).get("replicas", 0)
+        if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
+            raise invalid("Scale", name, [{"reason": "FieldValueInvalid", "field": "spec.replicas",
+                                           "message": f"Invalid value: {json.dumps(replicas)}: must be greater "
+                                                      "than or equal to 0"}], "autoscaling")
+        new = _copy(old)
+        new.setdefault("spec", {})["replicas"] = replicas
+        new["metadata"].pop("managedFields", None)
+        new["metadata"]["resourceVersion"] = meta.get("resourceVersion") or ""
+        return new
 
     def _update(self, res: Resource, namespace: str | None, name: str, new: Obj, *, subresource: str | None,
                 dry_run: bool, field_manager: str | None, user: str, managed: bool,
                 expect_rv: str | None = None) -> Obj:
         ns = namespace if res.namespaced else None
+        if subresource and subresource not in res.subresources:
+            raise StatusError(404, "NotFound", "the server could not find the requested resource")
         old = self._bucket(res, ns).get(name)
         if old is None:
             raise not_found(res.plural, name, res.group)
@@ -684,8 +741,9 @@ class Store:
             if not fins:
                 new["spec"].pop("finalizers")
             meta = new["metadata"]
-        elif subresource:
-            raise not_found(f"{res.plural}/{subresource}", name, res.group)
+        elif subresource and subresource != "scale":  # ephemeralcontainers, resize, ...: not modelled
+            raise StatusError(405, "MethodNotAllowed", f"the server does not allow this method on the requested "
+                              f"resource ({res.plural}/{subresource} is not writable in this emulator)")
         else:
             if self._status_subresource(res):
                 if "status" in old:
@@ -718,7 +776,7 @@ class Store:
                                                 "message": "Forbidden: no new finalizers can be added if the "
                                                            "object is being deleted, found new finalizers "
                                                            + json.dumps(added)}], res.group)
-        if subresource != "status" and self._spec_changed(res, old, new):
+        if subresource not in ("status", "finalize") and self._spec_changed(res, old, new):
             meta["generation"] = om.get("generation", 1) + 1
         op = Operation("update", res, ns, name, new, old, subresource, dry_run, user)
         self._admit(op)
@@ -750,8 +808,8 @@ class Store:
             == [(m.get("manager"), m.get("operation"), m.get("fieldsV1")) for m in nm.get("managedFields") or ()]
 
     def _gone(self, res: Resource, obj: Obj) -> bool:
-        """Marked for deletion and nothing holds it any more."""
-        if not _deleting(obj) or _finalizers(obj):
+        """Marked for deletion and nothing holds it any more (a graceful deletion waits for its end)."""
+        if not _deleting(obj) or _finalizers(obj) or obj["metadata"].get("deletionGracePeriodSeconds"):
             return False
         if _key(res) == _NS_KEY and (obj.get("spec") or {}).get("finalizers"):
             return False
@@ -774,6 +832,9 @@ class Store:
         ns = namespace if res.namespaced else None
         live = self._bucket(res, ns).get(name)
         if patch_type == "apply":
+            if subresource == "scale":
+                raise StatusError(405, "MethodNotAllowed", "the server does not allow this method on the requested "
+                                  "resource (apply to a scale subresource is not modelled in this emulator)")
             if not field_manager:
                 raise invalid("PatchOptions", "", [{"reason": "FieldValueRequired", "field": "fieldManager",
                                                      "message": "Required value: is required for apply patch"}],
@@ -804,7 +865,8 @@ class Store:
                           "meta.k8s.io")
         if live is None:
             raise not_found(res.plural, name, res.group)
-        base = _copy(live)
+        scale = subresource == "scale" and "scale" in res.subresources
+        base = self._scale_view(res, live) if scale else _copy(live)
         if patch_type == "json":
             if not isinstance(doc, list):
                 raise bad_request("json patch must be a list of operations")
@@ -816,13 +878,18 @@ class Store:
         elif patch_type == "strategic":
             if not isinstance(doc, dict):
                 raise bad_request("strategic merge patch must be an object")
-            new = mod.strategic_merge_patch(base, doc, self._schema(res))
+            new = mod.strategic_merge_patch(base, doc, schema_for("autoscaling/v1", "Scale") if scale
+                                            else self._schema(res))
         else:
             raise StatusError(415, "UnsupportedMediaType", f"the server does not support patch type {patch_type}")
         if new is live:
             new = _copy(new)
         if not isinstance(new, dict):
             raise bad_request("the patched object is not an object")
+        if scale:
+            out = self._update(res, ns, name, self._from_scale(res, ns, name, new), subresource=subresource,
+                               dry_run=dry_run, field_manager=field_manager, user=user, managed=False)
+            return self._scale_view(res, out), False
         meta = new.setdefault("metadata", {})
         user_rv = meta.get("resourceVersion")
         if user_rv != live["metadata"]["resourceVersion"] and user_rv:
@@ -852,12 +919,25 @@ class Store:
                preconditions: dict | None = None, grace_period: int | None = None, dry_run: bool = False,
                field_manager: str | None = None, user: str = "") -> Obj:
         out = self._delete(res, namespace, name, propagation=propagation, preconditions=preconditions,
-                           dry_run=dry_run, user=user)
+                           grace_period=grace_period, dry_run=dry_run, user=user)
         self._drain()
         return out
 
+    @staticmethod
+    def _grace(res: Resource, obj: Obj, asked: int | None) -> int:
+        """The pod strategy's CheckGracefulDelete: the grace period a deletion gets (0: at once)."""
+        if _key(res) != ("", "pods"):
+            return 0
+        spec, status = obj.get("spec") or {}, obj.get("status") or {}
+        period = asked if asked is not None else spec.get("terminationGracePeriodSeconds")
+        period = 30 if not isinstance(period, int) else period  # the API's default
+        if not spec.get("nodeName") or status.get("phase") in ("Succeeded", "Failed"):
+            return 0  # never scheduled, or already terminated
+        return 1 if period < 0 else int(period)
+
     def _delete(self, res: Resource, namespace: str | None, name: str, *, propagation: str | None = None,
-                preconditions: dict | None = None, dry_run: bool = False, user: str = "") -> Obj:
+                preconditions: dict | None = None, grace_period: int | None = None, dry_run: bool = False,
+                user: str = "") -> Obj:
         ns = namespace if res.namespaced else None
         old = self._bucket(res, ns).get(name)
         if old is None:
@@ -888,6 +968,25 @@ class Store:
             fins = [f for f in fins if f not in (ORPHAN, FOREGROUND)]
         if propagation == "Foreground" and not self._dependents.get(om["uid"]):
             fins = [f for f in fins if f != FOREGROUND]  # nothing to wait for
+        grace = self._grace(res, old, grace_period)
+        pending = om.get("deletionGracePeriodSeconds") or 0
+        if _deleting(old) and pending:  # a graceful deletion under way may only be shortened
+            if grace >= pending:
+                return old
+            meta = {**om, "deletionTimestamp": self._now(grace), "deletionGracePeriodSeconds": grace}
+            new = {**old, "metadata": meta}
+            if dry_run:
+                return new
+            return self._commit(res, "DELETED" if self._gone(res, new) else "MODIFIED", new, old)
+        if grace and not _deleting(old):  # graceful: the kubelet (the controllers) ends it
+            meta = {**om, "deletionTimestamp": self._now(grace), "deletionGracePeriodSeconds": grace,
+                    "finalizers": fins}
+            if not fins:
+                del meta["finalizers"]
+            if om.get("generation"):
+                meta["generation"] = om["generation"] + 1
+            new = {**old, "metadata": meta}
+            return new if dry_run else self._commit(res, "MODIFIED", new, old)
         is_ns, is_crd = _key(res) == _NS_KEY, _key(res) == _CRD_KEY
         if is_crd and CRD_CLEANUP not in fins:
             fins.append(CRD_CLEANUP)
@@ -924,7 +1023,7 @@ class Store:
                           field_selector: str = "", **kw: Any) -> Obj:
         """Deletes every matching object; answers the list of what was deleted (as the real server)."""
         listed = self.list(res, namespace, label_selector=label_selector, field_selector=field_selector)
-        opts = {k: kw[k] for k in ("propagation", "dry_run", "user") if k in kw}
+        opts = {k: kw[k] for k in ("propagation", "grace_period", "dry_run", "user") if k in kw}
         out = []
         for obj in listed["items"]:
             m = obj["metadata"]
@@ -1087,15 +1186,60 @@ class Store:
         self._maybe_finalize_namespace(namespace)
 
     def _maybe_finalize_namespace(self, namespace: str) -> None:
+        """Content gone: the ``kubernetes`` finalizer goes (and the namespace with it); else the
+        namespace controller's conditions say what remains."""
         ns_obj = self._objs.get(_NS_KEY, {}).get("", {}).get(namespace)
-        if ns_obj is None or not _deleting(ns_obj):
-            return
-        if any(spaces.get(namespace) for key, spaces in self._objs.items() if key != _NS_KEY):
+        if ns_obj is None or not _deleting(ns_obj) or "finalizers" not in (ns_obj.get("spec") or {}):
             return
         res = self._uids[ns_obj["metadata"]["uid"]][0]
-        spec = {k: v for k, v in (ns_obj.get("spec") or {}).items() if k != "finalizers"}
-        new = {**ns_obj, "metadata": dict(ns_obj["metadata"]), "spec": spec}
-        self._commit(res, "DELETED" if self._gone(res, new) else "MODIFIED", new, ns_obj)
+        remaining: dict[str, int] = {}
+        finalizers: dict[str, int] = {}
+        for (group, plural), spaces in self._objs.items():
+            bucket = spaces.get(namespace) if (group, plural) != _NS_KEY else None
+            if bucket:
+                remaining[f"{plural}.{group}"] = len(bucket)
+                for obj in bucket.values():
+                    for f in _finalizers(obj):
+                        finalizers[f] = finalizers.get(f, 0) + 1
+        if not remaining:
+            spec = {k: v for k, v in (ns_obj.get("spec") or {}).items() if k != "finalizers"}
+            new = {**ns_obj, "metadata": dict(ns_obj["metadata"]), "spec": spec}
+            self._commit(res, "DELETED" if self._gone(res, new) else "MODIFIED", new, ns_obj)
+            return
+        status = dict(ns_obj.get("status") or {})
+        conditions = self._namespace_conditions(status.get("conditions") or [], remaining, finalizers)
+        if conditions != status.get("conditions"):
+            status["conditions"] = conditions
+            self._commit(res, "MODIFIED", {**ns_obj, "metadata": dict(ns_obj["metadata"]), "status": status},
+                         ns_obj)
+
+    def _namespace_conditions(self, before: builtins.list[Obj], remaining: dict[str, int],
+                              finalizers: dict[str, int]) -> builtins.list[Obj]:
+        """The namespace controller's deletion conditions (namespaced_resources_deleter.go's texts)."""
+        content = ", ".join(sorted(f"{gr} has {n} resource instances" for gr, n in remaining.items()))
+        fins = ", ".join(sorted(f"{f} in {n} resource instances" for f, n in finalizers.items()))
+        wanted = [
+            ("NamespaceDeletionDiscoveryFailure", "False", "ResourcesDiscovered",
+             "All resources successfully discovered"),
+            ("NamespaceDeletionGroupVersionParsingFailure", "False", "ParsedGroupVersions",
+             "All legacy kube types successfully parsed"),
+            ("NamespaceDeletionContentFailure", "False", "ContentDeleted",
+             "All content successfully deleted, may be waiting on finalization"),
+            ("NamespaceContentRemaining", "True", "SomeResourcesRemain", f"Some resources are remaining: {content}"),
+            ("NamespaceFinalizersRemaining", "True", "SomeFinalizersRemain",
+             f"Some content in the namespace has finalizers remaining: {fins}") if fins else
+            ("NamespaceFinalizersRemaining", "False", "ContentHasNoFinalizers",
+             "All content-preserving finalizers finished"),
+        ]
+        old = {c.get("type"): c for c in before}
+        out = []
+        for type_, status, reason, message in wanted:
+            prev = old.get(type_)
+            since = prev["lastTransitionTime"] if prev and prev.get("status") == status and \
+                prev.get("lastTransitionTime") else self._now()
+            out.append({"type": type_, "status": status, "lastTransitionTime": since, "reason": reason,
+                        "message": message})
+        return out
 
     def _crd_key(self, crd: Obj) -> _Key:
         spec = crd.get("spec") or {}
@@ -1152,7 +1296,7 @@ class Store:
         if initial:
             resources = [res] if res is not None else self._stored_resources()
             for r in resources:
-                items = sorted(self.objects(r, ns), key=_sort_key)
+                items = sorted(self.objects(r, ns), key=_etcd_key)
                 for obj in items:
                     if w._matches(r, obj):
                         w._send({"type": "ADDED", "object": obj})

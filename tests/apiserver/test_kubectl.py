@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import os
+import selectors
 import subprocess
 from pathlib import Path
 from typing import Iterator
@@ -81,3 +83,49 @@ def test_apply_server_side_get_wait_delete(kubectl: tuple[str, Path]) -> None:
     p = subprocess.run([kubectl[0], "--kubeconfig", str(kubectl[1]), "get", "namespace", "kctl"],
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 1 and 'namespaces "kctl" not found' in p.stderr
+
+
+def test_get_watch(kubectl: tuple[str, Path]) -> None:
+    binary, kubeconfig = kubectl
+    run(kubectl, "create", "configmap", "watched", "--from-literal=k=v1")
+    w = subprocess.Popen([binary, "--kubeconfig", str(kubeconfig), "get", "configmaps", "watched", "-w",
+                          "-o", "custom-columns=NAME:.metadata.name,DATA:.data.k"],
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    lines = Lines(w)
+    try:
+        assert lines.next() == ["NAME", "DATA"]
+        assert lines.next() == ["watched", "v1"]  # listed: the watch starts from the list's resourceVersion
+        run(kubectl, "patch", "configmap", "watched", "-p", '{"data":{"k":"v2"}}')
+        assert lines.next() == ["watched", "v2"]
+    finally:
+        w.terminate()
+        w.communicate(timeout=30)
+
+
+class Lines:
+    """The lines a process prints, each waited for at most ``seconds`` (never a hung test)."""
+
+    def __init__(self, p: subprocess.Popen[bytes]) -> None:
+        assert p.stdout is not None
+        self.fd = p.stdout.fileno()
+        self.buf = b""
+
+    def next(self, seconds: float = 30) -> list[str]:
+        with selectors.DefaultSelector() as sel:
+            sel.register(self.fd, selectors.EVENT_READ)
+            while b"\n" not in self.buf:
+                assert sel.select(seconds), f"nothing more printed (so far: {self.buf!r})"
+                chunk = os.read(self.fd, 65536)
+                assert chunk, f"the process ended (so far: {self.buf!r})"
+                self.buf += chunk
+        line, _, self.buf = self.buf.partition(b"\n")
+        return line.decode().split()
+
+
+def test_scale_and_auth(kubectl: tuple[str, Path]) -> None:
+    run(kubectl, "create", "deployment", "scaled", "--image=nginx:1", "--replicas=1")
+    assert run(kubectl, "scale", "deployment", "scaled", "--replicas=3").strip() == "deployment.apps/scaled scaled"
+    run(kubectl, "wait", "--for=jsonpath={.status.readyReplicas}=3", "deployment/scaled", "--timeout=60s")
+    assert run(kubectl, "get", "deployment", "scaled", "-o", "jsonpath={.spec.replicas}") == "3"
+    assert run(kubectl, "auth", "can-i", "create", "deployments").strip() == "yes"
+    assert "kubernetes-admin" in run(kubectl, "auth", "whoami")

@@ -56,11 +56,14 @@ def test_schema_from_crd_adds_object_meta():
         "type": "object", "properties": {"items": {"type": "array", "x-kubernetes-list-type": "map",
                                                    "x-kubernetes-list-map-keys": ["id"],
                                                    "items": {"type": "object"}},
-                                         "port": {"x-kubernetes-int-or-string": True}},
+                                         "port": {"x-kubernetes-int-or-string": True},
+                                         "keyless": {"type": "array", "x-kubernetes-list-type": "map",
+                                                     "items": {"type": "object"}}},
         "x-kubernetes-preserve-unknown-fields": True}}})
     assert s.field("metadata").field("labels").additional is not None
     assert s.field("spec").field("items").smd_list == ("map", ("id",))
     assert s.field("spec").preserve_unknown_fields and s.field("spec").field("port").int_or_string
+    assert s.field("spec").field("keyless").smd_list == ("atomic", ())  # a map list needs keys to merge
 
 
 def test_schemas_are_not_loaded_at_import():

@@ -804,3 +804,22 @@ def test_whoami_token_review_and_rules_review(store, policy):
                                requester=ALICE, authorizer=policy)["status"]
     assert {"verbs": ["get", "list", "watch"], "apiGroups": [""], "resources": ["pods"]} in rules["resourceRules"]
     assert rules["incomplete"] is False
+
+
+def test_patches_and_applies_of_roles_are_checked_too(store, guarded):
+    """The check is an admission hook, so it sees the object a patch or an apply makes (the real
+    store only: the stand-in has no patch)."""
+    if isinstance(store, FakeStore):
+        pytest.skip("the stand-in store has no patch")
+    pytest.importorskip("helm_ac.kubesim.patch")
+    roles = res(store, "roles", RBAC_GROUP)
+    grab = {"rules": [R(["get"], ["secrets"])]}
+    with acting_as(ALICE):
+        guarded.create(roles, "team-a", role("mine", [R(["get"], ["pods"])]))
+        for patch_type, name, body in (
+                ("merge", "mine", grab),
+                ("json", "mine", [{"op": "add", "path": "/rules/-", "value": R(["get"], ["secrets"])}]),
+                ("apply", "applied", {**role("applied", []), **grab})):
+            with pytest.raises(StatusError) as e:
+                store.patch(roles, "team-a", name, patch_type, body, user="alice", field_manager="kubectl")
+            assert e.value.code == 403 and "not currently held" in e.value.message, patch_type

@@ -107,3 +107,15 @@ def test_supported_fields_are_per_resource():
     f = object_fields(pod, "", "pods", True)
     assert (f["metadata.name"], f["metadata.namespace"], f["spec.nodeName"], f["status.phase"]) == \
         ("p", "d", "n1", "Running")
+
+
+@pytest.mark.parametrize("text,message", [
+    ("a=b=c", "invalid field selector: unescaped character in value: 61"),
+    (r"a=b\x", r"invalid field selector: invalid escape sequence: \x"),
+    ("a=b\\", "invalid field selector: invalid escape sequence: \\"),
+    ("a", "invalid selector: 'a'; can't understand 'a'"),
+])
+def test_field_selector_messages_are_apimachinerys(text, message):
+    with pytest.raises(StatusError) as e:
+        parse_field_selector(text)
+    assert e.value.message == message

@@ -6,6 +6,8 @@ import re
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from helm_ac.clock import VirtualLoop
 from helm_ac.kubesim.errors import StatusError
@@ -379,11 +381,17 @@ def test_namespace_deletion_deletes_its_content_then_itself(store, R):
     assert store.find(R("configmaps"), "app", "plain") is None
     held = store.get(R("secrets"), "app", "held")
     assert held["metadata"]["deletionTimestamp"]
-    assert store.get(nsr, None, "app")["status"]["phase"] == "Terminating"
+    status = store.get(nsr, None, "app")["status"]
+    assert status["phase"] == "Terminating"
+    conditions = {c["type"]: (c["status"], c["message"]) for c in status["conditions"]}
+    assert conditions["NamespaceContentRemaining"] == ("True", "Some resources are remaining: secrets. has 1 "
+                                                               "resource instances")
+    assert conditions["NamespaceFinalizersRemaining"] == ("True", "Some content in the namespace has finalizers "
+                                                                  "remaining: example.com/x in 1 resource instances")
     store.update(R("secrets"), "app", "held", {**held, "metadata": {**held["metadata"], "finalizers": []}})
     assert store.find(nsr, None, "app") is None
     assert store.find(R("configmaps"), "default", "elsewhere") is not None
-    assert summary(seen) == [("MODIFIED", "app"), ("DELETED", "app")]
+    assert summary(seen) == [("MODIFIED", "app"), ("MODIFIED", "app"), ("DELETED", "app")]
 
 
 def test_deleting_a_crd_deletes_its_custom_resources_first(store, R):
@@ -758,3 +766,191 @@ def test_a_watch_from_the_future_is_too_large(store, R):
     assert (e.code, e.reason) == (504, "Timeout")
     assert e.message == f"Timeout: Too large resource version: {future}, current: {store.resource_version}"
     assert e.details and e.details["causes"][0]["reason"] == "ResourceVersionTooLarge"
+
+
+def _pod(name: str, *, node: str = "", phase: str = "", **spec: Any) -> dict:
+    body: dict[str, Any] = {"metadata": {"name": name}, "spec": {"containers": [{"name": "c", "image": "i"}], **spec}}
+    if node:
+        body["spec"]["nodeName"] = node
+    return body
+
+
+def test_a_scheduled_pod_is_deleted_gracefully(store, R, loop):
+    pods = R("pods")
+    store.create(pods, "default", _pod("p", node="n1"))
+    seen = events_of(store, pods)
+    held = store.delete(pods, "default", "p")
+    assert held["metadata"]["deletionGracePeriodSeconds"] == 30
+    assert held["metadata"]["deletionTimestamp"] == "2027-01-15T08:00:30Z"
+    # the kubelet may still write status; a longer grace period changes nothing
+    p = store.update(pods, "default", "p", {**held, "status": {"phase": "Running"}}, subresource="status")
+    assert store.delete(pods, "default", "p", grace_period=60) == p
+    short = store.delete(pods, "default", "p", grace_period=5)
+    assert (short["metadata"]["deletionGracePeriodSeconds"], short["metadata"]["deletionTimestamp"]) == \
+        (5, "2027-01-15T08:00:05Z")
+    store.delete(pods, "default", "p", grace_period=0)
+    assert store.find(pods, "default", "p") is None
+    assert [t for t, _ in summary(seen)] == ["MODIFIED", "MODIFIED", "MODIFIED", "DELETED"]
+
+
+@pytest.mark.parametrize("kind", ["unscheduled", "succeeded", "zero"])
+def test_pods_deleted_at_once(store, R, kind):
+    pods = R("pods")
+    body = _pod("p", node="" if kind == "unscheduled" else "n1",
+                **({"terminationGracePeriodSeconds": 0} if kind == "zero" else {}))
+    p = store.create(pods, "default", body)
+    if kind == "succeeded":
+        store.update(pods, "default", "p", {**p, "status": {"phase": "Succeeded"}}, subresource="status")
+    store.delete(pods, "default", "p")
+    assert store.find(pods, "default", "p") is None
+
+
+def test_garbage_collected_pods_terminate_gracefully(store, R):
+    rs = store.create(R("replicasets", "apps"), "default", {"metadata": {"name": "rs"}, "spec": {}})
+    body = _pod("p", node="n1")
+    body["metadata"]["ownerReferences"] = [owner_ref(rs)]
+    store.create(R("pods"), "default", body)
+    store.delete(R("replicasets", "apps"), "default", "rs")
+    assert store.get(R("pods"), "default", "p")["metadata"]["deletionGracePeriodSeconds"] == 30
+
+
+# ---------------------------------------------------------------------------------------------- properties
+
+OPS = st.lists(st.tuples(st.sampled_from(["create", "relabel", "delete", "touch"]), st.integers(0, 5),
+                         st.sampled_from(["x", "y", None])), max_size=40)
+
+
+def _apply(store: Store, r: Resource, op: str, i: int, app: str | None) -> None:
+    name = f"c{i}"
+    cur = store.find(r, "default", name)
+    labels = {"app": app} if app else {}
+    if op == "create" and cur is None:
+        store.create(r, "default", cm(name, labels=labels))
+    elif op == "relabel" and cur is not None:
+        store.update(r, "default", name, {**cur, "metadata": {**cur["metadata"], "labels": labels}})
+    elif op == "touch" and cur is not None:
+        store.update(r, "default", name, {**cur, "data": {"n": str(int(cur["data"].get("n", "0")) + 1)}})
+    elif op == "delete" and cur is not None:
+        store.delete(r, "default", name)
+
+
+def _mirror_sink(mirror: dict[str, dict]):
+    def sink(ev: dict) -> None:
+        name = ev["object"]["metadata"]["name"]
+        if ev["type"] == "ADDED":
+            assert name not in mirror
+        else:
+            assert name in mirror
+        if ev["type"] == "DELETED":
+            del mirror[name]
+        else:
+            mirror[name] = ev["object"]
+    return sink
+
+
+@settings(max_examples=60, deadline=None)
+@given(OPS, OPS, st.sampled_from(["", "app=x", "app!=x", "app", "!app", "app in (x,y)"]))
+def test_a_filtered_watch_mirrors_the_filtered_list(before, after, selector):
+    """Initial events then live ones, or a resume from the middle on top of the list there, rebuild
+    exactly what list answers: selector transitions included."""
+    reg = Registry(dict(BUILTIN.by_plural), dict(BUILTIN.by_kind))
+    store = Store(reg, VirtualLoop(T0))
+    r = res(reg, "configmaps")
+    for op in before:
+        _apply(store, r, *op)
+    live: dict[str, dict] = {}
+    store.watch(r, "default", _mirror_sink(live), label_selector=selector)
+    at_middle = {o["metadata"]["name"]: o for o in store.list(r, "default", label_selector=selector)["items"]}
+    middle = store.resource_version
+    for op in after:
+        _apply(store, r, *op)
+    listed = {o["metadata"]["name"]: o for o in store.list(r, "default", label_selector=selector)["items"]}
+    assert live == listed
+    resumed = dict(at_middle)
+    store.watch(r, "default", _mirror_sink(resumed), resource_version=middle, label_selector=selector)
+    assert resumed == listed
+
+
+@settings(max_examples=60, deadline=None)
+@given(OPS, OPS, st.integers(1, 4))
+def test_paging_returns_the_first_pages_snapshot(before, during, limit):
+    reg = Registry(dict(BUILTIN.by_plural), dict(BUILTIN.by_kind))
+    store = Store(reg, VirtualLoop(T0))
+    r = res(reg, "configmaps")
+    for op in before:
+        _apply(store, r, *op)
+    expected = [(o["metadata"]["name"], o["metadata"]["resourceVersion"]) for o in store.list(r, "default")["items"]]
+    page = store.list(r, "default", limit=limit)
+    got = [(o["metadata"]["name"], o["metadata"]["resourceVersion"]) for o in page["items"]]
+    for op in during:  # everything may change before the next pages are asked for
+        _apply(store, r, *op)
+    while page["metadata"].get("continue"):
+        page = store.list(r, "default", limit=limit, continue_=page["metadata"]["continue"])
+        got += [(o["metadata"]["name"], o["metadata"]["resourceVersion"]) for o in page["items"]]
+    assert got == expected
+
+
+def test_only_served_subresources_are_written(store, R):
+    w = store.create(WIDGETS, "default", {"metadata": {"name": "w"}})
+    e = err(store.update, WIDGETS, "default", "w", {**w, "status": {"x": 1}}, subresource="status")
+    assert (e.code, e.reason) == (404, "NotFound")
+    assert store.get(WIDGETS, "default", "w") == w
+
+
+def test_paging_across_namespaces_that_prefix_each_other(store, R):
+    """etcd orders by the key "<namespace>/<name>": "a-x/b" comes before "a/z" ('-' < '/')."""
+    for ns in ("a", "a-x"):
+        store.create(R("namespaces"), None, {"metadata": {"name": ns}})
+    store.create(R("configmaps"), "a", cm("z"))
+    store.create(R("configmaps"), "a-x", cm("b"))
+    full = [(o["metadata"]["namespace"], o["metadata"]["name"]) for o in store.list(R("configmaps"), None)["items"]]
+    assert full == [("a-x", "b"), ("a", "z")]
+    page = store.list(R("configmaps"), None, limit=1)
+    got = [(o["metadata"]["namespace"], o["metadata"]["name"]) for o in page["items"]]
+    while page["metadata"].get("continue"):
+        page = store.list(R("configmaps"), None, limit=1, continue_=page["metadata"]["continue"])
+        got += [(o["metadata"]["namespace"], o["metadata"]["name"]) for o in page["items"]]
+    assert got == full
+
+
+def test_status_writes_record_the_same_managed_fields_as_on_whole_objects(store, R):
+    from helm_ac.kubesim import patch as kpatch
+    from helm_ac.kubesim.schemas import schema_for
+
+    dep = R("deployments", "apps")
+    d = store.create(dep, "default", {"metadata": {"name": "d"}, "spec": {"replicas": 2, "template": {
+        "spec": {"containers": [{"name": "c", "image": "i"}]}}}}, field_manager="helm")
+    out = store.update(dep, "default", "d", {**d, "status": {"replicas": 2, "readyReplicas": 1}},
+                       subresource="status", field_manager="kube-controller-manager")
+    sent = {**out, "metadata": {k: v for k, v in out["metadata"].items() if k != "managedFields"}}
+    whole = kpatch.record_update(d, sent, manager="kube-controller-manager",
+                                 schema=schema_for("apps/v1", "Deployment"), now=store._now(), subresource="status")
+    assert out["metadata"]["managedFields"] == whole
+    assert [(m["manager"], m.get("subresource")) for m in whole] == [("helm", None),
+                                                                   ("kube-controller-manager", "status")]
+
+
+def test_the_scale_subresource(store, R):
+    dep = R("deployments", "apps")
+    d = store.create(dep, "default", {"metadata": {"name": "d"}, "spec": {"replicas": 1, "selector": {
+        "matchLabels": {"app": "web"}, "matchExpressions": [{"key": "tier", "operator": "In", "values": ["b", "a"]}]}}})
+    scale = store.get_scale(dep, "default", "d")
+    assert scale == {"kind": "Scale", "apiVersion": "autoscaling/v1",
+                     "metadata": {k: d["metadata"][k] for k in ("name", "namespace", "uid", "resourceVersion",
+                                                                "creationTimestamp")},
+                     "spec": {"replicas": 1}, "status": {"replicas": 0, "selector": "app=web,tier in (a,b)"}}
+    out = store.update(dep, "default", "d", {**scale, "spec": {"replicas": 3}}, subresource="scale",
+                       field_manager="kubectl")
+    assert out["kind"] == "Scale" and out["spec"] == {"replicas": 3}
+    d = store.get(dep, "default", "d")
+    assert d["spec"]["replicas"] == 3 and d["metadata"]["generation"] == 2
+    assert ("kubectl", "scale") in [(m["manager"], m.get("subresource")) for m in d["metadata"]["managedFields"]]
+    e = err(store.update, dep, "default", "d", {**scale, "spec": {"replicas": 4}}, subresource="scale")
+    assert e.code == 409  # the Scale's resourceVersion is stale
+    out, created = store.patch(dep, "default", "d", "merge", {"spec": {"replicas": 5}}, subresource="scale")
+    assert (out["spec"]["replicas"], created) == (5, False)
+    assert store.get(dep, "default", "d")["spec"]["replicas"] == 5
+    e = err(store.update, dep, "default", "d", {"spec": {"replicas": -1}}, subresource="scale")
+    assert (e.code, e.message) == (422, 'Scale.autoscaling "d" is invalid: spec.replicas: Invalid value: -1: must '
+                                        'be greater than or equal to 0')
+    assert err(store.get_scale, R("configmaps"), "default", "x").code == 404
