@@ -1125,6 +1125,14 @@ class Controllers:
         parallelism = _int(spec.get("parallelism"), 1)
         template = _dict(spec.get("template"))
         now = self._now()
+        if spec.get("suspend") is True:  # no Pods until resumed (its active ones deleted)
+            for running_pod in self._children(job, "pod"):
+                if _active(running_pod):
+                    self._delete("pod", ns, _meta(running_pod)["name"])
+            cond = _condition(st.get("conditions") or [], "Suspended", "True", "JobSuspended", "Job suspended", now)
+            cond["lastProbeTime"] = cond["lastTransitionTime"]
+            self._set_status("job", job, {**{k: v for k, v in st.items() if k != "active"}, "conditions": [cond]})
+            return
         pods = self._children(job, "pod")
         backoff_limit = _int(spec.get("backoffLimit"), 6)
         failed_now = sum(1 for p in pods if _status(p).get("phase") == "Failed")
@@ -1171,6 +1179,10 @@ class Controllers:
                            "Reached expected number of succeeded pods", now)]
             for c in status["conditions"]:
                 c["lastProbeTime"] = now
+        if any(isinstance(c, dict) and c.get("type") == "Suspended" for c in conds):  # it was suspended
+            resumed = _condition(conds, "Suspended", "False", "JobResumed", "Job resumed", now)
+            resumed["lastProbeTime"] = resumed["lastTransitionTime"]
+            status["conditions"] = [resumed, *status.get("conditions", [])]
         if not status["active"]:
             del status["active"]
         job = self._set_status("job", job, status)

@@ -339,6 +339,22 @@ def test_job_completes_with_its_conditions() -> None:
     assert sim.get("v1", "Pod", pod["metadata"]["name"])["status"]["phase"] == "Succeeded"
 
 
+def test_suspended_job_runs_nothing_until_resumed() -> None:
+    sim = Sim()
+    j = job("later")
+    j["spec"]["suspend"] = True
+    sim.create(j)
+    sim.loop.run()
+    j = sim.get("batch/v1", "Job", "later")
+    assert sim.items("v1", "Pod") == [] and cond(j, "Suspended")["reason"] == "JobSuspended"  # type: ignore[index]
+    sim.replace({**j, "spec": {**j["spec"], "suspend": False}})
+    sim.loop.run()
+    j = sim.get("batch/v1", "Job", "later")
+    assert j["status"]["succeeded"] == 1 and readiness.compute(j).ready
+    assert [(c["type"], c["status"]) for c in j["status"]["conditions"]] == [
+        ("Suspended", "False"), ("SuccessCriteriaMet", "True"), ("Complete", "True")]
+
+
 def test_job_fails_with_backoff_limit_exceeded() -> None:
     sim = Sim(Behaviour(rules=[Rule(kind="Job", name="migrate", fail=True)]))
     sim.create(job("migrate"))
