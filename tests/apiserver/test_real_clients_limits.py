@@ -1,6 +1,6 @@
 """What real clients ask for that the embedded API server does not give: each test pins the current
 behaviour exactly, so a change is noticed (and docs/cluster-fidelity.md updated). Pods run nothing:
-no logs, exec, port-forward; no scale subresource, metrics API, Events or server-side Tables;
+no logs, exec, port-forward; no metrics API, Events or server-side Tables;
 a test Pod never completes (helm test)."""
 from __future__ import annotations
 
@@ -41,11 +41,10 @@ def web(server: Running) -> str:
 
 
 @pytest.mark.parametrize("args", [
-    ("scale", "deployment/web", "--replicas=3"),  # no deployments/scale subresource
     ("logs", "deployment/web"),  # no pods/log
     ("exec", "deployment/web", "--", "true"),  # no pods/exec
 ], ids=lambda a: a[0])
-def test_subresources_pods_and_scale_are_not_served(server: Running, web: str, args: tuple[str, ...]) -> None:
+def test_pods_log_and_exec_are_not_served(server: Running, web: str, args: tuple[str, ...]) -> None:
     p = kubectl(server, "-n", web, *args, code=1)
     assert (p.stdout, p.stderr) == ("", NOT_FOUND)
 
