@@ -67,7 +67,7 @@ def test_command_list_shows_whole_summaries(command):
     line = next(line for line in top.splitlines() if line.strip().startswith(command + " "))
     assert not line.rstrip().endswith("...") and len(line.split(None, 1)[1]) > 10, line
     listed = [line.split()[0] for line in top.split("Commands:")[1].strip().splitlines()[:len(COMMANDS)]]
-    assert listed == ["lint", "template", "graph", "simulate", "crds", "schema", "rules"]
+    assert listed == ["lint", "template", "graph", "simulate", "cluster", "crds", "schema", "rules"]
     assert f"Planned: {', '.join(PLANNED)}" in " ".join(top.split())
 
 

@@ -31,6 +31,22 @@ Sink = Callable[[dict[str, Any]], None]
 STARTED = web.RequestKey("helm_ac.watch_started", bool)
 
 
+#: The last event encoded, with its bytes: the store hands the same event dict to every watcher
+#: without a selector, one after the other, so each event is encoded once, not once per watcher.
+_last: tuple[Any, bytes] = (None, b"")
+
+
+def encode(event: dict[str, Any]) -> bytes:
+    """One line of a watch stream (events are never mutated: the store is copy-on-write)."""
+    global _last
+    last = _last
+    if last[0] is event:
+        return last[1]
+    data = orjson.dumps(event) + b"\n"
+    _last = (event, data)  # one assignment: safe with servers on other threads
+    return data
+
+
 def _headers() -> dict[str, str]:
     return {"Content-Type": "application/json", "Cache-Control": "no-cache, private"}
 
@@ -43,7 +59,7 @@ async def stream(request: web.Request, open_watch: Callable[[Sink], Watch], *, t
     wake = asyncio.Event()
 
     def sink(event: dict[str, Any]) -> None:
-        pending.append(orjson.dumps(event) + b"\n")
+        pending.append(encode(event))
         wake.set()
 
     resp = web.StreamResponse(status=200, headers=_headers())
@@ -63,6 +79,16 @@ async def stream(request: web.Request, open_watch: Callable[[Sink], Watch], *, t
     deadline = start + timeout
     drop_at = start + drop_after if drop_after is not None else None
     next_bookmark = start + bookmark_interval
+    # one timer for the next deadline (end, bookmark, drop), moved only when that time changes:
+    # waking per event costs no task or timer
+    timer: asyncio.TimerHandle | None = None
+    timer_at = -1.0
+
+    def fire() -> None:  # asyncio may run a timer a clock tick early: then a new one is set
+        nonlocal timer_at
+        timer_at = -1.0
+        wake.set()
+
     try:
         await resp.prepare(request)
         request[STARTED] = True
@@ -80,21 +106,23 @@ async def stream(request: web.Request, open_watch: Callable[[Sink], Watch], *, t
                 break
             if request.transport is None or request.transport.is_closing():
                 return resp  # the client went away
-            wait = deadline - now
-            if bookmarks:
-                wait = min(wait, max(next_bookmark - now, 0.0))
-            if drop_at is not None:
-                wait = min(wait, max(drop_at - now, 0.0))
+            if bookmarks and now >= next_bookmark:
+                watch.bookmark()
+                next_bookmark = now + bookmark_interval
+                continue
+            at = min(deadline, next_bookmark if bookmarks else deadline, drop_at if drop_at is not None else deadline)
+            if at != timer_at:
+                if timer is not None:
+                    timer.cancel()
+                timer, timer_at = loop.call_at(at, fire), at
             wake.clear()
             if not pending:
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(wake.wait(), wait)
-            if bookmarks and loop.time() >= next_bookmark:
-                watch.bookmark()
-                next_bookmark = loop.time() + bookmark_interval
+                await wake.wait()
     except ConnectionError:
         return resp  # the client went away mid-write
     finally:
+        if timer is not None:
+            timer.cancel()
         watch.stop()
     with contextlib.suppress(ConnectionError):
         await resp.write_eof()

@@ -242,3 +242,50 @@ def test_server_side_apply_creates_then_owns_fields(core: client.CoreV1Api, api:
         assert e.value.status == 409 and "conflict" in e.value.body.lower()
     finally:
         api.default_headers.pop("Content-Type")
+
+
+def test_discovery_openapi_and_a_crd(api: client.ApiClient) -> None:
+    import json
+
+    def raw(path: str, accept: str = "application/json") -> tuple[int, dict[str, str], Any]:
+        resp = api.rest_client.pool_manager.request(  # the client's own TLS settings and token
+            "GET", api.configuration.host + path,
+            headers={"Accept": accept, "Authorization": api.configuration.get_api_key_with_prefix("BearerToken")})
+        return resp.status, dict(resp.headers), json.loads(resp.data) if resp.status == 200 else resp.data
+
+    assert raw("/api/v1")[2]["groupVersion"] == "v1"
+    assert raw("/version")[2]["gitVersion"].startswith("v1.")
+    status, headers, body = raw("/apis", "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,"
+                                         "application/json")
+    assert body["kind"] == "APIGroupDiscoveryList" and "apidiscovery.k8s.io" in headers["Content-Type"]
+    assert "apps" in [g["name"] for g in raw("/apis")[2]["groups"]]
+    assert raw("/openapi/v2")[0] == 404
+    root = raw("/openapi/v3")[2]["paths"]
+    assert raw(root["apis/apps/v1"]["serverRelativeURL"])[0] == 200
+
+    ext = client.ApiextensionsV1Api(api)
+    ext.create_custom_resource_definition({
+        "metadata": {"name": "widgets.example.com"},
+        "spec": {"group": "example.com", "scope": "Namespaced",
+                 "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+                 "versions": [{"name": "v1", "served": True, "storage": True,
+                               "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                                   "spec": {"type": "object", "properties": {"size": {"type": "integer"}}}}}}}]}})
+
+    def established() -> bool:
+        crd = ext.read_custom_resource_definition("widgets.example.com")
+        return any(c.type == "Established" and c.status == "True" for c in crd.status.conditions or [])
+
+    eventually(established, "CRD Established")
+    assert [r["name"] for r in raw("/apis/example.com/v1")[2]["resources"]] == ["widgets"]
+    assert "apis/example.com/v1" in raw("/openapi/v3")[2]["paths"]
+    custom = client.CustomObjectsApi(api)
+    w = custom.create_namespaced_custom_object("example.com", "v1", NS, "widgets", {
+        "apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": {"size": 3}})
+    assert w["spec"] == {"size": 3}
+    with pytest.raises(ApiException) as e:
+        custom.create_namespaced_custom_object("example.com", "v1", NS, "widgets", {
+            "apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "bad"}, "spec": {"size": "x"}})
+    assert e.value.status == 422
+    ext.delete_custom_resource_definition("widgets.example.com")
+    eventually(lambda: raw("/apis/example.com/v1")[0] == 404, "the CRD's group-version gone from discovery")
