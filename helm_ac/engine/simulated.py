@@ -1,12 +1,14 @@
-"""An in-memory cluster in virtual time: simulated controllers and fault injection.
+"""An in-memory cluster in virtual time: the one Kubernetes model (:mod:`helm_ac.kubesim`) with
+the engine's fault injection.
 
-On ``apply`` the object is stored (uid, resourceVersion, generation, creationTimestamp) and
-appears to watchers after the API latency; after the object's duration (per object or per kind,
-:class:`Behaviour`) a simulated controller writes the status that the kind's readiness rule reads
-as ready: Deployments get available replicas and Pods of their template, Jobs a Complete
-condition, PVCs Bound, CRDs Established, custom resources Ready, a LoadBalancer Service its ingress
-address, ...  A Service gets its cluster IP when applied, as from the API server; the Pods of
-workloads carry their template's labels, for Services with ``ready-when: endpoints``.  Faults:
+On ``apply`` the object is written to a :class:`~helm_ac.kubesim.store.Store` after the API
+latency; the simulated controllers (:mod:`helm_ac.kubesim.controllers`, the same ones the embedded
+API server runs in real time) take it to ready after the object's duration (per object or per
+kind, :class:`Behaviour`): a Deployment gets a ReplicaSet and Pods of its template, a Job a Pod and
+a Complete condition, a PVC a bound volume, a CRD Established, a LoadBalancer Service its ingress
+address, ...  A Service gets its cluster IP when applied, as from the API server; Pods carry their
+template's labels, for Services with ``ready-when: endpoints``.  Custom resources (no controller)
+get a Ready condition.  Faults:
 
 * ``fail``: at its time the object takes its kind's failure state (a Job Failed condition, a
   Deployment past its progress deadline, a Pod phase Failed, a PVC Lost, a CRD whose names are not
@@ -20,15 +22,18 @@ Every call is counted in :attr:`SimulatedCluster.calls` (the benchmarks read it)
 """
 from __future__ import annotations
 
-import itertools
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from helm_ac.analysis.pods import pod_labels
-from helm_ac.engine.cluster import ApiError, WatchEvent
 from helm_ac.clock import Timer, VirtualLoop
+from helm_ac.engine.cluster import ApiError, WatchEvent
 from helm_ac.kinds import ObjectKey
+from helm_ac.kubesim import behaviour as kb
+from helm_ac.kubesim.controllers import Controllers
+from helm_ac.kubesim.errors import StatusError
+from helm_ac.kubesim.resources import Registry, Resource
+from helm_ac.kubesim.store import Store
 
 SIMULATED_NODES = 3  # a DaemonSet runs one pod per node
 
@@ -121,20 +126,47 @@ def failed_status(key: ObjectKey, obj: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
+#: Kinds the simulated controllers take to ready (or failed) themselves; other kinds are settled here.
+_CONTROLLED = {("apps", "Deployment"), ("apps", "ReplicaSet"), ("apps", "StatefulSet"), ("apps", "DaemonSet"),
+               ("batch", "Job"), ("", "Pod"), ("", "PersistentVolumeClaim"), ("", "Service"),
+               ("apiextensions.k8s.io", "CustomResourceDefinition")}
+
+
+class _Fates(kb.Behaviour):
+    """The controllers' behaviour settings from the engine's :class:`Behaviour` (by ObjectKey)."""
+
+    def __init__(self, cluster: "SimulatedCluster") -> None:
+        super().__init__(nodes=SIMULATED_NODES)
+        self.cluster = cluster
+
+    def decide(self, kind: str, namespace: str, name: str) -> kb.Decision:
+        c = self.cluster
+        key = c._keys.get((kind, namespace or None, name))
+        if key is None:
+            return kb.Decision(0.0)
+        b = c.behaviour
+        seconds = b.seconds(key)
+        if kind == "StatefulSet":  # its Pods start one after the other: the duration is the whole set's
+            seconds /= max(_replicas(c._bodies.get(key) or {}), 1)
+        failing = key in b.fail and c.attempts[key] <= b.fail_attempts.get(key, 1 << 30)
+        return kb.Decision(seconds, fail=failing, never=key in b.never)
+
+
 class SimulatedCluster:
     """The :class:`~helm_ac.engine.cluster.Cluster` seam, in memory and in virtual time."""
 
     def __init__(self, loop: VirtualLoop, behaviour: Behaviour) -> None:
         self.loop = loop
         self.behaviour = behaviour
-        self.objects: dict[ObjectKey, dict[str, Any]] = {}
         self.calls: Counter[str] = Counter()
         self.attempts: Counter[ObjectKey] = Counter()
         self._watchers: list[Callable[[WatchEvent], None]] = []
         self._timers: dict[ObjectKey, list[Timer]] = {}
-        self._rv = itertools.count(1)
-        self._uid = itertools.count(1)
-        self._ips = itertools.count(1)
+        self._keys: dict[tuple[str, str | None, str], ObjectKey] = {}
+        self._bodies: dict[ObjectKey, dict[str, Any]] = {}
+        self.store = Store(Registry.builtin(), loop)
+        self.controllers = Controllers(self.store, _Fates(self)).start()
+        self.store.subscribe(self._on_change)
 
     # -- the Cluster protocol
 
@@ -145,24 +177,19 @@ class SimulatedCluster:
             raise ApiError(500, f"simulated API error applying {key}")
         self.attempts[key] += 1
         attempt = self.attempts[key]
-        # The manifest is never mutated: the stored object gets its own metadata and status only.
+        self._keys[(key.kind, key.namespace, key.name)] = key
+        self._bodies[key] = obj
+        # The manifest is never mutated: the store keeps its own copy.
         stored = dict(obj)
         meta = stored["metadata"] = dict(stored.get("metadata") or {})
         if key.namespace:
             meta["namespace"] = key.namespace
-        meta.update(uid=f"sim-{next(self._uid)}", resourceVersion=str(next(self._rv)), generation=1,
-                    creationTimestamp=self.loop.now())
         stored.pop("status", None)
-        if (key.group, key.kind) == ("", "Service"):
-            spec = stored["spec"] = dict(stored.get("spec") or {})
-            if spec.get("type") != "ExternalName" and not spec.get("clusterIP"):
-                spec["clusterIP"] = self._cluster_ip()  # allocated at once, as the API server does
         latency = self.behaviour.api_latency
         seconds = self.behaviour.seconds(key)
 
         def appear() -> None:
-            self.objects[key] = stored
-            self._emit("ADDED", key, stored)
+            self._write(key, stored)
 
         # An object that its kind's rule reads as ready the moment it exists (ConfigMap, RBAC, a
         # Namespace, a custom resource without conditions, a Service without selector, ...) appears
@@ -170,80 +197,144 @@ class SimulatedCluster:
         # if it must never be ready (or fail, having no failure state) it never appears at all.
         from helm_ac.engine import readiness
 
-        instant = readiness.compute(stored).ready
+        probe = stored
+        if (key.group, key.kind) == ("", "Service"):
+            spec = dict(stored.get("spec") or {})
+            if spec.get("type") != "ExternalName" and not spec.get("clusterIP"):
+                spec["clusterIP"] = "10.96.0.0"  # the API server allocates one at once (admission)
+            probe = {**stored, "spec": spec}
+        instant = readiness.compute(probe).ready
         stuck = key in self.behaviour.never or (key in self.behaviour.fail and failed_status(key, stored) is None
                                                and attempt <= self.behaviour.fail_attempts.get(key, 1 << 30))
         if not (instant and stuck):
             self._schedule(key, latency + (seconds if instant else 0.0), appear)
-        self._schedule(key, latency + seconds, lambda: self._settle(key, attempt))
+        if (key.group, key.kind) not in _CONTROLLED:
+            self._schedule(key, latency + seconds, lambda: self._settle(key, attempt))
+        elif (key.group, key.kind) == ("", "PersistentVolumeClaim"):
+            self._schedule(key, latency + seconds, lambda: self._lose(key, attempt))
         return stored
-
-    def _cluster_ip(self) -> str:
-        n = next(self._ips)
-        return f"10.96.{n // 250}.{n % 250 + 1}"
 
     def get(self, key: ObjectKey) -> dict[str, Any] | None:
         self.calls["get"] += 1
-        return self.objects.get(key)
+        res = self._resource(key, None)
+        if res is None:
+            return None
+        try:
+            out: dict[str, Any] = self.store.get(res, key.namespace, key.name)
+            return out
+        except StatusError as e:
+            if e.code == 404:
+                return None
+            raise ApiError(e.code, e.message) from None
 
     def delete(self, key: ObjectKey) -> None:
         self.calls["delete"] += 1
         for t in self._timers.pop(key, []):
             t.cancel()
-        obj = self.objects.pop(key, None)
-        for pod_key in [k for k, o in self.objects.items() if o.get("_owner") == key]:
-            self._emit("DELETED", pod_key, self.objects.pop(pod_key))
-        if obj is not None:
-            self._emit("DELETED", key, obj)
+        res = self._resource(key, None)
+        if res is None:
+            return
+        try:
+            self.store.delete(res, key.namespace, key.name)
+        except StatusError as e:
+            if e.code != 404:
+                raise ApiError(e.code, e.message) from None
 
     def watch(self, callback: Callable[[WatchEvent], None]) -> None:
         self.calls["watch"] += 1
         self._watchers.append(callback)
 
-    # -- simulated controllers
+    # -- the store underneath
+
+    def _resource(self, key: ObjectKey, obj: dict[str, Any] | None) -> Resource | None:
+        """The key's resource; a kind the API does not serve yet (a custom resource whose CRD is
+        not in the chart, or not Established yet) is served from its first write."""
+        reg = self.store.registry
+        api_version = str((obj or self._bodies.get(key) or {}).get("apiVersion") or "")
+        res: Resource | None = reg.for_kind(api_version, key.kind) if api_version else None
+        if res is None:
+            res = next((r for (g, _, k), r in reg.by_kind.items() if (g, k) == (key.group, key.kind)), None)
+        if res is None and obj is not None:
+            version = api_version.rpartition("/")[2] or "v1"
+            res = Resource(group=key.group, version=version, kind=key.kind, plural=f"{key.kind.lower()}s",
+                           namespaced=key.namespace is not None,
+                           verbs=("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"),
+                           subresources=("status",))
+            reg.add(res)
+        return res
+
+    def _write(self, key: ObjectKey, obj: dict[str, Any]) -> None:
+        res = self._resource(key, obj)
+        assert res is not None
+        ns = key.namespace if res.namespaced else None
+        if ns:
+            self._ensure_namespace(ns)
+        try:
+            self.store.create(res, ns, obj)
+        except StatusError as e:
+            if e.reason != "AlreadyExists":
+                raise
+            live = self.store.get(res, ns, key.name)
+            self.store.update(res, ns, key.name, {**obj, "metadata": {**obj["metadata"], "resourceVersion":
+                                                                          live["metadata"]["resourceVersion"]}})
+
+    def _ensure_namespace(self, ns: str) -> None:
+        res = self.store.registry.for_kind("v1", "Namespace")
+        assert res is not None
+        try:
+            self.store.get(res, None, ns)
+        except StatusError:
+            self.store.create(res, None, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+
+    def _on_change(self, change: Any) -> None:
+        obj = change.obj
+        meta = obj.get("metadata") or {}
+        res: Resource = change.resource
+        key = ObjectKey(res.group, res.kind, meta.get("namespace") or None, meta.get("name", ""))
+        if key not in self._bodies and res.kind != "Pod":
+            return  # the controllers' own objects (ReplicaSets, EndpointSlices, ...): the engine reads Pods only
+        event = WatchEvent(change.type, key, obj)
+        for w in list(self._watchers):
+            w(event)
 
     def _schedule(self, key: ObjectKey, delay: float, fn: Callable[[], None]) -> None:
         self._timers.setdefault(key, []).append(self.loop.call_later(delay, fn))
 
-    def _emit(self, etype: str, key: ObjectKey, obj: dict[str, Any]) -> None:
-        event = WatchEvent(etype, key, obj)
-        for w in list(self._watchers):
-            w(event)
+    def _write_status(self, key: ObjectKey, status: dict[str, Any]) -> None:
+        res = self._resource(key, None)
+        if res is None:
+            return
+        try:
+            live = self.store.get(res, key.namespace if res.namespaced else None, key.name)
+            self.store.update(res, key.namespace if res.namespaced else None, key.name, {**live, "status": status},
+                              subresource="status" if "status" in res.subresources else None)
+        except StatusError:
+            return
 
     def _settle(self, key: ObjectKey, attempt: int) -> None:
-        obj = self.objects.get(key)
-        if obj is None or key in self.behaviour.never:
+        """Kinds without a simulated controller (custom resources, Namespaces, ...): their ready or
+        failed status at their time."""
+        if key in self.behaviour.never:
+            return
+        obj = self.get_quietly(key)
+        if obj is None:
             return
         failing = key in self.behaviour.fail and attempt <= self.behaviour.fail_attempts.get(key, 1 << 30)
         status = failed_status(key, obj) if failing else ready_status(key, obj)
-        if failing and status is None:
-            return  # no failure state for this kind: it never becomes ready
-        if status is not None:
-            obj["status"] = status
-            obj["metadata"]["resourceVersion"] = str(next(self._rv))
-            self._emit("MODIFIED", key, obj)
-        if not failing:
-            self._start_pods(key, obj)
+        if status is not None and status != obj.get("status"):
+            self._write_status(key, status)
 
-    def _start_pods(self, key: ObjectKey, obj: dict[str, Any]) -> None:
-        """Workloads bring Pods with their template's labels, so Services find them."""
-        if (key.group, key.kind) not in (("apps", "Deployment"), ("apps", "StatefulSet"), ("apps", "ReplicaSet"),
-                                         ("apps", "DaemonSet")):
-            return
-        labels = dict(pod_labels(key, obj) or {})  # as lint and the engine find a Service's pod sources
-        count = SIMULATED_NODES if key.kind == "DaemonSet" else _replicas(obj)
-        pods = []
-        for i in range(count):  # created together, not ready yet ...
-            name = f"{key.name}-sim-{i}"
-            while ObjectKey("", "Pod", key.namespace, name) in self.objects:  # never clash with a chart's Pod
-                name += "x"
-            pod_key = ObjectKey("", "Pod", key.namespace, name)
-            pod = {"apiVersion": "v1", "kind": "Pod", "_owner": key,
-                   "metadata": {"name": pod_key.name, "namespace": key.namespace, "labels": labels},
-                   "status": {"phase": "Pending"}}
-            self.objects[pod_key] = pod
-            self._emit("ADDED", pod_key, pod)
-            pods.append((pod_key, pod))
-        for pod_key, pod in pods:  # ... then ready, as the workload's status says
-            pod["status"] = {"phase": "Running", "conditions": [_cond("Ready")]}
-            self._emit("MODIFIED", pod_key, pod)
+    def _lose(self, key: ObjectKey, attempt: int) -> None:
+        """A failing claim is Lost (the engine's failure state for PVCs)."""
+        if key in self.behaviour.fail and attempt <= self.behaviour.fail_attempts.get(key, 1 << 30):
+            self._write_status(key, {"phase": "Lost"})
+
+    def get_quietly(self, key: ObjectKey) -> dict[str, Any] | None:
+        res = self._resource(key, None)
+        if res is None:
+            return None
+        try:
+            out: dict[str, Any] = self.store.get(res, key.namespace if res.namespaced else None, key.name)
+            return out
+        except StatusError:
+            return None

@@ -991,7 +991,7 @@ class _Manager:
         if self.time:
             e["time"] = self.time
         e["fieldsType"] = "FieldsV1"
-        e["fieldsV1"] = fields_v1(self.fields)
+        e["fieldsV1"] = _encoded(self.fields)
         if self.subresource:
             e["subresource"] = self.subresource
         return e
@@ -1070,6 +1070,42 @@ def path_str(path: Path) -> str:
     return "".join(_pe_str(pe) for pe in path)
 
 
+#: Most writes change one manager's fields (a controller's status, a client's spec); the others'
+#: entries come back unchanged.  Decoding and encoding them again was ~60% of a write, so both
+#: directions are remembered by object identity: a ``fieldsV1`` dict of a stored object is never
+#: mutated (the store's copy-on-write), nor is a manager's field set (always rebound, never
+#: changed in place), and the cached object is held so that its id is not reused.
+_DECODED: dict[int, tuple[dict, FieldSet]] = {}
+_ENCODED: dict[int, tuple[FieldSet, dict]] = {}
+_CACHE_MAX = 200_000
+
+
+def _remember(cache: dict, key_obj: Any, value: Any) -> None:
+    if len(cache) >= _CACHE_MAX:
+        cache.clear()
+    cache[id(key_obj)] = (key_obj, value)
+
+
+def _parsed(fields: dict) -> FieldSet:
+    hit = _DECODED.get(id(fields))
+    if hit is not None and hit[0] is fields:
+        return hit[1]
+    out = parse_fields_v1(fields)
+    _remember(_DECODED, fields, out)
+    _remember(_ENCODED, out, fields)
+    return out
+
+
+def _encoded(fields: FieldSet) -> dict:
+    hit = _ENCODED.get(id(fields))
+    if hit is not None and hit[0] is fields:
+        return hit[1]
+    out = fields_v1(fields)
+    _remember(_ENCODED, fields, out)
+    _remember(_DECODED, out, fields)
+    return out
+
+
 def _decode_managers(entries: JSON) -> list[_Manager] | None:
     """The managers of a ``managedFields`` list, None when it does not decode (kube-apiserver
     then falls back to the live object's, or to none)."""
@@ -1081,7 +1117,7 @@ def _decode_managers(entries: JSON) -> list[_Manager] | None:
                 or not e.get("apiVersion") or e.get("fieldsType") != "FieldsV1":
             return None
         try:
-            fields = parse_fields_v1(e.get("fieldsV1") or {})
+            fields = _parsed(e.get("fieldsV1") or {})
         except (ValueError, orjson.JSONDecodeError):
             return None
         m = _Manager(str(e.get("manager", "")), e["operation"], str(e["apiVersion"]),
@@ -1142,9 +1178,10 @@ def _update_others(live: JSON, new: JSON, managers: list[_Manager], me: tuple, s
             conflicts.append((m, p))
     if conflicts and not force:
         raise _conflict_error(conflicts)
+    gone = changed | cmp.removed
     for m in managers:
-        if m.ident != me:
-            m.fields = m.fields - changed - cmp.removed
+        if m.ident != me and not m.fields.isdisjoint(gone):  # untouched sets stay the same object (_encoded)
+            m.fields = m.fields - gone
     return cmp
 
 
@@ -1279,7 +1316,8 @@ def record_update(old: dict | None, new: dict, *, manager: str, schema: Schema |
     previous = next((m for m in managers if m.ident == me.ident), None)
     if took:
         if previous is not None:
-            previous.fields = previous.fields | took
+            if not took <= previous.fields:
+                previous.fields = previous.fields | took
             previous.time = now
         else:
             me.fields = took
