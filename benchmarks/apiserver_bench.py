@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
 import os
+import ssl
 import statistics
 import subprocess
 import sys
@@ -39,12 +41,15 @@ ROOT = Path(__file__).resolve().parent.parent
 NS = "bench"
 
 
-def start_server(workdir: Path) -> tuple[subprocess.Popen[bytes], str, str]:
-    """Start ``helm ac cluster`` on a free port; return the process, its URL and admin token."""
+def start_server(workdir: Path) -> tuple[subprocess.Popen[bytes], str, str, str]:
+    """Start ``helm ac cluster`` on a free port; return the process, its URL, admin token and CA (PEM).
+
+    Over TLS, as clients use it: client-go (Helm, kubectl) sends the kubeconfig's token only to an
+    https server, so against ``--no-tls`` Helm's requests would be anonymous (403)."""
     kubeconfig = workdir / "kubeconfig"
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.Popen([sys.executable, "-m", "helm_ac", "cluster", "--kubeconfig", str(kubeconfig),
-                             "--port", "0", "--no-tls"], env=env, stdout=subprocess.DEVNULL,
+                             "--port", "0"], env=env, stdout=subprocess.DEVNULL,
                             stderr=(workdir / "server.log").open("wb"))
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -55,7 +60,8 @@ def start_server(workdir: Path) -> tuple[subprocess.Popen[bytes], str, str]:
             if cfg and cfg.get("clusters"):
                 server = cfg["clusters"][0]["cluster"]["server"]
                 token = cfg["users"][0]["user"]["token"]
-                return proc, server, token
+                ca = base64.b64decode(cfg["clusters"][0]["cluster"]["certificate-authority-data"]).decode()
+                return proc, server, token, ca
         time.sleep(0.05)
     proc.kill()
     sys.exit("the server did not write its kubeconfig within 60 s")
@@ -101,9 +107,9 @@ def pct(xs: list[float], p: float) -> float:
     return xs[min(len(xs) - 1, int(p / 100 * len(xs)))] * 1000
 
 
-async def load(url: str, token: str, args: argparse.Namespace, pid: int) -> dict[str, Any]:
+async def load(url: str, token: str, ca: str, args: argparse.Namespace, pid: int) -> dict[str, Any]:
     headers = {"Authorization": f"Bearer {token}"}
-    conn = aiohttp.TCPConnector(limit=0)
+    conn = aiohttp.TCPConnector(limit=0, ssl=ssl.create_default_context(cadata=ca))
     async with aiohttp.ClientSession(headers=headers, connector=conn,
                                      timeout=aiohttp.ClientTimeout(total=None)) as session:
         async with session.post(f"{url}/api/v1/namespaces", json={"apiVersion": "v1", "kind": "Namespace",
@@ -211,10 +217,10 @@ def main() -> None:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="helm-ac-apibench-") as tmp:
         work = Path(tmp)
-        proc, url, token = start_server(work)
+        proc, url, token, ca = start_server(work)
         try:
             idle = rss(proc.pid)
-            res = asyncio.run(load(url, token, args, proc.pid))
+            res = asyncio.run(load(url, token, ca, args, proc.pid))
             helm = None if args.helm == "none" else helm_phase(args.helm, work / "kubeconfig", args.objects, work)
             final = rss(proc.pid)
         finally:

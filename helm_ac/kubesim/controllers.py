@@ -955,7 +955,14 @@ class Controllers:
         if failures:  # the ReplicaSet's, as the real controller copies it
             status["conditions"].append(_condition(conds, "ReplicaFailure", "True", failures[0].get("reason", ""),
                                                    failures[0].get("message", ""), now, update_time=True))
-        d = self._set_status("deploy", d, status)
+        revision = (_meta(new).get("annotations") or {}).get("deployment.kubernetes.io/revision")
+        if revision and (m.get("annotations") or {}).get("deployment.kubernetes.io/revision") != revision:
+            # the new ReplicaSet's revision on the Deployment too (kubectl rollout undo/history need it),
+            # written with the status as the deployment controller does (no new generation)
+            ann = {**(m.get("annotations") or {}), "deployment.kubernetes.io/revision": revision}
+            d = self._update("deploy", {**d, "metadata": {**m, "annotations": ann}, "status": status}, status=True)
+        else:
+            d = self._set_status("deploy", d, status)
         if complete and avail_c["status"] == "True":
             self._report(d, "Deployment", "ready", "NewReplicaSetAvailable")
         elif prog_c["reason"] == "ProgressDeadlineExceeded":

@@ -720,11 +720,17 @@ class Store:
         if subresource == "status":
             status = new.get("status")
             managed_fields = meta.get("managedFields")
+            annotations = meta.get("annotations")
             new = _copy(old)  # admission may mutate what it is given: never the stored object
             if status is not None:
                 new["status"] = status
             else:
                 new.pop("status", None)
+            if not res.crd:  # built-ins' status strategies reset spec (and labels), not annotations
+                if annotations:
+                    new["metadata"]["annotations"] = annotations
+                else:
+                    new["metadata"].pop("annotations", None)
             if managed and managed_fields is not None:
                 new["metadata"]["managedFields"] = managed_fields
             meta = new["metadata"]
