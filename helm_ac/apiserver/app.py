@@ -61,6 +61,9 @@ class Target:
     watch_prefix: bool = False  # the legacy /watch/ path form
 
 
+#: who a request without a token is on the insecure (plain HTTP, no RBAC) server
+UNSECURED = UserInfo("system:unsecured", ("system:masters", "system:authenticated"))
+
 Handler = Callable[[web.Request, UserInfo, RequestInfo], Awaitable[web.StreamResponse]]
 
 
@@ -73,6 +76,10 @@ class Settings:
     bookmark_interval: float = 5.0
     #: the RBAC authorizer (``--rbac``); None = every authenticated user may do everything.
     authorizer: Authorizer | None = None
+    #: plain HTTP without RBAC: requests without a token act as ``system:unsecured`` (in
+    #: ``system:masters``), as on kube-apiserver's old insecure port -- client-go sends a
+    #: kubeconfig's token only to https servers, so Helm and kubectl come without one.
+    insecure: bool = False
     #: one audit record per answered request, or None.
     audit: AuditLog | None = None
     #: a request's fault: raises the StatusError, sleeps the latency, cuts the connection; returns
@@ -244,6 +251,8 @@ class Api:
         code = 500
         try:
             user = self.s.authenticator.authenticate(request.headers.get("Authorization"))
+            if user is ANONYMOUS and self.s.insecure:
+                user = UNSECURED
             self._authorize(user, info)
             with acting_as(user):
                 resp = await self._dispatch(request, user, info)

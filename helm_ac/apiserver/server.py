@@ -178,6 +178,7 @@ class ApiServer:
         settings = Settings(store=store, authenticator=rbac.Authenticator(store, admin_token=self.token),
                             bookmark_interval=self.options.bookmark_interval)
         rbac.bootstrap(store)  # the default roles and bindings every cluster has
+        settings.insecure = not self.options.tls and not self.options.rbac
         if self.options.rbac:
             settings.authorizer = rbac.Authorizer(store)
             store.add_admission(rbac.escalation_admission(settings.authorizer))
