@@ -239,23 +239,13 @@ def _merge_map(original: dict | None, patch: dict, schema: Schema | None) -> dic
             continue
         if key not in original:
             if not is_delete_list:
-                _discard_nulls(patch_v)
-                value, keep = _remove_directives(patch_v)
-                if keep:
-                    original[key] = value
-                else:
-                    original.pop(key, None)
+                _put_patch_value(original, key, patch_v)
             continue
         orig_v = original[key]
         ok, pk = _kind(orig_v), _kind(patch_v)
         if ok != pk:
             if not is_delete_list:
-                _discard_nulls(patch_v)
-                value, keep = _remove_directives(patch_v)
-                if keep:
-                    original[key] = value
-                else:
-                    original.pop(key, None)
+                _put_patch_value(original, key, patch_v)
             continue
         field = _field_schema(schema, key)
         if ok == "map":
@@ -283,6 +273,16 @@ def _discard_nulls(v: JSON) -> None:
     elif isinstance(v, list):
         for x in v:
             _discard_nulls(x)
+
+
+def _put_patch_value(original: dict, key: str, patch_v: Any) -> None:
+    """The patch's value replaces (or adds) ``key``, without its nulls and directives."""
+    _discard_nulls(patch_v)
+    value, keep = _remove_directives(patch_v)
+    if keep:
+        original[key] = value
+    else:
+        original.pop(key, None)
 
 
 def _remove_directives(obj: JSON) -> tuple[JSON, bool]:
