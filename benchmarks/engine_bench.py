@@ -133,10 +133,12 @@ class Meter:
         # a callback belongs to whoever scheduled it
         loop.call_later = lambda delay, fn: call_later(  # type: ignore[method-assign]
             delay, self.wrap(self._stack[-1] if self._stack else "engine", fn))
-        for name in ("apply", "get", "delete"):
-            setattr(cluster, name, self.wrap("cluster", getattr(cluster, name)))
-        watch = cluster.watch
-        cluster.watch = lambda cb: watch(self.wrap("engine", cb))  # type: ignore[method-assign]
+        call, watch = cluster.call, cluster.watch
+        # the cluster's calls are the cluster's; the replies and watch messages it hands back are the engine's
+        cluster.call = lambda request, reply: self.run(  # type: ignore[method-assign]
+            "cluster", call, request, self.wrap("engine", reply))
+        cluster.watch = lambda stream, version, sink: self.run(  # type: ignore[method-assign]
+            "cluster", watch, stream, version, self.wrap("engine", sink))
 
 
 def main() -> int:

@@ -170,12 +170,25 @@ def test_retry_recreates_and_succeeds():
     assert states(simulation.simulate(a, g, keys, est, behaviour=beh))["job/migrate"] is State.FAILED
 
 
-def test_api_errors_count_as_failed_attempts():
-    a, g, keys = build([], 1, extra={0: {"appcontroller.k8s/retry": "1"}})
-    sim, _ = run(a, g, keys, {}, behaviour={"api_errors": {K("c0"): 1}})
-    assert states(sim)["configmap/c0"] is State.READY
+def test_transient_api_errors_are_retried_with_backoff():
+    """HTTP 500 is retried after 1 s, 2 s, ... within the same attempt (no `retry` needed); a call
+    that keeps failing counts as a failed attempt, naming the error."""
+    a, g, keys = build([], 1)
     sim, _ = run(a, g, keys, {}, behaviour={"api_errors": {K("c0"): 2}})
-    assert states(sim)["configmap/c0"] is State.FAILED and "API error" in sim.summary.unfinished[0].reason
+    assert states(sim)["configmap/c0"] is State.READY and sim.makespan == 1 + 2 + 1
+    assert sim.api_calls["apply"] == 3 and max(b.attempts for b in sim.bars) == 1
+    sim, _ = run(a, g, keys, {}, behaviour={"api_errors": {K("c0"): 8}})
+    assert states(sim)["configmap/c0"] is State.FAILED
+    assert sim.summary.unfinished[0].reason.startswith("API error: 500: simulated API error applying")
+    assert sim.summary.unfinished[0].reason.endswith("(after 8 tries)")
+
+
+def test_a_permanent_api_error_fails_the_attempt():
+    a, g, keys = build([], 1, extra={0: {"appcontroller.k8s/retry": "1"}})
+    sim, _ = run(a, g, keys, {}, behaviour={"api_errors": {K("c0"): 1}, "api_error_code": 422})
+    assert states(sim)["configmap/c0"] is State.READY and max(b.attempts for b in sim.bars) == 2
+    sim, _ = run(a, g, keys, {}, behaviour={"api_errors": {K("c0"): 2}, "api_error_code": 422})
+    assert states(sim)["configmap/c0"] is State.FAILED and "API error: 422" in sim.summary.unfinished[0].reason
 
 
 def test_concurrency_limit_is_respected():

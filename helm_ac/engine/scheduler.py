@@ -8,11 +8,21 @@ Failure handling follows AppController's resource ``meta``, without its hang: ``
 re-creates the object; then ``on-error`` decides: ``abort`` (default) fails the object and blocks
 exactly its descendants while independent branches finish; ``ignore`` treats it as ready;
 ``ignore-all`` skips its descendants and carries on.  Every run ends, with a summary naming what
-blocks each unfinished object.
+blocks each unfinished object, and says so (:attr:`Engine.done`, ``on_done``).
+
+The engine is a pure reactor (docs/engine.md): its inputs (call replies, watch messages, timers)
+go through one inbox that one loop drains, so a cluster that answers at once cannot make it
+recurse; its outputs are requests on the :class:`~.cluster.Cluster` seam, which run concurrently
+(each object's calls are independent), and timers on the :class:`~helm_ac.clock.Loop`.  Transient
+API errors (429, 5xx, a failed connection) are retried with backoff or as ``Retry-After`` says;
+permanent ones fail the attempt.  It watches each kind in each namespace it handles (listing
+first; resuming after a dropped stream, listing again after ``410 Gone``), tracks the uid of each
+attempt (events of an older object are ignored) and re-creates only once the old object is gone.
 """
 from __future__ import annotations
 
 import heapq
+from collections import deque
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Callable
@@ -24,7 +34,21 @@ from helm_ac.analysis.keys import Keys
 from helm_ac.analysis.model import Analysis
 from helm_ac.analysis.pods import pod_sources, selects
 from helm_ac.engine import readiness
-from helm_ac.engine.cluster import ApiError, Cluster, WatchEvent
+from helm_ac.engine.cluster import (
+    Apply,
+    ApiError,
+    Cluster,
+    Delete,
+    Reply,
+    Stream,
+    Synced,
+    WatchClosed,
+    WatchEvent,
+    WatchHandle,
+    WatchMessage,
+    uid_of,
+    version_of,
+)
 from helm_ac.engine.events import (
     FINAL_STATES,
     Event,
@@ -49,6 +73,18 @@ class Options:
     # expected seconds per object: under a concurrency limit, queued objects with the longest chain
     # still ahead of them (their own time included) go first (critical-path list scheduling)
     durations: Callable[[ObjectKey], float] | None = None
+    # transient API errors: tries of one call before it counts as a failed attempt, and the backoff
+    api_tries: int = 8
+    backoff: float = 1.0  # seconds before the first retry, doubled each time ...
+    backoff_cap: float = 30.0  # ... up to this
+
+
+def backoff(options: Options, tries: int, error: ApiError | None = None) -> float:
+    """Seconds before try ``tries + 1`` of a call: the server's ``Retry-After`` when it gave one,
+    else exponential from :attr:`Options.backoff`, capped."""
+    if error is not None and error.retry_after is not None:
+        return max(float(error.retry_after), 0.0)
+    return min(options.backoff * 2 ** max(tries - 1, 0), options.backoff_cap)
 
 
 @dataclass
@@ -66,6 +102,26 @@ class _Node:
     message: str = ""
     started: float | None = None
     finished: float | None = None
+    uid: str | None = None  # the current attempt's object, once known (apply reply or first event)
+    old_uids: set[str] = field(default_factory=set)  # earlier attempts' objects: their events are ignored
+    deleting: bool = False  # a retry waits for the old object to be gone
+    gone_uid: str | None = None  # ... this one
+    tries: int = 0  # of the current call, for transient errors
+
+
+@dataclass
+class _Stream:
+    """One watch (a kind in a namespace): where it stands, and what it has seen (by key: uid)."""
+
+    stream: Stream
+    handle: WatchHandle | None = None
+    version: str = ""
+    known: dict[ObjectKey, str] = field(default_factory=dict)
+    listing: bool = False  # the initial list is coming: what it does not name is gone
+    listed: set[ObjectKey] = field(default_factory=set)
+    generation: int = 0  # messages of an older watch of this stream are ignored
+    failures: int = 0
+    error: str = ""  # the last error, for the timeout messages of the objects it covers
 
 
 @dataclass
@@ -79,6 +135,7 @@ class Engine:
     keys: Keys
     options: Options = field(default_factory=Options)
     sink: Callable[[Event], None] = lambda e: None
+    on_done: Callable[[SummaryEvent], None] | None = None  # called once, with the summary, when the run ends
 
     def __post_init__(self) -> None:
         self.nodes: dict[Node, _Node] = {n: _Node(n, self.keys.key(n)) for n in self.graph}
@@ -114,6 +171,43 @@ class Engine:
         self._stopped = False
         self.start_time = 0.0
         self.end_time: float | None = None
+        self.result: SummaryEvent | None = None
+        self._inbox: deque[Callable[[], None]] = deque()
+        self._pumping = False
+        # the watches: each kind of the graph in each namespace, and Pods where Services wait for endpoints
+        self._stream_of: dict[ObjectKey, Stream] = {}
+        for key in self.graph:
+            if isinstance(key, ObjectKey):
+                api = str(self.analysis.objects[key].obj.body.get("apiVersion") or "v1")
+                self._stream_of[key] = Stream(api, key.kind, key.namespace)
+        wanted = set(self._stream_of.values()) | {Stream("v1", "Pod", svc.namespace) for svc in self._pod_sources}
+        self._streams: dict[Stream, _Stream] = {s: _Stream(s) for s in sorted(wanted, key=str)}
+
+    @property
+    def done(self) -> bool:
+        """The run has ended (every object has a final state); :attr:`result` holds the summary."""
+        return self.result is not None
+
+    # ------------------------------------------------------------------ the inbox
+
+    def post(self, fn: Callable[[], None]) -> None:
+        """Hand the engine one input; they run one after the other, in order, never nested.  (Not
+        thread-safe: a threaded or asyncio face calls it from the loop's thread.)"""
+        self._inbox.append(fn)
+        if self._pumping:
+            return
+        self._pumping = True
+        try:
+            while self._inbox:
+                self._inbox.popleft()()
+        finally:
+            self._pumping = False
+
+    def _later(self, delay: float, fn: Callable[[], None]) -> Timer:
+        return self.loop.call_later(delay, partial(self.post, fn))
+
+    def _reply_to(self, handler: Callable[..., None], *args: object) -> Callable[[Reply], None]:
+        return lambda reply: self.post(partial(handler, *args, reply))
 
     # ------------------------------------------------------------------ setup
 
@@ -125,18 +219,83 @@ class Engine:
         return "present" if (parent, child) in self._present_edges else "ready"
 
     def start(self) -> None:
-        """Emit the plan, subscribe to changes and start every object without parents."""
+        """Emit the plan, open the watches and start every object without parents."""
+        self.post(self._start)
+
+    def _start(self) -> None:
         self.start_time = self.loop.now()
-        self.cluster.watch(self._on_watch)
         objects = tuple(self.nodes[k].name for k in self.analysis.order if k in self.nodes)
         self.sink(PlanEvent(self.start_time, objects, sum(1 for _ in self.graph.edges)))
+        for st in self._streams.values():
+            self._open(st)
         for n in self.nodes.values():
             n.parents_left = self.graph.in_degree(n.key)
         if self.options.timeout is not None:
-            self._run_timer = self.loop.call_later(self.options.timeout, self._run_timed_out)
+            self._run_timer = self._later(self.options.timeout, self._run_timed_out)
         for key in sorted(self.nodes, key=self._rank):
             if self.nodes[key].parents_left == 0:
                 self._release(key)
+        if self._final == len(self.nodes) and not self.done:
+            self._finish()
+
+    # ------------------------------------------------------------------ watches
+
+    def _open(self, st: _Stream) -> None:
+        """Watch from where the stream stands: from its version, or (none) listing first."""
+        if self.done:
+            return
+        st.listing = not st.version
+        st.listed = set()
+        st.generation += 1
+        gen = st.generation
+        st.handle = self.cluster.watch(st.stream, st.version,
+                                       lambda m: self.post(partial(self._on_message, st, gen, m)))
+
+    def _on_message(self, st: _Stream, gen: int, msg: WatchMessage) -> None:
+        if gen != st.generation or self.done:
+            return
+        if isinstance(msg, WatchEvent):
+            st.failures, st.error = 0, ""
+            if msg.type == "BOOKMARK":
+                st.version = msg.resource_version or version_of(msg.obj) or st.version
+                return
+            st.version = msg.resource_version or version_of(msg.obj) or st.version
+            key = msg.key
+            if key is None:
+                return
+            uid = uid_of(msg.obj)
+            if msg.type == "DELETED":
+                if st.known.get(key) == uid:
+                    del st.known[key]
+            elif uid is not None:
+                st.known[key] = uid
+                if st.listing:
+                    st.listed.add(key)
+            self._on_watch(msg)
+        elif isinstance(msg, Synced):
+            st.version = msg.resource_version or st.version
+            if st.listing:  # a relist: what it did not name was deleted while nobody watched
+                st.listing = False
+                for key in sorted(set(st.known) - st.listed, key=str):
+                    uid = st.known.pop(key)
+                    self._on_watch(WatchEvent("DELETED", key, {"metadata": {"name": key.name, "uid": uid}}))
+                st.listed = set()
+        else:
+            st.handle = None
+            err = msg.error
+            if err is not None and err.code == 410:  # too old: list again
+                st.version = ""
+                self._open(st)
+                return
+            st.failures += 1
+            if err is not None:
+                st.error = f"watching {st.stream.kind} failed: {err}"
+            # dropped: resume at once the first time, then back off (a stream that keeps failing)
+            delay = 0.0 if err is None and st.failures == 1 else backoff(self.options, st.failures, err)
+            self._later(delay, partial(self._open, st))
+
+    def _live_uid(self, key: ObjectKey) -> str | None:
+        return self._streams[self._stream_of[key]].known.get(key)
 
     # ------------------------------------------------------------- transitions
 
@@ -154,7 +313,7 @@ class Engine:
             self.sink(StateEvent(self.loop.now(), n.name, state, message, n.attempts, blocked_by))
             if final and n.key in self._served_by and state is not State.READY:
                 for svc in self._served_by[n.key]:
-                    self.loop.call_later(0.0, partial(self._check_pod_sources, svc))
+                    self._later(0.0, partial(self._check_pod_sources, svc))
         if final and self._final == len(self.nodes):
             self._finish()
 
@@ -177,22 +336,49 @@ class Engine:
         self._seq += 1
         heapq.heappush(self._queue, (*self._rank(key), self._seq, key))
 
-    def _launch(self, key: ObjectKey) -> None:
+    def _launch(self, key: ObjectKey, *, has_slot: bool = False) -> None:
+        """Start an attempt: apply the object; its timeout runs from now."""
         n = self.nodes[key]
-        self._inflight += 1
+        if not has_slot:
+            self._inflight += 1
         n.attempts += 1
+        n.uid, n.tries = None, 0
         n.started = n.started if n.started is not None else self.loop.now()
         self._emit(n, State.APPLYING, n.retry_reason)
         n.retry_reason = ""
-        info = self.analysis.objects[key]
-        try:
-            self.cluster.apply(key, info.obj.body)
-        except ApiError as exc:
-            self._failed(key, f"API error: {exc}", timed_out=False)
+        timeout = self.analysis.objects[key].setting("timeout")
+        n.timer = self._later(timeout if timeout is not None else self.options.default_timeout,
+                              partial(self._timed_out, key, n.attempts))
+        self._apply(key, n.attempts)
+
+    def _apply(self, key: ObjectKey, attempt: int) -> None:
+        n = self.nodes[key]
+        if n.attempts != attempt or n.state is not State.APPLYING or n.deleting or self._stopped:
             return
-        timeout = info.setting("timeout")
-        n.timer = self.loop.call_later(timeout if timeout is not None else self.options.default_timeout,
-                                       lambda: self._timed_out(key))
+        self.cluster.call(Apply(key, self.analysis.objects[key].obj.body), self._reply_to(self._on_applied, key, attempt))
+
+    def _on_applied(self, key: ObjectKey, attempt: int, reply: Reply) -> None:
+        n = self.nodes[key]
+        if n.attempts != attempt or n.state is not State.APPLYING or n.deleting:
+            # late: the watch told first (or the attempt is over); keep what it says of the uid
+            uid = uid_of(reply.obj)
+            if n.attempts == attempt and not n.deleting and n.uid is None and uid not in n.old_uids:
+                n.uid = uid
+            return
+        err = reply.error
+        if err is not None:
+            n.tries += 1
+            if err.transient and n.tries < self.options.api_tries:
+                self._later(backoff(self.options, n.tries, err), partial(self._apply, key, attempt))
+                return
+            tries = f" (after {n.tries} tries)" if n.tries > 1 else ""
+            self._failed(key, f"API error: {err}{tries}", timed_out=False)
+            return
+        self._applied(key, reply.obj)
+
+    def _applied(self, key: ObjectKey, obj: dict[str, object] | None) -> None:
+        """The API has the object: wait for it to be ready (``obj``: as stored, if the reply had it)."""
+        n = self.nodes[key]
         self._emit(n, State.WAITING)
         if key in self._pod_sources:
             # ready-when: endpoints: ready when the pods it selects are, which other objects bring: it
@@ -200,24 +386,37 @@ class Engine:
             self._waiting_services.setdefault(key.namespace, set()).add(key)
             n.passive = True
             self._free_slot()
-        live = self.cluster.get(key)
-        if live is not None:
+        uid = uid_of(obj)
+        if obj is not None and uid is not None and uid not in n.old_uids:
+            n.uid = uid
+            if key in self._pod_sources:
+                self._live_services[key] = obj
             self._exists(key)
-            self._evaluate(key, live)
+            self._evaluate(key, obj)
         if key in self._pod_sources and n.state is State.WAITING:
             self._check_pod_sources(key)
 
     def _on_watch(self, event: WatchEvent) -> None:
         key = event.key
-        if key in self._pod_sources:
+        assert key is not None
+        n = self.nodes.get(key)
+        if n is not None and isinstance(key, ObjectKey):
+            uid = uid_of(event.obj)
             if event.type == "DELETED":
-                self._live_services.pop(key, None)
-            else:
-                self._live_services[key] = event.obj
-        if key in self.nodes and event.type != "DELETED":
-            self._exists(key)
-            if self.nodes[key].state is State.WAITING:
-                self._evaluate(key, event.obj)
+                if n.deleting and uid is not None and uid == n.gone_uid:
+                    self._gone(key)
+            elif uid is not None and uid not in n.old_uids and not n.deleting \
+                    and n.state in (State.APPLYING, State.WAITING):
+                if n.uid is None:
+                    n.uid = uid
+                if uid == n.uid:
+                    if key in self._pod_sources:
+                        self._live_services[key] = event.obj
+                    if n.state is State.APPLYING:  # the watch tells before the apply's reply
+                        self._applied(key, None)
+                    self._exists(key)
+                    if n.state is State.WAITING:
+                        self._evaluate(key, event.obj)
         if key.kind == "Pod" and key.group == "":
             pods = self._pods.setdefault(key.namespace, {})
             if event.type == "DELETED":
@@ -304,11 +503,13 @@ class Engine:
             if self.nodes[nxt].state is State.PENDING:
                 self._launch(nxt)
 
-    def _timed_out(self, key: ObjectKey) -> None:
+    def _timed_out(self, key: ObjectKey, attempt: int) -> None:
         n = self.nodes[key]
+        if n.attempts != attempt or n.deleting or n.state not in (State.APPLYING, State.WAITING):
+            return
         n.timer = None
-        if n.state is State.WAITING:
-            self._failed(key, "timed out waiting to become ready", timed_out=True)
+        why = self._streams[self._stream_of[key]].error
+        self._failed(key, "timed out waiting to become ready" + (f" ({why})" if why else ""), timed_out=True)
 
     def _failed(self, key: ObjectKey, message: str, *, timed_out: bool) -> None:
         n = self.nodes[key]
@@ -318,19 +519,61 @@ class Engine:
             n.timer.cancel()
             n.timer = None
         if n.attempts <= retries:
-            # not final: the object goes back to the start, and says why when it is applied again
-            if not n.passive:
-                self._inflight -= 1
-            n.passive = False
-            self.cluster.delete(key)
+            # not final: the object is deleted, and applied again once it is gone (its slot kept)
             n.retry_reason = f"retry {n.attempts}/{retries} after: {message}"
+            n.deleting, n.gone_uid, n.tries = True, n.uid, 0
+            if n.uid is not None:
+                n.old_uids.add(n.uid)
+            n.uid = None
+            self._delete(key, n.attempts)
+            return
+        self._give_up(key, message, timed_out=timed_out)
+
+    def _delete(self, key: ObjectKey, attempt: int) -> None:
+        n = self.nodes[key]
+        if n.attempts == attempt and n.deleting and not self._stopped:
+            self.cluster.call(Delete(key, n.gone_uid), self._reply_to(self._on_deleted, key, attempt))
+
+    def _on_deleted(self, key: ObjectKey, attempt: int, reply: Reply) -> None:
+        n = self.nodes[key]
+        if n.attempts != attempt or not n.deleting:
+            return
+        err = reply.error
+        if err is not None and err.code not in (404, 409):  # 409: the uid precondition: that one is gone
+            n.tries += 1
+            if err.transient and n.tries < self.options.api_tries:
+                self._later(backoff(self.options, n.tries, err), partial(self._delete, key, attempt))
+                return
+            n.deleting = False
+            self._give_up(key, f"{n.retry_reason}; cannot delete it to retry: API error: {err}", timed_out=False)
+            return
+        live = self._live_uid(key)
+        if live is None or (n.gone_uid is not None and live != n.gone_uid):
+            self._gone(key)
+        elif n.gone_uid is None:  # it appeared unseen by this attempt: wait for that one to go
+            n.gone_uid = live
+            n.old_uids.add(live)
+        # else: the watch will say when it is gone (finalizers, graceful deletion)
+
+    def _gone(self, key: ObjectKey) -> None:
+        """The old object is gone: apply it again (the slot it held is its own)."""
+        n = self.nodes[key]
+        n.deleting, n.gone_uid = False, None
+        if n.passive:  # a Service waiting for endpoints gave its slot back: it queues for one again
+            n.passive = False
+            self._waiting_services.get(key.namespace, set()).discard(key)
             if self.options.concurrency is not None and self._inflight >= self.options.concurrency:
                 n.state = State.PENDING
                 self._enqueue(key)
                 return
             self._launch(key)
             return
-        policy = info.setting("on-error") or "abort"
+        self._launch(key, has_slot=True)
+
+    def _give_up(self, key: ObjectKey, message: str, *, timed_out: bool) -> None:
+        """No retry left: ``on-error`` decides."""
+        n = self.nodes[key]
+        policy = self.analysis.objects[key].setting("on-error") or "abort"
         self._settle(key, State.TIMED_OUT if timed_out else State.FAILED,
                      message + ("" if policy == "abort" else f" (on-error: {policy})"))
         if policy == "ignore":
@@ -375,6 +618,7 @@ class Engine:
         for key in sorted(self.nodes, key=lambda k: self.nodes[k].name):
             n = self.nodes[key]
             if isinstance(key, ObjectKey) and n.state in (State.APPLYING, State.WAITING):  # barriers never apply
+                n.deleting = False
                 self._settle(key, State.TIMED_OUT, "the run timed out")
             elif n.state is State.PENDING:
                 self._emit(n, State.BLOCKED, "the run timed out", ("timeout",))
@@ -382,13 +626,25 @@ class Engine:
     # ------------------------------------------------------------------ result
 
     def _finish(self) -> None:
+        """Every object has a final state: stop watching, send the summary, say so."""
         if self._run_timer is not None:
             self._run_timer.cancel()
             self._run_timer = None
         self.end_time = self.loop.now()
+        for st in self._streams.values():
+            st.generation += 1
+            if st.handle is not None:
+                st.handle.stop()
+                st.handle = None
+        summary = self.summary()
+        if self.on_done is not None:
+            self.on_done(summary)
 
     def summary(self) -> SummaryEvent:
-        """The outcome; sent to the sink and returned.  Call once the loop has nothing left to do."""
+        """The outcome, sent to the sink once and returned: at the end of the run, or (a run that
+        has not ended: its loop ran dry) when asked."""
+        if self.result is not None:
+            return self.result
         counts: dict[str, int] = {}
         unfinished = []
         ok = True
@@ -405,6 +661,8 @@ class Engine:
             unfinished.append(Unfinished(n.name, n.state, self._why(key)))
         end = self.end_time if self.end_time is not None else self.loop.now()
         event = SummaryEvent(end, ok, counts, tuple(unfinished), end - self.start_time)
+        if self.end_time is not None:
+            self.result = event
         self.sink(event)
         return event
 

@@ -15,10 +15,15 @@ get a Ready condition.  Faults:
   accepted, a custom resource Stalled); kinds without a failure state never become ready;
   ``fail_attempts`` limits this to the first N attempts (to exercise ``retry``);
 * ``never``: the object never becomes ready (kinds that are ready once they exist never appear);
-* ``api_errors``: the first N applies of the object answer HTTP 500;
-* ``api_latency``: every call takes that long to take effect (a slow API server).
+* ``api_errors``: the first N applies of the object answer HTTP 500 (``api_error_code``; the engine
+  retries a transient error with backoff, a permanent one fails the attempt);
+* ``api_latency``: every call takes that long to take effect (a slow API server);
+* :meth:`SimulatedCluster.drop_watches`: every open watch ends (dropped, or ``410 Gone``).
 
-Every call is counted in :attr:`SimulatedCluster.calls` (the benchmarks read it).
+Calls answer through the loop (never before :meth:`~SimulatedCluster.call` returns); watches are
+the store's own (:meth:`~helm_ac.kubesim.store.Store.watch`: resourceVersion resume, initial
+events, ``410`` when too old), their events handed on from the loop too, so the engine never runs
+inside a store write.  Every call is counted in :attr:`SimulatedCluster.calls` (the benchmarks read it).
 """
 from __future__ import annotations
 
@@ -27,13 +32,25 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from helm_ac.clock import Timer, VirtualLoop
-from helm_ac.engine.cluster import ApiError, WatchEvent
+from helm_ac.engine.cluster import (
+    ApiError,
+    Apply,
+    Delete,
+    Get,
+    Reply,
+    Request,
+    Stream,
+    Synced,
+    WatchClosed,
+    WatchEvent,
+    WatchMessage,
+)
 from helm_ac.kinds import ObjectKey
 from helm_ac.kubesim import behaviour as kb
 from helm_ac.kubesim.controllers import Controllers
 from helm_ac.kubesim.errors import StatusError
 from helm_ac.kubesim.resources import Registry, Resource
-from helm_ac.kubesim.store import Store
+from helm_ac.kubesim.store import INITIAL_EVENTS_END, Store, Watch
 
 SIMULATED_NODES = 3  # a DaemonSet runs one pod per node
 
@@ -48,6 +65,7 @@ class Behaviour:
     never: set[ObjectKey] = field(default_factory=set)
     api_errors: dict[ObjectKey, int] = field(default_factory=dict)
     api_latency: float = 0.0
+    api_error_code: int = 500  # what the ``api_errors`` answer (500: transient, retried; 422: permanent)
 
 
 def _cond(ctype: str, status: str = "True", reason: str = "", message: str = "") -> dict[str, Any]:
@@ -152,29 +170,125 @@ class _Fates(kb.Behaviour):
         return kb.Decision(seconds, fail=failing, never=key in b.never)
 
 
+class _SimWatch:
+    """One engine watch over a store watch; events are handed on from the loop, in order."""
+
+    def __init__(self, cluster: "SimulatedCluster", stream: Stream, res: Resource,
+                 sink: Callable[[WatchMessage], None]) -> None:
+        self.cluster, self.stream, self.res, self.sink = cluster, stream, res, sink
+        self.inner: Watch | None = None
+        self.pending: list[WatchMessage] = []
+        self.stopped = False
+
+    def receive(self, event: dict[str, Any]) -> None:
+        obj = event["object"]
+        meta = obj.get("metadata") or {}
+        if event["type"] == "BOOKMARK":
+            rv = str(meta.get("resourceVersion") or "")
+            ann = meta.get("annotations") or {}
+            self._hand(Synced(rv) if ann.get(INITIAL_EVENTS_END) == "true" else WatchEvent("BOOKMARK", None, obj, rv))
+            return
+        res = self.res
+        key = ObjectKey(res.group, res.kind, meta.get("namespace") or None, meta.get("name", ""))
+        self._hand(WatchEvent(event["type"], key, obj, str(meta.get("resourceVersion") or "")))
+
+    def _hand(self, msg: WatchMessage) -> None:
+        if self.stopped:
+            return
+        if not self.pending:
+            self.cluster.loop.call_later(0.0, self._flush)
+        self.pending.append(msg)
+
+    def _flush(self) -> None:
+        batch, self.pending = self.pending, []
+        for msg in batch:
+            if self.stopped:
+                return
+            self.sink(msg)
+            if isinstance(msg, WatchClosed):
+                self.stopped = True
+
+    def close(self, error: ApiError | None) -> None:
+        """End the stream as the server would (dropped, or with an error)."""
+        if self.inner is not None:
+            self.inner.stop()
+        self._hand(WatchClosed(error))
+        self.cluster._watches.discard(self)
+
+    def stop(self) -> None:
+        self.stopped = True
+        self.pending = []
+        if self.inner is not None:
+            self.inner.stop()
+        self.cluster._watches.discard(self)
+
+
 class SimulatedCluster:
     """The :class:`~helm_ac.engine.cluster.Cluster` seam, in memory and in virtual time."""
 
     def __init__(self, loop: VirtualLoop, behaviour: Behaviour) -> None:
         self.loop = loop
         self.behaviour = behaviour
-        self.calls: Counter[str] = Counter()
+        self.calls: Counter[str] = Counter(dict.fromkeys(("apply", "get", "delete", "watch"), 0))
         self.attempts: Counter[ObjectKey] = Counter()
-        self._watchers: list[Callable[[WatchEvent], None]] = []
         self._timers: dict[ObjectKey, list[Timer]] = {}
         self._keys: dict[tuple[str, str | None, str], ObjectKey] = {}
         self._bodies: dict[ObjectKey, dict[str, Any]] = {}
+        self._watched: dict[tuple[str, str], Resource] = {}  # (apiVersion, kind) -> the resource watched
+        self._watches: set[_SimWatch] = set()
         self.store = Store(Registry.builtin(), loop)
         self.controllers = Controllers(self.store, _Fates(self)).start()
-        self.store.subscribe(self._on_change)
 
     # -- the Cluster protocol
 
-    def apply(self, key: ObjectKey, obj: dict[str, Any]) -> dict[str, Any]:
+    def call(self, request: Request, reply: Callable[[Reply], None]) -> None:
+        """Run the request after the API latency, then answer."""
+        if isinstance(request, Apply):
+            self._apply(request.key, request.obj, reply)
+            return
+        latency = self.behaviour.api_latency
+        if isinstance(request, Get):
+            self.calls["get"] += 1
+            key = request.key
+            self.loop.call_later(latency, lambda: reply(self._get(key)))
+            return
+        self.calls["delete"] += 1
+        delete = request
+        self.loop.call_later(latency, lambda: reply(self._delete(delete)))
+
+    def watch(self, stream: Stream, resource_version: str, sink: Callable[[WatchMessage], None]) -> _SimWatch:
+        self.calls["watch"] += 1
+        res = self._watched.get((stream.api_version, stream.kind))
+        if res is None:
+            group = stream.api_version.rpartition("/")[0]
+            res = self._resource(ObjectKey(group, stream.kind, stream.namespace, ""), {"apiVersion": stream.api_version})
+            assert res is not None
+            self._watched[(stream.api_version, stream.kind)] = res
+        w = _SimWatch(self, stream, res, sink)
+        self._watches.add(w)
+        try:
+            w.inner = self.store.watch(res, stream.namespace if res.namespaced else None, w.receive,
+                                       resource_version=resource_version, send_initial_events=not resource_version,
+                                       allow_bookmarks=True)
+        except StatusError as e:
+            w.close(ApiError(e.code, e.message, retry_after=e.retry_after))
+        return w
+
+    def drop_watches(self, *, expired: bool = False) -> int:
+        """Fault injection: every open watch ends, dropped (resume) or ``410 Gone`` (relist)."""
+        watches = sorted(self._watches, key=lambda w: str(w.stream))
+        for w in watches:
+            w.close(ApiError(410, "too old resource version") if expired else None)
+        return len(watches)
+
+    def _apply(self, key: ObjectKey, obj: dict[str, Any], reply: Callable[[Reply], None]) -> None:
         self.calls["apply"] += 1
+        latency = self.behaviour.api_latency
         if self.behaviour.api_errors.get(key, 0) > 0:
             self.behaviour.api_errors[key] -= 1
-            raise ApiError(500, f"simulated API error applying {key}")
+            error = ApiError(self.behaviour.api_error_code, f"simulated API error applying {key}")
+            self.loop.call_later(latency, lambda: reply(Reply(error=error)))
+            return
         self.attempts[key] += 1
         attempt = self.attempts[key]
         self._keys[(key.kind, key.namespace, key.name)] = key
@@ -185,7 +299,6 @@ class SimulatedCluster:
         if key.namespace:
             meta["namespace"] = key.namespace
         stored.pop("status", None)
-        latency = self.behaviour.api_latency
         seconds = self.behaviour.seconds(key)
 
         def appear() -> None:
@@ -195,6 +308,7 @@ class SimulatedCluster:
         # Namespace, a custom resource without conditions, a Service without selector, ...) appears
         # only after its duration, so that for every kind "duration" means "from apply to ready";
         # if it must never be ready (or fail, having no failure state) it never appears at all.
+        # Such an apply is answered at once without the object (accepted, not visible yet).
         from helm_ac.engine import readiness
 
         probe = stored
@@ -206,52 +320,57 @@ class SimulatedCluster:
         instant = readiness.compute(probe).ready
         stuck = key in self.behaviour.never or (key in self.behaviour.fail and failed_status(key, stored) is None
                                                and attempt <= self.behaviour.fail_attempts.get(key, 1 << 30))
-        if not (instant and stuck):
-            self._schedule(key, latency + (seconds if instant else 0.0), appear)
+        if instant:
+            if not stuck:
+                self._schedule(key, latency + seconds, appear)
+            self._schedule(key, latency, lambda: reply(Reply()))
+        else:
+            self._schedule(key, latency, lambda: reply(self._stored(key, stored)))
         if (key.group, key.kind) not in _CONTROLLED:
             self._schedule(key, latency + seconds, lambda: self._settle(key, attempt))
         elif (key.group, key.kind) == ("", "PersistentVolumeClaim"):
             self._schedule(key, latency + seconds, lambda: self._lose(key, attempt))
-        return stored
 
-    def get(self, key: ObjectKey) -> dict[str, Any] | None:
-        self.calls["get"] += 1
+    def _stored(self, key: ObjectKey, obj: dict[str, Any]) -> Reply:
+        """Write the object now: the reply of its apply (a refusal as the API's error)."""
+        try:
+            return Reply(self._write(key, obj))
+        except StatusError as e:
+            return Reply(error=ApiError(e.code, e.message, retry_after=e.retry_after))
+
+    def _get(self, key: ObjectKey) -> Reply:
         res = self._resource(key, None)
         if res is None:
-            return None
+            return Reply()
         try:
-            out: dict[str, Any] = self.store.get(res, key.namespace, key.name)
-            return out
+            return Reply(self.store.get(res, key.namespace if res.namespaced else None, key.name))
         except StatusError as e:
-            if e.code == 404:
-                return None
-            raise ApiError(e.code, e.message) from None
+            return Reply() if e.code == 404 else Reply(error=ApiError(e.code, e.message))
 
-    def delete(self, key: ObjectKey) -> None:
-        self.calls["delete"] += 1
+    def _delete(self, request: Delete) -> Reply:
+        key = request.key
         for t in self._timers.pop(key, []):
             t.cancel()
         res = self._resource(key, None)
         if res is None:
-            return
+            return Reply()
         try:
-            self.store.delete(res, key.namespace, key.name)
+            self.store.delete(res, key.namespace if res.namespaced else None, key.name,
+                              preconditions={"uid": request.uid} if request.uid else None)
         except StatusError as e:
-            if e.code != 404:
-                raise ApiError(e.code, e.message) from None
-
-    def watch(self, callback: Callable[[WatchEvent], None]) -> None:
-        self.calls["watch"] += 1
-        self._watchers.append(callback)
+            return Reply(error=ApiError(e.code, e.message))
+        return Reply()
 
     # -- the store underneath
 
     def _resource(self, key: ObjectKey, obj: dict[str, Any] | None) -> Resource | None:
         """The key's resource; a kind the API does not serve yet (a custom resource whose CRD is
-        not in the chart, or not Established yet) is served from its first write."""
+        not in the chart, or not Established yet) is served from its first write (or watch)."""
         reg = self.store.registry
         api_version = str((obj or self._bodies.get(key) or {}).get("apiVersion") or "")
-        res: Resource | None = reg.for_kind(api_version, key.kind) if api_version else None
+        res: Resource | None = self._watched.get((api_version, key.kind))
+        if res is None and api_version:
+            res = reg.for_kind(api_version, key.kind)
         if res is None:
             res = next((r for (g, _, k), r in reg.by_kind.items() if (g, k) == (key.group, key.kind)), None)
         if res is None and obj is not None:
@@ -263,20 +382,21 @@ class SimulatedCluster:
             reg.add(res)
         return res
 
-    def _write(self, key: ObjectKey, obj: dict[str, Any]) -> None:
+    def _write(self, key: ObjectKey, obj: dict[str, Any]) -> dict[str, Any]:
         res = self._resource(key, obj)
         assert res is not None
         ns = key.namespace if res.namespaced else None
         if ns:
             self._ensure_namespace(ns)
         try:
-            self.store.create(res, ns, obj)
+            out: dict[str, Any] = self.store.create(res, ns, obj)
         except StatusError as e:
             if e.reason != "AlreadyExists":
                 raise
             live = self.store.get(res, ns, key.name)
-            self.store.update(res, ns, key.name, {**obj, "metadata": {**obj["metadata"], "resourceVersion":
-                                                                          live["metadata"]["resourceVersion"]}})
+            out = self.store.update(res, ns, key.name, {**obj, "metadata": {**obj["metadata"], "resourceVersion":
+                                                                                live["metadata"]["resourceVersion"]}})
+        return out
 
     def _ensure_namespace(self, ns: str) -> None:
         res = self.store.registry.for_kind("v1", "Namespace")
@@ -285,17 +405,6 @@ class SimulatedCluster:
             self.store.get(res, None, ns)
         except StatusError:
             self.store.create(res, None, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
-
-    def _on_change(self, change: Any) -> None:
-        obj = change.obj
-        meta = obj.get("metadata") or {}
-        res: Resource = change.resource
-        key = ObjectKey(res.group, res.kind, meta.get("namespace") or None, meta.get("name", ""))
-        if key not in self._bodies and res.kind != "Pod":
-            return  # the controllers' own objects (ReplicaSets, EndpointSlices, ...): the engine reads Pods only
-        event = WatchEvent(change.type, key, obj)
-        for w in list(self._watchers):
-            w(event)
 
     def _schedule(self, key: ObjectKey, delay: float, fn: Callable[[], None]) -> None:
         self._timers.setdefault(key, []).append(self.loop.call_later(delay, fn))

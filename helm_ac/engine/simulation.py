@@ -85,7 +85,7 @@ def simulate(analysis: Analysis, graph: nx.DiGraph, keys: Keys, estimates: Estim
     engine = Engine(analysis, graph, cluster, loop, keys, options, events.append)
     engine.start()
     loop.run()
-    summary = engine.summary()
+    summary = engine.summary()  # sent at the end of the run (Engine.done); asked here if it never ended
     bars: dict[str, Bar] = {}
     for e in events:
         if not isinstance(e, StateEvent):

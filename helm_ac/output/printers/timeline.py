@@ -75,7 +75,8 @@ def summary_lines(r: SimulateResult) -> list[str]:
     objects = max(len(sim.bars), 1)
     lines.append(f"API calls: {sum(v for k, v in calls.items() if k != 'watch')} "
                  f"({', '.join(f'{k} {v}' for k, v in sorted(calls.items()))}), "
-                 f"{sum(v for k, v in calls.items() if k != 'watch') / objects:.1f} per object; one watch, no polling")
+                 f"{sum(v for k, v in calls.items() if k != 'watch') / objects:.1f} per object; "
+                 f"watches by kind and namespace, no polling")
     s = sim.summary
     lines.append(f"{'✔ succeeded' if s.ok else '✖ failed'}: " + ", ".join(f"{n} {k}" for k, n in sorted(s.counts.items())))
     for u in s.unfinished:
