@@ -1,0 +1,281 @@
+"""The engine's contract with its cluster (docs/engine.md): the same scenarios against every face.
+
+Faces: ``simulated`` (the kubesim store and controllers in virtual time) and ``standin`` (a
+synchronous stand-in that answers every call before it returns, tests/standin.py).  The face over
+the official client (the embedded API server) joins with the kube layer.  A fault proxy in front
+of the simulated face queues API errors as the stand-in does.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Any, Callable
+
+import pytest
+from conftest import cm, rendered
+from standin import StandIn
+
+from helm_ac.analysis import graph, model
+from helm_ac.analysis.keys import Keys
+from helm_ac.clock import VirtualLoop
+from helm_ac.engine.cluster import ApiError, Reply, Request, Stream, WatchEvent, WatchMessage
+from helm_ac.engine.events import Event, State, StateEvent, SummaryEvent
+from helm_ac.engine.scheduler import Engine, Options
+from helm_ac.engine.simulated import Behaviour, SimulatedCluster
+from helm_ac.kinds import ObjectKey
+from helm_ac.rendering import manifests
+
+DEP = "appcontroller.k8s/depends-on"
+FACES = ("simulated", "standin")
+
+
+def K(name: str, kind: str = "ConfigMap", group: str = "") -> ObjectKey:
+    return ObjectKey(group, kind, "default", name)
+
+
+class SimFace:
+    """The simulated cluster behind a fault proxy (queued errors, a call log), with the same test
+    handles as the stand-in."""
+
+    def __init__(self, loop: VirtualLoop, *, seconds: Callable[[ObjectKey], float],
+                 fail_attempts: dict[ObjectKey, int], latency: float) -> None:
+        self.loop, self.latency = loop, latency
+        self.cluster = SimulatedCluster(loop, Behaviour(seconds=seconds, fail=set(fail_attempts),
+                                                        fail_attempts=fail_attempts, api_latency=latency))
+        self.errors: dict[tuple[str, ObjectKey], list[ApiError]] = {}
+        self.log: list[tuple[float, str, ObjectKey]] = []
+        self.calls = self.cluster.calls
+
+    def call(self, request: Request, reply: Callable[[Reply], None]) -> None:
+        verb = type(request).__name__.lower()
+        self.log.append((self.loop.now(), verb, request.key))
+        queued = self.errors.get((verb, request.key))
+        if queued:
+            error = queued.pop(0)
+            self.calls[verb] += 1
+            self.loop.call_later(self.latency, lambda: reply(Reply(error=error)))
+            return
+        self.cluster.call(request, reply)
+
+    def watch(self, stream: Stream, resource_version: str, sink: Callable[[WatchMessage], None]) -> Any:
+        return self.cluster.watch(stream, resource_version, sink)
+
+    @property
+    def watches(self) -> list[Any]:
+        return list(self.cluster._watches)
+
+    def fail_next(self, verb: str, key: ObjectKey, *errors: ApiError) -> None:
+        self.errors.setdefault((verb, key), []).extend(errors)
+
+    def drop_watches(self, *, expired: bool = False) -> int:
+        return self.cluster.drop_watches(expired=expired)
+
+    def put(self, obj: dict[str, Any]) -> None:
+        meta = obj["metadata"]
+        self.cluster._write(ObjectKey(obj["apiVersion"].rpartition("/")[0], obj["kind"], meta.get("namespace"),
+                                      meta["name"]), copy.deepcopy(obj))
+
+    def live(self, key: ObjectKey) -> dict[str, Any] | None:
+        return self.cluster.get_quietly(key)
+
+    def release(self, key: ObjectKey) -> None:
+        res = self.cluster._resource(key, None)
+        live = self.live(key)
+        assert res is not None and live is not None
+        self.cluster.store.update(res, key.namespace, key.name,
+                                  {**live, "metadata": {**live["metadata"], "finalizers": []}})
+
+    def inject(self, event: WatchEvent) -> None:
+        for w in self.watches:
+            if (w.stream.api_version, w.stream.kind) == (event.obj["apiVersion"], event.obj["kind"]):
+                w._hand(event)
+
+
+class StandInFace(StandIn):
+    def live(self, key: ObjectKey) -> dict[str, Any] | None:
+        return self.objects.get(key)
+
+
+def analyze(*docs: str) -> tuple[Any, Any, Keys]:
+    a = model.analyze(manifests.split(rendered(*[(f"c/templates/t{i}.yaml", d) for i, d in enumerate(docs)])),
+                      None, "default")
+    return a, graph.build(a), Keys(a, "r")
+
+
+class Run:
+    def __init__(self, face_name: str, docs: tuple[str, ...], *, seconds: dict[ObjectKey, float] | None = None,
+                 fail_attempts: dict[ObjectKey, int] | None = None, latency: float = 0.0,
+                 options: Options | None = None) -> None:
+        self.loop = VirtualLoop()
+        secs = dict(seconds or {})
+        kw = {"seconds": lambda k: secs.get(k, 0.0), "fail_attempts": dict(fail_attempts or {}), "latency": latency}
+        self.face: Any = SimFace(self.loop, **kw) if face_name == "simulated" else StandInFace(self.loop, **kw)
+        self.a, self.g, self.keys = analyze(*docs)
+        self.events: list[Event] = []
+        self.done: list[SummaryEvent] = []
+        self.engine = Engine(self.a, self.g, self.face, self.loop, self.keys, options or Options(),
+                             self.events.append, on_done=self.done.append)
+
+    def go(self) -> "Run":
+        self.engine.start()
+        self.loop.run()
+        return self
+
+    def at(self, t: float, fn: Callable[[], Any]) -> None:
+        self.loop.call_later(t - self.loop.now(), lambda: fn() and None)
+
+    def times(self, state: State) -> dict[str, list[float]]:
+        out: dict[str, list[float]] = {}
+        for e in self.events:
+            if isinstance(e, StateEvent) and e.state is state:
+                out.setdefault(e.key, []).append(e.time)
+        return out
+
+    def final(self) -> dict[str, StateEvent]:
+        out = {}
+        for e in self.events:
+            if isinstance(e, StateEvent):
+                out[e.key] = e
+        return out
+
+    def check_ended(self) -> SummaryEvent:
+        """The run signals its end once: the summary event (sent once), done, on_done; watches closed."""
+        summaries = [e for e in self.events if isinstance(e, SummaryEvent)]
+        assert len(summaries) == 1 and self.done == summaries and self.engine.done
+        assert self.engine.result is summaries[0] and self.engine.summary() is summaries[0]
+        assert self.face.watches == []
+        return summaries[0]
+
+
+def job(name: str, *, annotations: str = "", finalizers: bool = False) -> str:
+    fin = "\n  finalizers: [example.com/hold]" if finalizers else ""
+    return (f"apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: {name}{fin}\n  annotations:{annotations or ' {}'}\n"
+            f"spec:\n  template:\n    spec:\n      restartPolicy: Never\n      containers: [{{name: c, image: x}}]\n")
+
+
+def chain(n: int) -> tuple[str, ...]:
+    return tuple(cm(f"c{i}", {DEP: f"configmap/c{i - 1}"} if i else None) for i in range(n))
+
+
+@pytest.mark.parametrize("face", FACES)
+def test_a_long_chain_does_not_recurse_and_the_run_says_it_ended(face):
+    """1,000 ConfigMaps in a chain, each ready on existence: with a cluster that answers at once the
+    old engine's launch → get → ready → release → launch recursed (RecursionError at ~170)."""
+    run = Run(face, chain(1000)).go()
+    ready, applying = run.times(State.READY), run.times(State.APPLYING)
+    assert len(ready) == 1000
+    for i in range(1, 1000):
+        assert applying[f"configmap/c{i}"][0] >= ready[f"configmap/c{i - 1}"][0]
+    assert run.check_ended().ok
+
+
+@pytest.mark.parametrize("face", FACES)
+def test_transient_errors_are_retried_as_retry_after_says_then_with_backoff(face):
+    run = Run(face, (cm("c0"), cm("c1", {DEP: "configmap/c0"})))
+    run.face.fail_next("apply", K("c0"), ApiError(429, "too many requests", retry_after=5),
+                       ApiError(503, "unavailable"), ApiError(0, "connection refused"))
+    run.go()
+    # 429 + Retry-After 5 → t=5; 503 → backoff 2 s (second retry) → t=7; connection error → 4 s → t=11
+    assert [t for t, verb, key in run.face.log if verb == "apply" and key == K("c0")] == [0, 5, 7, 11]
+    assert run.times(State.READY)["configmap/c0"] == [11] and run.final()["configmap/c0"].attempt == 1
+    assert run.check_ended().ok
+
+
+@pytest.mark.parametrize("face", FACES)
+def test_a_permanent_error_fails_the_object_with_the_apis_message(face):
+    run = Run(face, (cm("c0"), cm("c1", {DEP: "configmap/c0"}), cm("other")))
+    run.face.fail_next("apply", K("c0"), ApiError(403, 'configmaps "c0" is forbidden: User "x" cannot create'))
+    run.go()
+    final = run.final()
+    assert final["configmap/c0"].state is State.FAILED
+    assert final["configmap/c0"].message == 'API error: 403: configmaps "c0" is forbidden: User "x" cannot create'
+    assert final["configmap/c1"].state is State.BLOCKED and final["configmap/other"].state is State.READY
+    assert [verb for _, verb, key in run.face.log if key == K("c0")] == ["apply"]  # not retried
+    assert not run.check_ended().ok
+
+
+@pytest.mark.parametrize("face", FACES)
+@pytest.mark.parametrize("expired", [False, True], ids=["dropped", "410"])
+def test_a_dropped_or_expired_watch_is_resumed_and_nothing_is_missed(face, expired):
+    run = Run(face, (job("migrate"), cm("app", {DEP: "job/migrate"})), seconds={K("migrate", "Job", "batch"): 60})
+    dropped: list[int] = []
+    run.at(30, lambda: dropped.append(run.face.drop_watches(expired=expired)))
+    run.go()
+    assert dropped == [2]  # Jobs and ConfigMaps in default
+    assert run.face.calls["watch"] == 4  # each opened again (resumed, or listed again after 410)
+    assert run.times(State.READY) == {"job/migrate": [60], "configmap/app": [60]}
+    assert run.check_ended().ok
+
+
+@pytest.mark.parametrize("face", FACES)
+def test_pods_that_existed_before_the_run_are_seen_without_a_get(face):
+    run = Run(face, (f"apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  annotations:\n"
+                     f"    appcontroller.k8s/ready-when: endpoints\nspec:\n  selector: {{app: web}}\n",
+                     cm("after", {DEP: "service/web"})))
+    run.face.put({"apiVersion": "v1", "kind": "Pod",
+                  "metadata": {"name": "web-0", "namespace": "default", "labels": {"app": "web"}},
+                  "spec": {"containers": [{"name": "c", "image": "x"}], "nodeName": "node-0"},
+                  "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}})
+    run.loop.run()  # the simulated kubelet runs it
+    start = run.loop.now()
+    run.go()
+    ready = {e.key: e for e in run.events if isinstance(e, StateEvent) and e.state is State.READY}
+    assert ready["service/web"].time == start and ready["service/web"].message == "1/1 selected pods ready"
+    assert run.face.calls["get"] == 0
+    assert run.check_ended().ok
+
+
+@pytest.mark.parametrize("face", FACES)
+def test_a_retry_waits_for_the_old_object_to_go_and_ignores_its_late_events(face):
+    """Every call takes 1 s.  job/migrate, created at 1 s, fails at 11 s (retry 1); the delete lands
+    at 12 s, but a finalizer holds the old Job until 25 s: the second attempt is applied then, not
+    at once.  A late event of the first Job (complete) arrives while the second apply is in
+    flight: it is not taken for the second Job, which is created at 26 s and completes at 36 s."""
+    key = K("migrate", "Job", "batch")
+    run = Run(face, (job("migrate", annotations='\n    appcontroller.k8s/retry: "1"', finalizers=True),
+                     cm("app", {DEP: "job/migrate"})),
+              seconds={key: 10}, fail_attempts={key: 1}, latency=1)
+    first: list[dict[str, Any]] = []
+    run.at(12.5, lambda: first.append(copy.deepcopy(run.face.live(key))))
+    run.at(25, lambda: run.face.release(key))
+    run.at(25.5, lambda: run.face.inject(WatchEvent("MODIFIED", key, {
+        **first[0], "status": {"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]}})))
+    run.go()
+    assert first[0]["metadata"]["deletionTimestamp"]  # still there, being deleted
+    calls = [(t, verb) for t, verb, k in run.face.log if k == key]
+    assert calls == [(0, "apply"), (11, "delete"), (25, "apply")]
+    assert run.times(State.APPLYING)["job/migrate"] == [0, 25]
+    assert run.times(State.READY) == {"job/migrate": [36], "configmap/app": [37]}
+    assert run.final()["job/migrate"].attempt == 2
+    assert run.check_ended().ok
+
+
+@pytest.mark.parametrize("face", FACES)
+def test_calls_run_concurrently_under_the_limit(face):
+    run = Run(face, tuple(cm(f"c{i}") for i in range(4)), latency=2, options=Options(concurrency=2)).go()
+    assert sorted(t for ts in run.times(State.READY).values() for t in ts) == [2, 2, 4, 4]
+    run = Run(face, tuple(cm(f"c{i}") for i in range(4)), latency=2).go()
+    assert sorted(t for ts in run.times(State.READY).values() for t in ts) == [2, 2, 2, 2]
+
+
+def test_a_relist_forgets_what_was_deleted_while_nobody_watched():
+    """After 410 the engine lists again: a Pod deleted meanwhile no longer counts for a Service."""
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"namespace": "default", "labels": {"app": "web"}},
+           "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "False"}]}}
+    run = Run("standin", (f"apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  annotations:\n"
+                          f"    appcontroller.k8s/ready-when: endpoints\nspec:\n  selector: {{app: web}}\n",))
+    run.face.put({**pod, "metadata": {**pod["metadata"], "name": "old"}})
+    pod_key = ObjectKey("", "Pod", "default", "old")
+
+    def meanwhile() -> None:
+        run.face.remove(pod_key)
+        run.face.put({**pod, "metadata": {**pod["metadata"], "name": "new"},
+                      "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}})
+
+    def while_nobody_watches() -> None:
+        run.face.drop_watches(expired=True, meanwhile=meanwhile)
+
+    run.at(10, while_nobody_watches)
+    run.go()
+    assert run.final()["service/web"].state is State.READY and run.final()["service/web"].time == 10
+    assert run.final()["service/web"].message == "1/1 selected pods ready"
+    assert run.check_ended().ok
