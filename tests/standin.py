@@ -67,6 +67,7 @@ class StandIn:
         self.calls: Counter[str] = Counter()
         self.log: list[tuple[float, str, ObjectKey]] = []  # (time, verb, key) of every call, when made
         self.attempts: Counter[ObjectKey] = Counter()
+        self.refuse_watch: dict[str, ApiError] = {}  # kind -> the error its watches end with at once
 
     # -- the seam
 
@@ -80,6 +81,10 @@ class StandIn:
     def watch(self, stream: Stream, resource_version: str, sink: Callable[[WatchMessage], None]) -> _Watch:
         self.calls["watch"] += 1
         w = _Watch(self, stream, sink)
+        refused = self.refuse_watch.get(stream.kind)
+        if refused is not None:
+            sink(WatchClosed(refused))
+            return w
         if resource_version:
             if int(resource_version) < self.floor:
                 sink(WatchClosed(ApiError(410, f"too old resource version: {resource_version}")))

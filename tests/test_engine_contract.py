@@ -17,7 +17,7 @@ from standin import StandIn
 from helm_ac.analysis import graph, model
 from helm_ac.analysis.keys import Keys
 from helm_ac.clock import VirtualLoop
-from helm_ac.engine.cluster import ApiError, Reply, Request, Stream, WatchEvent, WatchMessage
+from helm_ac.engine.cluster import ApiError, Get, Reply, Request, Stream, WatchEvent, WatchMessage
 from helm_ac.engine.events import Event, State, StateEvent, SummaryEvent
 from helm_ac.engine.scheduler import Engine, Options
 from helm_ac.engine.simulated import Behaviour, SimulatedCluster
@@ -279,3 +279,28 @@ def test_a_relist_forgets_what_was_deleted_while_nobody_watched():
     assert run.final()["service/web"].state is State.READY and run.final()["service/web"].time == 10
     assert run.final()["service/web"].message == "1/1 selected pods ready"
     assert run.check_ended().ok
+
+
+def test_an_object_whose_watch_is_refused_times_out_naming_the_watch_error():
+    run = Run("standin", (job("migrate", annotations="\n    appcontroller.k8s/timeout: 5m"), cm("other")),
+              seconds={K("migrate", "Job", "batch"): 60})
+    run.face.refuse_watch["Job"] = ApiError(403, 'jobs.batch is forbidden: User "x" cannot watch')
+    run.go()
+    final = run.final()
+    assert final["job/migrate"].state is State.TIMED_OUT and final["job/migrate"].time == 300
+    assert final["job/migrate"].message == ('timed out waiting to become ready (watching Job failed: '
+                                            '403: jobs.batch is forbidden: User "x" cannot watch)')
+    assert final["configmap/other"].state is State.READY
+    assert 5 < run.face.calls["watch"] < 30  # tried again with backoff (1, 2, 4, ... 30 s), not in a hot loop
+    assert not run.check_ended().ok
+
+
+@pytest.mark.parametrize("face", FACES)
+def test_get_answers_the_object_or_none(face):
+    run = Run(face, (cm("c0"),)).go()
+    got: list[Reply] = []
+    run.face.call(Get(K("c0")), got.append)
+    run.face.call(Get(K("nope")), got.append)
+    run.loop.run()
+    assert got[0].error is None and got[0].obj["metadata"]["name"] == "c0" and got[0].obj["metadata"]["uid"]
+    assert got[1] == Reply()

@@ -273,6 +273,7 @@ class Engine:
                     st.listed.add(key)
             self._on_watch(msg)
         elif isinstance(msg, Synced):
+            st.failures, st.error = 0, ""
             st.version = msg.resource_version or st.version
             if st.listing:  # a relist: what it did not name was deleted while nobody watched
                 st.listing = False
