@@ -309,7 +309,8 @@ class Controllers:
         om = _meta(old) if old is not None else None
         # what changed decides who looks again: not the controllers' own status writes
         spec_changed = om is None or om.get("generation") != m.get("generation") or \
-            bool(om.get("deletionTimestamp")) != bool(m.get("deletionTimestamp"))
+            bool(om.get("deletionTimestamp")) != bool(m.get("deletionTimestamp")) or \
+            ("generation" not in m and old is not None and old.get("spec") != obj.get("spec"))  # Service, PVC
         if ref is not None and ref.get("uid"):
             self._owned.setdefault(ref["uid"], set()).add((tag, ns, name))
             owner_tag = _WORKLOAD_OF.get(ref.get("kind", ""))
