@@ -6,7 +6,9 @@ in kubernetes/kubernetes) for the kinds users look at; a custom resource gets it
 ``additionalPrinterColumns`` (JSONPath, evaluated with jsonpath-ng; an ``Age`` column when it has
 none), as the apiextensions server's table convertor does; every other kind gets the generic
 registry's default table, ``NAME`` and ``CREATED AT``. Cells are computed as the server does it,
-always with the wide (priority 1) columns: kubectl hides those unless ``-o wide``.
+always with the wide (priority 1) columns: kubectl hides those unless ``-o wide``. Fields that
+kube-apiserver defaults and the store does not (``replicas``, a volume's ``volumeMode``) are read
+with their defaults.
 
 Pure: the caller gives the current time (epoch seconds) for the ``AGE`` cells.
 """
@@ -63,6 +65,11 @@ def _list(o: Any, key: str) -> list[Any]:
 
 def _int(v: Any) -> int:
     return v if isinstance(v, int) and not isinstance(v, bool) else 0
+
+
+def _replicas(spec: Obj) -> int:
+    """``spec.replicas``, 1 when unset (kube-apiserver's defaulting; the store does not default it)."""
+    return _int(spec["replicas"]) if "replicas" in spec else 1
 
 
 def parse_time(ts: Any) -> float | None:
@@ -251,7 +258,7 @@ def _deployment(o: Obj, now: float) -> list[Cell]:
     spec, st = _dict(o, "spec"), _dict(o, "status")
     names, images = _containers(_template_spec(o))
     sel = spec.get("selector")
-    return [_name(o), f"{_int(st.get('readyReplicas'))}/{_int(spec.get('replicas'))}", _int(st.get("updatedReplicas")),
+    return [_name(o), f"{_int(st.get('readyReplicas'))}/{_replicas(spec)}", _int(st.get("updatedReplicas")),
             _int(st.get("availableReplicas")), age(o, now), names, images,
             label_selector_string(sel) if isinstance(sel, dict) else ""]
 
@@ -259,21 +266,21 @@ def _deployment(o: Obj, now: float) -> list[Cell]:
 def _replicaset(o: Obj, now: float) -> list[Cell]:
     spec, st = _dict(o, "spec"), _dict(o, "status")
     names, images = _containers(_template_spec(o))
-    return [_name(o), _int(spec.get("replicas")), _int(st.get("replicas")), _int(st.get("readyReplicas")), age(o, now),
+    return [_name(o), _replicas(spec), _int(st.get("replicas")), _int(st.get("readyReplicas")), age(o, now),
             names, images, format_selector(spec.get("selector"))]
 
 
 def _replication_controller(o: Obj, now: float) -> list[Cell]:
     spec, st = _dict(o, "spec"), _dict(o, "status")
     names, images = _containers(_template_spec(o))
-    return [_name(o), _int(spec.get("replicas")), _int(st.get("replicas")), _int(st.get("readyReplicas")), age(o, now),
+    return [_name(o), _replicas(spec), _int(st.get("replicas")), _int(st.get("readyReplicas")), age(o, now),
             names, images, format_labels(spec.get("selector"))]
 
 
 def _statefulset(o: Obj, now: float) -> list[Cell]:
     spec, st = _dict(o, "spec"), _dict(o, "status")
     names, images = _containers(_template_spec(o))
-    return [_name(o), f"{_int(st.get('readyReplicas'))}/{_int(spec.get('replicas'))}", age(o, now), names, images]
+    return [_name(o), f"{_int(st.get('readyReplicas'))}/{_replicas(spec)}", age(o, now), names, images]
 
 
 def _daemonset(o: Obj, now: float) -> list[Cell]:
@@ -420,7 +427,7 @@ def _pv(o: Obj, now: float) -> list[Cell]:
     return [_name(o), str(_dict(spec, "capacity").get("storage") or "0"), _access_modes(spec.get("accessModes")),
             spec.get("persistentVolumeReclaimPolicy") or "", phase, claim, _storage_class(o),
             spec.get("volumeAttributesClassName") or "<unset>", st.get("reason") or "", age(o, now),
-            spec.get("volumeMode") or "<unset>"]
+            spec.get("volumeMode") or "Filesystem"]  # the API server's default
 
 
 def _pvc(o: Obj, now: float) -> list[Cell]:
@@ -431,7 +438,7 @@ def _pvc(o: Obj, now: float) -> list[Cell]:
         modes = _access_modes(st.get("accessModes"))
         capacity = str(_dict(st, "capacity").get("storage") or "0")
     return [_name(o), phase, spec.get("volumeName") or "", capacity, modes, _storage_class(o),
-            spec.get("volumeAttributesClassName") or "<unset>", age(o, now), spec.get("volumeMode") or "<unset>"]
+            spec.get("volumeAttributesClassName") or "<unset>", age(o, now), spec.get("volumeMode") or "Filesystem"]
 
 
 def _node(o: Obj, now: float) -> list[Cell]:

@@ -145,3 +145,15 @@ def test_custom_resources_print_their_additional_printer_columns() -> None:
     default = tables.table(WIDGETS, w, now=T0 + 30, crd=crd(None))
     assert [(c["name"], c["type"]) for c in default["columnDefinitions"]] == [("Name", "string"), ("Age", "date")]
     assert default["rows"][0]["cells"] == ["w", "30s"]
+
+
+def test_fields_the_api_server_defaults_are_printed_with_their_defaults() -> None:
+    """The store keeps what clients sent; a real server defaults ``replicas`` to 1 and ``volumeMode``."""
+    d = {"metadata": meta("d"), "spec": {"template": {"spec": {"containers": []}}}, "status": {}}
+    assert tables.table(res("deployments", "apps"), d, now=T0)["rows"][0]["cells"][1] == "0/1"
+    assert tables.table(res("statefulsets", "apps"), d, now=T0)["rows"][0]["cells"][1] == "0/1"
+    assert tables.table(res("replicasets", "apps"), d, now=T0)["rows"][0]["cells"][1] == 1
+    pvc = {"metadata": meta("c"), "spec": {"volumeName": "pv-1"},
+           "status": {"phase": "Bound", "accessModes": ["ReadWriteMany", "ReadWriteOnce"], "capacity": {"storage": "1Gi"}}}
+    assert tables.table(res("persistentvolumeclaims"), pvc, now=T0)["rows"][0]["cells"] == [
+        "c", "Bound", "pv-1", "1Gi", "RWO,RWX", "", "<unset>", "0s", "Filesystem"]
