@@ -19,7 +19,7 @@ import yaml
 from aiohttp import web
 
 from helm_ac.apiserver import watch as watches
-from helm_ac.kubesim import discovery, openapi, rbac, validation
+from helm_ac.kubesim import discovery, openapi, rbac, tables, validation
 from helm_ac.kubesim.audit import AuditLog, RequestInfo, request_info
 from helm_ac.kubesim.errors import StatusError, bad_request, invalid
 from helm_ac.kubesim.rbac import ANONYMOUS, Authenticator, Authorizer, UserInfo, acting_as, forbidden
@@ -194,6 +194,22 @@ def accepts_json(accept: str) -> str | None:
     return None
 
 
+def table_version(accept: str) -> str | None:
+    """The ``meta.k8s.io`` Table version a client asks for before any plain form (``kubectl get``
+    sends ``application/json;as=Table;v=v1;g=meta.k8s.io,...,application/json``), or None."""
+    for part in accept.split(","):
+        fields = [f.strip() for f in part.split(";")]
+        params = dict(f.split("=", 1) for f in fields[1:] if "=" in f)
+        if "as" not in params:
+            if fields[0].lower() in (JSON, "*/*", "application/*", YAML, PROTOBUF):
+                return None  # a plain form comes first
+            continue
+        if (fields[0].lower(), params.get("as"), params.get("g")) == (JSON, "Table", "meta.k8s.io") and \
+                params.get("v") in ("v1", "v1beta1"):
+            return f"meta.k8s.io/{params['v']}"
+    return None
+
+
 @dataclass
 class _Validating:
     """The request whose object the validation admission hook checks (its first write only)."""
@@ -363,6 +379,24 @@ class Api:
             raise method_not_allowed() if name is None else not_found_path()
         if name is None and verb in ("update", "patch"):
             raise method_not_allowed()
+        as_table = table_version(request.headers.get("Accept", "")) if sub is None else None
+        as_table_of: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+        if as_table is not None and verb in ("get", "list", "watch"):
+            include = q.get("includeObject") or "Metadata"
+            if include not in tables.INCLUDE_OBJECT:
+                raise bad_request(f'includeObject: Unsupported value: "{include}": supported values: '
+                                  f'"None", "Metadata", "Object"')
+            crd = self._crd(res) if res.crd else None
+
+            def to_table(body: dict[str, Any]) -> dict[str, Any]:
+                out = tables.table(res, body, now=store.clock.now(), include_object=include, crd=crd)
+                out["apiVersion"] = as_table
+                return out
+
+            as_table_of = to_table
+            if verb == "watch":
+                return await self._watch(request, target, drop_after, answer, to_table)
+            answer = JSON
         if verb == "watch":
             return await self._watch(request, target, drop_after, answer)
         if verb == "get":
@@ -371,11 +405,13 @@ class Api:
                 return web.Response(body=b"", content_type="text/plain")
             if sub == "scale":
                 return self._respond(request, answer, store.get_scale(res, ns, name))
-            return self._respond(request, answer, store.get(res, ns, name))
+            got = store.get(res, ns, name)
+            return self._respond(request, answer, as_table_of(got) if as_table_of is not None else got)
         if verb == "list":
-            return self._respond(request, answer, store.list(
+            listed = store.list(
                 res, ns, label_selector=q.get("labelSelector", ""), field_selector=q.get("fieldSelector", ""),
-                limit=_int(q.get("limit"), "limit"), continue_=q.get("continue", "")))
+                limit=_int(q.get("limit"), "limit"), continue_=q.get("continue", ""))
+            return self._respond(request, answer, as_table_of(listed) if as_table_of is not None else listed)
         dry = dry_run(q.getall("dryRun", []))
         validating = None
         if verb in ("create", "update", "patch") and sub is None:
@@ -455,8 +491,8 @@ class Api:
             return self._respond(request, answer, out)
         raise method_not_allowed()
 
-    async def _watch(self, request: web.Request, target: Target, drop_after: float | None,
-                     answer: str) -> web.StreamResponse:
+    async def _watch(self, request: web.Request, target: Target, drop_after: float | None, answer: str,
+                     as_table: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> web.StreamResponse:
         q = request.query
         fs = q.get("fieldSelector", "")
         if target.name:  # GET .../pods/<name>?watch=true: the object's own events
@@ -474,6 +510,19 @@ class Api:
                                send_initial_events=truthy(q.get("sendInitialEvents")),
                                allow_bookmarks=bookmarks)
 
+        if as_table is not None:  # kubectl get -w: each event's object as a Table of its one row
+            def table_frame(event: dict[str, Any]) -> bytes:
+                obj = event.get("object")
+                if event.get("type") in ("ADDED", "MODIFIED", "DELETED") and isinstance(obj, dict):
+                    event = {"type": event["type"], "object": as_table(obj)}
+                elif event.get("type") == "BOOKMARK" and isinstance(obj, dict):
+                    event = {"type": "BOOKMARK", "object": {
+                        **as_table({"items": [], "metadata": obj.get("metadata") or {}}), "rows": []}}
+                return orjson.dumps(event) + b"\n"
+
+            return await watches.stream(request, open_watch, timeout=timeout, bookmarks=bookmarks,
+                                        bookmark_interval=self.s.bookmark_interval, drop_after=drop_after,
+                                        frame=table_frame)
         framer = self.s.watch_framers.get(answer)  # a client taking no JSON (watches have no YAML: JSON then)
         if framer is not None:
             return await watches.stream(request, open_watch, timeout=timeout, bookmarks=bookmarks,

@@ -309,7 +309,8 @@ class Controllers:
         om = _meta(old) if old is not None else None
         # what changed decides who looks again: not the controllers' own status writes
         spec_changed = om is None or om.get("generation") != m.get("generation") or \
-            bool(om.get("deletionTimestamp")) != bool(m.get("deletionTimestamp"))
+            bool(om.get("deletionTimestamp")) != bool(m.get("deletionTimestamp")) or \
+            ("generation" not in m and old is not None and old.get("spec") != obj.get("spec"))  # Service, PVC
         if ref is not None and ref.get("uid"):
             self._owned.setdefault(ref["uid"], set()).add((tag, ns, name))
             owner_tag = _WORKLOAD_OF.get(ref.get("kind", ""))
@@ -776,6 +777,10 @@ class Controllers:
                 self._after(uid, seconds, "pod", ns, name)
             return
         job = owner_kind == "Job"
+        if owner_kind == "Pod" and _controller_ref(pod) is None and \
+                _spec(pod).get("restartPolicy") in ("Never", "OnFailure"):
+            self._run_to_completion(pod, decision, containers, now)
+            return
         if decision.fail and (job or owner_kind == "Pod"):
             self._set_status("pod", pod, {
                 "phase": "Failed", "reason": "Error" if job else "SimulatedFailure",
@@ -805,6 +810,30 @@ class Controllers:
             "conditions": self._pod_conditions(st, True, now, ""),
             "containerStatuses": [self._container(c, "running", now) for c in containers]})
         self._report(pod, "Pod", "ready", "Running")
+
+    def _run_to_completion(self, pod: Obj, decision: Decision, containers: list[Obj], now: str) -> None:
+        """A bare Pod that is not restarted (``restartPolicy: Never`` or ``OnFailure``, no controller):
+        Running, then, after its duration again, Succeeded (its containers terminated with exit code 0,
+        reason Completed) or, when it fails, Failed (exit code 1, reason Error): what the kubelet shows
+        of a test hook or a one-off Pod whose command ends."""
+        m, st = _meta(pod), _status(pod)
+        ns, name, uid = m.get("namespace") or "", m.get("name") or "", m.get("uid") or ""
+        base = {"hostIP": st.get("hostIP"), "podIP": st.get("podIP") or self._pod_ip(),
+                "startTime": st.get("startTime", now), "qosClass": "BestEffort"}
+        base["podIPs"] = [{"ip": base["podIP"]}]
+        if (uid, "run") not in self._elapsed:
+            if st.get("phase") != "Running":
+                self._set_status("pod", pod, {
+                    "phase": "Running", **base, "conditions": self._pod_conditions(st, True, now, ""),
+                    "containerStatuses": [self._container(c, "running", now) for c in containers]})
+            self._after((uid, "run"), decision.seconds, "pod", ns, name)
+            return
+        code = 1 if decision.fail else 0
+        self._set_status("pod", pod, {
+            "phase": "Failed" if code else "Succeeded", **base,
+            "conditions": self._pod_conditions(st, False, now, "PodFailed" if code else "PodCompleted"),
+            "containerStatuses": [self._container(c, "terminated", now, exit_code=code) for c in containers]})
+        self._report(pod, "Pod", "failed" if code else "ready", "Failed" if code else "Succeeded")
 
     def _pod_ip(self) -> str:
         return str(POD_CIDR.network_address + 2 + next(self._pod_ips) % (POD_CIDR.num_addresses - 3))

@@ -6,8 +6,8 @@ them). Indexed per resource and namespace; watchers kept per resource, so an eve
 O(watchers of that resource).
 
 What a real API server does and this store does too: ``generateName``, uid, timestamps,
-``generation`` (spec changes only), resourceVersion preconditions, the ``status`` subresource,
-finalizers and ``deletionTimestamp``, owner-reference garbage collection (background, foreground,
+``generation`` (on the kinds that keep one; spec changes only), resourceVersion preconditions, the
+``status`` subresource, finalizers and ``deletionTimestamp``, owner-reference garbage collection (background, foreground,
 orphan; chains), namespaces (Active, Terminating, their content deleted, then the namespace),
 CustomResourceDefinitions taking their custom resources with them, label and field selectors,
 ``limit``/``continue`` paging over a consistent snapshot, watches with resume from a history
@@ -55,6 +55,35 @@ SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 IMMORTAL_NAMESPACES = ("default", "kube-system", "kube-public")  # the namespace lifecycle admission's
 _NS_KEY: _Key = ("", "namespaces")
 _CRD_KEY: _Key = ("apiextensions.k8s.io", "customresourcedefinitions")
+#: The built-in resources whose registry strategy sets ``metadata.generation`` (``PrepareForCreate``
+#: sets it to 1, ``PrepareForUpdate`` moves it with the spec), as in kubernetes/kubernetes'
+#: ``pkg/registry``; custom resources have it too. Other kinds (ConfigMap, Secret, Service, Namespace,
+#: PVC, ...) have no generation.
+GENERATION_TRACKED: frozenset[_Key] = frozenset({
+    ("", "pods"), ("", "replicationcontrollers"),
+    ("apps", "deployments"), ("apps", "replicasets"), ("apps", "statefulsets"), ("apps", "daemonsets"),
+    ("batch", "jobs"), ("batch", "cronjobs"),
+    ("policy", "poddisruptionbudgets"),
+    ("networking.k8s.io", "ingresses"), ("networking.k8s.io", "ingressclasses"),
+    ("networking.k8s.io", "networkpolicies"),
+    ("discovery.k8s.io", "endpointslices"),
+    ("apiextensions.k8s.io", "customresourcedefinitions"),
+    ("admissionregistration.k8s.io", "validatingwebhookconfigurations"),
+    ("admissionregistration.k8s.io", "mutatingwebhookconfigurations"),
+    ("admissionregistration.k8s.io", "validatingadmissionpolicies"),
+    ("admissionregistration.k8s.io", "validatingadmissionpolicybindings"),
+    ("admissionregistration.k8s.io", "mutatingadmissionpolicies"),
+    ("admissionregistration.k8s.io", "mutatingadmissionpolicybindings"),
+    ("flowcontrol.apiserver.k8s.io", "flowschemas"), ("flowcontrol.apiserver.k8s.io", "prioritylevelconfigurations"),
+    ("scheduling.k8s.io", "priorityclasses"),
+    ("resource.k8s.io", "deviceclasses"), ("resource.k8s.io", "resourceslices"),
+    ("resource.k8s.io", "devicetaintrules"),
+})
+
+
+def tracks_generation(res: Resource) -> bool:
+    """Whether Kubernetes keeps ``metadata.generation`` on objects of ``res``."""
+    return bool(res.crd) or (res.group, res.plural) in GENERATION_TRACKED
 
 _GENERATE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # apimachinery's utilrand alphabet (no vowels)
 _SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
@@ -592,7 +621,10 @@ class Store:
             self._check_namespace(res, namespace, meta["name"], creating=True)
         meta["uid"] = self._uid()
         meta["creationTimestamp"] = self._now()
-        meta["generation"] = 1
+        if tracks_generation(res):
+            meta["generation"] = 1
+        else:
+            meta.pop("generation", None)
         for k in ("deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"):
             meta.pop(k, None)
         if self._status_subresource(res):
@@ -768,7 +800,10 @@ class Store:
                 meta[k] = om[k]
             else:
                 meta.pop(k, None)
-        meta["generation"] = om.get("generation", 1)
+        if "generation" in om:
+            meta["generation"] = om["generation"]
+        else:
+            meta.pop("generation", None)
         if om.get("deletionTimestamp"):
             added = [f for f in _finalizers(new) if f not in _finalizers(old)]
             if added:
@@ -776,8 +811,9 @@ class Store:
                                                 "message": "Forbidden: no new finalizers can be added if the "
                                                            "object is being deleted, found new finalizers "
                                                            + json.dumps(added)}], res.group)
-        if subresource not in ("status", "finalize") and self._spec_changed(res, old, new):
-            meta["generation"] = om.get("generation", 1) + 1
+        if subresource not in ("status", "finalize") and tracks_generation(res) \
+                and self._spec_changed(res, old, new):
+            meta["generation"] = om.get("generation", 0) + 1
         op = Operation("update", res, ns, name, new, old, subresource, dry_run, user)
         self._admit(op)
         new = op.obj or new

@@ -71,8 +71,9 @@ def test_apply_server_side_get_wait_delete(kubectl: tuple[str, Path]) -> None:
     dep = json.loads(run(kubectl, "get", "-n", "kctl", "deployment", "web", "-o", "json", "--show-managed-fields"))
     assert dep["status"]["readyReplicas"] == 2
     assert [m["manager"] for m in dep["metadata"]["managedFields"] if m["operation"] == "Apply"] == ["kubectl"]
-    table = run(kubectl, "get", "-n", "kctl", "pods")  # the server answers a list; kubectl prints it itself
-    assert table.splitlines()[0].split() == ["NAME", "AGE"] and len(table.splitlines()) == 3
+    table = run(kubectl, "get", "-n", "kctl", "pods")  # the server answers a Table with the Pod printer's columns
+    assert table.splitlines()[0].split() == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
+    assert [line.split()[1:3] for line in table.splitlines()[1:]] == [["1/1", "Running"], ["1/1", "Running"]]
     assert json.loads(run(kubectl, "get", "-n", "kctl", "svc", "web", "-o", "json"))["spec"]["clusterIP"]
     # applied again unchanged: nothing to do, no conflict
     assert "serverside-applied" in run(kubectl, "apply", "--server-side", "-f", "-", stdin=MANIFEST)

@@ -485,6 +485,27 @@ def test_bare_pod_runs_or_fails() -> None:
     assert sim.get("v1", "Pod", "bad")["status"]["phase"] == "Failed"
 
 
+@pytest.mark.parametrize("policy", ["Never", "OnFailure"])
+def test_a_bare_pod_that_is_not_restarted_runs_then_completes(policy: str) -> None:
+    """A test hook or a one-off Pod: Running after its duration, Succeeded (exit code 0, Completed)
+    after its duration again; with ``fail``, Failed (exit code 1, Error). A Pod that restarts stays Running."""
+    sim = Sim(Behaviour(seconds={"Pod": 1.0}, rules=[Rule(kind="Pod", name="bad", fail=True)]))
+    for name, restart in (("ok", policy), ("bad", policy), ("server", "Always")):
+        sim.create({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+                    "spec": {"restartPolicy": restart, "containers": [{"name": "c", "image": "busybox"}]}})
+    sim.run_until(1.5)
+    assert {n: sim.get("v1", "Pod", n)["status"]["phase"] for n in ("ok", "bad", "server")} == {
+        "ok": "Running", "bad": "Running", "server": "Running"}
+    sim.run_until(2.5)
+    ok, bad = sim.get("v1", "Pod", "ok")["status"], sim.get("v1", "Pod", "bad")["status"]
+    assert ok["phase"] == "Succeeded" and bad["phase"] == "Failed"
+    assert [(c["state"]["terminated"]["exitCode"], c["state"]["terminated"]["reason"], c["ready"])
+            for c in ok["containerStatuses"] + bad["containerStatuses"]] == [(0, "Completed", False), (1, "Error", False)]
+    assert sim.get("v1", "Pod", "server")["status"]["phase"] == "Running"
+    assert sorted((e["name"], e["state"], e["reason"]) for e in sim.log if e["name"] in ("ok", "bad")) == [
+        ("bad", "failed", "Failed"), ("ok", "ready", "Succeeded")]
+
+
 def test_statefulset_starts_pods_in_order() -> None:
     sim = Sim()
     sts = {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "db"},
