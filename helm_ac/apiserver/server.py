@@ -94,6 +94,7 @@ class Options:
     bookmark_interval: float = 5.0
     history: int = 100_000  # watch events kept for resuming (older resourceVersions: 410 Gone)
     token: str | None = None  # the admin token; generated when None
+    http2: bool = True  # over TLS, offer HTTP/2 (ALPN h2) as kube-apiserver does; HTTP/1.1 only when False
 
 
 @dataclass
@@ -241,7 +242,13 @@ class ApiServer:
             key.chmod(0o600)
             ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             ctx.load_cert_chain(str(cert), str(key))
-        site = web.TCPSite(self._runner, self.options.host, self.options.port, ssl_context=ctx)
+        site: web.TCPSite
+        if ctx is not None and self.options.http2:
+            from helm_ac.apiserver.http2 import TLSSite
+
+            site = TLSSite(self._runner, self.options.host, self.options.port, ssl_context=ctx)
+        else:
+            site = web.TCPSite(self._runner, self.options.host, self.options.port, ssl_context=ctx)
         await site.start()
         port = self._runner.addresses[0][1]
         host = f"[{self.options.host}]" if ":" in self.options.host else self.options.host
