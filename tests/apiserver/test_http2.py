@@ -125,7 +125,7 @@ def test_tls_offers_h2_and_advertises_stream_limit(client):
     assert client.json(sid)["major"]
     assert client.status[sid] == 200 and client.headers[sid]["content-type"] == "application/json"
     assert "transfer-encoding" not in client.headers[sid] and "connection" not in client.headers[sid]
-    assert client.max_streams == 1000
+    assert client.max_streams == 100_000  # Helm's bursts fit in one connection
 
 
 def test_many_requests_on_one_connection(client):
