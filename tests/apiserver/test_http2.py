@@ -178,3 +178,4 @@ def test_http2_can_be_turned_off():
         host, port = r.url.removeprefix("https://").rsplit(":", 1)
         with ctx.wrap_socket(socket.create_connection((host, int(port)), timeout=10), server_hostname=host) as s:
             assert s.selected_alpn_protocol() is None
+
