@@ -12,6 +12,7 @@ import asyncio
 import base64
 import contextvars
 import datetime
+import gc
 import ipaddress
 import json
 import logging
@@ -94,6 +95,7 @@ class Options:
     bookmark_interval: float = 5.0
     history: int = 100_000  # watch events kept for resuming (older resourceVersions: 410 Gone)
     token: str | None = None  # the admin token; generated when None
+    http2: bool = True  # over TLS, offer HTTP/2 (ALPN h2) as kube-apiserver does; HTTP/1.1 only when False
 
 
 @dataclass
@@ -241,7 +243,13 @@ class ApiServer:
             key.chmod(0o600)
             ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             ctx.load_cert_chain(str(cert), str(key))
-        site = web.TCPSite(self._runner, self.options.host, self.options.port, ssl_context=ctx)
+        site: web.TCPSite
+        if ctx is not None and self.options.http2:
+            from helm_ac.apiserver.http2 import TLSSite
+
+            site = TLSSite(self._runner, self.options.host, self.options.port, ssl_context=ctx)
+        else:
+            site = web.TCPSite(self._runner, self.options.host, self.options.port, ssl_context=ctx)
         await site.start()
         port = self._runner.addresses[0][1]
         host = f"[{self.options.host}]" if ":" in self.options.host else self.options.host
@@ -363,10 +371,37 @@ def running(options: Options | None = None, *, kubeconfig: Path | None = None,
             thread.join(timeout=30)
 
 
+def freeze_survivors() -> Callable[[], None]:
+    """Keep full garbage collections short in a process that holds a cluster; returns the undo.
+
+    The cluster's objects are long-lived and mostly JSON dicts and lists without cycles, yet each
+    full collection walks all of them: measured with 10,000 ConfigMaps and 100 watches, 7 full
+    collections stalled the event loop (every request) up to 183 ms each (the create p99). So what
+    survives startup and then each full collection is frozen (``gc.freeze``): the next full
+    collection walks only what came since (27 ms at most there). The cost: a frozen object that
+    later becomes garbage in a reference cycle is not reclaimed (requests in flight at that moment;
+    stored objects have no cycles and go by reference counting as before)."""
+    def refreeze(phase: str, info: dict[str, int]) -> None:
+        if phase == "stop" and info.get("generation") == 2:
+            gc.freeze()
+
+    gc.collect()
+    gc.freeze()
+    gc.callbacks.append(refreeze)
+
+    def undo() -> None:
+        if refreeze in gc.callbacks:
+            gc.callbacks.remove(refreeze)
+        gc.unfreeze()
+
+    return undo
+
+
 async def serve(options: Options, kubeconfig: Path, on_ready: Callable[[ApiServer, Path], None]) -> None:
     """Run in the foreground until SIGINT or SIGTERM; ``on_ready`` once it listens."""
     server = ApiServer(options)
     await server.start()
+    freeze_survivors()  # this process is the server's own (helm ac cluster)
     try:
         path = server.write_kubeconfig(kubeconfig)
         stop = asyncio.Event()

