@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
+import yaml
 from kubernetes import client, config
 from kubernetes.config.config_exception import ConfigException
 
@@ -88,7 +89,7 @@ def connect(*, kubeconfig: str | None = None, context: str | None = None, namesp
         except ConfigException as e:
             raise KubeConfigError(f"kubeconfig {files}: {e}",
                                   hint="check the file with `kubectl config view`, or pass another with --kubeconfig") from e
-        except (OSError, ValueError) as e:  # unreadable, or not YAML
+        except (OSError, ValueError, yaml.YAMLError) as e:  # unreadable, or not YAML
             raise KubeConfigError(f"kubeconfig {files}: cannot be read: {e}",
                                   hint="check the file with `kubectl config view`") from e
         if namespace is None and chosen:
