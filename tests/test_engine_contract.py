@@ -112,6 +112,7 @@ class KubeFace:
         self.errors: dict[tuple[str, ObjectKey], list[ApiError]] = {}
         self.log: list[tuple[float, str, ObjectKey]] = []
         self.replies: list[tuple[str, ObjectKey, ApiError | None]] = []  # what the server answered
+        self.in_flight = self.most_in_flight = 0
         self.calls = self.cluster.calls
 
     def call(self, request: Request, reply: Callable[[Reply], None]) -> None:
@@ -126,8 +127,11 @@ class KubeFace:
 
         def record(answer: Reply) -> None:
             self.replies.append((verb, request.key, answer.error))
+            self.in_flight -= 1
             reply(answer)
 
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
         self.cluster.call(request, record)
 
     def watch(self, stream: Stream, resource_version: str, sink: Callable[[WatchMessage], None]) -> Any:
@@ -140,8 +144,14 @@ class KubeFace:
     def fail_next(self, verb: str, key: ObjectKey, *errors: ApiError) -> None:
         self.errors.setdefault((verb, key), []).extend(errors)
 
-    def drop_watches(self) -> int:
-        """Cut every open watch connection (from the client's side: the stream breaks)."""
+    def drop_watches(self, *, expired: bool = False) -> int:
+        """Cut every open watch connection (from the client's side: the stream breaks); ``expired``:
+        first write 60 Secrets, more than a server with ``history=50`` remembers."""
+        if expired:
+            res = self.cluster.resource("v1", "Secret")
+            for i in range(60):
+                self.cluster.dynamic.create(res, namespace="default", body={
+                    "apiVersion": "v1", "kind": "Secret", "metadata": {"name": f"noise-{i}"}})
         watches = self.watches
         for w in watches:
             w._response.shutdown()
@@ -305,14 +315,14 @@ def test_a_permanent_error_fails_the_object_with_the_apis_message(face):
 @pytest.mark.parametrize("expired", [False, True], ids=["dropped", "410"])
 def test_a_dropped_or_expired_watch_is_resumed_and_nothing_is_missed(face, expired):
     if face == "kube":
-        if expired:
-            pytest.skip("kube: 410 on resume is test_kube_cluster.py's (a server with a short history)")
-        # the server's Job takes 2 s; the connections are cut while it runs
-        run = Run(face, (job("migrate"), cm("app", {DEP: "job/migrate"})))
+        # the server's Job takes 2 s; the connections are cut while it runs; expired: the server keeps
+        # 50 events and 60 others happen first, so resuming answers 410 and the engine lists again
+        run = Run(face, (job("migrate"), cm("app", {DEP: "job/migrate"})), server=apiserver.Options(history=50))
         dropped: list[int] = []
-        run.loop.call_later(0.5, lambda: dropped.append(run.face.drop_watches()))
+        run.loop.call_later(0.5, lambda: dropped.append(run.face.drop_watches(expired=expired)))
         run.go()
-        assert dropped == [2] and run.face.calls["watch"] == 4
+        # each resumed once; after 410 (answered to the resume) each listed and watched again
+        assert dropped == [2] and run.face.calls["watch"] == (6 if expired else 4)
         assert [e.key for e in run.events if isinstance(e, StateEvent) and e.state is State.READY] == \
             ["job/migrate", "configmap/app"]
         assert run.check_ended().ok
@@ -376,8 +386,21 @@ def test_a_retry_waits_for_the_old_object_to_go_and_ignores_its_late_events(face
     assert run.check_ended().ok
 
 
-@pytest.mark.parametrize("face", VIRTUAL)
+@pytest.mark.parametrize("face", FACES)
 def test_calls_run_concurrently_under_the_limit(face):
+    if face == "kube":  # every apply takes 300 ms on the server: how many objects are in flight at once
+        slow = apiserver.Options(faults=["verb=patch,latency=300ms"])
+        for limit, most in ((2, 2), (None, 4)):
+            run = Run(face, tuple(cm(f"c{i}") for i in range(4)), server=slow, options=Options(concurrency=limit)).go()
+            flying, peak = 0, 0
+            for e in run.events:  # in the order the engine emitted them
+                if isinstance(e, StateEvent) and e.state in (State.APPLYING, State.READY):
+                    flying += 1 if e.state is State.APPLYING else -1
+                    peak = max(peak, flying)
+            assert peak == most and len(run.times(State.READY)) == 4
+            # an object's slot is free once the watch shows it ready, its apply's answer may come later
+            assert run.face.most_in_flight >= most
+        return
     run = Run(face, tuple(cm(f"c{i}") for i in range(4)), latency=2, options=Options(concurrency=2)).go()
     assert sorted(t for ts in run.times(State.READY).values() for t in ts) == [2, 2, 4, 4]
     run = Run(face, tuple(cm(f"c{i}") for i in range(4)), latency=2).go()

@@ -160,13 +160,42 @@ def test_a_watch_lists_then_follows_and_a_too_old_version_is_410():
             face.close()
 
 
-def test_stopping_a_watch_ends_its_thread(face):
-    msgs: list[Any] = []
-    w = face.cluster.watch(Stream("v1", "ConfigMap", "default"), "", msgs.append)
-    face.until(lambda: msgs)
-    w.stop()
-    w.thread.join(5)
-    assert not w.thread.is_alive() and face.cluster.watches == set()
+def test_stopping_a_watch_ends_its_thread_and_closes_its_connection(tmp_path):
+    """The server ends its side too (its audit log records a watch once the stream is over): a
+    stopped stream's connection is closed, not put back into the pool half read."""
+    audit = tmp_path / "audit.jsonl"
+    with apiserver.running(apiserver.Options(audit_log=audit)) as srv:
+        face = Face(srv)
+        try:
+            msgs: list[Any] = []
+            w = face.cluster.watch(Stream("v1", "ConfigMap", "default"), "", msgs.append)
+            face.until(lambda: msgs)
+            face.until(lambda: w._response is not None)
+            w.stop()
+            w.thread.join(5)
+            assert not w.thread.is_alive() and face.cluster.watches == set()
+            watches_ended = lambda n: sum(json.loads(line)["verb"] == "watch"  # noqa: E731
+                                          for line in audit.read_text().splitlines()) >= n
+            face.until(lambda: watches_ended(1), 10)
+            # stopped while its WATCH request was being answered (before the thread kept the response)
+            dyn = face.cluster.dynamic
+            real = dyn.request
+            racing: list[Any] = []
+
+            def request(*args: Any, **kw: Any) -> Any:
+                resp = real(*args, **kw)
+                if kw.get("watch"):
+                    racing[0].stop()
+                return resp
+
+            dyn.request = request  # type: ignore[method-assign]
+            racing.append(face.cluster.watch(Stream("v1", "ConfigMap", "default"), "", msgs.append))
+            racing[0].thread.join(5)
+            dyn.request = real  # type: ignore[method-assign]
+            face.until(lambda: watches_ended(2), 10)
+            assert face.call(Apply(K, cmap("a"))).error is None  # the pool still serves
+        finally:
+            face.close()
 
 
 def test_errors_are_mapped_with_retry_after_and_connection_failures_as_0():

@@ -294,7 +294,7 @@ class _Watch:
             with self._lock:
                 resp, self._response = self._response, None
             if resp is not None:
-                resp.release_conn()
+                resp.close()  # closes the connection: the server ends its side, the pool never reuses it
 
     def _watch(self) -> None:
         cluster, stream = self.cluster, self.stream
