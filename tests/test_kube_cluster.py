@@ -292,9 +292,10 @@ def _ts(s: str) -> datetime.datetime:
     return datetime.datetime.fromisoformat(s.replace("Z", "+00:00"))
 
 
-@pytest.mark.parametrize("chart", ["wordpress", "migrations"])
+@pytest.mark.parametrize("chart", ["wordpress", "migrations", "crd-operator"])
 def test_an_example_chart_rolls_out_in_order_on_the_embedded_server(helm, chart, tmp_path):
-    out = helm.run("template", "ex", str(EXAMPLES / chart), "--namespace", "default").stdout
+    # as helm install does, the CRDs of crds/ too (crd-operator's CRD, before its custom resources)
+    out = helm.run("template", "ex", str(EXAMPLES / chart), "--namespace", "default", "--include-crds").stdout
     a = model.analyze(manifests.split(out), load_chart(EXAMPLES / chart), "default")
     g = graph.build(a)
     behaviour = tmp_path / "behaviour.yaml"  # quick, and without jitter: the order is what counts
@@ -305,9 +306,23 @@ def test_an_example_chart_rolls_out_in_order_on_the_embedded_server(helm, chart,
         loop = asyncio.new_event_loop()
         cluster = KubeCluster(connect(kubeconfig=str(srv.kubeconfig), env={}).api, loop)
         events: list[Any] = []
-        engine = Engine(a, g, cluster, AsyncioClock(loop), Keys(a, "ex"), Options(), events.append)
+
+        def operator(name: str) -> None:  # crd-operator's operator accepts each Backup (Ready)
+            backups = cluster.resource("example.com/v1alpha1", "Backup")
+            cluster.dynamic.request("patch", backups.path(name=name, namespace="default") + "/status",
+                                    body={"status": {"conditions": [{"type": "Ready", "status": "True"}]}},
+                                    content_type="application/merge-patch+json")
+
+        def sink(e: Any) -> None:
+            events.append(e)
+            if isinstance(e, StateEvent) and e.key.startswith("backup/") and e.state is State.WAITING:
+                cluster.pool.submit(operator, e.key.partition("/")[2])
+
+        engine = Engine(a, g, cluster, AsyncioClock(loop), Keys(a, "ex"), Options(), sink)
         try:
             summary = loop.run_until_complete(asyncio.wait_for(drive(engine), 120))
+            plural = {k: cluster.resource(str(a.objects[k].obj.body.get("apiVersion")), k.kind).name
+                      for k in g if isinstance(k, ObjectKey)}
         finally:
             cluster.close()
             loop.close()
@@ -325,7 +340,6 @@ def test_an_example_chart_rolls_out_in_order_on_the_embedded_server(helm, chart,
         rec = json.loads(line)
         if rec["state"] == "ready":
             ready.setdefault((rec["kind"], rec["name"]), _ts(rec["time"]))
-    plural = {k: cluster.resource(str(a.objects[k].obj.body.get("apiVersion")), k.kind).name for k in objects}
     assert all((plural[k], k.name) in applied for k in objects)  # each applied, once created
 
     def parents(node: Any) -> set[ObjectKey]:  # through barriers (subchart order)
