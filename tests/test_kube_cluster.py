@@ -160,6 +160,26 @@ def test_a_watch_lists_then_follows_and_a_too_old_version_is_410():
             face.close()
 
 
+def test_a_long_list_comes_in_pages_as_one_snapshot(tmp_path):
+    audit = tmp_path / "audit.jsonl"
+    with apiserver.running(apiserver.Options(audit_log=audit)) as srv:
+        face = Face(srv)
+        try:
+            for i in range(5):
+                face.call(Apply(ObjectKey("", "ConfigMap", "default", f"c{i}"), cmap(f"c{i}")))
+            face.cluster.list_page = 2
+            msgs: list[Any] = []
+            face.cluster.watch(Stream("v1", "ConfigMap", "default"), "", msgs.append)
+            face.until(lambda: any(isinstance(m, Synced) for m in msgs))
+            names = [m.key.name for m in msgs if isinstance(m, WatchEvent)]
+            assert [n for n in names if n.startswith("c")] == [f"c{i}" for i in range(5)]
+            lists = [json.loads(line) for line in audit.read_text().splitlines()]
+            lists = [r for r in lists if r["verb"] == "list" and r["resource"] == "configmaps"]
+            assert len(lists) >= 3 and all("limit=2" in r["uri"] for r in lists)
+        finally:
+            face.close()
+
+
 def test_stopping_a_watch_ends_its_thread_and_closes_its_connection(tmp_path):
     """The server ends its side too (its audit log records a watch once the stream is over): a
     stopped stream's connection is closed, not put back into the pool half read."""

@@ -63,6 +63,7 @@ log = logging.getLogger("helm_ac.kube")
 
 FIELD_MANAGER = "helm-ac"
 DEFAULT_WORKERS = 16
+LIST_PAGE = 500  # objects per LIST page (as kubectl and client-go's reflector)
 
 
 def api_error(exc: BaseException) -> ApiError:
@@ -105,6 +106,7 @@ class KubeCluster:
                  force_conflicts: bool = False, field_manager: str = FIELD_MANAGER) -> None:
         self.api, self.loop = api, loop
         self.force_conflicts, self.field_manager = force_conflicts, field_manager
+        self.list_page = LIST_PAGE
         self.pool = ThreadPoolExecutor(max_workers=concurrency or DEFAULT_WORKERS, thread_name_prefix="helm-ac-kube")
         self.calls: Counter[str] = Counter(dict.fromkeys(("apply", "get", "delete", "watch"), 0))
         self.watches: set[_Watch] = set()
@@ -302,17 +304,23 @@ class _Watch:
         ns = stream.namespace if res.namespaced else None
         dyn = cluster.dynamic
         version = self.version
-        if not version:
-            raw = dyn.get(res, namespace=ns, serialize=False)
-            listed = json.loads(raw.data)
-            for item in listed.get("items") or []:
-                item.setdefault("apiVersion", res.group_version)
-                item.setdefault("kind", res.kind)
-                if self.stopped.is_set():
-                    return
-                self._send(WatchEvent("ADDED", self._key(res, item), item,
-                                      str((item.get("metadata") or {}).get("resourceVersion") or "")))
-            version = str((listed.get("metadata") or {}).get("resourceVersion") or "")
+        if not version:  # LIST in pages (one snapshot: every page is at the first one's version)
+            token: str | None = None
+            while True:
+                raw = dyn.get(res, namespace=ns, limit=cluster.list_page, _continue=token, serialize=False)
+                page = json.loads(raw.data)
+                for item in page.get("items") or []:
+                    item.setdefault("apiVersion", res.group_version)
+                    item.setdefault("kind", res.kind)
+                    if self.stopped.is_set():
+                        return
+                    self._send(WatchEvent("ADDED", self._key(res, item), item,
+                                          str((item.get("metadata") or {}).get("resourceVersion") or "")))
+                meta = page.get("metadata") or {}
+                version = str(meta.get("resourceVersion") or version)
+                token = meta.get("continue") or None
+                if not token:
+                    break
             self._send(Synced(version))
         if self.stopped.is_set():
             return
