@@ -109,6 +109,18 @@ def test_delete_guards_the_uid_and_waits_for_dependents(face):
     assert missing.error is not None and missing.error.code == 404
 
 
+def test_get_and_delete_find_the_resource_by_group_and_kind(face):
+    """Get and Delete name only the key: cluster-scoped and grouped kinds are found by discovery."""
+    role = ObjectKey("rbac.authorization.k8s.io", "ClusterRole", None, "reader")
+    body = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "reader"},
+            "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]}
+    uid = face.call(Apply(role, body)).obj["metadata"]["uid"]
+    assert face.call(Get(role)).obj["metadata"]["uid"] == uid
+    deploy = ObjectKey("apps", "Deployment", "default", "web")
+    assert face.call(Get(deploy)) == Reply()
+    assert face.call(Delete(role, uid)).error is None and face.call(Get(role)) == Reply()
+
+
 def test_a_kind_the_server_does_not_serve_is_a_clear_404(face):
     key = ObjectKey("example.com", "Widget", "default", "w")
     out = face.call(Apply(key, {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}}))
