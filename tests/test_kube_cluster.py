@@ -388,3 +388,11 @@ def test_an_example_chart_rolls_out_in_order_on_the_embedded_server(helm, chart,
             assert applied[(plural[child], child.name)] >= when, f"{child} applied before {parent} was ready"
             checked += 1
     assert checked >= 3
+
+
+def test_a_request_the_client_cannot_send_is_a_permanent_error_not_a_lost_connection(face):
+    """Only a failed connection is code 0 (retried): a body the client cannot serialize is refused
+    at once, naming the object."""
+    out = face.call(Apply(K, {**cmap("a"), "data": {"x": {1, 2}}}))
+    assert out.error is not None and not out.error.transient and out.error.code == 400
+    assert "configmap/a" in out.error.message.lower() or "ConfigMap default/a" in out.error.message

@@ -19,7 +19,8 @@ and watch messages reach the engine on the loop's thread, one at a time.
   server ends or the connection drops ends with ``WatchClosed(None)``; ``410 Gone`` (at the start
   or as an ERROR event) with ``WatchClosed(ApiError(410))``; other refusals with their error.
 * Errors: :func:`api_error`: the HTTP status and the Status message, ``Retry-After`` (429, 503),
-  code 0 for a failed connection.
+  code 0 for a failed connection; a request the client itself cannot send (a body it cannot
+  serialize) is a permanent 400 naming the object.
 * Resources (apiVersion + kind → plural, namespaced) from the server's discovery, through the
   client's ``DynamicClient``; a kind it does not know refreshes discovery once (a CRD created
   during the run), then answers 404.
@@ -188,6 +189,11 @@ class KubeCluster:
             return Reply(error=e)
         except (ApiException, urllib3.exceptions.HTTPError, OSError) as e:
             return Reply(error=api_error(e))
+        except Exception as e:  # noqa: BLE001 - the client refused to send it: not a lost connection
+            log.debug("%s of %s not sent", type(request).__name__, request.key, exc_info=True)
+            return Reply(error=ApiError(400, f"{request.key.kind} {request.key.namespace or ''}"
+                                             f"{'/' if request.key.namespace else ''}{request.key.name}: "
+                                             f"the client cannot send it: {type(e).__name__}: {e}"))
 
     def _do(self, request: Request) -> Reply:
         key = request.key
