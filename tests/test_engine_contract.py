@@ -1,12 +1,16 @@
 """The engine's contract with its cluster (docs/engine.md): the same scenarios against every face.
 
-Faces: ``simulated`` (the kubesim store and controllers in virtual time) and ``standin`` (a
-synchronous stand-in that answers every call before it returns, tests/standin.py).  The face over
-the official client (the embedded API server) joins with the kube layer.  A fault proxy in front
-of the simulated face queues API errors as the stand-in does.
+Faces: ``simulated`` (the kubesim store and controllers in virtual time), ``standin`` (a
+synchronous stand-in that answers every call before it returns, tests/standin.py) and ``kube``
+(:class:`~helm_ac.kube.cluster.KubeCluster`, the official client, against the embedded API server
+over TLS, in real time on an asyncio loop).  A fault proxy in front of the simulated and kube faces
+queues API errors as the stand-in does; the kube face also gets the server's own faults (429 with
+Retry-After, 5xx, dropped connections).  In real time the kube face checks order and outcome, never
+durations.
 """
 from __future__ import annotations
 
+import asyncio
 import copy
 from typing import Any, Callable
 
@@ -15,6 +19,7 @@ from conftest import cm, rendered
 from standin import StandIn
 
 from helm_ac.analysis import graph, model
+from helm_ac.apiserver import server as apiserver
 from helm_ac.analysis.keys import Keys
 from helm_ac.clock import VirtualLoop
 from helm_ac.engine.cluster import ApiError, Get, Reply, Request, Stream, WatchEvent, WatchMessage
@@ -22,10 +27,14 @@ from helm_ac.engine.events import Event, State, StateEvent, SummaryEvent
 from helm_ac.engine.scheduler import Engine, Options
 from helm_ac.engine.simulated import Behaviour, SimulatedCluster
 from helm_ac.kinds import ObjectKey
+from helm_ac.kube.aio import AsyncioClock, drive
+from helm_ac.kube.cluster import KubeCluster
+from helm_ac.kube.config import connect
 from helm_ac.rendering import manifests
 
 DEP = "appcontroller.k8s/depends-on"
-FACES = ("simulated", "standin")
+FACES = ("simulated", "standin", "kube")
+VIRTUAL = ("simulated", "standin")  # scenarios that check virtual times to the second
 
 
 def K(name: str, kind: str = "ConfigMap", group: str = "") -> ObjectKey:
@@ -90,6 +99,87 @@ class SimFace:
                 w._hand(event)
 
 
+class KubeFace:
+    """KubeCluster against a fresh embedded API server (``server``: its faults, history), with the
+    test handles of the other faces; queued errors are answered through the loop, as SimFace does."""
+
+    def __init__(self, server: apiserver.Options | None = None) -> None:
+        self._server = apiserver.running(server or apiserver.Options())
+        self.srv = self._server.__enter__()
+        self.aloop = asyncio.new_event_loop()
+        self.loop = AsyncioClock(self.aloop)
+        self.cluster = KubeCluster(connect(kubeconfig=str(self.srv.kubeconfig), env={}).api, self.aloop)
+        self.errors: dict[tuple[str, ObjectKey], list[ApiError]] = {}
+        self.log: list[tuple[float, str, ObjectKey]] = []
+        self.replies: list[tuple[str, ObjectKey, ApiError | None]] = []  # what the server answered
+        self.in_flight = self.most_in_flight = 0
+        self.calls = self.cluster.calls
+
+    def call(self, request: Request, reply: Callable[[Reply], None]) -> None:
+        verb = type(request).__name__.lower()
+        self.log.append((self.loop.now(), verb, request.key))
+        queued = self.errors.get((verb, request.key))
+        if queued:
+            error = queued.pop(0)
+            self.calls[verb] += 1
+            self.aloop.call_soon(reply, Reply(error=error))
+            return
+
+        def record(answer: Reply) -> None:
+            self.replies.append((verb, request.key, answer.error))
+            self.in_flight -= 1
+            reply(answer)
+
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        self.cluster.call(request, record)
+
+    def watch(self, stream: Stream, resource_version: str, sink: Callable[[WatchMessage], None]) -> Any:
+        return self.cluster.watch(stream, resource_version, sink)
+
+    @property
+    def watches(self) -> list[Any]:
+        return list(self.cluster.watches)
+
+    def fail_next(self, verb: str, key: ObjectKey, *errors: ApiError) -> None:
+        self.errors.setdefault((verb, key), []).extend(errors)
+
+    def drop_watches(self, *, expired: bool = False) -> int:
+        """Cut every open watch connection (from the client's side: the stream breaks); ``expired``:
+        first write 60 Secrets, more than a server with ``history=50`` remembers."""
+        if expired:
+            res = self.cluster.resource("v1", "Secret")
+            for i in range(60):
+                self.cluster.dynamic.create(res, namespace="default", body={
+                    "apiVersion": "v1", "kind": "Secret", "metadata": {"name": f"noise-{i}"}})
+        watches = self.watches
+        for w in watches:
+            w._response.shutdown()
+        return len(watches)
+
+    def put(self, obj: dict[str, Any]) -> None:
+        res = self.cluster.resource(obj["apiVersion"], obj["kind"])
+        self.cluster.dynamic.create(res, body=obj, namespace=obj["metadata"].get("namespace"))
+
+    def live(self, key: ObjectKey) -> dict[str, Any] | None:
+        return self.cluster._do(Get(key)).obj
+
+    def close(self) -> None:
+        self.cluster.close()
+        self.aloop.close()
+        self._server.__exit__(None, None, None)
+
+
+_kube_faces: list[KubeFace] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_kube_faces():
+    yield
+    while _kube_faces:
+        _kube_faces.pop().close()
+
+
 class StandInFace(StandIn):
     def live(self, key: ObjectKey) -> dict[str, Any] | None:
         return self.objects.get(key)
@@ -104,11 +194,17 @@ def analyze(*docs: str) -> tuple[Any, Any, Keys]:
 class Run:
     def __init__(self, face_name: str, docs: tuple[str, ...], *, seconds: dict[ObjectKey, float] | None = None,
                  fail_attempts: dict[ObjectKey, int] | None = None, latency: float = 0.0,
-                 options: Options | None = None) -> None:
-        self.loop = VirtualLoop()
+                 options: Options | None = None, server: apiserver.Options | None = None) -> None:
+        self.kube = face_name == "kube"
+        self.loop: Any = VirtualLoop()
         secs = dict(seconds or {})
         kw = {"seconds": lambda k: secs.get(k, 0.0), "fail_attempts": dict(fail_attempts or {}), "latency": latency}
-        self.face: Any = SimFace(self.loop, **kw) if face_name == "simulated" else StandInFace(self.loop, **kw)
+        if self.kube:
+            self.face: Any = KubeFace(server)
+            _kube_faces.append(self.face)
+            self.loop = self.face.loop
+        else:
+            self.face = SimFace(self.loop, **kw) if face_name == "simulated" else StandInFace(self.loop, **kw)
         self.a, self.g, self.keys = analyze(*docs)
         self.events: list[Event] = []
         self.done: list[SummaryEvent] = []
@@ -116,9 +212,19 @@ class Run:
                              self.events.append, on_done=self.done.append)
 
     def go(self) -> "Run":
+        if self.kube:  # real time: until the run signals its end (a guard against a hang)
+            self.face.aloop.run_until_complete(asyncio.wait_for(drive(self.engine), 120))
+            return self
         self.engine.start()
         self.loop.run()
         return self
+
+    def wait(self, until: Callable[[], Any], limit: float = 30.0) -> None:
+        """kube: run the asyncio loop until ``until()`` holds (bounded)."""
+        async def poll() -> None:
+            while not until():
+                await asyncio.sleep(0.02)
+        self.face.aloop.run_until_complete(asyncio.wait_for(poll(), limit))
 
     def at(self, t: float, fn: Callable[[], Any]) -> None:
         self.loop.call_later(t - self.loop.now(), lambda: fn() and None)
@@ -170,6 +276,18 @@ def test_a_long_chain_does_not_recurse_and_the_run_says_it_ended(face):
 
 @pytest.mark.parametrize("face", FACES)
 def test_transient_errors_are_retried_as_retry_after_says_then_with_backoff(face):
+    if face == "kube":  # the server's own faults: 429 with Retry-After, 500, a connection closed unanswered
+        faults = ["verb=patch,name=c0,error=429,retry-after=1,count=1", "verb=patch,name=c0,error=500,count=1",
+                  "verb=patch,name=c0,drop=connection,count=1"]
+        run = Run(face, (cm("c0"), cm("c1", {DEP: "configmap/c0"})), server=apiserver.Options(faults=faults),
+                  options=Options(backoff=0.05))
+        run.go()
+        answers = [(e.code, e.retry_after) if e else None for verb, key, e in run.face.replies if key == K("c0")]
+        assert answers == [(429, 1.0), (500, None), (0, None), None]
+        assert [e.key for e in run.events if isinstance(e, StateEvent) and e.state is State.READY] == \
+            ["configmap/c0", "configmap/c1"]
+        assert run.final()["configmap/c0"].attempt == 1 and run.check_ended().ok
+        return
     run = Run(face, (cm("c0"), cm("c1", {DEP: "configmap/c0"})))
     run.face.fail_next("apply", K("c0"), ApiError(429, "too many requests", retry_after=5),
                        ApiError(503, "unavailable"), ApiError(0, "connection refused"))
@@ -196,6 +314,25 @@ def test_a_permanent_error_fails_the_object_with_the_apis_message(face):
 @pytest.mark.parametrize("face", FACES)
 @pytest.mark.parametrize("expired", [False, True], ids=["dropped", "410"])
 def test_a_dropped_or_expired_watch_is_resumed_and_nothing_is_missed(face, expired):
+    if face == "kube":
+        # the server's Job takes 2 s.  Dropped: the server ends the first two streams 0.5 s in (its
+        # fault); expired: the client's connections are cut 0.5 s in, after 60 writes on a server
+        # that keeps 50 events, so resuming answers 410 and the engine lists again
+        if expired:
+            run = Run(face, (job("migrate"), cm("app", {DEP: "job/migrate"})), server=apiserver.Options(history=50))
+            dropped: list[int] = []
+            run.loop.call_later(0.5, lambda: dropped.append(run.face.drop_watches(expired=True)))
+        else:
+            run = Run(face, (job("migrate"), cm("app", {DEP: "job/migrate"})),
+                      server=apiserver.Options(faults=["verb=watch,drop=watch,after=500ms,count=2"]))
+            dropped = [2]
+        run.go()
+        # each resumed once; after 410 (answered to the resume) each listed and watched again
+        assert dropped == [2] and run.face.calls["watch"] == (6 if expired else 4)
+        assert [e.key for e in run.events if isinstance(e, StateEvent) and e.state is State.READY] == \
+            ["job/migrate", "configmap/app"]
+        assert run.check_ended().ok
+        return
     run = Run(face, (job("migrate"), cm("app", {DEP: "job/migrate"})), seconds={K("migrate", "Job", "batch"): 60})
     dropped: list[int] = []
     run.at(30, lambda: dropped.append(run.face.drop_watches(expired=expired)))
@@ -215,16 +352,22 @@ def test_pods_that_existed_before_the_run_are_seen_without_a_get(face):
                   "metadata": {"name": "web-0", "namespace": "default", "labels": {"app": "web"}},
                   "spec": {"containers": [{"name": "c", "image": "x"}], "nodeName": "node-0"},
                   "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}})
-    run.loop.run()  # the simulated kubelet runs it
+    if run.kube:  # the server's kubelet runs it
+        run.wait(lambda: ((run.face.live(ObjectKey("", "Pod", "default", "web-0")) or {}).get("status") or {})
+                 .get("phase") == "Running")
+    else:
+        run.loop.run()  # the simulated kubelet runs it
     start = run.loop.now()
     run.go()
     ready = {e.key: e for e in run.events if isinstance(e, StateEvent) and e.state is State.READY}
-    assert ready["service/web"].time == start and ready["service/web"].message == "1/1 selected pods ready"
+    assert ready["service/web"].message == "1/1 selected pods ready"
+    if not run.kube:
+        assert ready["service/web"].time == start
     assert run.face.calls["get"] == 0
     assert run.check_ended().ok
 
 
-@pytest.mark.parametrize("face", FACES)
+@pytest.mark.parametrize("face", VIRTUAL)
 def test_a_retry_waits_for_the_old_object_to_go_and_ignores_its_late_events(face):
     """Every call takes 1 s.  job/migrate, created at 1 s, fails at 11 s (retry 1); the delete lands
     at 12 s, but a finalizer holds the old Job until 25 s: the second attempt is applied then, not
@@ -251,6 +394,19 @@ def test_a_retry_waits_for_the_old_object_to_go_and_ignores_its_late_events(face
 
 @pytest.mark.parametrize("face", FACES)
 def test_calls_run_concurrently_under_the_limit(face):
+    if face == "kube":  # every apply takes 300 ms on the server: how many objects are in flight at once
+        slow = apiserver.Options(faults=["verb=patch,latency=300ms"])
+        for limit, most in ((2, 2), (None, 4)):
+            run = Run(face, tuple(cm(f"c{i}") for i in range(4)), server=slow, options=Options(concurrency=limit)).go()
+            flying, peak = 0, 0
+            for e in run.events:  # in the order the engine emitted them
+                if isinstance(e, StateEvent) and e.state in (State.APPLYING, State.READY):
+                    flying += 1 if e.state is State.APPLYING else -1
+                    peak = max(peak, flying)
+            assert peak == most and len(run.times(State.READY)) == 4
+            # an object's slot is free once the watch shows it ready, its apply's answer may come later
+            assert run.face.most_in_flight >= most
+        return
     run = Run(face, tuple(cm(f"c{i}") for i in range(4)), latency=2, options=Options(concurrency=2)).go()
     assert sorted(t for ts in run.times(State.READY).values() for t in ts) == [2, 2, 4, 4]
     run = Run(face, tuple(cm(f"c{i}") for i in range(4)), latency=2).go()
@@ -301,6 +457,10 @@ def test_get_answers_the_object_or_none(face):
     got: list[Reply] = []
     run.face.call(Get(K("c0")), got.append)
     run.face.call(Get(K("nope")), got.append)
-    run.loop.run()
+    if run.kube:
+        run.wait(lambda: len(got) == 2)
+        got.sort(key=lambda r: r.obj is None)  # the pool answers in any order
+    else:
+        run.loop.run()
     assert got[0].error is None and got[0].obj["metadata"]["name"] == "c0" and got[0].obj["metadata"]["uid"]
     assert got[1] == Reply()

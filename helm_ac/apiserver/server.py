@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextvars
 import datetime
 import gc
 import ipaddress
@@ -22,7 +21,6 @@ import signal
 import ssl
 import tempfile
 import threading
-import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,51 +30,12 @@ import yaml
 from aiohttp import web
 
 from helm_ac.apiserver.app import Settings, make_app
-from helm_ac.clock import Loop, Timer
+from helm_ac.clock import Loop
+from helm_ac.kube.aio import AsyncioClock
 
 log = logging.getLogger("helm_ac.apiserver")
 
 HOSTS = ("127.0.0.1", "::1")
-
-
-class _AsyncioTimer(Timer):
-    __slots__ = ("handle",)
-
-    def __init__(self, when: float, fn: Callable[[], None]) -> None:
-        super().__init__(when, fn)
-        self.handle: asyncio.TimerHandle | None = None
-
-    def cancel(self) -> None:
-        super().cancel()
-        if self.handle is not None:
-            self.handle.cancel()
-
-
-class AsyncioClock:
-    """A :class:`helm_ac.clock.Loop` in real time on an asyncio loop: ``now()`` is the wall clock
-    (epoch seconds, for timestamps), callbacks run on the loop after ``delay`` seconds."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-
-    def now(self) -> float:
-        return time.time()
-
-    def call_later(self, delay: float, fn: Callable[[], None]) -> Timer:
-        delay = max(delay, 0.0)
-        t = _AsyncioTimer(self.now() + delay, fn)
-        # a fresh context: a timer set during a request must not run as that request's user
-        t.handle = self._loop.call_later(delay, self._run, t, context=contextvars.Context())
-        return t
-
-    @staticmethod
-    def _run(t: Timer) -> None:
-        if t.cancelled:
-            return
-        try:
-            t.fn()
-        except Exception:  # noqa: BLE001 - a failing controller callback must not stop the loop
-            log.exception("timer callback failed")
 
 
 @dataclass

@@ -15,9 +15,9 @@ loop of its own) and every face drives it its own way (docs/engine.md):
   :class:`WatchClosed`: without an error it was dropped (resume from the last version), with
   ``410 Gone`` the version is too old (list again).
 
-Faces: :class:`~helm_ac.engine.simulated.SimulatedCluster` (the kubesim store in virtual time)
-and a synchronous stand-in in the tests; a face over the official ``kubernetes`` client comes with
-the ``kube`` layer.  Readiness is computed by the engine from the watched objects with
+Faces: :class:`~helm_ac.engine.simulated.SimulatedCluster` (the kubesim store in virtual time),
+a synchronous stand-in in the tests, and :class:`helm_ac.kube.cluster.KubeCluster` (the official
+``kubernetes`` client, in the ``kube`` layer).  Readiness is computed by the engine from the watched objects with
 :func:`helm_ac.engine.readiness.compute`; the pods a Service selects come from a Pod stream.
 """
 from __future__ import annotations
