@@ -21,6 +21,20 @@ def default_kubeconfig() -> Path:
     return Path(base) / "helm-ac" / "cluster" / "kubeconfig"
 
 
+def _check_writable(flag: str, path: Path) -> None:
+    """A UserError naming ``flag`` unless ``path`` can be written (its directories are made, as the
+    server makes them); a file this creates is removed again, so a failed start leaves nothing."""
+    existed = path.exists()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+        if not existed:
+            path.unlink()
+    except OSError as exc:
+        raise UserError(f"{flag} {path}: cannot write the file: {exc.strerror or exc}",
+                        hint=f"Give {flag} a file in a directory helm-ac can write to.") from None
+
+
 @dataclass
 class Cluster:
     kubeconfig: Path | None = None
@@ -52,8 +66,8 @@ class Cluster:
             Behaviour.from_file(self.behaviour)
         for flag, path in (("--audit-log", self.audit_log), ("--readiness-log", self.readiness_log),
                            ("--kubeconfig", self.kubeconfig)):
-            if path is not None and path.is_dir():
-                raise UserError(f"{flag} {path}: is a directory", hint="Give a file path.")
+            if path is not None:
+                _check_writable(flag, path)
         return Options(host=self.host, port=self.port, tls=self.tls, rbac=self.rbac, audit_log=self.audit_log,
                        readiness_log=self.readiness_log, behaviour=self.behaviour, seed=self.seed,
                        faults=list(self.faults))

@@ -67,3 +67,19 @@ def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
     assert p.returncode == 2
     assert f"cannot start the API server on 127.0.0.1:{port}" in err and "address already in use" in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("flag", ["--kubeconfig", "--audit-log", "--readiness-log"])
+def test_unwritable_file_flags_name_the_flag(tmp_path: Path, flag: str) -> None:
+    """A file the server cannot write was reported as 'cannot start the API server ... Pick another
+    --port'; it names the flag and the file instead, before anything starts."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    target = blocker / "out"  # a path under a regular file: no directory can be made there
+    args = [flag, str(target)] + ([] if flag == "--kubeconfig" else ["--kubeconfig", str(tmp_path / "kc")])
+    p = start(*args)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 2, err
+    assert f"{flag} {target}: cannot write the file" in err, err
+    assert "--port" not in err and "Traceback" not in err
+    assert not (tmp_path / "kc").exists()  # nothing started, no kubeconfig written
