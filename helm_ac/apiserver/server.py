@@ -244,6 +244,7 @@ class ApiServer:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)  # O_CREAT's mode applies only to a new file
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             yaml.safe_dump(self.kubeconfig(), f, sort_keys=False)
         return path

@@ -362,3 +362,17 @@ def test_a_watch_that_falls_behind_ends(server, monkeypatch):
     r = c("GET", f"{CM}?watch=true&timeoutSeconds=30")  # the initial events come in one burst: too many
     assert r.status == 200 and len(lines(r)) == 3  # ended (long before its timeout), cleanly
     assert not store.watches
+
+
+def test_kubeconfig_over_a_readable_file_is_made_owner_only(tmp_path: Path) -> None:
+    """The kubeconfig holds the admin token: writing it over an existing world-readable file (a
+    second run with the same --kubeconfig after a chmod, or a file the user made) kept that file's
+    mode, since O_CREAT's mode applies only to new files."""
+    from helm_ac.apiserver.server import ApiServer
+
+    kc = tmp_path / "kc"
+    kc.write_text("old\n")
+    kc.chmod(0o644)
+    ApiServer(Options()).write_kubeconfig(kc)
+    assert (kc.stat().st_mode & 0o777) == 0o600
+    assert yaml.safe_load(kc.read_text())["current-context"] == "helm-ac"
