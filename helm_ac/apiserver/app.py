@@ -22,6 +22,7 @@ from helm_ac.apiserver import watch as watches
 from helm_ac.kubesim import discovery, openapi, rbac, tables, validation
 from helm_ac.kubesim.audit import AuditLog, RequestInfo, request_info
 from helm_ac.kubesim.errors import StatusError, bad_request, invalid
+from helm_ac.kubesim.patch import check_options as check_patch_options
 from helm_ac.kubesim.rbac import ANONYMOUS, Authenticator, Authorizer, UserInfo, acting_as, forbidden
 from helm_ac.kubesim.resources import Registry, Resource
 
@@ -460,19 +461,13 @@ class Api:
                 raise StatusError(415, "UnsupportedMediaType",
                                   f"the body of the request was in an unknown format - accepted media types "
                                   f"include: {', '.join(PATCH_TYPES)}")
-            force = q.get("force")
-            if force is not None and ptype != "apply":
-                raise invalid("PatchOptions", "", [{"reason": "FieldValueForbidden", "field": "force",
-                                                    "message": "Forbidden: may not be specified for non-apply patch"}],
-                              group="meta.k8s.io")
+            given = q.get("force")
+            force = None if given is None else truthy(given)
             manager = field_manager(request) if ptype != "apply" else q.get("fieldManager")
-            if ptype == "apply" and not manager:
-                raise invalid("PatchOptions", "", [{"reason": "FieldValueRequired", "field": "fieldManager",
-                                                    "message": "Required value: is required for apply patch"}],
-                              group="meta.k8s.io")
+            check_patch_options(ptype, force=force, field_manager=manager)  # before the body, as real
             body = _parse_patch(await request.read(), ptype)
             self._validating = validating
-            out, created = store.patch(res, ns, name, ptype, body, subresource=sub, force=truthy(force),
+            out, created = store.patch(res, ns, name, ptype, body, subresource=sub, force=force,
                                        field_manager=manager, **common)
             return self._respond(request, answer, out, 201 if created else 200, warnings)
         if verb == "delete":

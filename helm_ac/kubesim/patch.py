@@ -20,10 +20,24 @@ from typing import Any, Iterable
 import jsonpatch
 import orjson
 
-from helm_ac.kubesim.errors import StatusError, bad_request
+from helm_ac.kubesim.errors import StatusError, bad_request, invalid
 from helm_ac.kubesim.schemas import Schema
 
 JSON = Any
+
+
+def check_options(patch_type: str, *, force: bool | None, field_manager: str | None) -> None:
+    """PatchOptions as kube-apiserver validates them (422): ``force`` may be given (true or false) only
+    with an apply patch, and an apply patch names its ``fieldManager``. The one place of the rule: the
+    HTTP face checks a request with it before reading the body, the store every patch."""
+    if force is not None and patch_type != "apply":
+        raise invalid("PatchOptions", "", [{"reason": "FieldValueForbidden", "field": "force",
+                                             "message": "Forbidden: may not be specified for non-apply patch"}],
+                      "meta.k8s.io")
+    if patch_type == "apply" and not field_manager:
+        raise invalid("PatchOptions", "", [{"reason": "FieldValueRequired", "field": "fieldManager",
+                                             "message": "Required value: is required for apply patch"}],
+                      "meta.k8s.io")
 
 
 def _copy(value: JSON) -> JSON:

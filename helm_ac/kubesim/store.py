@@ -853,17 +853,19 @@ class Store:
 
     # ------------------------------------------------------------------ patch
     def patch(self, res: Resource, namespace: str | None, name: str, patch_type: str, body: PatchBody, *,
-              subresource: str | None = None, force: bool = False, dry_run: bool = False,
+              subresource: str | None = None, force: bool | None = None, dry_run: bool = False,
               field_manager: str | None = None, user: str = "") -> tuple[Obj, bool]:
+        """``force``: None when not given (given with a patch other than apply, even false, is a 422)."""
         out = self._patch(res, namespace, name, patch_type, body, subresource=subresource, force=force,
                           dry_run=dry_run, field_manager=field_manager, user=user)
         self._drain()
         return out
 
     def _patch(self, res: Resource, namespace: str | None, name: str, patch_type: str, body: PatchBody, *,
-               subresource: str | None, force: bool, dry_run: bool, field_manager: str | None,
+               subresource: str | None, force: bool | None, dry_run: bool, field_manager: str | None,
                user: str) -> tuple[Obj, bool]:
         mod = kpatch
+        kpatch.check_options(patch_type, force=force, field_manager=field_manager)
         doc = self._patch_body(patch_type, body)
         ns = namespace if res.namespaced else None
         live = self._bucket(res, ns).get(name)
@@ -871,18 +873,15 @@ class Store:
             if subresource == "scale":
                 raise StatusError(405, "MethodNotAllowed", "the server does not allow this method on the requested "
                                   "resource (apply to a scale subresource is not modelled in this emulator)")
-            if not field_manager:
-                raise invalid("PatchOptions", "", [{"reason": "FieldValueRequired", "field": "fieldManager",
-                                                     "message": "Required value: is required for apply patch"}],
-                              "meta.k8s.io")
             if not isinstance(doc, dict):
                 raise bad_request("apply patch must be an object")
             applied_meta: Obj = doc["metadata"] if isinstance(doc.get("metadata"), dict) else {}
             if applied_meta.get("name") and applied_meta["name"] != name:
                 raise bad_request(f"the name of the object ({applied_meta['name']}) does not match the name on "
                                   f"the URL ({name})")
+            assert field_manager  # check_options
             new = mod.server_side_apply(None if live is None else _copy(live), doc, manager=field_manager,
-                                        force=force, schema=self._schema(res), now=self._now(),
+                                        force=bool(force), schema=self._schema(res), now=self._now(),
                                         subresource=subresource)
             new = _copy(new)
             new.setdefault("metadata", {})["name"] = name
@@ -895,10 +894,6 @@ class Store:
             return self._update(res, ns, name, new, subresource=subresource, dry_run=dry_run,
                                 field_manager=field_manager, user=user, managed=True,
                                 expect_rv=live["metadata"]["resourceVersion"]), False
-        if force:
-            raise invalid("PatchOptions", "", [{"reason": "FieldValueForbidden", "field": "force",
-                                                 "message": "Forbidden: may not be specified for non-apply patch"}],
-                          "meta.k8s.io")
         if live is None:
             raise not_found(res.plural, name, res.group)
         scale = subresource == "scale" and "scale" in res.subresources

@@ -679,6 +679,10 @@ def test_merge_and_json_patches(store, R):
     e = err(store.patch, r, "default", "a", "merge", {}, force=True)
     assert e.message == ('PatchOptions.meta.k8s.io "" is invalid: force: Forbidden: may not be specified for '
                          'non-apply patch')
+    # given at all (false too) is refused, as kube-apiserver (and the HTTP face) do: the store was
+    # checking only a true force; and the options come before the body (a bad one was a 400)
+    assert err(store.patch, r, "default", "a", "merge", {}, force=False).code == 422
+    assert err(store.patch, r, "default", "a", "json", b"not json", force=True).code == 422
 
 
 def test_apply_creates_then_updates(store, R):
