@@ -41,6 +41,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import DecodeError, Message
 
 from helm_ac.kubesim.errors import StatusError
+from helm_ac.kubesim.times import format_rfc3339, parse_rfc3339
 
 CONTENT_TYPE = "application/vnd.kubernetes.protobuf"
 MAGIC = b"k8s\x00"
@@ -136,20 +137,12 @@ def _shape(d: Descriptor) -> _Shape:
 
 # --- special types -------------------------------------------------------------------------------
 
-def _rfc3339(seconds: int, micros: int | None = None) -> str:
-    t = datetime.fromtimestamp(seconds, timezone.utc)
-    return t.strftime("%Y-%m-%dT%H:%M:%S") + (f".{micros:06d}" if micros is not None else "") + "Z"
-
-
 def _parse_time(value: Any, what: str) -> tuple[int, int]:
     if not isinstance(value, str):
         raise StatusError(400, "BadRequest", f"{what}: a time must be an RFC 3339 string, not {value!r}")
-    try:
-        t = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        raise StatusError(400, "BadRequest", f"{what}: {value!r} is not an RFC 3339 time") from None
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=timezone.utc)
+    t = parse_rfc3339(value)
+    if t is None:
+        raise StatusError(400, "BadRequest", f"{what}: {value!r} is not an RFC 3339 time")
     seconds = int((t - datetime(1970, 1, 1, tzinfo=timezone.utc)).total_seconds() // 1)
     return seconds, t.microsecond * 1000
 
@@ -202,13 +195,13 @@ def _raw_json(raw: bytes) -> Any:
 def _time_to_json(msg: Any) -> Any:
     if not msg.HasField("seconds") and not msg.HasField("nanos") or msg.seconds == _GO_ZERO_TIME:
         return None  # Go's zero Time: JSON null
-    return _rfc3339(msg.seconds)
+    return format_rfc3339(msg.seconds)
 
 
 def _microtime_to_json(msg: Any) -> Any:
     if not msg.HasField("seconds") and not msg.HasField("nanos") or msg.seconds == _GO_ZERO_TIME:
         return None
-    return _rfc3339(msg.seconds, msg.nanos // 1000)
+    return format_rfc3339(msg.seconds, msg.nanos // 1000)
 
 
 def _time_from_json(msg: Any, value: Any, what: str) -> None:

@@ -16,13 +16,13 @@ are non-resource requests whose verb is the lower-cased method. The RBAC authori
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
 import orjson
 
 from helm_ac.clock import Loop
+from helm_ac.kubesim.times import rfc3339_micro
 
 #: The path prefixes of resource requests (``/api`` has no group, ``/apis/<group>`` has one).
 API_PREFIXES = ("api", "apis")
@@ -112,15 +112,6 @@ def _exact_name(field_selector: str) -> str:
                         return value
                 break
     return ""
-
-
-def rfc3339_micro(epoch: float) -> str:
-    """``2026-11-30T17:00:00.123456Z`` (audit events' MicroTime)."""
-    whole = int(epoch // 1)
-    micro = int(round((epoch - whole) * 1_000_000))
-    if micro == 1_000_000:
-        whole, micro = whole + 1, 0
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{micro:06d}Z"
 
 
 class AuditLog:

@@ -22,21 +22,20 @@ Use::
 """
 from __future__ import annotations
 
-import copy
 import hashlib
 import ipaddress
 import itertools
-import time
 from collections import Counter
-from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
 
 from helm_ac.clock import Timer
 from helm_ac.kubesim import crds
 from helm_ac.kubesim.behaviour import Behaviour, Decision
 from helm_ac.kubesim.errors import StatusError, invalid
+from helm_ac.kubesim.patch import deep_copy
 from helm_ac.kubesim.resources import Resource
 from helm_ac.kubesim.selectors import LabelSelector, Requirement
+from helm_ac.kubesim.times import rfc3339, rfc3339_micro
 
 Obj = dict[str, Any]
 Key = tuple[str, str, str]  # (tag, namespace, name)
@@ -65,15 +64,6 @@ _CACHED = ("deploy", "rs", "sts", "ds", "job", "pod", "svc", "slice", "pdb")
 _WORKLOAD_OF = {"ReplicaSet": "rs", "Deployment": "deploy", "StatefulSet": "sts", "DaemonSet": "ds", "Job": "job"}
 
 
-def timestamp(now: float) -> str:
-    """RFC 3339 UTC, seconds precision, as Kubernetes writes object timestamps."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
-
-
-def _micro(now: float) -> str:
-    return datetime.fromtimestamp(now, timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
 def template_hash(template: Any, collisions: int = 0) -> str:
     """A stable ``pod-template-hash`` of a pod template, shaped like Kubernetes' (a 32-bit hash
     of the template written as decimal, each digit mapped through SafeEncodeString's alphabet)."""
@@ -82,10 +72,6 @@ def template_hash(template: Any, collisions: int = 0) -> str:
     raw = orjson.dumps(template, option=orjson.OPT_SORT_KEYS) + str(collisions).encode()
     n = int.from_bytes(hashlib.blake2b(raw, digest_size=4).digest(), "big")
     return "".join(_ALPHANUMS[b % len(_ALPHANUMS)] for b in str(n).encode())
-
-
-def _clone(x: Any) -> Any:
-    return copy.deepcopy(x)
 
 
 def _dict(x: Any) -> Obj:
@@ -285,7 +271,7 @@ class Controllers:
         return r
 
     def _now(self) -> str:
-        return timestamp(self.clock.now())
+        return rfc3339(self.clock.now())
 
     # -- change intake (synchronous, cheap) and the work queue
 
@@ -502,7 +488,7 @@ class Controllers:
             return
         seen.add((m.get("generation"), state))
         if self.on_readiness is not None:
-            self.on_readiness({"time": _micro(self.clock.now()), "kind": kind, "namespace": m.get("namespace") or "",
+            self.on_readiness({"time": rfc3339_micro(self.clock.now()), "kind": kind, "namespace": m.get("namespace") or "",
                                "name": m.get("name") or "", "state": state, "reason": reason})
 
     # -- store access
@@ -880,7 +866,7 @@ class Controllers:
             meta["name"] = name
         else:
             meta["generateName"] = generate
-        spec = _clone(template.get("spec") or {})
+        spec = deep_copy(template.get("spec") or {})
         spec.update(spec_extra or {})
         return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec}
 
@@ -903,9 +889,9 @@ class Controllers:
             return  # the adopted ReplicaSets' changes bring us back
         if new is None:
             tlabels = {**((template.get("metadata") or {}).get("labels") or {}), "pod-template-hash": h}
-            selector = _clone(spec.get("selector") or {})
+            selector = deep_copy(spec.get("selector") or {})
             selector["matchLabels"] = {**(selector.get("matchLabels") or {}), "pod-template-hash": h}
-            rs_template = _clone(template)
+            rs_template = deep_copy(template)
             rs_template["metadata"] = {**(rs_template.get("metadata") or {}), "labels": tlabels}
             new = self._create("rs", ns, {
                 "apiVersion": "apps/v1", "kind": "ReplicaSet",
@@ -1067,7 +1053,7 @@ class Controllers:
                             self._create("pvc", ns, {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
                                                      "metadata": {"name": claim, "namespace": ns,
                                                                   "labels": dict(tlabels_of(template))},
-                                                     "spec": _clone(vct.get("spec") or {})})
+                                                     "spec": deep_copy(vct.get("spec") or {})})
                 made = self._create("pod", ns, self._pod_from_template(
                     template, ns, ref, name=f"{name}-{i}",
                     labels={"controller-revision-hash": rev, "statefulset.kubernetes.io/pod-name": f"{name}-{i}",

@@ -40,7 +40,9 @@ def check_options(patch_type: str, *, force: bool | None, field_manager: str | N
                       "meta.k8s.io")
 
 
-def _copy(value: JSON) -> JSON:
+def deep_copy(value: JSON) -> JSON:
+    """A deep copy of a JSON-like value, kubesim's one (orjson's round trip is several times faster than
+    ``copy.deepcopy``, which takes what orjson cannot encode)."""
     try:
         return orjson.loads(orjson.dumps(value))
     except (TypeError, orjson.JSONEncodeError):
@@ -73,7 +75,7 @@ def json_patch(obj: dict, ops: list) -> dict:
                           f"Request entity too large: The allowed maximum operations in a JSON patch is "
                           f"10000, got {len(ops)}")
     try:
-        result = jsonpatch.JsonPatch(_copy(ops)).apply(_copy(obj), in_place=True)
+        result = jsonpatch.JsonPatch(deep_copy(ops)).apply(deep_copy(obj), in_place=True)
     except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, KeyError, IndexError,
             TypeError, ValueError) as exc:
         raise StatusError(422, "Invalid", REJECTED) from exc
@@ -87,7 +89,7 @@ def merge_patch(obj: dict, patch: dict) -> dict:
     """RFC 7386: objects merge key by key, ``null`` deletes, anything else replaces."""
     if not isinstance(patch, dict):
         raise bad_request("json: cannot unmarshal array into Go value of type map[string]interface {}")
-    return _merge7386(_copy(obj), _copy(patch))
+    return _merge7386(deep_copy(obj), deep_copy(patch))
 
 
 def _merge7386(target: JSON, patch: JSON) -> JSON:
@@ -166,7 +168,7 @@ def strategic_merge_patch(obj: dict, patch: dict, schema: Schema | None) -> dict
     if not isinstance(patch, dict):
         raise bad_request(_ERR_BAD_JSON_DOC)
     try:
-        result = _merge_map(_copy(obj), _copy(patch), schema)
+        result = _merge_map(deep_copy(obj), deep_copy(patch), schema)
     except _SMPError as exc:
         raise StatusError(exc.code, exc.reason, exc.message) from exc
     return _drop_nulls(result)
@@ -1264,12 +1266,12 @@ def server_side_apply(live: dict | None, applied: dict, *, manager: str, force: 
         raise StatusError(500, "", f"failed to create typed patch object ({where}): {text}")
     managers = _decode_managers(((live or {}).get("metadata") or {}).get("managedFields") or []) or []
     ignored = tuple(reset_fields(schema, subresource) if reset is None else reset)
-    base = _copy(_without_managed_fields(live))
+    base = deep_copy(_without_managed_fields(live))
     if live is not None and not managers:
         # an object nobody tracked: its fields go to "before-first-apply" first (skipNonApplied)
         managers = _decode_managers(record_update(None, base, manager=BEFORE_FIRST_APPLY, schema=schema,
                                                   now=now, subresource=subresource, reset=ignored)) or []
-    config = _copy(_without(applied, ignored))
+    config = deep_copy(_without(applied, ignored))
     merged = _merge_smd(base, config, schema)
     me = _Manager(manager, "Apply", api_version, subresource or "", now, set())
     last = next((m for m in managers if m.ident == me.ident), None)

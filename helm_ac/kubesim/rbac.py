@@ -21,7 +21,6 @@ import contextlib
 import contextvars
 import json
 import secrets
-import time
 import weakref
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, Sequence
@@ -34,6 +33,7 @@ from helm_ac.clock import Loop
 from helm_ac.kubesim.audit import RequestInfo
 from helm_ac.kubesim.errors import StatusError, bad_request, invalid, not_found
 from helm_ac.kubesim.resources import Registry, Resource
+from helm_ac.kubesim.times import rfc3339
 
 RBAC_GROUP = "rbac.authorization.k8s.io"
 MASTERS = "system:masters"
@@ -98,10 +98,6 @@ def _resource(store: StoreLike, group: str, plural: str) -> Resource:
     if res is None:
         raise LookupError(f"the store serves no {plural}.{group or 'core'}/v1")
     return res
-
-
-def _rfc3339(epoch: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(epoch)))
 
 
 class Authenticator:
@@ -226,10 +222,10 @@ class Authenticator:
         token = jwt.encode({"alg": "HS256", "kid": "helm-ac"}, claims, self._key)
         return {"kind": "TokenRequest", "apiVersion": "authentication.k8s.io/v1",
                 "metadata": {"name": name, "namespace": namespace, "uid": sa["metadata"]["uid"],
-                             "creationTimestamp": _rfc3339(now)},
+                             "creationTimestamp": rfc3339(now)},
                 "spec": {"audiences": list(audiences), "expirationSeconds": int(expiration),
                          "boundObjectRef": dict(bound_ref) if bound_ref else None},
-                "status": {"token": token, "expirationTimestamp": _rfc3339(exp)}}
+                "status": {"token": token, "expirationTimestamp": rfc3339(exp)}}
 
 
     def _bind(self, namespace: str, sa_name: str, ref: Mapping[str, Any]) -> dict[str, Any]:

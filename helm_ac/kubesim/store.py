@@ -22,23 +22,22 @@ from __future__ import annotations
 
 import base64
 import builtins
-import copy
 import json
 import random
 import re
-import time
 import uuid
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
-import orjson
 
 from ..clock import Loop
 from . import patch as kpatch
+from .patch import deep_copy
 from .errors import StatusError, bad_request, conflict, invalid, not_found
 from .resources import Registry, Resource
 from .schemas import Schema, schema_for, schema_from_crd
+from .times import rfc3339
 from .selectors import (FieldSelector, LabelSelector, check_fields, label_selector_string, object_fields,
                         parse_field_selector, parse_label_selector)
 
@@ -144,14 +143,6 @@ class _Event:
 
 def _key(res: Resource) -> _Key:
     return (res.group, res.plural)
-
-
-def _copy(obj: Any) -> Any:
-    """A deep copy of a JSON-like value (orjson's round trip is several times faster)."""
-    try:
-        return orjson.loads(orjson.dumps(obj))
-    except (TypeError, orjson.JSONEncodeError):
-        return copy.deepcopy(obj)
 
 
 def _owner_uids(obj: Obj | None) -> list[str]:
@@ -398,7 +389,7 @@ class Store:
 
     # ------------------------------------------------------------------ helpers for writes
     def _now(self, later: float = 0.0) -> str:
-        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.clock.now() + later))
+        return rfc3339(self.clock.now() + later)
 
     def _uid(self) -> str:
         return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
@@ -577,7 +568,7 @@ class Store:
     # ------------------------------------------------------------------ create
     def create(self, res: Resource, namespace: str | None, obj: Obj, *, dry_run: bool = False,
                field_manager: str | None = None, user: str = "") -> Obj:
-        new = _copy(obj)
+        new = deep_copy(obj)
         if not isinstance(new, dict):
             raise bad_request(f"the body of a {res.kind} must be an object")
         out = self._create(res, namespace, new, dry_run=dry_run, field_manager=field_manager, user=user,
@@ -675,7 +666,7 @@ class Store:
     # ------------------------------------------------------------------ update
     def update(self, res: Resource, namespace: str | None, name: str, obj: Obj, *, subresource: str | None = None,
                dry_run: bool = False, field_manager: str | None = None, user: str = "") -> Obj:
-        new = _copy(obj)
+        new = deep_copy(obj)
         if not isinstance(new, dict) or not isinstance(new.get("metadata", {}), dict):
             raise bad_request(f"the body of a {res.kind} must be an object with object metadata")
         if subresource == "scale" and "scale" in res.subresources:
@@ -718,7 +709,7 @@ class Store:
             raise invalid("Scale", name, [{"reason": "FieldValueInvalid", "field": "spec.replicas",
                                            "message": f"Invalid value: {json.dumps(replicas)}: must be greater "
                                                       "than or equal to 0"}], "autoscaling")
-        new = _copy(old)
+        new = deep_copy(old)
         new.setdefault("spec", {})["replicas"] = replicas
         new["metadata"].pop("managedFields", None)
         new["metadata"]["resourceVersion"] = meta.get("resourceVersion") or ""
@@ -753,7 +744,7 @@ class Store:
             status = new.get("status")
             managed_fields = meta.get("managedFields")
             annotations = meta.get("annotations")
-            new = _copy(old)  # admission may mutate what it is given: never the stored object
+            new = deep_copy(old)  # admission may mutate what it is given: never the stored object
             if status is not None:
                 new["status"] = status
             else:
@@ -768,7 +759,7 @@ class Store:
             meta = new["metadata"]
         elif subresource == "finalize" and _key(res) == _NS_KEY:
             fins = (new.get("spec") or {}).get("finalizers")
-            new = _copy(old)
+            new = deep_copy(old)
             new.setdefault("spec", {})["finalizers"] = fins or []
             if not fins:
                 new["spec"].pop("finalizers")
@@ -880,10 +871,10 @@ class Store:
                 raise bad_request(f"the name of the object ({applied_meta['name']}) does not match the name on "
                                   f"the URL ({name})")
             assert field_manager  # check_options
-            new = mod.server_side_apply(None if live is None else _copy(live), doc, manager=field_manager,
+            new = mod.server_side_apply(None if live is None else deep_copy(live), doc, manager=field_manager,
                                         force=bool(force), schema=self._schema(res), now=self._now(),
                                         subresource=subresource)
-            new = _copy(new)
+            new = deep_copy(new)
             new.setdefault("metadata", {})["name"] = name
             if live is None:
                 if subresource:
@@ -897,7 +888,7 @@ class Store:
         if live is None:
             raise not_found(res.plural, name, res.group)
         scale = subresource == "scale" and "scale" in res.subresources
-        base = self._scale_view(res, live) if scale else _copy(live)
+        base = self._scale_view(res, live) if scale else deep_copy(live)
         if patch_type == "json":
             if not isinstance(doc, list):
                 raise bad_request("json patch must be a list of operations")
@@ -914,7 +905,7 @@ class Store:
         else:
             raise StatusError(415, "UnsupportedMediaType", f"the server does not support patch type {patch_type}")
         if new is live:
-            new = _copy(new)
+            new = deep_copy(new)
         if not isinstance(new, dict):
             raise bad_request("the patched object is not an object")
         if scale:
@@ -932,7 +923,7 @@ class Store:
     @staticmethod
     def _patch_body(patch_type: str, body: PatchBody) -> Any:
         if not isinstance(body, (bytes, bytearray, str)):
-            return _copy(body)  # the result may share parts of the patch: they must be the store's own
+            return deep_copy(body)  # the result may share parts of the patch: they must be the store's own
         text = body.decode() if isinstance(body, (bytes, bytearray)) else body
         try:
             if patch_type == "apply":

@@ -14,8 +14,6 @@ Pure: the caller gives the current time (epoch seconds) for the ``AGE`` cells.
 """
 from __future__ import annotations
 
-import calendar
-import time
 from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
 from typing import Any
@@ -24,6 +22,7 @@ import orjson
 
 from .resources import Resource
 from .selectors import label_selector_string
+from .times import parse_rfc3339, rfc3339
 
 Obj = dict[str, Any]
 Cell = Any
@@ -73,18 +72,9 @@ def _replicas(spec: Obj) -> int:
 
 
 def parse_time(ts: Any) -> float | None:
-    """An RFC 3339 UTC timestamp (``2026-11-30T17:00:00Z``, fractions allowed) as epoch seconds."""
-    if not isinstance(ts, str) or not ts:
-        return None
-    text = ts.rstrip("Z")
-    frac = 0.0
-    if "." in text:
-        text, _, f = text.partition(".")
-        frac = float("0." + f) if f.isdigit() else 0.0
-    try:
-        return calendar.timegm(time.strptime(text, "%Y-%m-%dT%H:%M:%S")) + frac
-    except ValueError:
-        return None
+    """An RFC 3339 timestamp (``2026-11-30T17:00:00Z``, fractions and offsets allowed) as epoch seconds."""
+    t = parse_rfc3339(ts)
+    return None if t is None else t.timestamp()
 
 
 def human_duration(seconds: float) -> str:
@@ -728,7 +718,7 @@ DEFAULT_COLUMNS: list[Column] = [NAME, ("Created At", "date", 0, _AGE_DOC)]
 
 def _default(o: Obj, now: float) -> list[Cell]:
     t = parse_time(_meta(o).get("creationTimestamp"))
-    return [_name(o), time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t)) if t is not None else "0001-01-01T00:00:00Z"]
+    return [_name(o), rfc3339(t) if t is not None else "0001-01-01T00:00:00Z"]
 
 
 # ------------------------------------------------------------------ custom resources
