@@ -27,7 +27,7 @@ import orjson
 from . import crds as crd_mod
 from . import errors
 from .resources import KUBERNETES_VERSION, Registry, Resource
-from .validation import definition_names, kubernetes_definitions
+from .schemas import definition_names, definitions_document
 
 SCHEMAS = "#/components/schemas/"
 OBJECT_META = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
@@ -82,7 +82,7 @@ def _oa(s: Any) -> Any:
 @lru_cache(maxsize=None)
 def _definition(name: str) -> dict[str, Any]:
     """One definition in OpenAPI form (shared between documents; never mutated)."""
-    out: dict[str, Any] = _oa(kubernetes_definitions()["$defs"][name])
+    out: dict[str, Any] = _oa(definitions_document()["$defs"][name])
     return out
 
 
@@ -100,7 +100,7 @@ def _refs(s: Any, into: set[str]) -> None:
 
 def _closure(names: Iterable[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    todo = [n for n in names if n in kubernetes_definitions()["$defs"]]
+    todo = [n for n in names if n in definitions_document()["$defs"]]
     while todo:
         n = todo.pop()
         if n in out:
@@ -108,7 +108,7 @@ def _closure(names: Iterable[str]) -> dict[str, Any]:
         out[n] = _definition(n)
         found: set[str] = set()
         _refs(out[n], found)
-        todo.extend(f for f in found if f not in out and f in kubernetes_definitions()["$defs"])
+        todo.extend(f for f in found if f not in out and f in definitions_document()["$defs"])
     return dict(sorted(out.items()))
 
 

@@ -16,47 +16,63 @@ from typing import Any, Callable, Mapping
 
 import orjson
 
+from .resources import KUBERNETES_VERSION
+
 #: The definitions' name of ObjectMeta (every object's metadata, custom resources included).
 OBJECT_META = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
 _REF_PREFIX = "#/$defs/"
 #: Where ``$ref`` s point in the documents we read (JSON schema, OpenAPI v2 and v3).
 _REF_PREFIXES = ("#/$defs/", "#/definitions/", "#/components/schemas/")
-_VERSION_DIR = re.compile(r"^v(\d+)\.(\d+)\.(\d+)-local$")
+_VERSION_DIR = re.compile(r"^v(\d+)\.(\d+)\.(\d+)-local(-strict)?$")
 
 Definitions = Mapping[str, Any]
 _UNSET: Any = object()
 
 
-def definitions_file() -> Path:
-    """The newest ``_definitions.json`` kubernetes-validate ships, found without importing it
-    (its import pulls in jsonschema): the package's folder from its import spec."""
+def definitions_file(strict: bool = False) -> Path:
+    """``_definitions.json`` of the Kubernetes version this cluster models (:data:`KUBERNETES_VERSION`),
+    else the newest older one kubernetes-validate ships; ``strict``: its ``-strict`` variant (every
+    object closed). Found without importing kubernetes-validate (its import pulls in jsonschema): the
+    package's folder from its import spec. The one loader of
+    Kubernetes' schemas: the patch code here, validation and the OpenAPI documents."""
     spec = importlib.util.find_spec("kubernetes_validate")
     roots = list(spec.submodule_search_locations or []) if spec else []
-    found: list[tuple[tuple[int, int, int], Path]] = []
+    want = tuple(int(x) for x in KUBERNETES_VERSION.lstrip("v").split("."))
+    found: list[tuple[tuple[int, ...], Path]] = []
     for root in roots:
         base = Path(root) / "kubernetes-json-schema"
         if not base.is_dir():
             continue
         for d in base.iterdir():
             m = _VERSION_DIR.match(d.name)
-            if m and (d / "_definitions.json").is_file():
+            if m and bool(m[4]) == strict and (d / "_definitions.json").is_file():
                 found.append(((int(m[1]), int(m[2]), int(m[3])), d / "_definitions.json"))
     if not found:
         raise RuntimeError("kubernetes-validate's schemas were not found (is the kubernetes-validate "
                            "package installed? pip install kubernetes-validate)")
-    return max(found)[1]
+    older = [f for f in found if f[0] <= want]
+    return max(older or found)[1]
+
+
+@functools.lru_cache(maxsize=2)
+def definitions_document(strict: bool = False) -> dict[str, Any]:
+    """The whole ``_definitions.json`` (``{"$defs": {name: schema}}``, refs ``#/$defs/<name>``), read
+    once per variant. Shared, never to be mutated."""
+    doc: dict[str, Any] = orjson.loads(definitions_file(strict).read_bytes())
+    return doc
 
 
 @functools.lru_cache(maxsize=1)
 def definitions() -> Definitions:
     """Every definition by name (``io.k8s.api.apps.v1.Deployment``), loaded once."""
-    doc = orjson.loads(definitions_file().read_bytes())
-    defs = doc.get("$defs") or doc.get("definitions") or {}
+    doc = definitions_document()
+    defs: Definitions = doc.get("$defs") or doc.get("definitions") or {}
     return defs
 
 
 @functools.lru_cache(maxsize=1)
-def _by_gvk() -> dict[tuple[str, str, str], str]:
+def definition_names() -> dict[tuple[str, str, str], str]:
+    """``(group, version, kind)`` -> the definition's name (``io.k8s.api.apps.v1.Deployment``)."""
     index: dict[tuple[str, str, str], str] = {}
     for name, node in definitions().items():
         for gvk in node.get("x-kubernetes-group-version-kind") or ():
@@ -74,7 +90,7 @@ def schema_for(api_version: str, kind: str) -> Schema | None:
     """The schema of a built-in kind (``apps/v1``, ``Deployment``), None for kinds Kubernetes does
     not define (custom resources)."""
     group, version = _split_api_version(api_version)
-    name = _by_gvk().get((group, version, kind))
+    name = definition_names().get((group, version, kind))
     if name is None:
         return None
     return Schema({"$ref": _REF_PREFIX + name}, definitions)

@@ -18,62 +18,31 @@ Built-in kinds are checked against Kubernetes' own schemas as kubernetes-validat
 """
 from __future__ import annotations
 
-import importlib.resources
 import re
 from collections import OrderedDict
 from functools import lru_cache
 from typing import Any, Iterable
 
 import jsonschema
-import orjson
 from referencing import Registry as RefRegistry
 from referencing import Resource as RefResource
 
-from . import crds, errors
+from . import crds, errors, schemas
 from .fields import (NAME_RULES, TOTAL_ANNOTATION_SIZE, cause, invalid_value, is_dns1035_label,  # noqa: F401
                      is_dns1123_label, is_dns1123_subdomain, is_label_value, is_path_segment, is_qualified_name,
                      metadata_causes, not_supported, quote, required)
-from .resources import KUBERNETES_VERSION, Resource
+from .resources import Resource
 
 DEFS_ID = "https://kubernetes.io/api/_definitions.json"
 OBJECT_META = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
 FIELD_VALIDATION = ("Strict", "Warn", "Ignore")
 
 
-# -- Kubernetes' schemas (kubernetes-validate) ----------------------------------------------------------
-
-def _schema_dir(strict: bool) -> Any:
-    import kubernetes_validate.utils as kv
-
-    want = tuple(int(x) for x in KUBERNETES_VERSION.lstrip("v").split(".")[:2])
-    versions = [v for v in kv.all_versions() if tuple(int(x) for x in v.split(".")[:2]) <= want]
-    version = (versions or kv.all_versions())[-1]
-    name = f"v{version}-local" + ("-strict" if strict else "")
-    return importlib.resources.files("kubernetes_validate").joinpath("kubernetes-json-schema").joinpath(name)
-
-
-@lru_cache(maxsize=2)
-def kubernetes_definitions(strict: bool = False) -> dict[str, Any]:
-    """Kubernetes' definitions as one JSON Schema document (``{"$defs": {name: schema}}``, refs
-    ``#/$defs/<name>``): ``strict`` closes every object (``additionalProperties: false``).
-    Shared, never to be mutated. (The one loader: point it at schemas.py once that exists.)"""
-    doc: dict[str, Any] = orjson.loads(_schema_dir(strict).joinpath("_definitions.json").read_bytes())
-    return doc
-
-
-@lru_cache(maxsize=1)
-def definition_names() -> dict[tuple[str, str, str], str]:
-    """``(group, version, kind)`` -> the definition's name (``io.k8s.api.apps.v1.Deployment``)."""
-    out: dict[tuple[str, str, str], str] = {}
-    for name, d in kubernetes_definitions()["$defs"].items():
-        for gvk in d.get("x-kubernetes-group-version-kind", ()):
-            out.setdefault((gvk["group"], gvk["version"], gvk["kind"]), name)
-    return out
-
+# -- Kubernetes' schemas (kubernetes-validate, loaded by :mod:`.schemas`) ----------------------------
 
 @lru_cache(maxsize=1)
 def _ref_registry() -> RefRegistry:
-    registry: RefRegistry = RefResource.from_contents(kubernetes_definitions(strict=True)) @ RefRegistry()
+    registry: RefRegistry = RefResource.from_contents(schemas.definitions_document(strict=True)) @ RefRegistry()
     return registry
 
 
@@ -83,7 +52,7 @@ def _validator(schema: dict[str, Any]) -> jsonschema.protocols.Validator:
 
 @lru_cache(maxsize=512)
 def _builtin_validator(group: str, version: str, kind: str) -> jsonschema.protocols.Validator | None:
-    name = definition_names().get((group, version, kind))
+    name = schemas.definition_names().get((group, version, kind))
     if name is None:
         return None
     return _validator({"$ref": f"{DEFS_ID}#/$defs/{name}"})
@@ -270,7 +239,7 @@ def _go_type(s: dict[str, Any]) -> str:
 def _decode_error(def_name: str, path: Path, value: Any) -> str:
     """Go's ``json: cannot unmarshal <json type> into Go struct field <Struct>.<path> of type <T>``:
     the innermost struct holding the field, the field's whole path, its Go type."""
-    defs = kubernetes_definitions(strict=True)["$defs"]
+    defs = schemas.definitions_document(strict=True)["$defs"]
     struct, here = def_name, defs[def_name]
     target: dict[str, Any] = here
     for i, p in enumerate(path):
@@ -317,7 +286,7 @@ def validate(resource: Resource, obj: dict[str, Any], *, strict: bool = False,
     decode = f'{resource.kind} in version "{resource.version}" cannot be handled as a {resource.kind}: '
     if types and not custom:  # the Go structs refuse a wrong type while decoding
         path, value, _ = types[0]
-        def_name = definition_names()[(resource.group, resource.version, resource.kind)]
+        def_name = schemas.definition_names()[(resource.group, resource.version, resource.kind)]
         raise errors.bad_request(decode + _decode_error(def_name, path, value))
     warnings: list[str] = []
     if unknown:
