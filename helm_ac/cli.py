@@ -454,11 +454,15 @@ def _replay(events: list, fmt: str, speed: float | None) -> None:
 @click.option("--rbac", is_flag=True, help="Authorize every request by RBAC (403 otherwise).")
 @click.option("--behaviour", type=click.Path(dir_okay=False), help="YAML settings of the simulated controllers.")
 @click.option("--seed", type=int, help="Seed for the simulated controllers and faults.")
+@click.option("--nodes", type=int, help="Simulated Nodes (a DaemonSet runs a Pod on each; default 1).")
+@click.option("--rule", "rules", multiple=True, metavar="KIND[/NS]/NAME=SPEC", help="How long an object takes "
+              "(SPEC: seconds, fail or never), over the --behaviour file's rules, e.g. 'Job/test/migrate=fail' "
+              "(repeatable).")
 @click.option("--fault", "faults", multiple=True, metavar="SPEC", help="A fault to inject, e.g. "
               "'verb=create,resource=secrets,error=429,retry-after=1' (repeatable).")
 def cluster(kubeconfig: str | None, host: str, port: int, tls: bool, audit_log: str | None,
             readiness_log: str | None, rbac: bool, behaviour: str | None, seed: int | None,
-            faults: tuple[str, ...]) -> None:
+            nodes: int | None, rules: tuple[str, ...], faults: tuple[str, ...]) -> None:
     """Run an in-memory Kubernetes API server on loopback until Ctrl-C.
 
     Point helm, kubectl or the Python client at it with the kubeconfig it writes."""
@@ -477,7 +481,7 @@ def cluster(kubeconfig: str | None, host: str, port: int, tls: bool, audit_log: 
 
     Cluster(kubeconfig=opt(kubeconfig), host=host, port=port, tls=tls, audit_log=opt(audit_log),
             readiness_log=opt(readiness_log), rbac=rbac, behaviour=opt(behaviour), seed=seed,
-            faults=list(faults)).run(ready)
+            nodes=nodes, rules=list(rules), faults=list(faults)).run(ready)
 
 
 @cli.command(short_help="Print the CRDs of Definition and Dependency.")

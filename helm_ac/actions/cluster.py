@@ -46,6 +46,8 @@ class Cluster:
     rbac: bool = False
     behaviour: Path | None = None
     seed: int | None = None
+    nodes: int | None = None
+    rules: list[str] = field(default_factory=list)
     faults: list[str] = field(default_factory=list)
 
     def options(self) -> Options:
@@ -62,15 +64,15 @@ class Cluster:
         from helm_ac.kubesim.faults import FaultPlan
 
         FaultPlan.parse(self.faults)  # a bad --fault or --behaviour fails before anything starts
-        if self.behaviour is not None:
-            Behaviour.from_file(self.behaviour)
+        behaviour = Behaviour.from_file(self.behaviour) if self.behaviour is not None else Behaviour()
+        behaviour.with_flags(nodes=self.nodes, rules=self.rules)  # a bad --rule or --nodes too
         for flag, path in (("--audit-log", self.audit_log), ("--readiness-log", self.readiness_log),
                            ("--kubeconfig", self.kubeconfig)):
             if path is not None:
                 _check_writable(flag, path)
         return Options(host=self.host, port=self.port, tls=self.tls, rbac=self.rbac, audit_log=self.audit_log,
                        readiness_log=self.readiness_log, behaviour=self.behaviour, seed=self.seed,
-                       faults=list(self.faults))
+                       nodes=self.nodes, rules=list(self.rules), faults=list(self.faults))
 
     def run(self, on_ready: Callable[[ApiServer, Path], None]) -> None:
         """Serve until interrupted; ``on_ready(server, kubeconfig)`` once it listens."""

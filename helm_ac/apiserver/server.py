@@ -50,6 +50,8 @@ class Options:
     readiness_log: Path | None = None
     behaviour: Path | None = None
     seed: int | None = None
+    nodes: int | None = None  # simulated Nodes (default: the behaviour file's, else 1)
+    rules: list[str] = field(default_factory=list)  # ``--rule`` strings, over the behaviour file's rules
     faults: list[str] = field(default_factory=list)
     bookmark_interval: float = 5.0
     history: int = 100_000  # watch events kept for resuming (older resourceVersions: 410 Gone)
@@ -155,7 +157,8 @@ class ApiServer:
             from helm_ac.kubesim.controllers import Controllers
 
             behaviour = Behaviour.from_file(self.options.behaviour) if self.options.behaviour else Behaviour()
-            behaviour = behaviour.with_flags(seed=self.options.seed)
+            behaviour = behaviour.with_flags(seed=self.options.seed, nodes=self.options.nodes,
+                                             rules=self.options.rules)
             readiness = None
             if self.options.readiness_log is not None:
                 write = self._open_log(self.options.readiness_log)

@@ -47,6 +47,8 @@ def test_foreground_serves_and_stops_cleanly(tmp_path: Path, sig: signal.Signals
     (["--behaviour", "/nonexistent.yaml"], "--behaviour /nonexistent.yaml: no such file"),
     (["--fault", "error=418"], "error=418"),
     (["--host", "0.0.0.0"], "'0.0.0.0' is not one of '127.0.0.1', '::1'"),
+    (["--rule", "Deployment=5"], "--rule 'Deployment=5': expected KIND[/NAMESPACE]/NAME=SECONDS|fail|never"),
+    (["--nodes", "0"], "--nodes must be at least 1, got 0"),
 ])
 def test_bad_flags_are_clear_errors(args: list[str], message: str) -> None:
     p = start(*args)
@@ -83,3 +85,33 @@ def test_unwritable_file_flags_name_the_flag(tmp_path: Path, flag: str) -> None:
     assert f"{flag} {target}: cannot write the file" in err, err
     assert "--port" not in err and "Traceback" not in err
     assert not (tmp_path / "kc").exists()  # nothing started, no kubeconfig written
+
+
+def test_nodes_and_rules_reach_the_controllers(tmp_path: Path) -> None:
+    """docs/cluster-behaviour.md promised --nodes and --rule on top of the behaviour file; the command
+    had neither (click: 'No such option')."""
+    import asyncio
+
+    from helm_ac.actions.cluster import Cluster
+    from helm_ac.apiserver.server import ApiServer
+
+    (tmp_path / "b.yaml").write_text("rules:\n  - {kind: Job, name: migrate, seconds: 9}\n")
+    options = Cluster(behaviour=tmp_path / "b.yaml", nodes=3, rules=["Job/test/migrate=fail"]).options()
+    server, loop = ApiServer(options), asyncio.new_event_loop()
+    try:
+        server.build(loop)
+        b = server.controllers.behaviour
+        assert server.controllers.nodes == ["sim-node-1", "sim-node-2", "sim-node-3"]
+        assert [(r.kind, r.namespace, r.name, r.fail, r.seconds) for r in b.rules] == [
+            ("Job", "test", "migrate", True, None), ("Job", "*", "migrate", False, 9.0)]
+    finally:
+        loop.run_until_complete(server.stop())
+        loop.close()
+    p = start("--nodes", "2", "--rule", "Job/test/migrate=fail", "--kubeconfig", str(tmp_path / "kc"),
+              "--no-tls")
+    try:
+        assert p.stdout is not None and p.stdout.readline().startswith("Kubernetes API server")
+    finally:
+        p.send_signal(signal.SIGTERM)
+        out, err = p.communicate(timeout=60)
+    assert p.returncode == 0 and "Traceback" not in err, err
