@@ -176,13 +176,6 @@ def _condition(old: Iterable[Any], ctype: str, status: str, reason: str, message
     return c
 
 
-def _cond_status(o: Obj, ctype: str) -> tuple[str | None, str | None]:
-    for c in _status(o).get("conditions") or []:
-        if isinstance(c, dict) and c.get("type") == ctype:
-            return c.get("status"), c.get("reason")
-    return None, None
-
-
 def _max_unavailable(deploy: Obj, replicas: int) -> int:
     strategy = _spec(deploy).get("strategy") or {}
     if strategy.get("type") == "Recreate":

@@ -668,10 +668,6 @@ class _Type:
         return ("i", str(index))
 
 
-def _is_empty(v: JSON) -> bool:
-    return v is _MISSING or v is None or (isinstance(v, (dict, list)) and not v)
-
-
 def field_set(value: dict, schema: Schema | None) -> FieldSet:
     """The fields an applied configuration sets (structured-merge-diff's ``ToFieldSet``)."""
     out: FieldSet = set()

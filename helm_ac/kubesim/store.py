@@ -939,7 +939,7 @@ class Store:
     # ------------------------------------------------------------------ delete
     def delete(self, res: Resource, namespace: str | None, name: str, *, propagation: str | None = None,
                preconditions: dict | None = None, grace_period: int | None = None, dry_run: bool = False,
-               field_manager: str | None = None, user: str = "") -> Obj:
+               user: str = "") -> Obj:
         out = self._delete(res, namespace, name, propagation=propagation, preconditions=preconditions,
                            grace_period=grace_period, dry_run=dry_run, user=user)
         self._drain()

@@ -339,7 +339,3 @@ def _without(node: Any, path: Path) -> Any:
         return [*node[:head], _without(node[head], rest), *node[head + 1:]]
     return node
 
-
-def clear_caches() -> None:
-    """Forget compiled custom-resource validators (tests; a registry reset)."""
-    _CRD_CACHE.clear()
