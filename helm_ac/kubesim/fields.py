@@ -90,6 +90,11 @@ def quote(v: Any) -> str:
     return json.dumps(v, separators=(",", ":"), sort_keys=True)
 
 
+def go_quote(s: str) -> str:
+    """Go's ``%q`` of a string (``strconv.Quote``), as the server's messages quote names."""
+    return json.dumps(s, ensure_ascii=False)
+
+
 def cause(reason: str, field: str, message: str) -> dict[str, str]:
     return {"reason": reason, "message": message, "field": field}
 

@@ -21,6 +21,7 @@ import jsonpatch
 import orjson
 
 from helm_ac.kubesim.errors import StatusError, bad_request, invalid
+from helm_ac.kubesim.fields import go_quote
 from helm_ac.kubesim.schemas import Schema
 
 JSON = Any
@@ -990,9 +991,9 @@ class _Manager:
 
     def printed(self) -> str:
         """How conflicts name the manager (apimachinery's ``printManager``)."""
-        s = _go_quote(self.manager)
+        s = go_quote(self.manager)
         if self.subresource:
-            s += f" with subresource {_go_quote(self.subresource)}"
+            s += f" with subresource {go_quote(self.subresource)}"
         if self.operation == "Update":
             s += f" using {self.api_version}"
         return s
@@ -1007,10 +1008,6 @@ class _Manager:
         if self.subresource:
             e["subresource"] = self.subresource
         return e
-
-
-def _go_quote(s: str) -> str:
-    return orjson.dumps(s).decode()
 
 
 def fields_v1(paths: Iterable[Path]) -> dict:

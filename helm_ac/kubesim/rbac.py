@@ -32,6 +32,7 @@ from joserfc.jwk import OctKey
 from helm_ac.clock import Loop
 from helm_ac.kubesim.audit import RequestInfo
 from helm_ac.kubesim.errors import StatusError, bad_request, invalid, not_found
+from helm_ac.kubesim.fields import go_quote
 from helm_ac.kubesim.resources import Registry, Resource
 from helm_ac.kubesim.times import rfc3339
 
@@ -234,16 +235,16 @@ class Authenticator:
         group, _, version = api_version.rpartition("/")
         ref_name = str(ref.get("name") or "")
         if group or kind not in ("Pod", "Secret", "Node"):
-            raise bad_request(f"cannot bind token for serviceaccount {_go_quote(sa_name)} to object of type "
+            raise bad_request(f"cannot bind token for serviceaccount {go_quote(sa_name)} to object of type "
                               f"{group}/{version}, Kind={kind}")
         plural = {"Pod": "pods", "Secret": "secrets", "Node": "nodes"}[kind]
         obj = self.store.get(_resource(self.store, "", plural), None if kind == "Node" else namespace, ref_name)
         if kind == "Pod" and (obj.get("spec") or {}).get("serviceAccountName", "default") != sa_name:
-            raise bad_request(f"cannot bind token for serviceaccount {_go_quote(sa_name)} to pod running with "
+            raise bad_request(f"cannot bind token for serviceaccount {go_quote(sa_name)} to pod running with "
                               f"different serviceaccount name.")
         uid = obj["metadata"]["uid"]
         if ref.get("uid") and ref["uid"] != uid:
-            raise StatusError(409, "Conflict", f'Operation cannot be fulfilled on {kind} {_go_quote(ref_name)}: the UID '
+            raise StatusError(409, "Conflict", f'Operation cannot be fulfilled on {kind} {go_quote(ref_name)}: the UID '
                               f'in the bound object reference ({ref["uid"]}) does not match the UID in record. The '
                               f'object might have been deleted and then recreated',
                               details={"name": ref_name, "kind": kind})
@@ -312,13 +313,8 @@ class Rule:
         return "{" + ", ".join(parts) + "}"
 
 
-def _go_quote(s: str) -> str:
-    """Go's ``%q`` for the strings RBAC sees."""
-    return json.dumps(s, ensure_ascii=False)
-
-
 def _go_quote_list(values: Sequence[str]) -> str:
-    return "[" + " ".join(_go_quote(v) for v in values) + "]"
+    return "[" + " ".join(go_quote(v) for v in values) + "]"
 
 
 FULL_AUTHORITY = (Rule(verbs=("*",), api_groups=("*",), resources=("*",)),
@@ -403,13 +399,13 @@ def _sanitize(s: str) -> str:
 def forbidden_message(user: UserInfo, info: RequestInfo) -> str:
     """kube-apiserver's ``forbiddenMessage`` (responsewriters/errors.go)."""
     if not info.resource_request:
-        return f"User {_go_quote(user.name)} cannot {info.verb} path {_go_quote(info.path)}"
+        return f"User {go_quote(user.name)} cannot {info.verb} path {go_quote(info.path)}"
     resource = f"{info.resource}/{info.subresource}" if info.subresource else info.resource
     if info.namespace:
-        return (f"User {_go_quote(user.name)} cannot {info.verb} resource {_go_quote(resource)} in API group "
-                f"{_go_quote(info.group)} in the namespace {_go_quote(info.namespace)}")
-    return (f"User {_go_quote(user.name)} cannot {info.verb} resource {_go_quote(resource)} in API group "
-            f"{_go_quote(info.group)} at the cluster scope")
+        return (f"User {go_quote(user.name)} cannot {info.verb} resource {go_quote(resource)} in API group "
+                f"{go_quote(info.group)} in the namespace {go_quote(info.namespace)}")
+    return (f"User {go_quote(user.name)} cannot {info.verb} resource {go_quote(resource)} in API group "
+            f"{go_quote(info.group)} at the cluster scope")
 
 
 def new_forbidden(resource: str, group: str, name: str, why: str) -> StatusError:
@@ -420,7 +416,7 @@ def new_forbidden(resource: str, group: str, name: str, why: str) -> StatusError
     elif not name:
         message = f"{qualified} is forbidden: {why}"
     else:
-        message = f"{qualified} {_go_quote(name)} is forbidden: {why}"
+        message = f"{qualified} {go_quote(name)} is forbidden: {why}"
     details = {k: v for k, v in (("name", name), ("group", group), ("kind", resource)) if v}
     return StatusError(403, "Forbidden", message, details=details)
 
@@ -485,8 +481,8 @@ def _subject_key(subject: Mapping[str, Any], namespace: str) -> _Key | None:
 
 def _describe_subject(subject: Mapping[str, Any], namespace: str) -> str:
     if subject.get("kind") == "ServiceAccount":
-        return f'ServiceAccount {_go_quote(str(subject.get("name")) + "/" + (subject.get("namespace") or namespace))}'
-    return f'{subject.get("kind")} {_go_quote(str(subject.get("name")))}'
+        return f'ServiceAccount {go_quote(str(subject.get("name")) + "/" + (subject.get("namespace") or namespace))}'
+    return f'{subject.get("kind")} {go_quote(str(subject.get("name")))}'
 
 
 _Sourced = list[tuple[str, Rule]]
@@ -571,14 +567,14 @@ class Authorizer:
         if kind == "ClusterRole":
             rules = self.cluster_role_rules(name)
             if rules is None:
-                raise LookupError(f'clusterrole.{RBAC_GROUP} {_go_quote(name)} not found')
+                raise LookupError(f'clusterrole.{RBAC_GROUP} {go_quote(name)} not found')
             return rules
         if kind == "Role":
             role = self.index.roles.get((namespace, name))
             if role is None:
-                raise LookupError(f'role.{RBAC_GROUP} {_go_quote(name)} not found')
+                raise LookupError(f'role.{RBAC_GROUP} {go_quote(name)} not found')
             return tuple(Rule.of(r) for r in role.get("rules") or [] if isinstance(r, dict))
-        raise LookupError(f"unsupported role reference kind: {_go_quote(str(kind))}")
+        raise LookupError(f"unsupported role reference kind: {go_quote(str(kind))}")
 
     def rules_for(self, user: UserInfo, namespace: str) -> tuple[_Sourced, list[str]]:
         """The rules that apply to ``user`` in ``namespace`` ("" = cluster scope: ClusterRoleBindings
@@ -604,7 +600,7 @@ class Authorizer:
                     errors.append(str(e))
                     continue
                 bname = b["metadata"]["name"] + (f"/{ns}" if ns else "")
-                source = (f"{what} {_go_quote(bname)} of {ref.get('kind')} {_go_quote(str(ref.get('name')))} "
+                source = (f"{what} {go_quote(bname)} of {ref.get('kind')} {go_quote(str(ref.get('name')))} "
                           f"to {_describe_subject(subject, ns)}")
                 out.extend((source, r) for r in rules)
 
@@ -653,7 +649,7 @@ class Authorizer:
         if not missing:
             return None
         lines = sorted({r.compact() for r in compact_rules(missing)})
-        msg = (f"user {_go_quote(user.name)} (groups={_go_quote_list(user.groups)}) is attempting to grant RBAC "
+        msg = (f"user {go_quote(user.name)} (groups={_go_quote_list(user.groups)}) is attempting to grant RBAC "
                f"permissions not currently held:\n" + "\n".join(lines))
         if errors:
             msg += f"; resolution errors: [{', '.join(dict.fromkeys(errors))}]"
@@ -699,7 +695,7 @@ class Authorizer:
             except LookupError:
                 if kind in ("Role", "ClusterRole"):
                     raise not_found("roles" if kind == "Role" else "clusterroles", str(ref.get("name")), RBAC_GROUP)
-                raise bad_request(f"unsupported role reference kind: {_go_quote(str(kind))}")
+                raise bad_request(f"unsupported role reference kind: {go_quote(str(kind))}")
             why = self.confirm_no_escalation(user, namespace, rules)
             if why:
                 raise new_forbidden(plural, RBAC_GROUP, name, why)
