@@ -147,6 +147,10 @@ class Behaviour:
             text = Path(path).read_text(encoding="utf-8")
         except OSError as e:
             raise BehaviourError(f"cannot read behaviour file {path}: {e.strerror or e}") from None
+        except UnicodeDecodeError as e:
+            raise BehaviourError(f"{path}: not UTF-8 text (byte {e.start})",
+                                 hint="Give a YAML file of the simulated controllers' settings "
+                                      "(docs/cluster-behaviour.md).") from None
         return cls.from_yaml(text, str(path))
 
     def with_flags(self, *, seed: int | None = None, nodes: int | None = None,

@@ -115,3 +115,13 @@ def test_nodes_and_rules_reach_the_controllers(tmp_path: Path) -> None:
         p.send_signal(signal.SIGTERM)
         out, err = p.communicate(timeout=60)
     assert p.returncode == 0 and "Traceback" not in err, err
+
+
+def test_a_behaviour_file_that_is_not_text_is_a_clear_error(tmp_path: Path) -> None:
+    """Bytes that are not UTF-8 were an internal error (exit 3, UnicodeDecodeError)."""
+    bad = tmp_path / "b.yaml"
+    bad.write_bytes(b"seed: \xd5\xff\x00\n")
+    p = start("--behaviour", str(bad), "--kubeconfig", str(tmp_path / "kc"))
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 2, err
+    assert f"{bad}: not UTF-8 text" in err and "internal error" not in err and "Traceback" not in err
