@@ -155,14 +155,28 @@ def resources(crd: dict[str, Any]) -> list[Resource]:
     return out
 
 
+def _version_schema(v: Any) -> dict[str, Any] | None:
+    schema = (v.get("schema") or {}).get("openAPIV3Schema") if isinstance(v, dict) else None
+    return schema if isinstance(schema, dict) and schema else None
+
+
 def schemas(crd: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """``version`` -> its ``openAPIV3Schema`` (served versions with a schema)."""
     out = {}
     for v in _spec(crd).get("versions") or ():
-        schema = (v.get("schema") or {}).get("openAPIV3Schema")
-        if v.get("served") and isinstance(schema, dict):
+        schema = _version_schema(v)
+        if v.get("served") and schema is not None:
             out[str(v["name"])] = schema
     return out
+
+
+def version_schema(crd: dict[str, Any], version: str) -> dict[str, Any] | None:
+    """The ``openAPIV3Schema`` of one version of a CRD (None when it has none): the one reading of it
+    (validation, the store's patch schemas, the OpenAPI documents through :func:`schemas`)."""
+    for v in _spec(crd).get("versions") or ():
+        if isinstance(v, dict) and v.get("name") == version:
+            return _version_schema(v)
+    return None
 
 
 def storage_version(crd: dict[str, Any]) -> str | None:

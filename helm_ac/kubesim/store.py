@@ -32,6 +32,7 @@ from typing import Any, Callable, Iterator
 
 
 from ..clock import Loop
+from . import crds
 from . import patch as kpatch
 from .patch import deep_copy
 from .errors import StatusError, bad_request, conflict, invalid, not_found
@@ -461,10 +462,8 @@ class Store:
             cached = self._crd_schemas.get(cache_key)
             if cached is not None and cached[0] is crd:
                 return cached[1]
-            schema = None
-            for v in (crd.get("spec") or {}).get("versions") or ():
-                if v.get("name") == res.version and (v.get("schema") or {}).get("openAPIV3Schema"):
-                    schema = schema_from_crd(v["schema"]["openAPIV3Schema"])
+            raw = crds.version_schema(crd, res.version)
+            schema = schema_from_crd(raw) if raw is not None else None
             self._crd_schemas[cache_key] = (crd, schema)
             return schema
         return schema_for(res.group_version, res.kind)

@@ -106,15 +106,6 @@ def _convert(s: Any, *, root: bool = False) -> Any:
 _CRD_CACHE: OrderedDict[int, tuple[dict[str, Any], jsonschema.protocols.Validator]] = OrderedDict()
 
 
-def crd_schema(crd: dict[str, Any], version: str) -> dict[str, Any] | None:
-    """The ``openAPIV3Schema`` of one version of a CRD (None when it has none)."""
-    for v in crd.get("spec", {}).get("versions") or ():
-        if v.get("name") == version:
-            schema: dict[str, Any] | None = (v.get("schema") or {}).get("openAPIV3Schema")
-            return schema
-    return None
-
-
 def _crd_validator(schema: dict[str, Any]) -> jsonschema.protocols.Validator:
     hit = _CRD_CACHE.get(id(schema))
     if hit is not None and hit[0] is schema:  # the cache holds the dict: its id cannot be reused meanwhile
@@ -259,7 +250,7 @@ def _decode_error(def_name: str, path: Path, value: Any) -> str:
 
 def _validator_for(resource: Resource, crd: dict[str, Any] | None) -> jsonschema.protocols.Validator | None:
     if resource.crd is not None:
-        schema = crd_schema(crd, resource.version) if crd is not None else None
+        schema = crds.version_schema(crd, resource.version) if crd is not None else None
         return _crd_validator(schema if schema is not None else {"type": "object",
                                                                  "x-kubernetes-preserve-unknown-fields": True})
     return _builtin_validator(resource.group, resource.version, resource.kind)
