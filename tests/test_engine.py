@@ -403,10 +403,22 @@ def test_a_service_waiting_for_endpoints_becomes_ready_with_its_pods():
 
 
 def test_the_simulated_statefulset_reports_available_replicas():
-    from helm_ac.engine.simulated import ready_status
+    """Its status comes from kubesim's StatefulSet controller (engine/simulated's own table of
+    controlled kinds' statuses was dead code)."""
+    from helm_ac.clock import VirtualLoop
+    from helm_ac.engine.cluster import Apply
+    from helm_ac.engine.simulated import SimulatedCluster
 
     key = ObjectKey("apps", "StatefulSet", "default", "db")
-    st_ = ready_status(key, {"metadata": {"name": "db"}, "spec": {"replicas": 3}})
+    loop = VirtualLoop()
+    c = SimulatedCluster(loop, Behaviour(seconds=lambda k: 1.0))
+    body = {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "db", "namespace": "default"},
+            "spec": {"replicas": 3, "serviceName": "db", "selector": {"matchLabels": {"app": "db"}},
+                     "template": {"metadata": {"labels": {"app": "db"}},
+                                  "spec": {"containers": [{"name": "db", "image": "db"}]}}}}
+    c.call(Apply(key, body), lambda r: None)
+    loop.run()
+    st_ = (c.get_quietly(key) or {}).get("status") or {}
     assert st_["availableReplicas"] == st_["readyReplicas"] == 3
 
 

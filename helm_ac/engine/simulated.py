@@ -85,61 +85,26 @@ def _replicas(obj: dict[str, Any]) -> int:
 
 
 def ready_status(key: ObjectKey, obj: dict[str, Any]) -> dict[str, Any] | None:
-    """The status a healthy controller would write once the object is ready (None: kind has no status)."""
-    gen = (obj.get("metadata") or {}).get("generation", 1)
-    kind, group = key.kind, key.group
-    n = _replicas(obj)
-    if (group, kind) == ("apps", "Deployment"):
-        return {"observedGeneration": gen, "replicas": n, "updatedReplicas": n, "readyReplicas": n,
-                "availableReplicas": n, "conditions": [_cond("Available"), _cond("Progressing")]}
-    if (group, kind) == ("apps", "ReplicaSet"):
-        return {"observedGeneration": gen, "replicas": n, "readyReplicas": n, "availableReplicas": n}
-    if (group, kind) == ("apps", "StatefulSet"):
-        return {"observedGeneration": gen, "replicas": n, "readyReplicas": n, "availableReplicas": n,
-                "updatedReplicas": n, "currentReplicas": n, "currentRevision": f"{key.name}-1", "updateRevision": f"{key.name}-1"}
-    if (group, kind) == ("apps", "DaemonSet"):
-        m = SIMULATED_NODES
-        return {"observedGeneration": gen, "desiredNumberScheduled": m, "currentNumberScheduled": m,
-                "updatedNumberScheduled": m, "numberReady": m, "numberAvailable": m}
-    if (group, kind) == ("batch", "Job"):
-        return {"succeeded": 1, "conditions": [_cond("Complete")]}
-    if (group, kind) == ("", "Pod"):
-        return {"phase": "Running", "conditions": [_cond("Ready")]}
-    if (group, kind) == ("", "PersistentVolumeClaim"):
-        return {"phase": "Bound"}
-    if (group, kind) == ("", "Namespace"):
+    """The status a healthy controller would write once the object is ready, for the kinds without
+    a simulated controller (:data:`_CONTROLLED` kinds get theirs from kubesim's controllers): a
+    Namespace Active, a custom resource Ready; None for kinds without a status."""
+    if (key.group, key.kind) == ("", "Namespace"):
         return {"phase": "Active"}
-    if (group, kind) == ("", "Service"):
-        if (obj.get("spec") or {}).get("type") == "LoadBalancer":
-            return {"loadBalancer": {"ingress": [{"ip": "192.0.2.10"}]}}
-        return None
-    if (group, kind) == ("apiextensions.k8s.io", "CustomResourceDefinition"):
-        return {"conditions": [_cond("NamesAccepted"), _cond("Established")]}
     from helm_ac.engine.readiness import BUILTIN_GROUPS
 
-    if group not in BUILTIN_GROUPS:
+    if key.group not in BUILTIN_GROUPS:
+        gen = (obj.get("metadata") or {}).get("generation", 1)
         return {"observedGeneration": gen, "conditions": [_cond("Ready", reason="Reconciled")]}
     return None
 
 
 def failed_status(key: ObjectKey, obj: dict[str, Any]) -> dict[str, Any] | None:
-    """The status of the kind's failure state (None: the kind cannot fail, it just never gets ready)."""
-    kind, group = key.kind, key.group
-    if (group, kind) == ("batch", "Job"):
-        return {"failed": 1, "conditions": [_cond("Failed", reason="BackoffLimitExceeded",
-                                                  message="simulated failure")]}
-    if (group, kind) == ("apps", "Deployment"):
-        return {"observedGeneration": (obj.get("metadata") or {}).get("generation", 1), "conditions": [
-            _cond("Progressing", "False", "ProgressDeadlineExceeded", "simulated failure")]}
-    if (group, kind) == ("", "Pod"):
-        return {"phase": "Failed", "reason": "SimulatedFailure"}
-    if (group, kind) == ("", "PersistentVolumeClaim"):
-        return {"phase": "Lost"}
-    if (group, kind) == ("apiextensions.k8s.io", "CustomResourceDefinition"):
-        return {"conditions": [_cond("NamesAccepted", "False", "SimulatedFailure", "simulated failure")]}
+    """The failure state of a kind without a simulated controller: a custom resource Stalled; None
+    for the others (they cannot fail, they just never get ready). The controlled kinds fail through
+    kubesim's controllers (docs/cluster-behaviour.md)."""
     from helm_ac.engine.readiness import BUILTIN_GROUPS
 
-    if group not in BUILTIN_GROUPS:
+    if key.group not in BUILTIN_GROUPS:
         return {"conditions": [_cond("Stalled", reason="SimulatedFailure", message="simulated failure")]}
     return None
 
