@@ -76,9 +76,4 @@ class Cluster:
 
     def run(self, on_ready: Callable[[ApiServer, Path], None]) -> None:
         """Serve until interrupted; ``on_ready(server, kubeconfig)`` once it listens."""
-        options = self.options()
-        try:
-            asyncio.run(serve(options, self.kubeconfig or default_kubeconfig(), on_ready))
-        except OSError as exc:
-            raise UserError(f"cannot start the API server on {self.host}:{self.port}: {exc.strerror or exc}",
-                            hint="Pick another --port (0 = any free port).") from None
+        asyncio.run(serve(self.options(), self.kubeconfig or default_kubeconfig(), on_ready))

@@ -31,6 +31,7 @@ from aiohttp import web
 
 from helm_ac.apiserver.app import Settings, make_app
 from helm_ac.clock import Loop
+from helm_ac.errors import UserError
 from helm_ac.kube.aio import AsyncioClock
 
 log = logging.getLogger("helm_ac.apiserver")
@@ -363,7 +364,11 @@ def freeze_survivors() -> Callable[[], None]:
 async def serve(options: Options, kubeconfig: Path, on_ready: Callable[[ApiServer, Path], None]) -> None:
     """Run in the foreground until SIGINT or SIGTERM; ``on_ready`` once it listens."""
     server = ApiServer(options)
-    await server.start()
+    try:
+        await server.start()
+    except OSError as exc:  # the port (what the files flags name was checked before)
+        raise UserError(f"cannot start the API server on {options.host}:{options.port}: {exc.strerror or exc}",
+                        hint="Pick another --port (0 = any free port).") from None
     freeze_survivors()  # this process is the server's own (helm ac cluster)
     try:
         path = server.write_kubeconfig(kubeconfig)

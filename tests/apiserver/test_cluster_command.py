@@ -125,3 +125,17 @@ def test_a_behaviour_file_that_is_not_text_is_a_clear_error(tmp_path: Path) -> N
     out, err = p.communicate(timeout=60)
     assert p.returncode == 2, err
     assert f"{bad}: not UTF-8 text" in err and "internal error" not in err and "Traceback" not in err
+
+
+def test_a_failure_after_the_start_is_not_called_a_busy_port(tmp_path: Path) -> None:
+    """Every OSError of the whole run (a log that cannot be written any more, ...) was reported as
+    'cannot start the API server ... Pick another --port'; only the start's are."""
+    from helm_ac.actions.cluster import Cluster
+    from helm_ac.errors import UserError
+
+    def ready(server: object, path: Path) -> None:
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError) as info:
+        Cluster(kubeconfig=tmp_path / "kc", tls=False).run(ready)
+    assert not isinstance(info.value, UserError) and info.value.strerror == "No space left on device"
