@@ -1,7 +1,8 @@
 """``helm ac cluster``: the embedded Kubernetes API server in the foreground.
 
-Checks what the user asked for (loopback host, port, files that must exist, fault specs) before
-anything starts, then runs :func:`helm_ac.apiserver.server.serve` until Ctrl-C or SIGTERM.
+Checks what the user asked for (loopback host, port, the behaviour file, ``--rule``/``--nodes``,
+fault specs, that the kubeconfig and logs can be written) before anything starts, then runs
+:func:`helm_ac.apiserver.server.serve` until Ctrl-C or SIGTERM.
 """
 from __future__ import annotations
 
