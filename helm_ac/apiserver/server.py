@@ -369,7 +369,7 @@ async def serve(options: Options, kubeconfig: Path, on_ready: Callable[[ApiServe
     except OSError as exc:  # the port (what the files flags name was checked before)
         raise UserError(f"cannot start the API server on {options.host}:{options.port}: {exc.strerror or exc}",
                         hint="Pick another --port (0 = any free port).") from None
-    freeze_survivors()  # this process is the server's own (helm ac cluster)
+    unfreeze = freeze_survivors()  # this process is the server's own (helm ac cluster)
     try:
         path = server.write_kubeconfig(kubeconfig)
         stop = asyncio.Event()
@@ -379,4 +379,5 @@ async def serve(options: Options, kubeconfig: Path, on_ready: Callable[[ApiServe
         on_ready(server, path)
         await stop.wait()
     finally:
+        unfreeze()
         await server.stop()
