@@ -28,6 +28,10 @@ _MSG_1035 = ("a DNS-1035 label must consist of lower case alphanumeric character
 _MSG_QNAME = ("name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with "
               "an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for "
               f"validation is '{_QUALIFIED_NAME}')")
+_MSG_QNAME_WHOLE = ("a qualified name must consist of alphanumeric characters, '-', '_' or '.', and must start "
+                    "and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex "
+                    f"used for validation is '{_QUALIFIED_NAME}') with an optional DNS subdomain prefix and '/' "
+                    "(e.g. 'example.com/MyName')")
 _MSG_LABEL_VALUE = ("a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or "
                     "'.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or "
                     f"'my_value',  or '12345', regex used for validation is '{_LABEL_VALUE}')")
@@ -56,9 +60,13 @@ def is_path_segment(v: str) -> list[str]:
 
 
 def is_qualified_name(v: str) -> list[str]:
-    prefix, slash, name = v.rpartition("/")
+    """apimachinery's ``IsQualifiedName``: an optional DNS subdomain prefix and ``/``, then a name."""
+    parts = v.split("/")
+    if len(parts) > 2:
+        return [_MSG_QNAME_WHOLE]
+    prefix, name = parts if len(parts) == 2 else ("", parts[0])
     out = []
-    if slash:
+    if len(parts) == 2:
         if not prefix:
             out.append("prefix part must be non-empty")
         else:

@@ -15,6 +15,7 @@ from functools import lru_cache
 from typing import Any, Callable, Mapping
 
 from .errors import StatusError, bad_request
+from .fields import is_label_value, is_qualified_name
 
 _SPECIAL = "=!(),><"
 _WHITESPACE = " \t\r\n"
@@ -22,52 +23,7 @@ _KEYWORDS = {"in", "notin"}
 _SYMBOLS = {")", ",", "!", "==", "=", ">", "<", "!=", "("}
 _BINARY_OPERATORS = "in, notin, =, ==, !=, gt, lt"
 
-_NAME_RE = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?")
-_SUBDOMAIN_RE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
-_LABEL_VALUE_RE = re.compile(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?")
 _INT_RE = re.compile(r"[+-]?[0-9]+")
-
-
-def _qualified_name_errors(key: str) -> list[str]:
-    """``validation.IsQualifiedName``: an optional DNS subdomain prefix and a name of <= 63 chars."""
-    prefix, slash, name = key.rpartition("/")
-    errs: list[str] = []
-    if slash and not prefix:
-        errs.append("prefix part must be non-empty")
-    elif slash:
-        if len(prefix) > 253:
-            errs.append("prefix part must be no more than 253 characters")
-        if not _SUBDOMAIN_RE.fullmatch(prefix):
-            errs.append("prefix part a lowercase RFC 1123 subdomain must consist of lower case alphanumeric "
-                        "characters, '-' or '.', and must start and end with an alphanumeric character "
-                        "(e.g. 'example.com', regex used for validation is "
-                        "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')")
-    if "/" in prefix:
-        return ["a qualified name must consist of alphanumeric characters, '-', '_' or '.', and must start "
-                "and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex "
-                "used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]') with an optional DNS "
-                "subdomain prefix and '/' (e.g. 'example.com/MyName')"]
-    if not name:
-        errs.append("name part must be non-empty")
-    elif len(name) > 63:
-        errs.append("name part must be no more than 63 characters")
-    if name and not _NAME_RE.fullmatch(name):
-        errs.append("name part must consist of alphanumeric characters, '-', '_' or '.', and must start and "
-                    "end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex "
-                    "used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')")
-    return errs
-
-
-def _label_value_errors(value: str) -> list[str]:
-    errs = []
-    if len(value) > 63:
-        errs.append("must be no more than 63 characters")
-    if not _LABEL_VALUE_RE.fullmatch(value):
-        errs.append("a valid label must be an empty string or consist of alphanumeric characters, '-', '_' "
-                    "or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or "
-                    "'my_value',  or '12345', regex used for validation is "
-                    "'(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')")
-    return errs
 
 
 @dataclass(frozen=True)
@@ -189,7 +145,7 @@ class _Parser:
             tok, key = self.take()
         if tok != "id":
             raise ValueError(f"found '{key}', expected: identifier")
-        errs = _qualified_name_errors(key)
+        errs = is_qualified_name(key)
         if errs:
             raise ValueError(f'Invalid value: "{key}": {"; ".join(errs)}')
         if op == "!" or self.look()[0] in ("end", ","):
@@ -206,7 +162,7 @@ class _Parser:
                 raise ValueError(f"values[0]: Invalid value: \"{v}\": for 'Gt', 'Lt' operators, the value "
                                  "must be an integer")
         for v in sorted(values):
-            errs = _label_value_errors(v)
+            errs = is_label_value(v)
             if errs:
                 raise ValueError(f'values[0][{key}]: Invalid value: "{v}": {"; ".join(errs)}')
         return Requirement(key, op, frozenset(values))

@@ -24,7 +24,6 @@ import base64
 import builtins
 import json
 import random
-import re
 import uuid
 from collections import deque
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ from typing import Any, Callable, Iterator
 
 
 from ..clock import Loop
-from . import crds
+from . import crds, fields
 from . import patch as kpatch
 from .patch import deep_copy
 from .errors import StatusError, bad_request, conflict, invalid, not_found
@@ -86,18 +85,6 @@ def tracks_generation(res: Resource) -> bool:
     return bool(res.crd) or (res.group, res.plural) in GENERATION_TRACKED
 
 _GENERATE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # apimachinery's utilrand alphabet (no vowels)
-_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
-_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
-_DNS1035 = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
-_MSG_SUBDOMAIN = ("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or "
-                  "'.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used "
-                  "for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')")
-_MSG_LABEL = ("a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must "
-              "start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for "
-              "validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')")
-_MSG_1035 = ("a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
-             "alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', "
-             "regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')")
 _MSG_MODIFIED = "the object has been modified; please apply your changes to the latest version and try again"
 _MSG_CONTINUE_EXPIRED = (
     "The provided continue parameter is too old to display a consistent list result. You can start a new "
@@ -426,22 +413,7 @@ class Store:
             causes.append({"reason": "FieldValueRequired", "message": "Required value: name or generateName is "
                            "required", "field": "metadata.name"})
         else:
-            errs: list[str] = []
-            if res.group == "rbac.authorization.k8s.io":
-                if name in (".", ".."):
-                    errs.append(f"may not be '{name}'")
-                errs += [f"may not contain '{c}'" for c in "/%" if c in name]
-            elif (res.group, res.plural) in (_NS_KEY, ("", "services")):
-                rx, msg = (_LABEL, _MSG_LABEL) if res.plural == "namespaces" else (_DNS1035, _MSG_1035)
-                if len(name) > 63:
-                    errs.append("must be no more than 63 characters")
-                if not rx.fullmatch(name):
-                    errs.append(msg)
-            else:
-                if len(name) > 253:
-                    errs.append("must be no more than 253 characters")
-                if not _SUBDOMAIN.fullmatch(name):
-                    errs.append(_MSG_SUBDOMAIN)
+            errs = fields.NAME_RULES.get((res.group, res.kind), fields.is_dns1123_subdomain)(name)
             if errs:
                 causes.append({"reason": "FieldValueInvalid", "message": f"Invalid value: {json.dumps(name)}: "
                                + "; ".join(errs), "field": "metadata.name"})

@@ -119,3 +119,20 @@ def test_field_selector_messages_are_apimachinerys(text, message):
     with pytest.raises(StatusError) as e:
         parse_field_selector(text)
     assert e.value.message == message
+
+
+def test_metadata_and_selectors_check_label_keys_with_one_rule() -> None:
+    """apimachinery's IsQualifiedName, once (kubesim.fields): a key with two '/' is refused as a
+    whole, in a label of an object as in a selector."""
+    from helm_ac.kubesim import fields
+    from helm_ac.kubesim.resources import Registry
+
+    whole = fields.is_qualified_name("a/b/c")
+    assert len(whole) == 1 and whole[0].startswith("a qualified name must consist of")
+    cm = Registry.builtin().for_kind("v1", "ConfigMap")
+    assert cm is not None
+    causes = fields.metadata_causes(cm, {"name": "x", "labels": {"a/b/c": "v"}})
+    assert [c["message"] for c in causes] == [f'Invalid value: "a/b/c": {whole[0]}']
+    with pytest.raises(StatusError) as e:
+        parse_label_selector("a/b/c=v")
+    assert whole[0] in e.value.message
