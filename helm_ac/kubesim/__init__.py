@@ -15,6 +15,7 @@ the embedded API server (:mod:`helm_ac.apiserver`).
 * :mod:`.validation` -- decoding and validation of objects (built-ins and custom resources);
 * :mod:`.discovery` and :mod:`.openapi` -- discovery and OpenAPI v3 documents;
 * :mod:`.crds` -- what a CustomResourceDefinition adds to the API, its names and conditions;
+  :mod:`.defaulting` -- its schema's structural defaults, on request bodies and on every read;
 * :mod:`.controllers` -- simulated controllers (Deployments, Jobs, Services, PVCs, CRDs, ...), and
   :mod:`.behaviour` -- their settings (durations, failures, seeded);
 * :mod:`.rbac` and :mod:`.faults` -- authentication, authorization and injected faults;

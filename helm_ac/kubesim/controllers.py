@@ -35,7 +35,7 @@ from helm_ac.kubesim.errors import StatusError, invalid
 from helm_ac.kubesim.patch import deep_copy
 from helm_ac.kubesim.resources import Resource
 from helm_ac.kubesim.selectors import LabelSelector, Requirement
-from helm_ac.kubesim.times import rfc3339, rfc3339_micro
+from helm_ac.kubesim.times import parse_rfc3339, rfc3339, rfc3339_micro
 
 Obj = dict[str, Any]
 Key = tuple[str, str, str]  # (tag, namespace, name)
@@ -190,11 +190,15 @@ class Controllers:
     """The simulated controller manager (plus the API server's Service IP allocation)."""
 
     def __init__(self, store: Any, behaviour: Behaviour | None = None, *,
-                 on_readiness: Callable[[dict[str, Any]], None] | None = None) -> None:
+                 on_readiness: Callable[[dict[str, Any]], None] | None = None,
+                 kubelet_skips: Callable[[Obj], bool] | None = None) -> None:
         self.store = store
         self.clock = store.clock
         self.behaviour = behaviour or Behaviour()
         self.on_readiness = on_readiness
+        #: Pods whose kubelet is someone else's (the API server runs them for real): the simulated
+        #: kubelet neither writes their status nor ends their graceful deletion
+        self.kubelet_skips = kubelet_skips
         self.stats: Counter[str] = Counter()  # reconciles per tag, writes
         self.errors: list[str] = []  # the last refusals of the controllers' writes
         self._cache: dict[str, dict[tuple[str, str], Obj]] = {t: {} for t in _CACHED}
@@ -434,6 +438,8 @@ class Controllers:
             return
         self.stats[tag] += 1
         obj = self._get(tag, ns, name)
+        if obj is not None and tag == "pod" and self.kubelet_skips is not None and self.kubelet_skips(obj):
+            return
         if obj is not None and tag == "pod" and _meta(obj).get("deletionTimestamp"):
             # the kubelet's part of a graceful deletion: containers stopped, the Pod goes
             if not _meta(obj).get("finalizers"):
@@ -1142,6 +1148,16 @@ class Controllers:
             self._set_status("job", job, {**{k: v for k, v in st.items() if k != "active"}, "conditions": [cond]})
             return
         pods = self._children(job, "pod")
+        deadline = spec.get("activeDeadlineSeconds")
+        if isinstance(deadline, int) and not isinstance(deadline, bool) and deadline > 0:
+            # keyed by the deadline too: activeDeadlineSeconds may be changed on a running Job, and the
+            # job controller then times it from the Job's start with the new value
+            if (uid, "deadline", deadline) in self._elapsed:  # active too long: its Pods stopped, the Job failed
+                self._fail_job_past_deadline(job, pods, now)
+                return
+            started = parse_rfc3339(st.get("startTime"))  # none yet: it starts now
+            ran = max(self.clock.now() - started.timestamp(), 0.0) if started is not None else 0.0
+            self._after((uid, "deadline", deadline), max(deadline - ran, 0.0), "job", ns, name)
         backoff_limit = _int(spec.get("backoffLimit"), 6)
         failed_now = sum(1 for p in pods if _status(p).get("phase") == "Failed")
         succeeded_now = sum(1 for p in pods if _status(p).get("phase") == "Succeeded")
@@ -1198,6 +1214,30 @@ class Controllers:
             self._report(job, "Job", "failed", "BackoffLimitExceeded")
         elif succeeded >= completions:
             self._report(job, "Job", "ready", "Complete")
+
+    def _fail_job_past_deadline(self, job: Obj, pods: list[Obj], now: str) -> None:
+        """``activeDeadlineSeconds`` passed (the job controller's ``DeadlineExceeded``): the active
+        Pods are deleted (a Pod run for real gets SIGTERM) and counted failed, the Job fails."""
+        ns, st = _meta(job).get("namespace") or "", _status(job)
+        active = [p for p in pods if _active(p)]
+        for p in active:
+            self._delete("pod", ns, _meta(p)["name"])
+        conds = st.get("conditions") or []
+        message = "Job was active longer than specified deadline"
+        status: Obj = {"startTime": st.get("startTime", now), "ready": 0, "terminating": 0,
+                       "uncountedTerminatedPods": {},
+                       "failed": sum(1 for p in pods if _status(p).get("phase") == "Failed") + len(active),
+                       "conditions": [_condition(conds, "FailureTarget", "True", "DeadlineExceeded", message, now,
+                                                 update_time=False),
+                                      _condition(conds, "Failed", "True", "DeadlineExceeded", message, now,
+                                                 update_time=False)]}
+        succeeded = sum(1 for p in pods if _status(p).get("phase") == "Succeeded")
+        if succeeded:
+            status["succeeded"] = succeeded
+        for c in status["conditions"]:
+            c["lastProbeTime"] = now
+        job = self._set_status("job", job, status)
+        self._report(job, "Job", "failed", "DeadlineExceeded")
 
     # -- Services: load balancer, EndpointSlices and Endpoints
 

@@ -34,7 +34,7 @@ from helm_ac.kubesim.audit import RequestInfo
 from helm_ac.kubesim.errors import StatusError, bad_request, invalid, not_found
 from helm_ac.kubesim.fields import go_quote
 from helm_ac.kubesim.resources import Registry, Resource
-from helm_ac.kubesim.times import rfc3339
+from helm_ac.kubesim.times import parse_rfc3339, rfc3339
 
 RBAC_GROUP = "rbac.authorization.k8s.io"
 MASTERS = "system:masters"
@@ -43,6 +43,8 @@ UNAUTHENTICATED = "system:unauthenticated"
 SA_PREFIX = "system:serviceaccount:"
 #: The service-account issuer and the API server's audience (kube-apiserver's default on kubeadm clusters).
 ISSUER = "https://kubernetes.default.svc.cluster.local"
+#: go-jose's jwt.DefaultLeeway: a token's bound object counts as deleted this long after its deletionTimestamp
+TOKEN_LEEWAY = 60.0
 ADMIN_USER = "kubernetes-admin"
 
 
@@ -180,7 +182,12 @@ class Authenticator:
         except StatusError:
             return False
         meta = live.get("metadata") or {}
-        return meta.get("uid") == uid and not meta.get("deletionTimestamp")
+        if meta.get("uid") != uid:
+            return False
+        # as kube-apiserver's validator: deleted only once the deletionTimestamp is more than the JWT
+        # leeway in the past, so a Pod's containers keep their token through its grace period
+        deleted = parse_rfc3339(meta.get("deletionTimestamp"))
+        return deleted is None or deleted.timestamp() >= self.store.clock.now() - TOKEN_LEEWAY
 
     def token_request(self, namespace: str, name: str, body: Mapping[str, Any] | None = None) -> dict:
         """Answer ``POST /api/v1/namespaces/<ns>/serviceaccounts/<name>/token`` (201): a TokenRequest
@@ -668,7 +675,8 @@ class Authorizer:
             if old is not None and _only_gc_fields(obj, old):
                 return
             info = RequestInfo(resource_request=True, path="", verb="escalate", group=RBAC_GROUP,
-                               resource=plural, name=name if old is not None else "", namespace=namespace)
+                               resource=plural, name=name if old is not None else request_name.get(),
+                               namespace=namespace)
             if self.authorize(user, info).allowed:
                 return
             why = self.confirm_no_escalation(user, namespace, [Rule.of(r) for r in obj.get("rules") or []
@@ -717,15 +725,19 @@ def _only_gc_fields(obj: Mapping[str, Any], old: Mapping[str, Any]) -> bool:
 
 #: Who is writing: set by the HTTP face around each store call (:func:`acting_as`); None = the server itself.
 current_user: contextvars.ContextVar[UserInfo | None] = contextvars.ContextVar("helm_ac_rbac_user", default=None)
+#: The object name in the request's URL ("" for a POST): kube's ``requestInfo.Name``, which the
+#: escalate check of a role write names (a server-side apply that creates a role has it; a POST not).
+request_name: contextvars.ContextVar[str] = contextvars.ContextVar("helm_ac_rbac_request_name", default="")
 
 
 @contextlib.contextmanager
-def acting_as(user: UserInfo | None) -> Iterator[None]:
-    token = current_user.set(user)
+def acting_as(user: UserInfo | None, name: str = "") -> Iterator[None]:
+    token, named = current_user.set(user), request_name.set(name)
     try:
         yield
     finally:
         current_user.reset(token)
+        request_name.reset(named)
 
 
 def escalation_admission(authorizer: Authorizer) -> Callable[[Any], None]:

@@ -21,7 +21,9 @@ in order after the current write, iteratively (no recursion for long chains).
 from __future__ import annotations
 
 import base64
+import bisect
 import builtins
+import heapq
 import json
 import random
 import uuid
@@ -31,7 +33,7 @@ from typing import Any, Callable, Iterator
 
 
 from ..clock import Loop
-from . import crds, fields
+from . import crds, defaulting, fields
 from . import patch as kpatch
 from .patch import deep_copy
 from .errors import StatusError, bad_request, conflict, invalid, not_found
@@ -148,9 +150,13 @@ def _finalizers(obj: Obj) -> list[str]:
     return list(obj["metadata"].get("finalizers") or ())
 
 
-def _sort_key(obj: Obj) -> tuple[str, str]:
-    m = obj["metadata"]
-    return (m.get("namespace") or "", m["name"])
+def _unique(keys: Iterator[str]) -> Iterator[str]:
+    """``keys`` (sorted) without repeats."""
+    last = None
+    for k in keys:
+        if k != last:
+            yield k
+            last = k
 
 
 def _etcd_key(obj: Obj) -> str:
@@ -209,7 +215,7 @@ class Watch:
         """``shared``: the plain event dict (reused by every watcher without a selector)."""
         if self.stopped:
             return
-        obj = self.store._as_version(ev.obj, self.res) if self.res else ev.obj
+        obj = self.store._as_version(ev.obj, self.res or ev.res) if self.res or ev.res.crd else ev.obj
         if ev.type == "MODIFIED" and self._filtered and ev.old is not None:
             was, now = self._matches(ev.res, ev.old), self._matches(ev.res, ev.obj)
             if not was and not now:
@@ -236,6 +242,11 @@ class Store:
         self._rng = random.Random(seed)
         self._rv = 0
         self._objs: dict[_Key, dict[str, dict[str, Obj]]] = {}  # key -> namespace ("" if none) -> name -> obj
+        #: key -> the etcd keys of its objects, sorted (etcd's order: a page is read from its start key on)
+        self._order: dict[_Key, builtins.list[str]] = {}
+        #: objects lists have looked at (each page: those from its start key to its last one, and those
+        #: changed since its snapshot): what a page costs, O(page) as on etcd, not O(objects)
+        self.list_visited = 0
         self._uids: dict[str, tuple[Resource, str, str]] = {}  # uid -> (resource, namespace, name)
         self._dependents: dict[str, dict[str, None]] = {}  # owner uid -> dependent uids (ordered set)
         self._history: deque[_Event] = deque(maxlen=max(history, 1))
@@ -247,6 +258,8 @@ class Store:
         self._queue: deque[Change] = deque()
         self._draining = False
         self._crd_schemas: dict[tuple[str, str], tuple[Obj, Schema | None]] = {}  # (crd, version) -> (that CRD, schema)
+        #: (crd, version) -> its structural defaults (None: it has none), dropped when the CRD changes
+        self._defaulters: dict[tuple[str, str], defaulting.Defaulter | None] = {}
         ns = registry.lookup("", "v1", "namespaces")
         if ns is not None:
             for name in SYSTEM_NAMESPACES:
@@ -298,10 +311,51 @@ class Store:
         return sum(len(b) for b in self._objs.get(_key(res), {}).values())
 
     def _as_version(self, obj: Obj, res: Resource | None) -> Obj:
-        """``obj`` as the version ``res`` serves (same storage for all versions; only apiVersion differs)."""
-        if res is None or obj.get("apiVersion") == res.group_version:
+        """``obj`` as the version ``res`` serves (same storage for all versions; only apiVersion differs),
+        with the structural defaults of that version's schema (see :meth:`_defaulted`)."""
+        if res is None:
+            return obj
+        if res.crd:
+            obj = self._defaulted(obj, res)
+        if obj.get("apiVersion") == res.group_version:
             return obj
         return {**obj, "apiVersion": res.group_version}
+
+    def _defaulter(self, res: Resource) -> defaulting.Defaulter | None:
+        """The defaults of ``res`` 's CRD schema for its version (None: none, or not a custom resource);
+        computed once per CRD version (the cache is dropped when the CRD changes)."""
+        if not res.crd:
+            return None
+        key = (res.crd, res.version)
+        try:
+            return self._defaulters[key]
+        except KeyError:
+            pass
+        crd = self._objs.get(_CRD_KEY, {}).get("", {}).get(res.crd)
+        found = defaulting.defaulter_of(crds.version_schema(crd, res.version)) if crd is not None else None
+        self._defaulters[key] = found
+        return found
+
+    def _defaulted(self, obj: Obj, res: Resource) -> Obj:
+        """``obj`` as kube-apiserver decodes it from storage: with its CRD schema's defaults (never
+        written back by a read). ``obj`` itself (no cost beyond one lookup) when its CRD has none."""
+        d = self._defaulter(res)
+        if d is None:
+            return obj
+        out: Obj = defaulting.default(d, obj)
+        return out
+
+    def _default_body(self, res: Resource, obj: Obj) -> Obj:
+        """A create, update or patch body of a custom resource as the server decodes it, before
+        validation: nulls its schema neither allows nor defaults dropped, then its defaults."""
+        if not res.crd:
+            return obj
+        crd = self._objs.get(_CRD_KEY, {}).get("", {}).get(res.crd)
+        schema = crds.version_schema(crd, res.version) if crd is not None else None
+        if schema is None:
+            return obj
+        out: Obj = defaulting.default(self._defaulter(res), defaulting.prune_nulls(obj, schema))
+        return out
 
     def _selectors(self, res: Resource, label_selector: str, field_selector: str
                    ) -> tuple[LabelSelector, FieldSelector]:
@@ -312,30 +366,72 @@ class Store:
 
     def list(self, res: Resource, namespace: str | None, *, label_selector: str = "", field_selector: str = "",
              limit: int = 0, continue_: str = "") -> Obj:
+        """A list, or one page of it (``limit``), in etcd's key order. Every page of a paged list is
+        at the first page's resourceVersion (the ``continue`` token carries it, and the key to go on
+        after); a page costs O(its objects + the changes since that version), as etcd's range read
+        at a revision: it starts from its key in the sorted index and undoes, for the objects
+        changed since, what changed (from the history; 410 when the history no longer reaches
+        back). Objects filtered out by selectors are looked at too, as kube-apiserver does."""
         labels, fields = self._selectors(res, label_selector, field_selector)
         rv, start = self._rv, ""
         if continue_:
             rv, start = self._decode_continue(continue_)
             if rv < self._floor:
                 raise StatusError(410, "Expired", _MSG_CONTINUE_EXPIRED)
-            items = self._snapshot(res, namespace, rv)
-        else:
-            items = list(self.objects(res, namespace))
-        if not labels.empty:
-            items = [o for o in items if labels.matches(o["metadata"].get("labels"))]
-        if not fields.empty:
-            items = [o for o in items if fields.matches(object_fields(o, res.group, res.plural, res.namespaced))]
-        items.sort(key=_etcd_key)
-        if start:
-            items = [o for o in items if _etcd_key(o) > start]
+        ns = namespace if namespace and res.namespaced else ""
+        then = self._changed_since(res, ns, rv)
+        order = self._order.get(_key(res), [])
+        low = bisect.bisect_left(order, f"{ns}/") if ns else 0
+        end = bisect.bisect_left(order, f"{ns}0") if ns else len(order)  # '0' follows '/'
+        first = max(low, bisect.bisect_right(order, start)) if start else low
+        items: builtins.list[Obj] = []
+        more, last = False, ""
+        for k in _unique(heapq.merge((order[i] for i in range(first, end)),
+                                     sorted(k for k in then if k > start))):
+            obj = then[k] if k in then else self._stored(res, k)
+            if obj is None:  # created since the list's version
+                continue
+            self.list_visited += 1
+            obj = self._as_version(obj, res)
+            if not labels.empty and not labels.matches(obj["metadata"].get("labels")):
+                continue
+            if not fields.empty and not fields.matches(object_fields(obj, res.group, res.plural, res.namespaced)):
+                continue
+            if limit > 0 and len(items) == limit:
+                more = True
+                break
+            items.append(obj)
+            last = k
         meta: Obj = {"resourceVersion": str(rv)}
-        if limit and limit > 0 and len(items) > limit:
-            rest = len(items) - limit
-            items = items[:limit]
-            meta["continue"] = self._encode_continue(rv, _etcd_key(items[-1]))
+        if more:
+            meta["continue"] = self._encode_continue(rv, last)
             if labels.empty and fields.empty:
-                meta["remainingItemCount"] = rest
+                after = bisect.bisect_right(order, last)
+                meta["remainingItemCount"] = (end - after + sum(
+                    (then[k] is not None) - (self._stored(res, k) is not None) for k in then if k > last))
         return {"kind": res.list_kind, "apiVersion": res.group_version, "metadata": meta, "items": items}
+
+    def _stored(self, res: Resource, etcd_key: str) -> Obj | None:
+        """The object stored under ``etcd_key`` (as :func:`_etcd_key` spells it) now, or None."""
+        ns, _, name = etcd_key.partition("/") if res.namespaced else ("", "", etcd_key)
+        return self._objs.get(_key(res), {}).get(ns, {}).get(name)
+
+    def _changed_since(self, res: Resource, namespace: str, rv: int) -> dict[str, Obj | None]:
+        """The objects of ``res`` (in ``namespace`` if not empty) changed after ``rv``: etcd key ->
+        the object as it was at ``rv`` (None: it did not exist then). O(events since ``rv``)."""
+        key = _key(res)
+        then: dict[str, Obj | None] = {}
+        for ev in reversed(self._history):  # the earliest event after rv is the last written: it wins
+            if ev.rv <= rv:
+                break
+            if ev.key != key:
+                continue
+            meta = ev.obj["metadata"]
+            ns = (meta.get("namespace") or "") if res.namespaced else ""
+            if namespace and ns != namespace:
+                continue
+            then[f"{ns}/{meta['name']}" if ns else meta["name"]] = None if ev.type == "ADDED" else (ev.old or ev.obj)
+        return then
 
     @staticmethod
     def _encode_continue(rv: int, start: str) -> str:
@@ -359,21 +455,6 @@ class Store:
             raise bad_request("continue key is not valid: incorrect encoded start resourceVersion "
                               "(version meta.k8s.io/v1)")
         return rv, start
-
-    def _snapshot(self, res: Resource, namespace: str | None, rv: int) -> builtins.list[Obj]:
-        """The objects of ``res`` as they were at ``rv`` (current ones, with later events undone)."""
-        key = _key(res)
-        state: dict[tuple[str, str], Obj | None] = {_sort_key(o): o for o in self.objects(res, namespace)}
-        for ev in reversed(self._history):
-            if ev.rv <= rv:
-                break
-            if ev.key != key:
-                continue
-            k = _sort_key(ev.obj)
-            if namespace and res.namespaced and k[0] != namespace:
-                continue
-            state[k] = None if ev.type == "ADDED" else self._as_version(ev.old or ev.obj, res)
-        return [o for o in state.values() if o is not None]
 
     # ------------------------------------------------------------------ helpers for writes
     def _now(self, later: float = 0.0) -> str:
@@ -482,15 +563,22 @@ class Store:
         ns = (meta.get("namespace") or "") if res.namespaced else ""
         name, uid = meta["name"], meta["uid"]
         spaces = self._objs.setdefault(key, {})
+        if key == _CRD_KEY and self._defaulters:
+            self._defaulters = {k: v for k, v in self._defaulters.items() if k[0] != name}
+        etcd_key = f"{ns}/{name}" if ns else name
         if type_ == "DELETED":
             bucket = spaces.get(ns)
-            if bucket is not None:
-                bucket.pop(name, None)
+            if bucket is not None and bucket.pop(name, None) is not None:
+                order = self._order[key]
+                del order[bisect.bisect_left(order, etcd_key)]
                 if not bucket:
                     del spaces[ns]
             self._uids.pop(uid, None)
         else:
-            spaces.setdefault(ns, {})[name] = new
+            bucket = spaces.setdefault(ns, {})
+            if name not in bucket:
+                bisect.insort(self._order.setdefault(key, []), etcd_key)
+            bucket[name] = new
             self._uids[uid] = (res, ns, name)
         before, after = _owner_uids(old), ([] if type_ == "DELETED" else _owner_uids(new))
         if before != after:
@@ -545,7 +633,7 @@ class Store:
         out = self._create(res, namespace, new, dry_run=dry_run, field_manager=field_manager, user=user,
                            managed=False)
         self._drain()
-        return out
+        return self._as_version(out, res)
 
     def _create(self, res: Resource, namespace: str | None, new: Obj, *, dry_run: bool, field_manager: str | None,
                 user: str, managed: bool) -> Obj:
@@ -589,6 +677,9 @@ class Store:
             meta.pop("generation", None)
         for k in ("deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"):
             meta.pop(k, None)
+        if res.crd:  # decoding defaults the body (then the status subresource drops status)
+            new = self._default_body(res, new)
+            meta = new["metadata"]
         if self._status_subresource(res):
             new.pop("status", None)
         if _key(res) == _NS_KEY:
@@ -645,7 +736,7 @@ class Store:
         out = self._update(res, namespace, name, new, subresource=subresource, dry_run=dry_run,
                            field_manager=field_manager, user=user, managed=False)
         self._drain()
-        return self._scale_view(res, out) if subresource == "scale" else out
+        return self._scale_view(res, out) if subresource == "scale" else self._as_version(out, res)
 
     # ------------------------------------------------------------------ the scale subresource
     def get_scale(self, res: Resource, namespace: str | None, name: str) -> Obj:
@@ -696,6 +787,10 @@ class Store:
         if old is None:
             raise not_found(res.plural, name, res.group)
         meta = new.setdefault("metadata", {})
+        if res.crd:  # the old object as read from storage, the body as decoded: both defaulted
+            old = self._defaulted(old, res)
+            new = self._default_body(res, new)
+            meta = new["metadata"]
         self._check_kind(res, new)
         if meta.get("name") != name:
             raise bad_request(f"the name of the object ({meta.get('name') or ''}) does not match the name on "
@@ -818,10 +913,10 @@ class Store:
               subresource: str | None = None, force: bool | None = None, dry_run: bool = False,
               field_manager: str | None = None, user: str = "") -> tuple[Obj, bool]:
         """``force``: None when not given (given with a patch other than apply, even false, is a 422)."""
-        out = self._patch(res, namespace, name, patch_type, body, subresource=subresource, force=force,
-                          dry_run=dry_run, field_manager=field_manager, user=user)
+        obj, created = self._patch(res, namespace, name, patch_type, body, subresource=subresource, force=force,
+                                   dry_run=dry_run, field_manager=field_manager, user=user)
         self._drain()
-        return out
+        return (obj if subresource == "scale" else self._as_version(obj, res)), created
 
     def _patch(self, res: Resource, namespace: str | None, name: str, patch_type: str, body: PatchBody, *,
                subresource: str | None, force: bool | None, dry_run: bool, field_manager: str | None,
@@ -831,6 +926,8 @@ class Store:
         doc = self._patch_body(patch_type, body)
         ns = namespace if res.namespaced else None
         live = self._bucket(res, ns).get(name)
+        if live is not None and res.crd:  # patched as read from storage: with its defaults
+            live = self._defaulted(live, res)
         if patch_type == "apply":
             if subresource == "scale":
                 raise StatusError(405, "MethodNotAllowed", "the server does not allow this method on the requested "
@@ -914,7 +1011,7 @@ class Store:
         out = self._delete(res, namespace, name, propagation=propagation, preconditions=preconditions,
                            grace_period=grace_period, dry_run=dry_run, user=user)
         self._drain()
-        return out
+        return self._as_version(out, res)
 
     @staticmethod
     def _grace(res: Resource, obj: Obj, asked: int | None) -> int:
@@ -1021,7 +1118,7 @@ class Store:
         for obj in listed["items"]:
             m = obj["metadata"]
             try:
-                out.append(self._delete(res, m.get("namespace"), m["name"], **opts))
+                out.append(self._as_version(self._delete(res, m.get("namespace"), m["name"], **opts), res))
             except StatusError as e:
                 if e.code != 404:
                     raise

@@ -297,9 +297,50 @@ def validate(resource: Resource, obj: dict[str, Any], *, strict: bool = False,
             causes.append(c)
     if (resource.group, resource.kind) == (crds.GROUP, crds.KIND):
         causes += [c for c in crds.causes(obj) if c not in causes]
+        causes += [c for c in default_causes(obj) if c not in causes]
     if causes:
         raise errors.invalid(resource.kind, name, causes, group=resource.group)
     return warnings
+
+
+def default_causes(crd: dict[str, Any]) -> list[dict[str, str]]:
+    """What apiextensions' ``ValidateDefaults`` says of a CRD's ``default`` values: each must be
+    pruned (``must not have unknown fields``) and valid against its own schema node. Followed as
+    there: properties and items, not ``additionalProperties``; defaults inside ``metadata`` are
+    not checked here."""
+    out: list[dict[str, str]] = []
+    spec = crd.get("spec") if isinstance(crd.get("spec"), dict) else {}
+    for i, v in enumerate((spec or {}).get("versions") or ()):
+        schema = crds.version_schema(crd, str(v.get("name"))) if isinstance(v, dict) else None
+        if schema is not None:
+            _defaults_of(schema, f"spec.versions[{i}].schema.openAPIV3Schema", out, root=True)
+    return out
+
+
+def _defaults_of(s: Any, path: str, out: list[dict[str, str]], *, root: bool = False) -> None:
+    if not isinstance(s, dict):
+        return
+    if s.get("default") is not None and not root:
+        where = f"{path}.default"
+        value = s["default"]
+        unknown, types, rest = _walk(_validator(_convert(s)), value)
+        if unknown:
+            out.append(invalid_value(where, value, "must not have unknown fields"))
+        for p, got, want in types:
+            f = field_path((where, *p))
+            out.append(cause("FieldValueTypeInvalid", f, f"Invalid value: {quote(got)}: {f} in body must be "
+                                                         f"of type {_type_name(want)}: {quote(got)}"))
+        for e in rest:
+            c = _schema_cause(e, custom=True)
+            if c is not None:
+                f = field_path((where, *e.absolute_path))
+                out.append({**c, "field": f, "message": c["message"].replace(
+                    f"{field_path(e.absolute_path)} in body", f"{f} in body", 1)})
+    for name, p in (s.get("properties") or {}).items():
+        if not (root and name == "metadata"):
+            _defaults_of(p, f"{path}.properties[{name}]", out)
+    if isinstance(s.get("items"), dict):
+        _defaults_of(s["items"], f"{path}.items", out)
 
 
 def unknown_fields(resource: Resource, obj: dict[str, Any], *, crd: dict[str, Any] | None = None) -> list[Path]:

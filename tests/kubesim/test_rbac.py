@@ -340,6 +340,33 @@ def test_a_pod_bound_token_dies_with_its_pod(store):
     assert authn.authenticate_token(token) is None
 
 
+def test_a_pod_bound_token_lives_through_the_pods_graceful_deletion():
+    """kube-apiserver's validator refuses a token only once its Pod's deletionTimestamp is more than
+    the JWT leeway (60 s) in the past: a container stopping in its grace period (a controller giving
+    its Lease up on SIGTERM) still talks to the API."""
+    store = _real_store()
+    store.create(res(store, "namespaces"), None, {"apiVersion": "v1", "kind": "Namespace",
+                                                  "metadata": {"name": "team-a"}})
+    make_sa(store)
+    pods = res(store, "pods")
+    store.create(pods, "team-a", {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "runner"},
+                                  "spec": {"serviceAccountName": "ci", "nodeName": "n1",
+                                           "terminationGracePeriodSeconds": 120,
+                                           "containers": [{"name": "c", "image": "x"}]}})
+    authn = Authenticator(store)
+    token = authn.token_request("team-a", "ci", {"spec": {"boundObjectRef": {"kind": "Pod", "apiVersion": "v1",
+                                                                              "name": "runner"}}})["status"]["token"]
+    store.delete(pods, "team-a", "runner")  # graceful: deletionTimestamp = now + 120 s
+    assert store.get(pods, "team-a", "runner")["metadata"]["deletionTimestamp"]
+    assert authn.authenticate_token(token) is not None
+    store.clock.call_later(180, lambda: None)  # 60 s past the deletionTimestamp: still there, but over
+    store.clock.run()
+    assert authn.authenticate_token(token) is not None  # exactly at the leeway's edge (Before: strict)
+    store.clock.call_later(1, lambda: None)
+    store.clock.run()
+    assert authn.authenticate_token(token) is None
+
+
 @pytest.mark.parametrize("spec,code,text", [
     ({"expirationSeconds": 599}, 422,
      'TokenRequest.authentication.k8s.io "" is invalid: spec.expirationSeconds: Invalid value: 599: '
