@@ -22,7 +22,7 @@ from helm_ac.analysis import graph, model
 from helm_ac.apiserver import server as apiserver
 from helm_ac.analysis.keys import Keys
 from helm_ac.clock import VirtualLoop
-from helm_ac.engine.cluster import ApiError, Get, Reply, Request, Stream, WatchEvent, WatchMessage
+from helm_ac.engine.cluster import ApiError, Apply, Get, Reply, Request, Stream, WatchEvent, WatchMessage
 from helm_ac.engine.events import Event, State, StateEvent, SummaryEvent
 from helm_ac.engine.scheduler import Engine, Options
 from helm_ac.engine.simulated import Behaviour, SimulatedCluster
@@ -464,3 +464,87 @@ def test_get_answers_the_object_or_none(face):
         run.loop.run()
     assert got[0].error is None and got[0].obj["metadata"]["name"] == "c0" and got[0].obj["metadata"]["uid"]
     assert got[1] == Reply()
+
+
+# ---------------------------------------------------------------- watch part: Engine.stop()
+
+@pytest.mark.parametrize("face", FACES)
+def test_a_stopped_engine_emits_nothing_calls_nothing_and_ignores_late_replies(face):
+    """stop() right after c1's apply was sent (its reply still to come on the simulated and kube
+    faces): no event after it, no call or watch started, its watches closed, the never-ready
+    object's timeout (1 s, one retry) cancelled: no TimedOut, no delete; no summary."""
+    never = cm("never", {"appcontroller.k8s/ready-when": "{.data.x} == other", "appcontroller.k8s/timeout": "1s",
+                         "appcontroller.k8s/retry": "1"})
+    run = Run(face, (cm("c0"), cm("c1", {DEP: "configmap/c0"}), cm("c2", {DEP: "configmap/c1"}), never))
+    at_stop: dict[str, Any] = {}
+    settled: list[bool] = []
+
+    def stop() -> None:
+        run.engine.stop()
+        at_stop.update(events=len(run.events), calls=len(run.face.log), watches=run.face.calls["watch"],
+                       time=run.loop.now(), out=run.engine.calls_out)
+        run.engine.when_settled(lambda: settled.append(True))
+
+    def sink(e: Event) -> None:
+        run.events.append(e)
+        if isinstance(e, StateEvent) and e.key == "configmap/c1" and e.state is State.APPLYING:
+            run.loop.call_later(0.0, stop)  # its apply is sent in the same step, after this event
+
+    run.engine.sink = sink
+    if run.kube:
+        run.engine.start()
+        run.wait(lambda: at_stop)
+        # c1's apply answered after the stop (handed to the engine, dropped), and the timeout passed
+        run.wait(lambda: any(v == "apply" and k == K("c1") for v, k, _ in run.face.replies)
+                 and run.loop.now() > at_stop["time"] + 1.5)
+    else:
+        run.engine.start()
+        run.loop.run()
+    assert at_stop, "the run never reached c1"
+    assert len(run.events) == at_stop["events"], run.events[at_stop["events"]:]
+    assert len(run.face.log) == at_stop["calls"], run.face.log[at_stop["calls"]:]
+    assert run.face.calls["watch"] == at_stop["watches"]
+    assert run.face.watches == []
+    assert not run.engine.done and run.done == [] and run.engine.stopped
+    assert not any(isinstance(e, SummaryEvent) for e in run.events)
+    assert ("delete", K("never")) not in [(v, k) for _, v, k in run.face.log]
+    # c1's apply at least was out (the stand-in answers at once)
+    assert at_stop["out"] == 0 if face == "standin" else at_stop["out"] >= 1
+    assert settled == [True] and run.engine.calls_out == 0  # ... answered since, and said so
+    run.engine.stop()  # idempotent
+    run.engine.post(lambda: run.events.append("ran"))  # type: ignore[arg-type]
+    assert "ran" not in run.events
+
+
+@pytest.mark.parametrize("face", FACES)
+def test_an_object_that_existed_before_counts_as_applied_only_once_its_apply_answers(face):
+    """An upgrade: `p` exists (its old content) when the run starts, so the watch's first list shows
+    it before the apply of its new content has landed; its child `c` must wait for that apply's
+    answer. (Before, the listed old object counted as applied and ready: `c` went first.)"""
+    old = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "p", "namespace": "default"},
+           "data": {"v": "old"}}
+    p = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: p\ndata:\n  v: new\n"
+    docs = (p, cm("c", {DEP: "configmap/p"}))
+    if face == "kube":
+        run = Run(face, docs, server=apiserver.Options(faults=["verb=patch,name=p,latency=300ms"]))
+    else:
+        run = Run(face, docs, latency=1.0)
+    if run.kube:  # applied earlier by the controller itself (its field manager), as an upgrade finds it
+        assert run.face.cluster._do(Apply(K("p"), old)).obj is not None
+    else:
+        run.face.put(old)
+    answered_first: list[bool] = []
+
+    def sink(e: Event) -> None:
+        run.events.append(e)
+        if isinstance(e, StateEvent) and e.key == "configmap/c" and e.state is State.APPLYING and run.kube:
+            answered_first.append(any(v == "apply" and k == K("p") for v, k, _ in run.face.replies))
+
+    run.engine.sink = sink
+    run.go()
+    assert run.check_ended().ok
+    if run.kube:
+        assert answered_first == [True]
+    else:
+        assert run.times(State.APPLYING)["configmap/c"][0] >= 1.0  # p's apply answered at 1
+    assert run.face.live(K("p"))["data"] == {"v": "new"}

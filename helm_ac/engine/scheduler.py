@@ -58,6 +58,7 @@ from helm_ac.engine.events import (
     SummaryEvent,
     Unfinished,
 )
+from helm_ac.engine.seed import Seed
 from helm_ac.clock import Loop, Timer
 from helm_ac.extension import spec
 from helm_ac.kinds import ObjectKey
@@ -87,7 +88,7 @@ def backoff(options: Options, tries: int, error: ApiError | None = None) -> floa
     return min(options.backoff * 2 ** max(tries - 1, 0), options.backoff_cap)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Node:
     key: Node
     name: str
@@ -103,10 +104,22 @@ class _Node:
     started: float | None = None
     finished: float | None = None
     uid: str | None = None  # the current attempt's object, once known (apply reply or first event)
-    old_uids: set[str] = field(default_factory=set)  # earlier attempts' objects: their events are ignored
+    # earlier attempts' objects: their events are ignored (a frozenset replaced on change: most
+    # objects never have one, and an empty set each was ~2 MiB at 10,000 objects)
+    old_uids: frozenset[str] = frozenset()
     deleting: bool = False  # a retry waits for the old object to be gone
     gone_uid: str | None = None  # ... this one
     tries: int = 0  # of the current call, for transient errors
+    # seeded from an earlier run (a restart): attempts granted beyond ``retry`` (one more after a
+    # recorded failure), the object found given up or being deleted (deleted before the next
+    # attempt), the recorded start of an attempt continued here (its timeout runs from it)
+    bonus: int = 0
+    stale: str | None = None
+    resumed_at: float | None = None
+    replacing: bool = False  # this attempt deletes the stale object, then applies
+    # the current attempt's object as the watch showed it before the apply answered: an object that
+    # existed already (an upgrade) must not count as applied, so this waits for the apply's answer
+    early: dict[str, Any] | None = None
 
 
 @dataclass
@@ -122,6 +135,7 @@ class _Stream:
     generation: int = 0  # messages of an older watch of this stream are ignored
     failures: int = 0
     error: str = ""  # the last error, for the timeout messages of the objects it covers
+    synced: bool = False  # its first list has come
 
 
 @dataclass
@@ -136,6 +150,7 @@ class Engine:
     options: Options = field(default_factory=Options)
     sink: Callable[[Event], None] = lambda e: None
     on_done: Callable[[SummaryEvent], None] | None = None  # called once, with the summary, when the run ends
+    seeds: dict[ObjectKey, Seed] = field(default_factory=dict)  # what an earlier run recorded (a restart)
 
     def __post_init__(self) -> None:
         self.nodes: dict[Node, _Node] = {n: _Node(n, self.keys.key(n)) for n in self.graph}
@@ -174,6 +189,10 @@ class Engine:
         self.result: SummaryEvent | None = None
         self._inbox: deque[Callable[[], None]] = deque()
         self._pumping = False
+        self._halted = False  # stop(): nothing more in or out
+        self._timers: set[Timer] = set()  # pending, for stop() to cancel
+        self._out = 0  # calls started and not answered yet
+        self._on_settled: list[Callable[[], None]] = []  # after stop(): told when _out is 0
         # the watches: each kind of the graph in each namespace, and Pods where Services wait for endpoints
         self._stream_of: dict[ObjectKey, Stream] = {}
         for key in self.graph:
@@ -182,6 +201,19 @@ class Engine:
                 self._stream_of[key] = Stream(api, key.kind, key.namespace)
         wanted = set(self._stream_of.values()) | {Stream("v1", "Pod", svc.namespace) for svc in self._pod_sources}
         self._streams: dict[Stream, _Stream] = {s: _Stream(s) for s in sorted(wanted, key=str)}
+        # seeded objects the earlier run had applied: looked at (their stream's first list) before
+        # anything else happens to them; what that list showed of them, meanwhile
+        self._checking: dict[ObjectKey, Seed] = {}
+        self._checked_live: dict[ObjectKey, dict[str, Any]] = {}
+        for key, seed in self.seeds.items():
+            n = self.nodes.get(key)
+            if n is None or not isinstance(key, ObjectKey):
+                continue
+            n.attempts = max(seed.attempts, 0)
+            if seed.state in (State.FAILED, State.TIMED_OUT):  # given up: one more attempt at least
+                n.bonus = max(n.attempts - (self.analysis.objects[key].setting("retry") or 0), 0)
+            if seed.applied:
+                self._checking[key] = seed
 
     @property
     def done(self) -> bool:
@@ -193,6 +225,8 @@ class Engine:
     def post(self, fn: Callable[[], None]) -> None:
         """Hand the engine one input; they run one after the other, in order, never nested.  (Not
         thread-safe: a threaded or asyncio face calls it from the loop's thread.)"""
+        if self._halted:
+            return
         self._inbox.append(fn)
         if self._pumping:
             return
@@ -204,10 +238,37 @@ class Engine:
             self._pumping = False
 
     def _later(self, delay: float, fn: Callable[[], None]) -> Timer:
-        return self.loop.call_later(delay, partial(self.post, fn))
+        if self._halted:
+            t = Timer(self.loop.now() + delay, fn)
+            t.cancel()
+            return t
+
+        def fire() -> None:
+            self._timers.discard(timer)
+            self.post(fn)
+
+        timer = self.loop.call_later(delay, fire)
+        self._timers.add(timer)
+        return timer
+
+    def _cancel(self, timer: Timer) -> None:
+        """Cancel a timer of :meth:`_later`: it is not pending any more (kept in ``_timers``, each
+        object's cancelled timeout held its callback until the run's end: ~3 MiB at 10,000 objects)."""
+        timer.cancel()
+        self._timers.discard(timer)
 
     def _reply_to(self, handler: Callable[..., None], *args: object) -> Callable[[Reply], None]:
-        return lambda reply: self.post(partial(handler, *args, reply))
+        self._out += 1
+
+        def reply(answer: Reply) -> None:
+            self._out -= 1
+            if self._out == 0 and self._on_settled:
+                told, self._on_settled = self._on_settled, []
+                for fn in told:
+                    fn()
+            self.post(partial(handler, *args, answer))
+
+        return reply
 
     # ------------------------------------------------------------------ setup
 
@@ -242,7 +303,7 @@ class Engine:
 
     def _open(self, st: _Stream) -> None:
         """Watch from where the stream stands: from its version, or (none) listing first."""
-        if self.done:
+        if self.done or self._halted:
             return
         st.listing = not st.version
         st.listed = set()
@@ -281,6 +342,8 @@ class Engine:
                     uid = st.known.pop(key)
                     self._on_watch(WatchEvent("DELETED", key, {"metadata": {"name": key.name, "uid": uid}}))
                 st.listed = set()
+                st.synced = True
+                self._resume(st.stream, listed=True)
         else:
             st.handle = None
             err = msg.error
@@ -288,6 +351,8 @@ class Engine:
                 st.version = ""
                 self._open(st)
                 return
+            if err is not None:  # the stream cannot list: seeded objects go on without a look
+                self._resume(st.stream, listed=False)
             st.failures += 1
             if err is not None:
                 st.error = f"watching {st.stream.kind} failed: {err}"
@@ -297,6 +362,61 @@ class Engine:
 
     def _live_uid(self, key: ObjectKey) -> str | None:
         return self._streams[self._stream_of[key]].known.get(key)
+
+    # ------------------------------------------------------------------ seeds (a restart)
+
+    def _resume(self, stream: Stream, *, listed: bool) -> None:
+        """The stream's first list has come (``listed``; else it failed): each seeded object it
+        covers that the earlier run had applied is taken as it is now, whatever its parents (a
+        Service waiting for endpoints once the Pods' stream has listed too)."""
+        for key in sorted(self._checking, key=str):
+            own = self._stream_of[key]
+            pods = Stream("v1", "Pod", key.namespace) if key in self._pod_sources else None
+            if stream != own and stream != pods:
+                continue
+            if listed and not all(self._streams[s].synced for s in (own, pods) if s is not None):
+                continue
+            seed = self._checking.pop(key)
+            live = self._checked_live.pop(key, None)
+            if not self._streams[own].synced:  # its own stream cannot list: not known
+                live = None
+            n = self.nodes[key]
+            if n.state is not State.PENDING or self._stopped:  # blocked by a failed parent meanwhile
+                continue
+            self._resume_one(key, seed, live)
+            if n.state is State.PENDING and n.parents_left == 0:
+                self._release(key)
+
+    def _resume_one(self, key: ObjectKey, seed: Seed, live: dict[str, Any] | None) -> None:
+        n = self.nodes[key]
+        if live is None:  # absent (or not known): applied as normal when its parents are ready
+            if seed.state is State.APPLYING:  # its apply never landed: the same attempt goes on
+                n.attempts = max(n.attempts - 1, 0)
+                n.resumed_at = seed.attempt_started
+            return
+        uid = uid_of(live)
+        going = bool((live.get("metadata") or {}).get("deletionTimestamp"))
+        result = None if going else self._readiness(key, live)
+        if result is not None and result.ready:  # ready: at once, its children released as usual
+            n.uid = uid
+            self._ready(key, result.message)
+            return
+        if going or seed.state in (State.FAILED, State.TIMED_OUT):
+            # given up, or being deleted: the next attempt (when its parents are ready) deletes it first
+            n.stale = uid
+            left = "being deleted" if going or seed.state is None else seed.state.value
+            n.retry_reason = f"after a restart, replacing the object left {left}"
+            return
+        # applied for this content, not ready (yet): it waits as an applied object, in a slot of its
+        # own; an attempt in flight keeps its recorded start, a re-check of a ready one starts now
+        self._inflight += 1
+        now = self.loop.now()
+        started = seed.attempt_started if seed.state is not State.READY and seed.attempt_started is not None else now
+        n.started = started
+        timeout = self.analysis.objects[key].setting("timeout")
+        timeout = timeout if timeout is not None else self.options.default_timeout
+        n.timer = self._later(max(timeout - (now - started), 0.0), partial(self._timed_out, key, n.attempts))
+        self._applied(key, live)
 
     # ------------------------------------------------------------- transitions
 
@@ -308,7 +428,7 @@ class Engine:
         if final:
             n.finished = self.loop.now()
             if n.timer is not None:
-                n.timer.cancel()
+                self._cancel(n.timer)
                 n.timer = None
         if isinstance(n.key, ObjectKey):
             self.sink(StateEvent(self.loop.now(), n.name, state, message, n.attempts, blocked_by))
@@ -327,6 +447,8 @@ class Engine:
             self._emit(n, State.READY)
             self._satisfy_children(key)
             return
+        if key in self._checking:  # seeded: not before its stream has shown what exists (_resume)
+            return
         if self.options.concurrency is not None and self._inflight >= self.options.concurrency:
             self._enqueue(key)
             return
@@ -343,13 +465,22 @@ class Engine:
         if not has_slot:
             self._inflight += 1
         n.attempts += 1
-        n.uid, n.tries = None, 0
+        n.uid, n.tries, n.early = None, 0, None
         n.started = n.started if n.started is not None else self.loop.now()
         self._emit(n, State.APPLYING, n.retry_reason)
         n.retry_reason = ""
         timeout = self.analysis.objects[key].setting("timeout")
-        n.timer = self._later(timeout if timeout is not None else self.options.default_timeout,
-                              partial(self._timed_out, key, n.attempts))
+        timeout = timeout if timeout is not None else self.options.default_timeout
+        if n.resumed_at is not None:  # an attempt continued after a restart: its timeout runs from its start
+            timeout = max(timeout - (self.loop.now() - n.resumed_at), 0.0)
+            n.resumed_at = None
+        n.timer = self._later(timeout, partial(self._timed_out, key, n.attempts))
+        if n.stale is not None:  # a restart found its object given up or going: delete it first
+            n.deleting, n.gone_uid, n.replacing = True, n.stale, True
+            n.old_uids = n.old_uids | {n.stale}
+            n.stale = None
+            self._delete(key, n.attempts)
+            return
         self._apply(key, n.attempts)
 
     def _apply(self, key: ObjectKey, attempt: int) -> None:
@@ -387,6 +518,9 @@ class Engine:
             self._waiting_services.setdefault(key.namespace, set()).add(key)
             n.passive = True
             self._free_slot()
+        if obj is None and n.early is not None and uid_of(n.early) == n.uid:
+            obj = n.early  # answered without the object: what the watch showed meanwhile
+        n.early = None
         uid = uid_of(obj)
         if obj is not None and uid is not None and uid not in n.old_uids:
             n.uid = uid
@@ -400,6 +534,11 @@ class Engine:
     def _on_watch(self, event: WatchEvent) -> None:
         key = event.key
         assert key is not None
+        if key in self._checking:
+            if event.type == "DELETED":
+                self._checked_live.pop(key, None)
+            else:
+                self._checked_live[key] = event.obj
         n = self.nodes.get(key)
         if n is not None and isinstance(key, ObjectKey):
             uid = uid_of(event.obj)
@@ -413,8 +552,10 @@ class Engine:
                 if uid == n.uid:
                     if key in self._pod_sources:
                         self._live_services[key] = event.obj
-                    if n.state is State.APPLYING:  # the watch tells before the apply's reply
-                        self._applied(key, None)
+                    if n.state is State.APPLYING:
+                        # before the apply's answer: the object may be the one that existed before
+                        # this apply (an upgrade): it exists, but its readiness waits for the answer
+                        n.early = event.obj
                     self._exists(key)
                     if n.state is State.WAITING:
                         self._evaluate(key, event.obj)
@@ -440,11 +581,14 @@ class Engine:
             if (key, child) in self._present_edges:
                 self._satisfy(key, child)
 
-    def _evaluate(self, key: ObjectKey, live: dict[str, Any]) -> None:
+    def _readiness(self, key: ObjectKey, live: dict[str, Any]) -> readiness.Result:
         info = self.analysis.objects[key]
         related = list(self._pods.get(key.namespace, {}).values()) if key in self._pod_sources else ()
-        result = readiness.compute(live, success_factor=info.setting("success-factor") or 100,
-                                   ready_when=info.setting("ready-when"), related=related)
+        return readiness.compute(live, success_factor=info.setting("success-factor") or 100,
+                                 ready_when=info.setting("ready-when"), related=related)
+
+    def _evaluate(self, key: ObjectKey, live: dict[str, Any]) -> None:
+        result = self._readiness(key, live)
         if result.ready:
             self._ready(key, result.message)
         elif result.failed:
@@ -517,14 +661,14 @@ class Engine:
         info = self.analysis.objects[key]
         retries = info.setting("retry") or 0
         if n.timer is not None:
-            n.timer.cancel()
+            self._cancel(n.timer)
             n.timer = None
-        if n.attempts <= retries:
+        if n.attempts <= retries + n.bonus:
             # not final: the object is deleted, and applied again once it is gone (its slot kept)
             n.retry_reason = f"retry {n.attempts}/{retries} after: {message}"
             n.deleting, n.gone_uid, n.tries = True, n.uid, 0
             if n.uid is not None:
-                n.old_uids.add(n.uid)
+                n.old_uids = n.old_uids | {n.uid}
             n.uid = None
             self._delete(key, n.attempts)
             return
@@ -553,13 +697,24 @@ class Engine:
             self._gone(key)
         elif n.gone_uid is None:  # it appeared unseen by this attempt: wait for that one to go
             n.gone_uid = live
-            n.old_uids.add(live)
+            n.old_uids = n.old_uids | {live}
         # else: the watch will say when it is gone (finalizers, graceful deletion)
 
     def _gone(self, key: ObjectKey) -> None:
         """The old object is gone: apply it again (the slot it held is its own)."""
         n = self.nodes[key]
         n.deleting, n.gone_uid = False, None
+        if n.replacing:  # the stale object a restart found is gone: this attempt applies now
+            n.replacing = False
+            self._apply(key, n.attempts)
+            return
+        if n.parents_left > 0:  # seeded, it waited before its parents were ready: its retry waits for them
+            self._waiting_services.get(key.namespace, set()).discard(key)
+            holds_slot, n.passive = not n.passive, False
+            self._emit(n, State.PENDING, n.retry_reason)
+            if holds_slot:
+                self._free_slot()
+            return
         if n.passive:  # a Service waiting for endpoints gave its slot back: it queues for one again
             n.passive = False
             self._waiting_services.get(key.namespace, set()).discard(key)
@@ -624,12 +779,66 @@ class Engine:
             elif n.state is State.PENDING:
                 self._emit(n, State.BLOCKED, "the run timed out", ("timeout",))
 
+    # ------------------------------------------------------------------ stop
+
+    @property
+    def stopped(self) -> bool:
+        """:meth:`stop` was called."""
+        return self._halted
+
+    @property
+    def calls_out(self) -> int:
+        """Calls started and not answered yet."""
+        return self._out
+
+    def when_settled(self, fn: Callable[[], None]) -> None:
+        """Call ``fn`` (once) when every call the engine started has been answered: at once when
+        none is out. After :meth:`stop` this tells when nothing of this run can land any more (a
+        run superseding it must not race its last applies)."""
+        if self._out == 0:
+            fn()
+        else:
+            self._on_settled.append(fn)
+
+    def stop(self) -> None:
+        """End the run where it stands (a newer graph supersedes it, the controller shuts down):
+        once this returns, no event is emitted (the sink and ``on_done`` are never called again, no
+        summary), no cluster call is started, every timer of the engine is cancelled, every watch
+        is stopped, and whatever still arrives (late replies, watch messages, inputs queued in the
+        inbox) is dropped. Calls already on their way are not taken back. Idempotent; callable from
+        anywhere on the loop's thread, the engine's own sink included. :attr:`done` stays False."""
+        if self._halted:
+            return
+        self._halted = True
+        self._stopped = True  # guards what the input being handled (stop called from the sink) still does
+        self.sink = lambda e: None
+        self.on_done = None
+        self._inbox.clear()
+        self._queue.clear()
+        for t in list(self._timers):
+            t.cancel()
+        self._timers.clear()
+        for n in self.nodes.values():
+            if n.timer is not None:
+                n.timer.cancel()
+                n.timer = None
+        if self._run_timer is not None:
+            self._run_timer.cancel()
+            self._run_timer = None
+        for st in self._streams.values():
+            st.generation += 1
+            if st.handle is not None:
+                st.handle.stop()
+                st.handle = None
+
     # ------------------------------------------------------------------ result
 
     def _finish(self) -> None:
         """Every object has a final state: stop watching, send the summary, say so."""
+        if self._halted:
+            return
         if self._run_timer is not None:
-            self._run_timer.cancel()
+            self._cancel(self._run_timer)
             self._run_timer = None
         self.end_time = self.loop.now()
         for st in self._streams.values():
