@@ -131,7 +131,7 @@ def test_interop_example_orders_and_strips_the_invalid_key(cli):
     out = docs(cli("template", "shop", INTEROP).out)
     for d in out:
         if d["kind"] == "Definition":
-            [body] = [v for k, v in d.items() if k not in ("apiVersion", "kind", "metadata", "meta")]
+            [body] = [v for k, v in d.items() if k not in ("apiVersion", "kind", "metadata", "meta", "payload")]
             assert "helm.sh/depends-on/resource-groups" not in (body["metadata"].get("annotations") or {})
     deps = [d for d in out if d["kind"] == "Dependency"]
     g = nx.DiGraph((d["parent"], d["child"]) for d in deps)

@@ -35,7 +35,7 @@ import threading
 from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import urllib3
 from kubernetes import client
@@ -124,9 +124,12 @@ class KubeCluster:
         future = self.pool.submit(self._answer, request)
         future.add_done_callback(lambda f: self._hand(reply, self._outcome(f)))
 
-    def watch(self, stream: Stream, resource_version: str, sink: Callable[[WatchMessage], None]) -> "_Watch":
+    def watch(self, stream: Stream, resource_version: str, sink: Callable[[WatchMessage], None], *,
+              label_selector: str | None = None) -> "_Watch":
+        """The seam's watch; ``label_selector`` (not part of the seam: the controller's watch of its
+        release's Definitions) narrows the LIST and the WATCH to the objects it selects."""
         self.calls["watch"] += 1
-        w = _Watch(self, stream, resource_version, sink)
+        w = _Watch(self, stream, resource_version, sink, label_selector)
         self.watches.add(w)
         w.start()
         return w
@@ -168,19 +171,54 @@ class KubeCluster:
 
     def resource(self, api_version: str, kind: str) -> Resource:
         """The kind's resource from discovery (refreshed once on a miss: a CRD created meanwhile).
-        Raises ApiError 404 when the server does not serve it."""
+        Raises ApiError 404 when the server does not serve it.
+
+        Only the kind's own group version is asked for: the client's search with no prefix (a core
+        ``v1``) would fetch the ``v1`` of every API group the server has."""
         dyn = self.dynamic
+        where = _prefix(api_version)
         with self._lock:
             try:
-                res = dyn.resources.get(api_version=api_version, kind=kind)
+                res = dyn.resources.get(kind=kind, **where)
             except ResourceNotFoundError:
                 try:
                     dyn.resources.invalidate_cache()
-                    res = dyn.resources.get(api_version=api_version, kind=kind)
+                    res = dyn.resources.get(kind=kind, **where)
                 except ResourceNotFoundError:
                     raise ApiError(404, f"the server does not serve {kind} in {api_version} "
                                         f"(is its CustomResourceDefinition installed and established?)") from None
         return res
+
+    def list_all(self, api_version: str, kind: str, namespace: str | None,
+                 label_selector: str = "") -> list[dict[str, Any]]:
+        """Every object of a kind (in ``namespace``, matching ``label_selector``), as plain dicts
+        without ``metadata.managedFields`` (blocking: call it from a thread). Read in pages of
+        :attr:`list_page` as one snapshot, each page parsed straight from JSON and trimmed as it
+        comes (as client-go informers' ``TransformStripManagedFields``): a list of 10,000
+        Definitions turned into the client's ``ResourceInstance`` (then ``to_dict``) held three
+        copies at once, managedFields included."""
+        out: list[dict[str, Any]] = []
+        for items, _ in self.list_pages(api_version, kind, namespace, label_selector):
+            out.extend(items)
+        return out
+
+    def list_pages(self, api_version: str, kind: str, namespace: str | None,
+                   label_selector: str = "") -> Iterator[tuple[list[dict[str, Any]], str]]:
+        """:meth:`list_all` a page at a time: each page's objects (plain dicts without
+        ``managedFields``) and the list's resourceVersion (every page's is the first's), so a caller
+        keeps only what it needs of each page (blocking: iterate it in a thread)."""
+        res = self.resource(api_version, kind)
+        ns = namespace if res.namespaced else None
+        token: str | None = None
+        while True:
+            raw = self.dynamic.get(res, namespace=ns, label_selector=label_selector or None, limit=self.list_page,
+                                   _continue=token, serialize=False)
+            page = json.loads(raw.data)
+            meta = page.get("metadata") or {}
+            yield [_trim(item) for item in page.get("items") or []], str(meta.get("resourceVersion") or "")
+            token = meta.get("continue") or None
+            if not token:
+                return
 
     def _answer(self, request: Request) -> Reply:
         try:
@@ -232,7 +270,8 @@ class KubeCluster:
         dyn = self.dynamic
         with self._lock:
             for attempt in range(2):
-                found = dyn.resources.search(group=key.group, kind=key.kind)
+                found = dyn.resources.search(prefix="apis" if key.group else "api", group=key.group or None,
+                                             kind=key.kind)
                 found = [r for r in found if not getattr(r, "subresource", None) and "/" not in str(r.name)]
                 if found:
                     preferred = [r for r in found if getattr(r, "preferred", False)]
@@ -242,12 +281,30 @@ class KubeCluster:
         raise ApiError(404, f"the server does not serve {key.kind} in group {key.group or 'core'!r}")
 
 
+def _trim(obj: dict[str, Any]) -> dict[str, Any]:
+    """``obj`` without ``metadata.managedFields``, which nothing here reads (client-go informers'
+    ``TransformStripManagedFields``): often the biggest part of a small object."""
+    meta = obj.get("metadata")
+    if isinstance(meta, dict):
+        meta.pop("managedFields", None)
+    return obj
+
+
+def _prefix(api_version: str) -> dict[str, str]:
+    """The discovery search terms of ``api_version`` (``v1``, ``apps/v1``) that keep a lookup inside
+    its own group version."""
+    group, _, version = api_version.rpartition("/")
+    return {"prefix": "apis", "group": group, "api_version": version} if group else \
+        {"prefix": "api", "api_version": version}
+
+
 class _Watch:
     """LIST then WATCH of one stream, in a thread; :meth:`stop` ends it from any thread."""
 
     def __init__(self, cluster: KubeCluster, stream: Stream, resource_version: str,
-                 sink: Callable[[WatchMessage], None]) -> None:
+                 sink: Callable[[WatchMessage], None], label_selector: str | None = None) -> None:
         self.cluster, self.stream, self.version, self.sink = cluster, stream, resource_version, sink
+        self.label_selector = label_selector
         self.stopped = threading.Event()
         self._response: Any = None
         self._lock = threading.Lock()
@@ -313,9 +370,11 @@ class _Watch:
         if not version:  # LIST in pages (one snapshot: every page is at the first one's version)
             token: str | None = None
             while True:
-                raw = dyn.get(res, namespace=ns, limit=cluster.list_page, _continue=token, serialize=False)
+                raw = dyn.get(res, namespace=ns, limit=cluster.list_page, _continue=token, serialize=False,
+                              label_selector=self.label_selector)
                 page = json.loads(raw.data)
                 for item in page.get("items") or []:
+                    _trim(item)
                     item.setdefault("apiVersion", res.group_version)
                     item.setdefault("kind", res.kind)
                     if self.stopped.is_set():
@@ -331,7 +390,7 @@ class _Watch:
         if self.stopped.is_set():
             return
         resp = dyn.request("get", res.path(namespace=ns), watch=True, resource_version=version,
-                           allow_watch_bookmarks=True, serialize=False)
+                           allow_watch_bookmarks=True, serialize=False, label_selector=self.label_selector)
         with self._lock:
             self._response = resp
         if self.stopped.is_set():
@@ -341,7 +400,7 @@ class _Watch:
                 if self.stopped.is_set():
                     return
                 event = json.loads(line)
-                type_, obj = event.get("type"), event.get("object") or {}
+                type_, obj = event.get("type"), _trim(event.get("object") or {})
                 if type_ == "ERROR":
                     code = int(obj.get("code") or 500)
                     self._send(WatchClosed(ApiError(code, str(obj.get("message") or obj.get("reason") or ""))))

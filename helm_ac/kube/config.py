@@ -4,7 +4,10 @@
 * ``--kube-context`` (else ``$HELM_KUBECONTEXT``, else the kubeconfig's current context);
 * in a pod (``$KUBERNETES_SERVICE_HOST`` set) with neither a kubeconfig flag nor ``$KUBECONFIG``
   nor ``~/.kube/config``: the in-cluster configuration, the ServiceAccount's token (re-read as it
-  rotates) and CA from ``/var/run/secrets/kubernetes.io/serviceaccount``;
+  rotates) and CA from ``/var/run/secrets/kubernetes.io/serviceaccount``. Two hooks for the
+  embedded API server, which runs controller Pods as local processes (``apiserver/pods.py``):
+  ``$HELM_AC_SERVICEACCOUNT_DIR`` replaces that directory, and ``$HELM_AC_KUBERNETES_SCHEME=http``
+  talks plain HTTP to a server without TLS (no CA then);
 * ``-n/--namespace`` (else ``$HELM_NAMESPACE``, else the context's namespace, in a pod the
   ServiceAccount's namespace, else ``default``).
 
@@ -16,7 +19,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Mapping
 
 import yaml
 from kubernetes import client, config
@@ -25,6 +28,10 @@ from kubernetes.config.config_exception import ConfigException
 from helm_ac.errors import UserError
 
 SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+#: test and embedded-server hooks of the in-cluster configuration: the ServiceAccount's directory,
+#: and ``http`` for a server without TLS
+SERVICE_ACCOUNT_DIR_ENV = "HELM_AC_SERVICEACCOUNT_DIR"
+SCHEME_ENV = "HELM_AC_KUBERNETES_SCHEME"
 #: connections kept per host: one per open watch plus the concurrent calls (urllib3 discards and
 #: warns beyond this)
 POOL_SIZE = 64
@@ -32,6 +39,28 @@ POOL_SIZE = 64
 
 class KubeConfigError(UserError):
     """The cluster configuration cannot be used."""
+
+
+class _InClusterLoader(config.incluster_config.InClusterConfigLoader):
+    """The official loader (it re-reads the token as it rotates), over plain HTTP when asked: no CA
+    then (the loader's own check of the CA file is skipped)."""
+
+    def __init__(self, scheme: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._scheme = scheme
+
+    def _load_config(self) -> None:
+        if self._scheme == "https":
+            super()._load_config()
+            return
+        cert = self._cert_filename
+        self._cert_filename = self._token_filename  # no CA over HTTP: the loader checks a file exists
+        try:
+            super()._load_config()
+        finally:
+            self._cert_filename = cert
+        self.host = "http://" + self.host.removeprefix("https://")
+        self.ssl_ca_cert = None
 
 
 @dataclass
@@ -57,10 +86,15 @@ def connect(*, kubeconfig: str | None = None, context: str | None = None, namesp
             raise KubeConfigError(f"--kube-context {context}: there is no kubeconfig, only the in-cluster "
                                   f"configuration (KUBERNETES_SERVICE_HOST is set)",
                                   hint="pass --kubeconfig, or leave out --kube-context")
+        if env.get(SERVICE_ACCOUNT_DIR_ENV):
+            service_account = Path(env[SERVICE_ACCOUNT_DIR_ENV])
+        scheme = env.get(SCHEME_ENV) or "https"
+        if scheme not in ("http", "https"):
+            raise KubeConfigError(f"{SCHEME_ENV}={scheme}: not a scheme of the API server",
+                                  hint=f"set {SCHEME_ENV} to http or https, or unset it (https)")
         try:
-            loader = config.incluster_config.InClusterConfigLoader(
-                token_filename=str(service_account / "token"), cert_filename=str(service_account / "ca.crt"),
-                environ=env)
+            loader = _InClusterLoader(scheme, token_filename=str(service_account / "token"),
+                                      cert_filename=str(service_account / "ca.crt"), environ=env)
             loader.load_and_set(cfg)
         except ConfigException as e:
             raise KubeConfigError(f"in-cluster configuration ({service_account}): {e}",
@@ -92,6 +126,10 @@ def connect(*, kubeconfig: str | None = None, context: str | None = None, namesp
         except (OSError, ValueError, yaml.YAMLError) as e:  # unreadable, or not YAML
             raise KubeConfigError(f"kubeconfig {files}: cannot be read: {e}",
                                   hint="check the file with `kubectl config view`") from e
+        except (TypeError, AttributeError, KeyError) as e:  # YAML, but not a kubeconfig's mapping
+            raise KubeConfigError(f"kubeconfig {files}: not a kubeconfig (a YAML mapping of clusters, users and "
+                                  f"contexts): {type(e).__name__}: {e}",
+                                  hint="check the file with `kubectl config view`, or pass another with --kubeconfig") from e
         if namespace is None and chosen:
             namespace = (chosen.get("context") or {}).get("namespace") or None
         source = f"{files} (context {(chosen or {}).get('name', '?')})"

@@ -361,3 +361,43 @@ class Helm:
     def template(self, args: Sequence[str]) -> str:
         """Run ``helm template <args>`` and return its stdout; raise :class:`RenderError`."""
         return self.start_template(args).result()
+
+
+class HelmCommand:
+    """A helm command running in the background (``helm install ...`` while its rollout is followed):
+    stdout and stderr collected whole, stdin from /dev/null, no shell; :meth:`wait` returns its
+    exit code."""
+
+    def __init__(self, helm: Helm, args: Sequence[str], env: Mapping[str, str] | None = None) -> None:
+        import subprocess
+
+        self.argv = [helm.binary, *args]
+        self.out = self.err = ""
+        self.returncode: int | None = None
+        try:
+            self._proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,  # noqa: S603
+                                          stderr=subprocess.PIPE, text=True,
+                                          env=dict(env) if env is not None else helm.env)
+        except OSError as exc:
+            raise not_found(helm.binary, helm.env, exc) from None
+
+    def wait(self) -> int:
+        """Wait for helm to end (blocking) and keep its output."""
+        if self.returncode is None:
+            self.out, self.err = self._proc.communicate()
+            self.returncode = self._proc.returncode
+        return self.returncode
+
+    def stop(self) -> None:
+        """Interrupt helm as Ctrl-C would (it cleans up what it can), then reap it."""
+        import signal
+
+        if self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGINT)
+        self.wait()
+
+
+def run_command(helm: Helm, args: Sequence[str], env: Mapping[str, str] | None = None) -> tuple[int, str, str]:
+    """Run ``helm <args>`` to its end: (exit code, stdout, stderr)."""
+    cmd = HelmCommand(helm, args, env)
+    return cmd.wait(), cmd.out, cmd.err

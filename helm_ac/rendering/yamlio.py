@@ -177,10 +177,21 @@ def load_all(text: str, *, limit: int = MAX_EXPANDED_NODES) -> Iterator[Any]:
         yield _checked(doc, limit)
 
 
+#: plain scalars that Go's YAML (YAML 1.1, as Helm and kubectl read) takes for booleans and PyYAML's
+#: resolver does not: written quoted (a release named ``y`` labels every object ``...: y``)
+_GO_BOOLS = re.compile(r"^(?:y|Y|n|N)$")
+
+
+class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
+    """The safe dumper, quoting :data:`_GO_BOOLS` too."""
+
+
+_Dumper.add_implicit_resolver("tag:yaml.org,2002:bool", _GO_BOOLS, list("yYnN"))
+
+
 def dump(data: Any) -> str:
     """Dump YAML deterministically (block style, insertion order kept)."""
-    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-    return yaml.dump(data, Dumper=dumper, default_flow_style=False, sort_keys=False, allow_unicode=True)
+    return yaml.dump(data, Dumper=_Dumper, default_flow_style=False, sort_keys=False, allow_unicode=True)
 
 
 _SAFE_PLAIN = re.compile(r"[A-Za-z0-9_./][A-Za-z0-9_./@=+~-]*(?::[A-Za-z0-9_./@=+~-]+)*")
@@ -192,7 +203,7 @@ def _str_text(v: str) -> str | None:
     hit = _STR_TEXT.get(v, False)
     if hit is not False:
         return hit  # type: ignore[return-value]
-    if _SAFE_PLAIN.fullmatch(v) and \
+    if _SAFE_PLAIN.fullmatch(v) and not _GO_BOOLS.match(v) and \
             _RESOLVER.resolve(yaml.ScalarNode, v, (True, False)) == "tag:yaml.org,2002:str":
         out: str | None = v
     elif any(ord(c) > 0xFFFF for c in v):
