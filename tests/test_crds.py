@@ -45,8 +45,8 @@ CRDS = pytest.mark.parametrize("crd", crds.all_crds(), ids=lambda c: c["metadata
 def test_constants_and_order():
     assert (crds.GROUP, crds.VERSION, crds.API_VERSION) == ("appcontroller.k8s", "v1alpha1", "appcontroller.k8s/v1alpha1")
     assert [c["metadata"]["name"] for c in crds.all_crds()] == [
-        "definitions.appcontroller.k8s", "dependencies.appcontroller.k8s"]
-    assert crds.all_crds() == [crds.definition_crd(), crds.dependency_crd()]
+        "definitions.appcontroller.k8s", "dependencies.appcontroller.k8s", "releasegraphs.appcontroller.k8s"]
+    assert crds.all_crds() == [crds.definition_crd(), crds.dependency_crd(), crds.release_graph_crd()]
 
 
 def test_names_and_scope():

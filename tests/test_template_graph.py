@@ -66,9 +66,9 @@ def test_definitions_and_dependencies_follow_appcontroller_and_our_crds(cli):
     dep_schema, def_schema = crds.schema_of("Dependency"), crds.schema_of("Definition")
     for d in defs:
         jsonschema.validate(d, def_schema)
-        [kind_key] = [k for k in d if k not in ("apiVersion", "kind", "metadata", "meta")]
+        [kind_key] = [k for k in d if k not in ("apiVersion", "kind", "metadata", "meta", "payload")]
         assert d[kind_key]["kind"].lower() == kind_key
-        assert d["metadata"]["labels"] == {"app.kubernetes.io/managed-by": "helm-ac",
+        assert d["metadata"]["labels"] == {"app.kubernetes.io/managed-by": "helm-ac", "appcontroller.k8s/release": "wp",
                                            "app.kubernetes.io/instance": "wp"}
     for d in deps:
         jsonschema.validate(d, dep_schema)
@@ -78,6 +78,30 @@ def test_definitions_and_dependencies_follow_appcontroller_and_our_crds(cli):
     assert sts["meta"]["timeout"] == 300  # appcontroller.k8s/timeout: "5m"
     test_pod = [d for d in out if d["kind"] == "Pod"]
     assert len(test_pod) == 1  # the helm test hook stays as helm rendered it
+
+
+def test_the_release_graph_names_the_digest_every_definition_and_dependency_carries(cli):
+    """The ReleaseGraph (last, named as the release) counts the graph's Definitions and Dependencies,
+    each of which carries its digest; a change to one object's content changes the digest; hooks
+    carry nothing."""
+    from helm_ac.output import appcontroller
+
+    out = docs(cli("template", "wp", WP).out)
+    rg = out[-1]
+    assert rg["kind"] == "ReleaseGraph" and rg["metadata"]["name"] == "wp"
+    assert rg["metadata"]["labels"] == appcontroller.labels("wp")
+    jsonschema.validate(rg, crds.schema_of("ReleaseGraph"))
+    defs = [d for d in out if d["kind"] == "Definition"]
+    deps = [d for d in out if d["kind"] == "Dependency"]
+    assert (rg["spec"]["definitions"], rg["spec"]["dependencies"]) == (len(defs), len(deps)) == (11, len(deps))
+    digest = rg["spec"]["digest"]
+    assert len(digest) == 64 and digest != appcontroller.DIGEST_PLACEHOLDER
+    assert {d["metadata"]["annotations"][appcontroller.GRAPH_ANNOTATION] for d in defs + deps} == {digest}
+    assert all(appcontroller.GRAPH_ANNOTATION not in (d["metadata"].get("annotations") or {})
+               for d in out if d["kind"] == "Pod")  # the test hook
+    changed = docs(cli("template", "wp", WP, "--set", "replicaCount=2").out)
+    assert changed[-1]["spec"]["digest"] != digest
+    assert docs(cli("template", "wp", WP).out)[-1]["spec"]["digest"] == digest
 
 
 @pytest.mark.parametrize("name", ["wordpress", "migrations", "crd-operator", "interop"])
@@ -199,7 +223,8 @@ def test_graph_dot_and_mermaid(cli, tmp_path):
 
 def test_crds_command(cli):
     out = docs(cli("crds").out)
-    assert [c["metadata"]["name"] for c in out] == ["definitions.appcontroller.k8s", "dependencies.appcontroller.k8s"]
+    assert [c["metadata"]["name"] for c in out] == ["definitions.appcontroller.k8s", "dependencies.appcontroller.k8s",
+                                                    "releasegraphs.appcontroller.k8s"]
 
 
 @pytest.mark.parametrize("name", ["wordpress", "migrations", "crd-operator", "interop"])

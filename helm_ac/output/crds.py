@@ -3,12 +3,14 @@
 Mirantis AppController registered ``Definition`` and ``Dependency`` of
 ``appcontroller.k8s/v1alpha1`` as ThirdPartyResources, which Kubernetes removed
 in 1.8.  This module describes the same two kinds as ``apiextensions.k8s.io/v1``
-CRDs, both namespaced, keeping AppController's top-level shape (no ``spec``):
+CRDs, both namespaced, keeping AppController's top-level shape (no ``spec``), and
+helm-ac's own third, ``ReleaseGraph``:
 
 * ``Definition`` (``definitions.appcontroller.k8s``, short name ``acdef``):
   resource ``meta`` (``timeout`` seconds, ``retry``, ``on-error``,
   ``success_factor``; other keys are kept) and exactly one embedded object under
-  its lower-case kind key (``deployment: {...}``, ``backup: {...}``).  The kind
+  its lower-case kind key (``deployment: {...}``, ``backup: {...}``); a Secret's
+  names its ``payload: {secretName}`` instead of holding data.  The kind
   keys are open-ended, so the root schema keeps unknown fields
   (``x-kubernetes-preserve-unknown-fields`` next to ``type: object`` and the
   known properties, which is a valid structural schema);
@@ -16,8 +18,16 @@ CRDs, both namespaced, keeping AppController's top-level shape (no ``spec``):
   edge, ``parent`` and ``child`` as ``[namespace/]kind[.group]/name`` keys
   (``void/<name>`` for barriers), with string maps ``meta`` and ``args``.
 
-Both have a ``status`` subresource (``observedGeneration``, metav1-style
-``conditions``; a Definition also has ``phase``, ``message`` and ``attempts``)
+* ``ReleaseGraph`` (``releasegraphs.appcontroller.k8s``, short name ``acrg``): one per
+  release, named as the release: ``spec.digest`` (the SHA-256 of the release's Definitions and
+  Dependencies, each of which carries it in its ``appcontroller.k8s/graph`` annotation) and their
+  counts, so a controller knows when it sees the whole graph; its status is the rollout as a whole
+  (``docs/controller.md``).
+
+All three have a ``status`` subresource (``observedGeneration``, metav1-style
+``conditions``; a Definition also has ``phase``, ``reason``, ``message``, ``attempts``, ``blockedBy``,
+``startedAt`` and ``finishedAt``: see ``docs/controller.md``; a Definition's ``status`` has a
+``default`` (:data:`STATUS_DEFAULT`), so it reads ``Pending`` before any controller wrote it)
 and printer columns for ``kubectl get``.
 
 Callers: whatever writes CRD manifests (the CLI, the chart's ``crds/``) and the
@@ -37,6 +47,14 @@ API_VERSION = f"{GROUP}/{VERSION}"
 
 #: Definition phases, in the order a Definition normally passes through them.
 PHASES = ("Pending", "Blocked", "Applying", "WaitingReady", "Ready", "Failed", "Skipped", "TimedOut")
+#: A Definition's ``status`` until a controller writes one: the API server applies this CRD default
+#: on every read, so a Definition Helm just created reads in progress (kstatus: ``observedGeneration``
+#: 0 is behind ``metadata.generation``) and ``Pending`` in ``kubectl get`` (docs/controller.md).
+STATUS_DEFAULT = {"observedGeneration": 0, "phase": "Pending", "reason": "NotObserved"}
+#: Values of a Definition's ``status.reason``: ``NotObserved`` (the default: no controller has
+#: written it yet), then the controller's (``controller/status.py``).
+REASONS = ("NotObserved", "WaitingForParents", "ParentFailed", "Applying", "WaitingForReadiness", "Ready",
+           "Failed", "TimedOut", "Skipped")
 #: Values of a Definition's ``meta.on-error``.
 ON_ERROR = ("abort", "ignore", "ignore-all")
 #: ``[namespace/]kind[.group]/name``: lower-case kind, optional namespace and API group.
@@ -102,6 +120,14 @@ def _observed_generation() -> dict[str, Any]:
 
 def _definition_schema() -> dict[str, Any]:
     props = _common_fields()
+    props["payload"] = {  # a Secret's data lives in this Secret, never in the Definition
+        "type": "object",
+        "description": "For a wrapped Secret: the Secret in the same namespace holding its data (type "
+                       "appcontroller.k8s/payload), which the controller reads to apply it.",
+        "required": ["secretName"],
+        "properties": {"secretName": {"type": "string", "minLength": 1, "maxLength": 253,
+                                      "description": "The payload Secret's name."}},
+    }
     props["meta"] = {
         "type": "object",
         "description": "Resource settings (AppController's resource meta). Unknown keys are kept.",
@@ -120,12 +146,25 @@ def _definition_schema() -> dict[str, Any]:
     }
     props["status"] = {
         "type": "object",
-        "description": "Observed state of the wrapped object, written by the controller.",
+        "description": "Observed state of the wrapped object, written by the controller. Until it writes one "
+                       "the API server defaults it to observedGeneration 0, phase Pending, reason NotObserved.",
+        "default": dict(STATUS_DEFAULT),
         "properties": {
             "phase": {"type": "string", "enum": list(PHASES), "description": "Where the object is in the run."},
             "message": {"type": "string", "description": "Human-readable detail on the phase."},
             "observedGeneration": _observed_generation(),
             "attempts": {"type": "integer", "minimum": 0, "description": "Creation attempts made so far."},
+            "reason": {"type": "string",
+                       "description": "Why it is in this phase, CamelCase (as the Ready condition's): "
+                                      + ", ".join(REASONS) + "."},
+            "blockedBy": {"type": "array", "items": {"type": "string"},
+                          "description": "Keys of the failed parents that keep it from being created."},
+            "startedAt": {"type": "string", "format": "date-time", "description": "When its first attempt began."},
+            "attemptStartedAt": {"type": "string", "format": "date-time",
+                                 "description": "When its current attempt began (a restarted controller "
+                                                "times the attempt from it)."},
+            "finishedAt": {"type": "string", "format": "date-time",
+                           "description": "When it reached a final phase (Ready, Failed, TimedOut, Blocked, Skipped)."},
             "conditions": _conditions(),
         },
     }
@@ -162,6 +201,59 @@ def _dependency_schema() -> dict[str, Any]:
         "type": "object",
         "description": "An edge of the rollout graph: child waits until parent is ready.",
         "required": ["parent", "child"],
+        "properties": props,
+    }
+
+
+#: ReleaseGraph phases (the release as a whole).
+RELEASE_PHASES = ("Progressing", "Ready", "Failed", "Stalled", "TearingDown")
+
+
+def _release_graph_schema() -> dict[str, Any]:
+    props = _common_fields()
+    props["spec"] = {
+        "type": "object",
+        "description": "What the release's graph is: the digest of its Definitions and Dependencies, and their counts.",
+        "required": ["digest", "definitions", "dependencies"],
+        "properties": {
+            "digest": {"type": "string", "pattern": "^[0-9a-f]{64}$",
+                       "description": "SHA-256 (hex) of the Definitions and Dependencies helm-ac emitted; each of them "
+                                      "carries it in its appcontroller.k8s/graph annotation."},
+            "definitions": {"type": "integer", "minimum": 0, "description": "How many Definitions the graph has."},
+            "dependencies": {"type": "integer", "minimum": 0, "description": "How many Dependencies the graph has."},
+        },
+    }
+    props["status"] = {
+        "type": "object",
+        "description": "The release's rollout as a whole, written by the controller.",
+        # read as in progress until a controller has written it (kstatus: observedGeneration 0 < generation)
+        "default": {"observedGeneration": 0, "phase": "Progressing", "reason": "NotObserved"},
+        "properties": {
+            "observedGeneration": _observed_generation(),
+            "phase": {"type": "string", "enum": list(RELEASE_PHASES), "description": "Where the release's rollout is."},
+            "reason": {"type": "string", "description": "Why it is in this phase, CamelCase."},
+            "message": {"type": "string", "description": "Human-readable detail on the phase."},
+            "digest": {"type": "string", "description": "The spec.digest of the graph the controller last acted on."},
+            "counts": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0},
+                       "description": "How many Definitions are in each phase."},
+            "failed": {"type": "array", "items": {"type": "string"},
+                       "description": "Keys of the objects that failed or timed out."},
+            "startedAt": {"type": "string", "format": "date-time", "description": "When the current rollout began."},
+            "finishedAt": {"type": "string", "format": "date-time", "description": "When the current rollout ended."},
+            "appliedKinds": {
+                "type": "array",
+                "description": "Everything the controller ever applied for the release, by kind and namespace "
+                               "(what an ordered teardown or a prune must look at).",
+                "items": {"type": "object", "required": ["apiVersion", "kind"], "properties": {
+                    "apiVersion": {"type": "string"}, "kind": {"type": "string"},
+                    "namespace": {"type": "string", "description": "Empty for cluster-scoped kinds."}}},
+            },
+            "conditions": _conditions(),
+        },
+    }
+    return {
+        "type": "object",
+        "description": "One release's graph as a whole: what it is (spec) and how its rollout goes (status).",
         "properties": props,
     }
 
@@ -217,9 +309,20 @@ def dependency_crd() -> dict[str, Any]:
     ])
 
 
+def release_graph_crd() -> dict[str, Any]:
+    """The CRD ``releasegraphs.appcontroller.k8s`` (kind ``ReleaseGraph``, one per release, named as it)."""
+    return _crd("ReleaseGraph", "releasegraphs", "acrg", _release_graph_schema(), [
+        {"name": "Phase", "type": "string", "jsonPath": ".status.phase", "description": "Where the rollout is."},
+        {"name": "Definitions", "type": "integer", "jsonPath": ".spec.definitions",
+         "description": "How many objects the graph has."},
+        {"name": "Message", "type": "string", "jsonPath": ".status.message", "priority": 1,
+         "description": "Detail on the phase."},
+    ])
+
+
 def all_crds() -> list[dict[str, Any]]:
-    """Both CRDs, Definition first."""
-    return [definition_crd(), dependency_crd()]
+    """The three CRDs: Definition, Dependency, ReleaseGraph."""
+    return [definition_crd(), dependency_crd(), release_graph_crd()]
 
 
 def _to_json_schema(node: Any) -> Any:
@@ -231,7 +334,8 @@ def _to_json_schema(node: Any) -> Any:
 
 
 def schema_of(kind: str) -> dict[str, Any]:
-    """The ``openAPIV3Schema`` of ``kind`` (``"Definition"`` or ``"Dependency"``) as plain JSON Schema.
+    """The ``openAPIV3Schema`` of ``kind`` (``"Definition"``, ``"Dependency"`` or ``"ReleaseGraph"``) as
+    plain JSON Schema.
 
     The conversion drops every ``x-kubernetes-*`` key, at any depth, and keeps
     everything else as it is; a ``$schema`` (Draft 2020-12) is added at the root.
@@ -254,7 +358,7 @@ def schema_of(kind: str) -> dict[str, Any]:
     * ``pattern``: Python's ``$`` also matches before a final newline, Go's
       (the API server's) does not, so a trailing ``"\\n"`` passes here only.
     """
-    crds = {"Definition": definition_crd, "Dependency": dependency_crd}
+    crds = {"Definition": definition_crd, "Dependency": dependency_crd, "ReleaseGraph": release_graph_crd}
     if kind not in crds:
         raise ValueError(f"unknown kind {kind!r}: expected one of {', '.join(crds)}")
     schema = crds[kind]()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
