@@ -1,0 +1,288 @@
+"""Issue 11 points 1, 5 and 6: `helm ac install/upgrade/rollback/uninstall` and `helm ac demo`, with
+real Helm 3 and 4 on the embedded API server whose controller Pods run for real (`run_pods`): Helm →
+post-renderer → Deployment → Pod → controller → ordered objects, checked from the server's audit
+and readiness logs."""
+from __future__ import annotations
+
+import contextlib
+import datetime
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+import yaml
+from conftest import ROOT, HelmEnv, cm, get_helm, write_chart
+from controllerkit import _ts, audit_log, first_ready
+
+from helm_ac.apiserver import server as apiserver
+from helm_ac.extension import spec
+
+DEPENDS = spec.DEPENDS_ON
+
+
+def deployment(name: str, depends: str | None = None, image: str = "example/app:1") -> str:
+    ann = f"\n  annotations:\n    {DEPENDS}: {json.dumps(depends)}" if depends else ""
+    return (f"apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}{ann}\nspec:\n  replicas: 1\n"
+            f"  selector:\n    matchLabels: {{app: {name}}}\n  template:\n    metadata:\n      labels: {{app: {name}}}\n"
+            f"    spec:\n      containers: [{{name: c, image: {json.dumps(image)}}}]\n")
+
+
+def job(name: str) -> str:
+    return (f"apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: {name}\nspec:\n  backoffLimit: 0\n  template:\n"
+            f"    spec:\n      restartPolicy: Never\n      containers: [{{name: c, image: busybox}}]\n")
+
+
+#: v1: a, then web (waits for a), then b (waits for web)
+V1 = {"a.yaml": cm("a"), "web.yaml": deployment("web", "configmap/a"), "b.yaml": cm("b", {DEPENDS: "deployment/web"})}
+#: v2: a changed, b removed, c added (waits for web)
+V2 = {"a.yaml": cm("a").replace("data: {}", "data: {k: changed}"), "web.yaml": deployment("web", "configmap/a"),
+      "c.yaml": cm("c", {DEPENDS: "deployment/web"})}
+
+
+class Cluster:
+    """An embedded API server (controller Pods run for real) and helm-ac's command line on it."""
+
+    def __init__(self, srv: apiserver.Running, logs: Path, helm: HelmEnv) -> None:
+        self.srv, self.logs, self.helm = srv, logs, helm
+        self.env = {**helm.env, "KUBECONFIG": str(srv.kubeconfig), "PYTHONPATH": str(ROOT)}
+
+    def ac(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "helm_ac", *args], capture_output=True, text=True,
+                              env=env or self.env, timeout=180, cwd=ROOT)
+
+    def helm_(self, *args: str) -> str:
+        return self.helm.run(*args, env=self.env).stdout
+
+    def releases(self, namespace: str = "default") -> list[tuple[str, str]]:
+        return [(r["name"], r["status"]) for r in json.loads(self.helm_("list", "-n", namespace, "-o", "json"))]
+
+    def audit(self) -> list[dict[str, Any]]:
+        return audit_log(self.logs)
+
+    def ready(self) -> dict[tuple[str, str], datetime.datetime]:
+        return first_ready(self.logs)
+
+    def controller_calls(self, verb: str, resource: str, namespace: str = "default") -> list[tuple[str, datetime.datetime]]:
+        """(name, time) of the successful calls of the controller (its ServiceAccount), in order."""
+        return [(r["name"], _ts(r["time"])) for r in self.audit()
+                if r["user"].startswith("system:serviceaccount:") and r["verb"] == verb and r["resource"] == resource
+                and not r["subresource"] and r["code"] < 300 and r["namespace"] == namespace]
+
+
+@contextlib.contextmanager
+def cluster(tmp_path: Path, helm: HelmEnv, rules: tuple[str, ...] = (), rbac: bool = False) -> Iterator[Cluster]:
+    behaviour = tmp_path / "behaviour.yaml"
+    behaviour.write_text(yaml.safe_dump({"jitter": 0, "seconds": {k: 0.2 for k in (
+        "Pod", "ReplicaSet", "Deployment", "StatefulSet", "Job", "PersistentVolumeClaim")}}))
+    opts = apiserver.Options(audit_log=tmp_path / "audit.jsonl", readiness_log=tmp_path / "ready.jsonl",
+                             behaviour=behaviour, rules=list(rules), run_pods=True, rbac=rbac,
+                             pod_logs=tmp_path / "pods")
+    with apiserver.running(opts) as srv:
+        yield Cluster(srv, tmp_path, helm)
+
+
+def _before(first: datetime.datetime, then: datetime.datetime) -> bool:
+    return first <= then
+
+
+def test_install_upgrade_rollback_uninstall_in_order_beside_another_release(helm, tmp_path):
+    v1 = write_chart(tmp_path / "v1", "app", V1)
+    v2 = write_chart(tmp_path / "v2", "app", V2)
+    with cluster(tmp_path, helm) as c:
+        # another release first, in the same namespace: left alone throughout
+        other = write_chart(tmp_path / "o", "other", {"o.yaml": cm("o")})
+        p = c.ac("install", "other", str(other), "--no-wait")  # returns once helm has: its controller goes on
+        assert p.returncode == 0 and "plan:" not in p.stdout, p.stdout + p.stderr
+        p = c.ac("install", "rel", str(v1), "--timeout", "60s")
+        assert p.returncode == 0, p.stdout + p.stderr
+        assert "configmap/b: ready" in p.stdout and "succeeded after" in p.stdout  # plain lines (no terminal)
+        assert "STATUS: deployed" in p.stdout  # Helm's own output, after the rollout
+        crd_writes = [r for r in c.audit() if r["resource"] == "customresourcedefinitions" and r["verb"] == "patch"
+                      and "dryRun" not in r["uri"]]
+        assert len(crd_writes) == 3  # applied by the first install only: then current, nothing written
+        ready = c.ready()
+        applied = dict(c.controller_calls("patch", "configmaps")) | dict(c.controller_calls("patch", "deployments"))
+        assert _before(applied["a"], applied["web"])  # a ConfigMap is ready once it exists
+        assert _before(ready[("Deployment", "web")], applied["b"])
+        assert sorted(c.releases()) == [("other", "deployed"), ("rel", "deployed")]
+
+        mark = len(c.audit())
+        p = c.ac("upgrade", "rel", str(v2), "--timeout", "60s")
+        assert p.returncode == 0, p.stdout + p.stderr
+        assert "configmap/c: ready" in p.stdout and "configmap/b" not in p.stdout
+        calls = c.audit()[mark:]
+        ctl = [r for r in calls if r["user"].startswith("system:serviceaccount:") and r["code"] < 300
+               and not r["subresource"] and r["resource"] == "configmaps"]
+        assert ("delete", "b") in {(r["verb"], r["name"]) for r in ctl}  # removed
+        assert {"a", "c"} <= {r["name"] for r in ctl if r["verb"] == "patch"}  # changed and added
+        core = c.helm_("get", "manifest", "rel")
+        assert "configmap-c" in core and "configmap-b" not in core
+
+        p = c.ac("rollback", "rel", "1", "--timeout", "60s", "-o", "jsonl")
+        assert p.returncode == 0, p.stdout + p.stderr
+        events = [json.loads(line) for line in p.stdout.splitlines()]  # JSON lines only (Helm's output: stderr)
+        assert {"type": "state", "key": "configmap/b", "state": "ready"}.items() <= \
+            next(e for e in events if e.get("key") == "configmap/b" and e["state"] == "ready").items()
+        assert events[0]["type"] == "plan" and events[-1]["type"] == "summary" and events[-1]["ok"] is True
+        assert [r["revision"] for r in json.loads(c.helm_("history", "rel", "-o", "json"))] == [1, 2, 3]
+
+        mark = len(c.audit())
+        p = c.ac("uninstall", "rel")
+        assert p.returncode == 0, p.stdout + p.stderr
+        deletes = [(r["resource"], r["name"]) for r in c.audit()[mark:] if r["verb"] == "delete" and r["code"] < 300
+                   and r["resource"] in ("configmaps", "deployments") and r["namespace"] == "default"]
+        # reverse order: b before web before a (each awaited)
+        assert deletes.index(("configmaps", "b")) < deletes.index(("deployments", "web")) < \
+            deletes.index(("configmaps", "a")), deletes
+        assert "configmap/b: deleted" in p.stdout and "configmap/a: deleted" in p.stdout
+        assert p.stdout.index("configmap/b: deleted") < p.stdout.index("configmap/a: deleted")
+        assert c.releases() == [("other", "deployed")]
+        assert "configmap-o" in c.helm_("get", "manifest", "other") and ("configmaps", "o") not in deletes
+        assert ("o", "other") in {(n, r["user"].split(":")[-1].removesuffix("-helm-ac")) for r in c.audit()
+                                  for n in [r["name"]] if r["resource"] == "configmaps" and r["verb"] == "patch"
+                                  and r["user"].startswith("system:serviceaccount:")}  # rolled out by its controller
+
+
+def test_a_failing_job_fails_the_install_naming_it_and_blocks_only_its_subtree(helm, tmp_path):
+    """--atomic (Helm 4: given as --rollback-on-failure): Helm 4's --wait reads the Definitions and
+    the gate Job, fails at once and rolls back; Helm 3's --wait ignores custom resources and fails
+    through the gate Job (docs/hooks.md): after its retries of the failed Job, or at --timeout, here
+    15 s; then it rolls back too."""
+    chart = write_chart(tmp_path, "app", {"migrate.yaml": job("migrate"),
+                                          "after.yaml": cm("after", {DEPENDS: "job/migrate"}), "free.yaml": cm("free")})
+    with cluster(tmp_path, helm, rules=("Job/*/migrate=fail",)) as c:
+        p = c.ac("install", "rel", str(chart), "--timeout", "15s", "--atomic")
+        assert p.returncode == 1, p.stdout + p.stderr
+        assert "Error: job/migrate failed" in p.stderr and "blocked because of it: configmap/after" in p.stderr
+        assert [n for n, _ in c.controller_calls("patch", "configmaps")] == ["free"]  # not what waits for the Job
+        assert c.releases() == []  # rolled back
+
+
+def test_dry_run_and_lint_errors_create_nothing(helm, tmp_path):
+    good = write_chart(tmp_path, "good", V1)
+    bad = write_chart(tmp_path, "bad", {"a.yaml": cm("a", {DEPENDS: "configmap/nope"})})
+    with cluster(tmp_path, helm) as c:
+        p = c.ac("install", "rel", str(bad))
+        assert p.returncode == 1 and "configmap/nope" in p.stderr and "nothing was installed" in p.stderr
+        assert "Traceback" not in p.stderr
+        if helm.major == "3":  # Helm 3 maps every kind in the cluster, even for --dry-run: the CRDs are needed
+            p = c.ac("install", "rel", str(good), "--dry-run")
+            assert p.returncode == 2 and "helm ac crds | kubectl apply --server-side -f -" in p.stderr, p.stderr
+        assert [r for r in c.audit() if r["verb"] in ("create", "patch", "update") and "dryRun" not in r["uri"]] == []
+        admin = subprocess.run(f"{sys.executable} -m helm_ac crds | {get_helm.fetch_kubectl(quiet=True)} apply "
+                               f"--server-side -f - --kubeconfig {c.srv.kubeconfig}", shell=True, env=c.env,
+                               capture_output=True, text=True)
+        assert admin.returncode == 0, admin.stderr
+        mark = len(c.audit())
+        p = c.ac("install", "rel", str(good), "--dry-run")
+        assert p.returncode == 0, p.stdout + p.stderr
+        assert "kind: Definition" in p.stdout and "kind: ReleaseGraph" in p.stdout
+        writes = [r for r in c.audit()[mark:] if r["verb"] in ("create", "patch", "update") and "dryRun" not in r["uri"]]
+        assert writes == [] and c.releases() == []
+
+
+def test_without_the_right_to_create_crds_the_admins_command_is_named(helm_binaries, tmp_path):
+    from kubernetes import client
+
+    from helm_ac.kube.config import connect
+
+    helm = HelmEnv("4", helm_binaries["4"], tmp_path / "home")
+    chart = write_chart(tmp_path, "good", {"a.yaml": cm("a")})
+    with cluster(tmp_path, helm, rbac=True) as c:
+        admin = connect(kubeconfig=str(c.srv.kubeconfig), env={}).api
+        core, rbac = client.CoreV1Api(admin), client.RbacAuthorizationV1Api(admin)
+        core.create_namespaced_service_account("default", {"metadata": {"name": "dev"}})
+        rbac.create_namespaced_role_binding("default", {
+            "metadata": {"name": "dev"}, "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                                                     "name": "admin"},
+            "subjects": [{"kind": "ServiceAccount", "name": "dev", "namespace": "default"}]})
+        token = core.create_namespaced_service_account_token(
+            "dev", "default", {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}}).status.token
+        kc = yaml.safe_load(c.srv.kubeconfig.read_text())
+        for u in kc["users"]:
+            u["user"] = {"token": token}
+        dev = tmp_path / "dev.kubeconfig"
+        dev.write_text(yaml.safe_dump(kc))
+        p = c.ac("install", "rel", str(chart), env={**c.env, "KUBECONFIG": str(dev)})
+        assert p.returncode == 2, p.stdout + p.stderr
+        assert "you may not create CRDs: ask an admin to run `helm ac crds | kubectl apply --server-side -f -`" \
+            in p.stderr and "Traceback" not in p.stderr
+        assert c.releases() == []
+
+
+@pytest.mark.parametrize("major", ["4", "3"])
+def test_the_demo_installs_in_order_and_uninstalls_in_reverse(major, helm_binaries):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HELM_") and k != "KUBECONFIG"}
+    env["PYTHONPATH"] = str(ROOT)
+    p = subprocess.run([sys.executable, "-m", "helm_ac", "demo", "--helm", major], capture_output=True, text=True,
+                       env=env, timeout=120, cwd=ROOT)
+    out = p.stdout
+    assert p.returncode == 0, out + p.stderr
+    lines = out.splitlines()
+
+    def at(text: str) -> int:
+        return next(i for i, line in enumerate(lines) if text in line)
+
+    # MariaDB ready before WordPress is even applied; then the deletes, WordPress's before MariaDB's
+    assert at("statefulset/wp-mariadb: ready") < at("deployment/wp-wordpress: waiting-ready")
+    assert at("deployment/wp-wordpress: ready") < at("== helm ac status wp") < at("== helm list") \
+        < at("== helm ac uninstall wp") < at("deployment/wp-wordpress: deleted") < at("statefulset/wp-mariadb: deleted")
+    assert "PHASE: Ready   READY: 11/11" in out and "deployed" in lines[at("== helm list") + 2]
+    assert "== done in" in out
+
+
+def test_a_chart_from_a_repository_is_pulled_once_and_its_chart_tree_ordered(helm, tmp_path):
+    """`--repo URL --version V`: helm pull into a temporary directory, which the post-renderer reads
+    (`--chart`): the parent's objects wait for the subchart's (a Dependency only the Chart.yaml tree
+    gives)."""
+    import functools
+    import http.server
+    import threading
+
+    src = write_chart(tmp_path / "src", "app", {"a.yaml": cm("a")}, chart_yaml="dependencies:\n- name: sub\n"
+                      "  version: 0.1.0\n", subcharts={"sub": {"templates": {"s.yaml": cm("s")}}})
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    helm.run("package", str(src), "-d", str(repo))
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(repo))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    helm.run("repo", "index", str(repo), "--url", url)
+    try:
+        with cluster(tmp_path, helm) as c:
+            p = c.ac("install", "rel", "app", "--repo", url, "--version", "0.1.0", "--no-wait")
+            assert p.returncode == 0, p.stdout + p.stderr
+            assert "fetching app (helm pull)" in p.stderr
+            manifest = c.helm_("get", "manifest", "rel")
+            assert "kind: Dependency" in manifest and "parent: configmap/s" in manifest, manifest
+            p = c.ac("install", "rel2", "app", "--repo", url, "--version", "9.9.9")
+            assert p.returncode == 2 and "helm pull failed" in p.stderr and "Traceback" not in p.stderr
+    finally:
+        httpd.shutdown()
+
+
+@pytest.mark.parametrize("value", ["y", "Y", "n", "N", "yes", "off"])
+def test_yaml_1_1_booleans_are_quoted_for_helm(value):
+    """`helm ac install y CHART` failed in Helm 3 ("cannot unmarshal bool into ... labels of type string"):
+    Go's YAML (YAML 1.1) reads a plain y/Y/n/N as a boolean, PyYAML's resolver does not, so the label
+    `appcontroller.k8s/release: y` was written plain by both of helm-ac's YAML writers."""
+    from helm_ac.rendering import yamlio
+
+    for text in (yamlio.dump({"k": value}), yamlio.dump_simple({"k": value})):
+        assert text.strip() in (f"k: '{value}'", f'k: "{value}"'), text
+        assert yamlio.load(text) == {"k": value}
+
+
+def test_helm_flags_for_each_helm_and_for_the_lint():
+    from helm_ac.actions.install import _translate, normalize
+    from helm_ac.rendering.helm import split_args
+
+    args = split_args(normalize(["rel", "chart", "--history-max", "3", "-n", "shop", "--atomic"]))
+    assert args.positionals == ("rel", "chart")  # the value of an upgrade-only flag is not taken for a chart
+    assert _translate(list(args.flags), "4") == ["--history-max=3", "-n", "shop", "--rollback-on-failure"]
+    assert _translate(["--rollback-on-failure"], "3") == ["--atomic"]
