@@ -10,9 +10,10 @@ answered ``500 InternalError``, never a crash.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any, AsyncIterator, Awaitable, Callable
 
 import orjson
 import yaml
@@ -93,6 +94,9 @@ class Settings:
     #: response encoders for clients that accept no JSON (protobuf), and their watch-event framers.
     encoders: dict[str, Callable[[Any], bytes]] = field(default_factory=dict)
     watch_framers: dict[str, Callable[[dict[str, Any]], bytes]] = field(default_factory=dict)
+    #: ``pods/log`` of a Pod run for real (apiserver/pods.py): (namespace, name, query) -> its log (an
+    #: async iterator of chunks with ``follow``), or None for a simulated Pod (whose log is empty)
+    pod_log: Callable[[str, str, Any], bytes | AsyncIterator[bytes] | None] | None = None
 
     @property
     def registry(self) -> Registry:
@@ -271,7 +275,7 @@ class Api:
             if user is ANONYMOUS and self.s.insecure:
                 user = UNSECURED
             self._authorize(user, info)
-            with acting_as(user):
+            with acting_as(user, info.name):
                 resp = await self._dispatch(request, user, info)
             code = resp.status
             return resp
@@ -403,7 +407,15 @@ class Api:
         if verb == "get":
             if sub == "log":  # simulated containers print nothing: an empty log, as kubectl logs shows one
                 store.get(res, ns, name)
-                return web.Response(body=b"", content_type="text/plain")
+                text = self.s.pod_log(ns or "", name or "", q) if self.s.pod_log is not None else None
+                if text is None or isinstance(text, bytes):
+                    return web.Response(body=text or b"", content_type="text/plain")
+                stream = web.StreamResponse(headers={"Content-Type": "text/plain"})  # follow=true
+                await stream.prepare(request)
+                async for chunk in text:
+                    await stream.write(chunk)
+                await stream.write_eof()
+                return stream
             if sub == "scale":
                 return self._respond(request, answer, store.get_scale(res, ns, name))
             got = store.get(res, ns, name)
@@ -466,6 +478,11 @@ class Api:
             manager = field_manager(request) if ptype != "apply" else q.get("fieldManager")
             check_patch_options(ptype, force=force, field_manager=manager)  # before the body, as real
             body = _parse_patch(await request.read(), ptype)
+            if ptype == "apply" and self.s.authorizer is not None and sub is None and store.find(res, ns, name) is None:
+                # an apply that creates is authorized as a create of that name too (kube-apiserver:
+                # handlers/patch.go, createAuthorizerAttributes)
+                info = request_info(request.method, request.path, request.query)
+                self.s.authorizer.check(user, dataclasses.replace(info, verb="create"))
             self._validating = validating
             out, created = store.patch(res, ns, name, ptype, body, subresource=sub, force=force,
                                        field_manager=manager, **common)

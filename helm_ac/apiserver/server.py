@@ -58,6 +58,10 @@ class Options:
     history: int = 100_000  # watch events kept for resuming (older resourceVersions: 410 Gone)
     token: str | None = None  # the admin token; generated when None
     http2: bool = True  # over TLS, offer HTTP/2 (ALPN h2) as kube-apiserver does; HTTP/1.1 only when False
+    #: run the helm-ac controller image's Pods as local processes (apiserver/pods.py)
+    run_pods: bool = True
+    pod_logs: Path | None = None  # their log files (default: a temporary directory, removed at stop)
+    pod_backoff: float = 10.0  # the kubelet's first restart delay (doubled per crash, 300 s at most)
 
 
 @dataclass
@@ -121,6 +125,8 @@ class ApiServer:
         self.controllers: Any = None
         self._runner: web.AppRunner | None = None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self._pods_tmp: tempfile.TemporaryDirectory[str] | None = None
+        self.kubelet: Any = None  # apiserver.pods.Kubelet: the controller image's Pods, run for real
         self._logs: list[IO[str]] = []
 
     def build(self, loop: asyncio.AbstractEventLoop) -> Settings:
@@ -166,7 +172,18 @@ class ApiServer:
 
                 def readiness(record: dict[str, Any]) -> None:
                     write(json.dumps(record, separators=(",", ":")) + "\n")
-            self.controllers = Controllers(store, behaviour, on_readiness=readiness).start()
+            skips = None
+            if self.options.run_pods:
+                from helm_ac.apiserver import pods
+
+                self._pods_tmp = tempfile.TemporaryDirectory(prefix="helm-ac-pods-")
+                tmp = Path(self._pods_tmp.name)
+                self.kubelet = pods.Kubelet(store, settings.authenticator, pods.PodSettings(
+                    logs=self.options.pod_logs or tmp / "logs", state=tmp / "pods",
+                    backoff=self.options.pod_backoff, max_backoff=max(300.0, self.options.pod_backoff)))
+                settings.pod_log = self.kubelet.log_of
+                skips = pods.is_controller_pod
+            self.controllers = Controllers(store, behaviour, on_readiness=readiness, kubelet_skips=skips).start()
         _health(settings)
         return settings
 
@@ -217,8 +234,13 @@ class ApiServer:
         port = self._runner.addresses[0][1]
         host = f"[{self.options.host}]" if ":" in self.options.host else self.options.host
         self.url = f"{'https' if ctx else 'http'}://{host}:{port}"
+        if self.kubelet is not None:
+            self.kubelet.start(self.url, self.certs.ca_pem if self.certs is not None else None)
 
     async def stop(self) -> None:
+        if self.kubelet is not None:  # first, while the server still answers (a Lease given up on SIGTERM)
+            await self.kubelet.stop()
+            self.kubelet = None
         if self.controllers is not None:
             self.controllers.stop()
             self.controllers = None
@@ -231,6 +253,9 @@ class ApiServer:
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
+        if self._pods_tmp is not None:
+            self._pods_tmp.cleanup()
+            self._pods_tmp = None
 
     def kubeconfig(self) -> dict[str, Any]:
         cluster: dict[str, Any] = {"server": self.url}
