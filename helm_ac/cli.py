@@ -27,10 +27,6 @@ PASS_THROUGH = dict(ignore_unknown_options=True, allow_interspersed_args=True,
 #: command and format, whenever the closed pipe is noticed (the first write, or the flush at exit).
 EXIT_OUTPUT_CLOSED = 141
 
-#: Commands of the cluster half, not written yet: asked for, they say so and what exists instead.
-PLANNED = ("install", "upgrade", "status", "rollback", "uninstall")
-
-
 def _debug_from_env() -> bool:
     return os.environ.get("HELM_DEBUG", "").lower() in ("1", "true", "yes", "on")
 
@@ -40,17 +36,11 @@ class _Group(click.Group):
         return list(self.commands)  # in the order of the pipeline (as defined below), not alphabetical
 
     def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
-        if args and args[0] in PLANNED:
-            raise UserError(
-                f"helm ac {args[0]} is not available yet: {', '.join(PLANNED)} (ordered installs by a "
-                f"controller in the cluster) are planned.",
-                hint=f"Available commands: {', '.join(self.list_commands(ctx))} (helm ac --help). To see the order "
-                     "an install would take, without a cluster: helm ac simulate NAME CHART")
         try:
             return super().resolve_command(ctx, args)
         except click.UsageError as exc:  # no such command: click's "did you mean", then what there is
-            raise click.UsageError(f"{exc.format_message()}\nCommands: {', '.join(self.list_commands(ctx))} "
-                                   f"(planned: {', '.join(PLANNED)}).", ctx) from None
+            raise click.UsageError(f"{exc.format_message()}\nCommands: {', '.join(self.list_commands(ctx))}.",
+                                   ctx) from None
 
     # click turns a closed output pipe into exit 1 before main() sees it: caught here first, in both
     # places it writes (help and version while making the context; everything else while invoking).
@@ -79,7 +69,7 @@ class _Group(click.Group):
 
 
 @click.group(cls=_Group, context_settings=dict(help_option_names=["-h", "--help"], max_content_width=100),
-             epilog=f"Planned: {', '.join(PLANNED)} (ordered installs by a controller in the cluster).")
+             epilog="First time? helm ac demo: an ordered install on an in-memory cluster, no cluster needed.")
 @click.version_option(__version__, "--version", prog_name="helm-ac")
 @click.option("--debug", is_flag=True, default=None, help="Show tracebacks of errors (also HELM_DEBUG=true).")
 @click.pass_context
@@ -88,8 +78,9 @@ def cli(ctx: click.Context, debug: bool | None) -> None:
 
     Declare "this object waits for that one" with appcontroller.k8s/ annotations
     in your chart; check them with `helm ac lint`, see the order with `helm ac graph`,
-    emit AppController manifests with `helm ac template`, and try the install on an
-    in-memory cluster with `helm ac simulate`.  See docs/chart-extension.md.
+    emit AppController manifests with `helm ac template`, try the install on an
+    in-memory cluster with `helm ac simulate`, and install it in order with
+    `helm ac install`.  See docs/chart-extension.md.
     `helm ac COMMAND --help` shows a command's flags.
     """
     ctx.ensure_object(dict)
@@ -460,9 +451,11 @@ def _replay(events: list, fmt: str, speed: float | None) -> None:
               "(repeatable).")
 @click.option("--fault", "faults", multiple=True, metavar="SPEC", help="A fault to inject, e.g. "
               "'verb=create,resource=secrets,error=429,retry-after=1' (repeatable).")
+@click.option("--pod-logs", type=click.Path(file_okay=False), help="Directory of the logs of the controller Pods "
+              "it runs for real (default: $XDG_STATE_HOME/helm-ac/cluster/pods).")
 def cluster(kubeconfig: str | None, host: str, port: int, tls: bool, audit_log: str | None,
             readiness_log: str | None, rbac: bool, behaviour: str | None, seed: int | None,
-            nodes: int | None, rules: tuple[str, ...], faults: tuple[str, ...]) -> None:
+            nodes: int | None, rules: tuple[str, ...], faults: tuple[str, ...], pod_logs: str | None) -> None:
     """Run an in-memory Kubernetes API server on loopback until Ctrl-C.
 
     Point helm, kubectl or the Python client at it with the kubeconfig it writes."""
@@ -481,12 +474,307 @@ def cluster(kubeconfig: str | None, host: str, port: int, tls: bool, audit_log: 
 
     Cluster(kubeconfig=opt(kubeconfig), host=host, port=port, tls=tls, audit_log=opt(audit_log),
             readiness_log=opt(readiness_log), rbac=rbac, behaviour=opt(behaviour), seed=seed,
-            nodes=nodes, rules=list(rules), faults=list(faults)).run(ready)
+            nodes=nodes, rules=list(rules), faults=list(faults), pod_logs=opt(pod_logs)).run(ready)
 
 
-@cli.command(short_help="Print the CRDs of Definition and Dependency.")
+@cli.command("post-render", short_help="Helm post-renderer: the graph and controller of a release.")
+@click.option("--release", required=True, help="The release's name (Helm does not tell its post-renderer).")
+@click.option("-n", "--namespace", required=True, help="The release's namespace (helm's -n).")
+@click.option("--chart", type=click.Path(exists=True), help="The chart's directory or .tgz: its Chart.yaml tree "
+              "(subchart order, aliases), which the manifest does not carry.")
+@click.option("--controller-image", metavar="IMAGE", help="The controller's image (default: "
+              "ghcr.io/helm-ac/controller:<version>).")
+@click.option("--helm", "helm_major", type=click.Choice(["3", "4"]), help="The Helm calling (default: 4 when the "
+              "manifest carries Helm 4's file annotations): only Helm 4 takes hooks from a post-renderer.")
+@click.option("--gate-timeout", type=click.IntRange(min=1), default=300, show_default=True, metavar="SECONDS",
+              help="How long the gate Job waits for the ordered rollout before it fails (helm's --timeout).")
+@IMPLICIT_OPTION
+def post_render(release: str, namespace: str, chart: str | None, controller_image: str | None,
+                helm_major: str | None, gate_timeout: int, implicit: str) -> None:
+    """Turn the manifest Helm rendered (stdin) into Definitions, Dependencies, the ReleaseGraph
+    and the controller's objects (stdout), for `helm install --post-renderer`.
+
+    \b
+    Helm 3: helm install NAME CHART -n NS --post-renderer DIR/bin/helm-ac-postrender \\
+              --post-renderer-args=--release=NAME --post-renderer-args=--namespace=NS --post-renderer-args=--chart=CHART
+    Helm 4: HELM_PLUGINS="$(helm env HELM_PLUGINS):DIR/helm-plugins" helm install ... --post-renderer ac-postrender
+    (DIR: helm-ac's plugin directory, e.g. $(helm env HELM_PLUGINS)/helm-ac; more: docs/install.md)
+
+    A chart with lint errors is refused (exit 1, the findings on stderr), so Helm installs nothing.
+    """
+    from helm_ac.actions.postrender import PostRender
+
+    text = sys.stdin.read()
+    result = PostRender(release, namespace, chart, controller_image, helm_major, _implicit(implicit),
+                        gate_timeout=gate_timeout).run(text)
+    _report(result.chart, result.findings)
+    if result.failed:
+        click.echo("Error: the chart's dependency annotations have errors (helm ac lint shows them); "
+                   "helm-ac refuses to post-render it", err=True)
+        sys.exit(1)
+    sys.stdout.write(result.render())
+
+
+@cli.command(short_help="Roll one release out in order: the controller.",
+             add_help_option=False, context_settings=dict(ignore_unknown_options=True, allow_extra_args=True))
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
+def controller(ctx: click.Context, args: tuple[str, ...]) -> None:
+    """Roll a release's objects out in dependency order: the controller, with the argv and exit
+    statuses of `python -m helm_ac.controller` (`helm ac controller --help` lists its flags)."""
+    from helm_ac.controller import __main__ as entry
+
+    prog = entry.PROG
+    entry.PROG = f"{ctx.find_root().info_name} controller"
+    try:
+        code = entry.main(list(args))
+    finally:
+        entry.PROG = prog
+    ctx.exit(code)
+
+
+@cli.command(short_help="Show a release's rollout, object by object.", context_settings=dict(help_option_names=["-h", "--help"]))
+@click.argument("release")
+@click.option("-n", "--namespace", help="The release's namespace (default: $HELM_NAMESPACE, the context's).")
+@click.option("--kube-context", help="kubeconfig context (default: $HELM_KUBECONTEXT, the current one).")
+@click.option("--kubeconfig", type=click.Path(dir_okay=False), help="kubeconfig file (default: $KUBECONFIG, "
+              "~/.kube/config).")
+@click.option("-o", "--output", type=click.Choice(["table", "json", "yaml", "jsonl"]), default="table",
+              show_default=True, help="jsonl: with --watch, one JSON object per change.")
+@click.option("-w", "--watch", "follow", is_flag=True, help="Follow the rollout until every object is ready or "
+              "one failed (exit 1), showing each change (a live table on a terminal).")
+@click.option("--timeout", default="5m", show_default=True, metavar="DUR", help="With --watch: give up after this "
+              "long (exit 1), e.g. 90s, 10m.")
+def status(release: str, namespace: str | None, kube_context: str | None, kubeconfig: str | None, output: str,
+           follow: bool, timeout: str) -> None:
+    """Show RELEASE's objects as the cluster holds them: state, what each waits for, attempts, time
+    taken and the controller's message. Exit 0 when found (whatever the state), 1 when the release
+    has no helm-ac objects in the namespace, 2 when the cluster cannot be read. With --watch: exit 0
+    when every object is ready, 1 at a failure or at the timeout (naming the object, the reason and
+    what it blocks)."""
+    from helm_ac.actions.status import Status
+
+    st = Status(kubeconfig=kubeconfig, context=kube_context, namespace=namespace)
+    if follow:
+        from helm_ac.extension import durations
+        from helm_ac.output.printers.progress import for_output
+
+        try:
+            seconds = durations.parse(timeout.strip())
+        except ValueError:
+            raise click.BadParameter(f"{timeout!r} is not a duration (e.g. 90s, 10m)", param_hint="--timeout") from None
+        st.run(release)  # found at all? (exit 1 at once, not at the timeout)
+        sink = for_output(sys.stdout, "jsonl" if output == "jsonl" else "text", tty=sys.stdout.isatty())
+        got, now = st.follow(release, sink if output in ("table", "jsonl") else (lambda e: None), seconds)
+        if output in ("json", "yaml"):
+            _print_status(got, now, output)
+        if not got.ok:
+            for line in got.failure_report() or [f"release {release} not ready after {timeout}: {got.phase}"]:
+                click.echo(f"Error: {line}", err=True)
+            sys.exit(1)
+        return
+    if output == "jsonl":
+        raise UserError("-o jsonl streams changes: use it with --watch")
+    got, now = st.run(release)
+    _print_status(got, now, output)
+
+
+def _print_status(got: Any, now: float, output: str) -> None:
+    import json
+
+    if output == "table":
+        click.echo(got.table(now), nl=False)
+    elif output == "json":
+        click.echo(json.dumps(got.as_dict(now), indent=2))
+    else:
+        from helm_ac.rendering import yamlio
+
+        click.echo(yamlio.dump(got.as_dict(now)), nl=False)
+
+
+INSTALL_OUTPUT = click.option("-o", "--output", type=click.Choice(["table", "jsonl"]), default="table",
+                              show_default=True, help="table: a live table on a terminal, plain lines otherwise; "
+                              "jsonl: one JSON object per change (replaces helm's own -o).")
+NO_WAIT = click.option("--no-wait", is_flag=True, help="Return once helm has returned: neither --wait nor following "
+                       "the rollout.")
+
+
+def _install_command(verb: str, summary: str, usage: str) -> Any:
+    """install, upgrade, rollback: helm's command with helm-ac around it (actions/install.py)."""
+
+    @cli.command(verb, context_settings=PASS_THROUGH, short_help=summary, help=usage)
+    @INSTALL_OUTPUT
+    @NO_WAIT
+    @click.option("--controller-image", metavar="IMAGE", help="The controller's image (default: "
+                  "ghcr.io/helm-ac/controller:<version>).", hidden=verb == "rollback")
+    @IMPLICIT_OPTION
+    @click.argument("args", nargs=-1, type=click.UNPROCESSED, metavar="NAME " + (
+        "[REVISION]" if verb == "rollback" else "CHART") + f" [HELM {verb.upper()} FLAGS]")
+    @click.pass_context
+    def command(ctx: click.Context, output: str, no_wait: bool, controller_image: str | None, implicit: str,
+                args: tuple[str, ...]) -> None:
+        _run_install(ctx, verb, _strip_debug(args, ctx), output, no_wait, controller_image, _implicit(implicit))
+
+    return command
+
+
+def _run_install(ctx: click.Context, verb: str, args: list[str], output: str, no_wait: bool,
+                 controller_image: str | None, implicit: tuple[str, ...]) -> None:
+    from helm_ac.actions.install import Install
+    from helm_ac.output.printers.progress import for_output
+
+    tty = sys.stdout.isatty()
+    sink = for_output(sys.stdout, "jsonl" if output == "jsonl" else "text", tty=tty)
+    if output != "jsonl" and not tty:
+        sink = _without_pending(sink)
+    gate = any(p.name == "gate_timeout" for p in post_render.params)  # the gate Job's deadline (docs/hooks.md)
+    action = Install(verb, args, no_wait=no_wait, controller_image=controller_image, implicit=implicit,
+                     gate_timeout=gate, note=lambda line: click.echo(line, err=True), sink=sink,
+                     on_delete=_delete_printer(output))
+    try:
+        result = action.run()
+    except UserError as exc:
+        _unknown_flag(ctx, exc, args)
+        raise
+    _report(result.chart, result.findings)
+    if result.helm_out:  # with -o jsonl on stderr: stdout is JSON lines only
+        click.echo(result.helm_out, nl=False, err=output == "jsonl")
+    if result.helm_err.strip():
+        click.echo(result.helm_err.rstrip(), err=True)
+    for line in result.problems:
+        click.echo(f"Error: {line}", err=True)
+    ctx.exit(result.code)
+
+
+def _without_pending(sink: Any) -> Any:
+    """Plain lines: what happens to each object (applied, ready, failed, blocked), not each change of
+    what a pending object still waits for (the live table and JSON lines show those)."""
+    from helm_ac.engine.events import State, StateEvent
+
+    def forward(e: Any) -> None:
+        if not (isinstance(e, StateEvent) and e.state is State.PENDING):
+            sink(e)
+            sys.stdout.flush()
+
+    return forward
+
+
+def _delete_printer(output: str) -> Any:
+    import json
+
+    def line(t: float, key: str, state: str, message: str) -> None:
+        if output == "jsonl":
+            click.echo(json.dumps({"type": "delete", "time": t, "key": key, "state": state, "message": message}))
+        else:
+            click.echo(f"[{t:8.1f}s] {key}: {state}" + (f": {message}" if state not in ("deleted",) else ""))
+        sys.stdout.flush()
+
+    return line
+
+
+_install_command("install", "Install a chart, rolled out in order by a controller pod.", """Install CHART as release NAME through your helm, rolled out in dependency order.
+
+\b
+helm ac install NAME CHART [helm install flags] [--no-wait] [-o table|jsonl]
+
+Lints the chart rendered with the same flags (errors: nothing is installed,
+exit 1), applies the helm-ac CRDs when missing (server-side), then runs
+`helm install NAME CHART <flags> --wait --wait-for-jobs` with helm-ac as its
+post-renderer and follows the rollout object by object.  Helm's flags pass
+through (-n, --kube-context, --kubeconfig, -f, --set*, --version, --repo,
+--timeout, --dry-run, --create-namespace, --atomic/--rollback-on-failure).
+
+\b
+Exit codes: 0 every object ready, 1 lint errors, a failed object (named, with
+what it blocks), the timeout or a helm failure, 2 usage or cluster errors.""")
+_install_command("upgrade", "Upgrade a release: changed, added and removed objects in order.", """Upgrade release NAME to CHART through your helm: the controller rolls the
+changed and added objects out in order and removes the dropped ones, dependents first.
+
+\b
+helm ac upgrade NAME CHART [helm upgrade flags] [--no-wait] [-o table|jsonl]
+
+As helm ac install (lint, CRDs, post-renderer, --wait --wait-for-jobs, the
+rollout followed); exit codes the same.""")
+_install_command("rollback", "Roll a release back to a revision, followed in order.", """Roll release NAME back to REVISION (default: the previous one) with helm
+rollback; the old revision's graph is rolled out again in order and followed.
+
+\b
+helm ac rollback NAME [REVISION] [helm rollback flags] [--no-wait] [-o table|jsonl]
+
+Exit codes as helm ac install.""")
+
+
+@cli.command(context_settings=PASS_THROUGH, short_help="Uninstall a release, its objects deleted in reverse order.")
+@INSTALL_OUTPUT
+@click.argument("args", nargs=-1, type=click.UNPROCESSED, metavar="NAME [HELM UNINSTALL FLAGS]")
+@click.pass_context
+def uninstall(ctx: click.Context, output: str, args: tuple[str, ...]) -> None:
+    """Uninstall release NAME: its objects are deleted in reverse dependency order
+    (dependents first), each awaited, then Helm deletes the rest.
+
+    \b
+    helm ac uninstall NAME [helm uninstall flags] [-o table|jsonl]
+
+    Helm 4 runs the ordered teardown as the release's pre-delete hook; Helm 3
+    cannot take a hook from a post-renderer, so helm-ac tears down first, then
+    runs helm uninstall.  Each delete is shown as it happens.  Exit 0 when
+    everything is gone, 1 otherwise."""
+    _run_install(ctx, "uninstall", _strip_debug(args, ctx), output, False, None, ())
+
+
+@cli.command(short_help="An ordered install and teardown on an in-memory cluster: no cluster needed.")
+@click.option("--keep", is_flag=True, help="Leave the release and the server running (Ctrl-C stops it), with the "
+              "kubeconfig to explore them.")
+@click.option("--helm", "helm_major", type=click.Choice(["3", "4"]), help="The Helm to fetch (from a checkout; "
+              "default: $HELM_BIN, else Helm 4).")
+@click.option("-o", "--output", type=click.Choice(["table", "jsonl"]), default="table", show_default=True,
+              help="The rollout as a live table on a terminal (plain lines otherwise), or JSON lines.")
+def demo(keep: bool, helm_major: str | None, output: str) -> None:
+    """Start an in-memory Kubernetes API server, install the WordPress example as
+    release wp with `helm ac install` (MariaDB first, WordPress once it is ready,
+    created by a real controller pod), show `helm ac status wp` and `helm list`,
+    uninstall it in reverse order with `helm ac uninstall`, and stop the server.
+    Helm: $HELM_BIN, else fetched into ~/.cache/helm-ac (from a checkout)."""
+    import signal
+    import time
+    from pathlib import Path
+
+    from helm_ac.actions.demo import Demo, keep_message
+
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt  # the server stops its controller Pods' processes on the way out
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started in the background
+    from helm_ac.output.printers.progress import for_output
+
+    tty = sys.stdout.isatty()
+    sink = for_output(sys.stdout, "jsonl" if output == "jsonl" else "text", tty=tty)
+    if output != "jsonl" and not tty:
+        sink = _without_pending(sink)
+
+    def say(line: str) -> None:
+        click.echo(line)
+        sys.stdout.flush()
+
+    def hold(kubeconfig: Path) -> None:
+        for line in keep_message(kubeconfig):
+            say(line)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            say("stopping")
+
+    code = Demo(keep=keep, helm_major=helm_major, say=say, sink=sink, on_delete=_delete_printer(output)).run(hold)
+    sys.exit(code)
+
+
+@cli.command(short_help="Print the CRDs of Definition, Dependency and ReleaseGraph.")
 def crds() -> None:
-    """Print the CustomResourceDefinitions of Definition and Dependency (appcontroller.k8s/v1alpha1)."""
+    """Print the CustomResourceDefinitions of Definition, Dependency and ReleaseGraph (appcontroller.k8s/v1alpha1).
+
+    For clusters where an administrator installs them: helm ac crds | kubectl apply --server-side -f -"""
     from helm_ac.output import crds as crdmod
     from helm_ac.rendering import yamlio
 

@@ -65,6 +65,26 @@ def test_helm_ac_lint_matches_standalone(plugin, cli):
     assert via_helm.stdout == standalone.out
 
 
+def test_the_installed_plugin_is_helms_post_renderer(plugin):
+    """Helm 3 runs bin/helm-ac-postrender, Helm 4 the ac-postrender plugin of helm-plugins/: both
+    reach the plugin's own environment (test_controller_postrender.py tests the rest)."""
+    h, src, _ = plugin
+    chart = str(EXAMPLES / "wordpress")
+    args = ["template", "wp", chart, "--post-renderer-args=--release=wp", "--post-renderer-args=--namespace=default",
+            f"--post-renderer-args=--chart={chart}"]
+    env = dict(h.env)
+    if h.major == "3":
+        args += ["--post-renderer", str(src / "bin" / "helm-ac-postrender")]
+    else:
+        env["HELM_PLUGINS"] = f"{h.home / 'data' / 'plugins'}:{src / 'helm-plugins'}"
+        args += ["--post-renderer", "ac-postrender"]
+    r = h.run(*args, env=env, check=False)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count("kind: Definition") == 11 and "kind: ReleaseGraph" in r.stdout and "kind: Role\n" in r.stdout
+    if h.major == "4":  # listed beside helm-ac itself, from the second folder of HELM_PLUGINS
+        assert "ac-postrender" in h.run("plugin", "list", env=env).stdout
+
+
 def test_clean_chart_exit_zero(plugin):
     h, _, _ = plugin
     r = h.run("ac", "lint", str(EXAMPLES / "wordpress"), check=False)
@@ -118,9 +138,9 @@ def test_new_user_mistakes_through_helm(plugin):
     h, _, _ = plugin
     r = h.run("ac", check=False)  # like bare `helm`: the help, exit 0
     assert (r.returncode, r.stderr) == (0, "") and "Commands:" in r.stdout
-    r = h.run("ac", "install", "wp", ".", check=False)
+    r = h.run("ac", "install", "wp", check=False)
     assert r.returncode == 2 and r.stdout == ""
-    assert r.stderr.startswith("Error: helm ac install is not available yet") and "Available commands: lint," in r.stderr
+    assert r.stderr.startswith("Error: helm ac install takes NAME CHART, got 1 argument: wp") and "Traceback" not in r.stderr
     r = h.run("ac", "graph", check=False)
     assert r.returncode == 2 and "e.g. helm ac graph wordpress" in r.stderr and "helm ac template" not in r.stderr
     r = h.run("ac", "lnt", check=False)

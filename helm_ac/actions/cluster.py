@@ -50,6 +50,7 @@ class Cluster:
     nodes: int | None = None
     rules: list[str] = field(default_factory=list)
     faults: list[str] = field(default_factory=list)
+    pod_logs: Path | None = None  # the controller Pods' logs (default: beside the default kubeconfig)
 
     def options(self) -> Options:
         """The server's options, or a UserError naming the flag at fault."""
@@ -71,9 +72,14 @@ class Cluster:
                            ("--kubeconfig", self.kubeconfig)):
             if path is not None:
                 _check_writable(flag, path)
+        pod_logs = self.pod_logs or default_kubeconfig().parent / "pods"  # made when a controller Pod runs
+        blocked = next((p for p in (pod_logs, *pod_logs.parents) if p.exists()), None)
+        if blocked is not None and not blocked.is_dir():
+            raise UserError(f"--pod-logs {pod_logs}: {blocked} is not a directory",
+                            hint="Give --pod-logs a directory helm-ac can write to.")
         return Options(host=self.host, port=self.port, tls=self.tls, rbac=self.rbac, audit_log=self.audit_log,
                        readiness_log=self.readiness_log, behaviour=self.behaviour, seed=self.seed,
-                       nodes=self.nodes, rules=list(self.rules), faults=list(self.faults))
+                       nodes=self.nodes, rules=list(self.rules), faults=list(self.faults), pod_logs=pod_logs)
 
     def run(self, on_ready: Callable[[ApiServer, Path], None]) -> None:
         """Serve until interrupted; ``on_ready(server, kubeconfig)`` once it listens."""

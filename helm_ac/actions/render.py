@@ -182,11 +182,20 @@ def render_and_check(renderer: Renderer, positionals: Sequence[str], args: HelmA
     # Loaded while helm renders (networkx alone takes ~0.25 s to import; the digraph below needs it).
     import networkx  # noqa: F401
 
+    from helm_ac.analysis import graph as graphmod  # noqa: F401
+    from helm_ac.analysis import model  # noqa: F401
+    from helm_ac.analysis.lint import checks  # noqa: F401
+
+    return check(pending.result(), release, location, implicit)
+
+
+def check(rc: RenderedChart, release: str, location: str, implicit: "Iterable[str]") -> Checked:
+    """A release already rendered (by us, or by Helm for a post-renderer): analyse, build the graph,
+    run the lint checks."""
     from helm_ac.analysis import graph as graphmod
     from helm_ac.analysis import model
     from helm_ac.analysis.lint import Finding, checks
 
-    rc = pending.result()
     a = model.analyze(rc.rendered, rc.chart, rc.namespace, crds_skipped=rc.crds_skipped)
     edges = graphmod.collect(a, implicit=implicit)
     findings = sorted(checks.run_all(a, edges, location), key=Finding.sort_key)

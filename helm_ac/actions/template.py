@@ -5,7 +5,10 @@ chart with lint errors has no meaningful graph, so nothing is emitted), then
 emits, deterministically:
 
 * ``--format appcontroller`` (default): every orchestrated object wrapped in a
-  ``Definition``, hooks unchanged, then the ``Dependency`` objects;
+  ``Definition``, hooks unchanged, then the ``Dependency`` objects, then the release's
+  ``ReleaseGraph`` (the digest of all of them, which each of them carries as an annotation);
+  a Secret's Definition holds no data but names its payload Secret, which follows it (same
+  ``# Source:``; ``appcontroller.payloads``);
 * ``--format plain``: helm's output byte for byte, then the ``Dependency`` objects;
 * ``--format argocd``: the objects, each annotated with ``argocd.argoproj.io/sync-wave`` from its
   level in the graph (Argo CD applies wave by wave);
@@ -20,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable, Sequence
 
-from helm_ac.actions.render import Renderer, render_and_check
+from helm_ac.actions.render import Checked, Renderer, render_and_check
 from helm_ac.analysis.keys import Keys
 from helm_ac.analysis.lint import Finding, has_errors
 from helm_ac.errors import UserError
@@ -31,6 +34,7 @@ if TYPE_CHECKING:
 
 FORMATS = ("appcontroller", "plain", "argocd", "cli-utils")
 DEPENDENCIES_SOURCE = "appcontroller/dependencies.yaml"  # under the chart's name, like helm's Source paths
+RELEASE_GRAPH_SOURCE = "appcontroller/releasegraph.yaml"
 #: the file of objects with no ``# Source:`` (a post-renderer added them), named as Helm 4 names them
 NO_SOURCE = "generated-by-postrender.yaml"
 
@@ -67,12 +71,17 @@ class TemplateResult:
 class Template:
     """Emit a chart's objects and its AppController graph."""
 
-    renderer: Renderer
+    renderer: Renderer | None  # None: emit() only (the manifest is rendered already)
     format: str = "appcontroller"
     implicit: Iterable[str] = ("crd", "namespace")
 
     def run(self, positionals: Sequence[str], args: HelmArgs) -> TemplateResult:
-        checked = render_and_check(self.renderer, positionals, args, self.implicit)
+        assert self.renderer is not None
+        return self.emit(render_and_check(self.renderer, positionals, args, self.implicit))
+
+    def emit(self, checked: Checked) -> TemplateResult:
+        """The output for a release rendered and checked (``helm ac post-render`` calls it on the
+        manifest Helm rendered)."""
         from helm_ac.extension import interop
         from helm_ac.output import appcontroller, exports
         from helm_ac.rendering import yamlio
@@ -94,14 +103,34 @@ class Template:
                 result.documents.append(Document(obj.source or NO_SOURCE, yamlio.dump(body)))
             return result
         else:
+            # each Definition and Dependency carries the graph's digest, which is a hash of all of
+            # them: emitted with a placeholder, hashed, then the placeholder replaced
             effective = {info.obj.index: k for k, info in a.objects.items()}
+            graph_docs: list[int] = []  # indices of the Definitions and Dependencies in documents
+            placeholder = appcontroller.DIGEST_PLACEHOLDER
+            payloads = appcontroller.payloads(a, keys)
             for obj in rc.rendered.objects:
                 key = effective.get(obj.index)
+                payload = payloads.get(key) if key is not None else None
                 if key is not None:
-                    text = appcontroller.definition_text(a, key, keys)
+                    text = appcontroller.definition_text(a, key, keys, placeholder,
+                                                         payload.name if payload else None)
+                    graph_docs.append(len(result.documents))
                 else:  # hooks stay as helm rendered them
                     text = _own_text(obj) or yamlio.dump(obj.body)
                 result.documents.append(Document(obj.source or NO_SOURCE, text))
+                if payload is not None:  # a plain object, not part of the graph (nor of its digest)
+                    result.documents.append(Document(obj.source or NO_SOURCE, yamlio.dump(payload.secret)))
+            deps = appcontroller.dependencies(a, g, keys, placeholder)
+            for dep in deps:
+                graph_docs.append(len(result.documents))
+                result.documents.append(Document(f"{chart_name}/{DEPENDENCIES_SOURCE}", appcontroller.dependency_text(dep)))
+            stamped, digest = appcontroller.stamp([result.documents[i].text for i in graph_docs])
+            for i, text in zip(graph_docs, stamped):
+                result.documents[i].text = text
+            rg = appcontroller.release_graph(release, a.namespace, digest, len(graph_docs) - len(deps), len(deps))
+            result.documents.append(Document(f"{chart_name}/{RELEASE_GRAPH_SOURCE}", yamlio.dump_simple(rg)))
+            return result
         for dep in appcontroller.dependencies(a, g, keys):
             result.documents.append(Document(f"{chart_name}/{DEPENDENCIES_SOURCE}", appcontroller.dependency_text(dep)))
         return result
