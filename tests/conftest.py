@@ -54,6 +54,15 @@ class CliResult:
         return json.loads(self.out)
 
 
+@pytest.fixture(autouse=True)
+def _kubectl_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """kubectl caches discovery under ~/.kube/cache by server address (for hours), and an embedded
+    API server's port is often one an earlier test's server used: a test's kubectl would then
+    believe the earlier server's discovery (an anonymous user "read" it, a CRD gone "existed").
+    Each test gets a cache of its own (KUBECACHEDIR: kubectl's default --cache-dir)."""
+    monkeypatch.setenv("KUBECACHEDIR", str(tmp_path_factory.mktemp("kubectl-cache")))
+
+
 @pytest.fixture(scope="session")
 def helm_binaries() -> dict[str, str]:
     return {m: str(get_helm.fetch(m, quiet=True)) for m in HELM_MAJORS}

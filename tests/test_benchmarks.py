@@ -135,3 +135,64 @@ def test_lint_bench_times_the_installed_plugin(helm_binaries):
     assert r["lint_from"] == "installed" and len(r["lint_runs"]) == len(r["plugin_runs"]) == 1
     assert r["checked_runs"] == 6 and r["plugin_ratio"] == pytest.approx(
         r["plugin_median_s"] / r["template_median_s"], rel=0.01, abs=0.002)
+
+
+def test_controller_bench_runs_and_checks_what_it_measures():
+    """The controller on the embedded server, tiny sizes: every case ran (the script's self-checks: exit 0,
+    each object created once and ready, none applied before its parents), and no makespan beats its
+    critical path (the server's delays are a floor no controller can go under)."""
+    doc = json.loads(_run(str(BENCH / "controller_bench.py"), "--quick", "--json").stdout)
+    results = {r["case"]: r for r in doc["results"]}
+    assert list(results) == ["chain", "fan-out", "layered", "big"]
+    assert [r["objects"] for r in results.values()] == [3, 6, 9, 60]
+    assert results["chain"]["critical_path_objects"] == results["fan-out"]["critical_path_objects"] == 3
+    assert results["chain"]["critical_path_s"] == pytest.approx(3 * 0.2)
+    assert results["chain"]["hops"] == 2 and results["fan-out"]["hops"] == 2  # root, then the last of the four
+    assert results["fan-out"]["children"] == 5
+    for r in results.values():
+        assert r["calls"]["applies"] == r["objects"] and r["calls"]["deletes"] == 0
+        assert r["calls"]["status writes"] >= r["objects"] and r["calls"]["lease"] >= 2
+        assert r["makespan_s"] >= r["critical_path_s"]
+        assert 0 < r["peak_rss_mib"] and 0 < r["cpu_s"] and r["graph_read_s"] >= 0
+    verdicts = {row["measure"]: row["verdict"] for row in doc["rows"]}
+    chain = results["chain"]
+    assert verdicts[next(m for m in verdicts if m.startswith("chain: makespan"))] == \
+        ("PASS" if chain["makespan_s"] <= chain["makespan_goal_s"] else "MISS")
+    assert not any(m.startswith("big: makespan /") for m in verdicts)  # reported, not judged
+
+
+def test_controller_bench_self_checks_refuse_a_broken_run():
+    """A controller that failed, created an object twice or applied a child before its parent was
+    ready fails the run (exit 1), whatever its timings."""
+    sys.path.insert(0, str(BENCH))
+    import controller_bench as cb
+
+    case = cb.Case("c", cb.chain(2), 0.5)
+    t0 = 1_700_000_000.0
+
+    def stamp(t: float) -> str:
+        import datetime
+        return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).isoformat().replace("+00:00", "Z")
+
+    def apply(name: str, t: float, code: int = 201) -> dict:
+        return {"time": stamp(t), "userAgent": "x", "verb": "patch", "subresource": "", "code": code,
+                "namespace": "default", "resource": "deployments", "name": name}
+
+    ready = {("Deployment", "d0"): t0 + 0.5, ("Deployment", "d1"): t0 + 1.02}
+    ok = cb.Controller(0, 1.0, 70.0, 2.0, [(t0 - 1, {"msg": "Lease taken"}), (t0, {"msg": "graph read"})], "")
+    good = [apply("d0", t0 + 0.01), apply("d1", t0 + 0.51)]
+    r = cb.check(case, ok, good, ready)
+    assert r["hops"] == 1 and r["hop_ms_median"] == pytest.approx(10, abs=0.01)
+    assert r["makespan_s"] == pytest.approx(1.02) and r["critical_path_s"] == 1.0 and r["graph_read_s"] == 1.0
+    assert r["calls"]["applies"] == 2 and r["calls_per_object"] == 1
+    late = cb.Controller(0, 1.0, 70.0, 2.0, [(t0 - 1, {"msg": "Lease taken"}), (t0 + 0.2, {"msg": "graph read"})], "")
+    assert cb.check(case, late, good, ready)["makespan_s"] == pytest.approx(1.01)  # a log line read late
+    with pytest.raises(cb.BenchError, match="exited 1"):
+        cb.check(case, cb.Controller(1, *[getattr(ok, f) for f in ("cpu_s", "peak_rss_mib", "wall_s", "lines",
+                                                                    "stderr_tail")]), good, ready)
+    with pytest.raises(cb.BenchError, match="deployment/d1 created 2 times"):
+        cb.check(case, ok, good + [apply("d1", t0 + 0.6)], ready)
+    with pytest.raises(cb.BenchError, match="deployment/d1 applied 0.090 s before its parent deployment/d0"):
+        cb.check(case, ok, [apply("d0", t0 + 0.01), apply("d1", t0 + 0.41)], ready)
+    with pytest.raises(cb.BenchError, match="deployment/d1 never reported ready"):
+        cb.check(case, ok, good, {("Deployment", "d0"): t0 + 0.5})
