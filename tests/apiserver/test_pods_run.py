@@ -92,7 +92,8 @@ def test_a_controller_deployment_rolls_the_release_out_and_stops_with_the_server
         s.create(defs + deps)
         s.create([controller_deployment("ctl", ["--release", "r", "-n", "default"])])
         wait("every Definition Ready", lambda: set(phases(s, "r").values()) == {"Ready"})
-        pod = wait("the controller's Pod running", lambda: pid_of(pod_of(s, "ctl")) and pod_of(s, "ctl"))
+        # one read per try: the one-shot process may exit (and be restarted) between two reads
+        pod = wait("the controller's Pod running", lambda: (p := pod_of(s, "ctl")) and pid_of(p) and p)
         pid = pid_of(pod)
         assert pid is not None
         # the process acted as the Pod's ServiceAccount, with the token the server gave the Pod
@@ -104,9 +105,8 @@ def test_a_controller_deployment_rolls_the_release_out_and_stops_with_the_server
             name, "default")) and text)
         assert '"release":"r"' in logs.replace(" ", "")
         # the one-shot controller exits 0 and, restartPolicy Always, is started again
-        st = wait("a restart", lambda: ((pod_of(s, "ctl") or {})["status"]["container_statuses"][0]
-                                        if (pod_of(s, "ctl") or {})["status"]["container_statuses"][0]
-                                        ["restart_count"] >= 1 else None))
+        st = wait("a restart", lambda: c if (c := (pod_of(s, "ctl") or {})["status"]["container_statuses"][0])
+                  ["restart_count"] >= 1 else None)
         assert st["last_state"]["terminated"]["exit_code"] == 0
         assert st["last_state"]["terminated"]["reason"] == "Completed"
         running = [p for p in (pid_of(pod_of(s, "ctl")),) if p]
