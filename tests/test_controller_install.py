@@ -20,6 +20,7 @@ from controllerkit import _ts, audit_log, first_ready
 
 from helm_ac.apiserver import server as apiserver
 from helm_ac.extension import spec
+from helm_ac.output import controller_manifests as cmf
 
 DEPENDS = spec.DEPENDS_ON
 
@@ -36,11 +37,34 @@ def job(name: str) -> str:
             f"    spec:\n      restartPolicy: Never\n      containers: [{{name: c, image: busybox}}]\n")
 
 
+#: the chart's own pre-delete hook (weight 5): helm uninstall runs it before the ordered teardown
+def bye(name: str = "bye") -> str:
+    return cm(name, {"helm.sh/hook": "pre-delete", "helm.sh/hook-weight": "5"})
+
+
+
 #: v1: a, then web (waits for a), then b (waits for web)
-V1 = {"a.yaml": cm("a"), "web.yaml": deployment("web", "configmap/a"), "b.yaml": cm("b", {DEPENDS: "deployment/web"})}
+V1 = {"a.yaml": cm("a"), "web.yaml": deployment("web", "configmap/a"), "b.yaml": cm("b", {DEPENDS: "deployment/web"}),
+      "bye.yaml": bye()}
 #: v2: a changed, b removed, c added (waits for web)
 V2 = {"a.yaml": cm("a").replace("data: {}", "data: {k: changed}"), "web.yaml": deployment("web", "configmap/a"),
-      "c.yaml": cm("c", {DEPENDS: "deployment/web"})}
+      "c.yaml": cm("c", {DEPENDS: "deployment/web"}), "bye.yaml": bye()}
+
+
+def _teardown_after_the_charts_hook(calls: list[dict[str, Any]], release: str) -> None:
+    """In the audit of an uninstall: the chart's pre-delete hook (a ConfigMap) was created, then
+    the teardown hook Job, whose pod (the controller's ServiceAccount) deleted objects, all before
+    Helm deleted the release's Definitions."""
+    ok = [r for r in calls if r["code"] < 300 and not r["subresource"] and r["namespace"] == "default"]
+    created = [(i, r["resource"]) for i, r in enumerate(ok) if r["code"] == 201]  # (a create's URI has no name)
+    # the uninstall creates two objects, both hooks: the chart's ConfigMap, then the teardown Job
+    assert [res for _, res in created] == ["configmaps", "jobs"], created
+    teardown = created[1][0]
+    assert ok[teardown]["user"] != "system:serviceaccount:default:" + cmf.name(release)  # Helm made it
+    sa = [i for i, r in enumerate(ok) if r["verb"] == "delete" and r["user"].startswith("system:serviceaccount:")]
+    helm_deletes = [i for i, r in enumerate(ok) if r["verb"] == "delete" and r["resource"] == "definitions"
+                    and not r["user"].startswith("system:serviceaccount:")]
+    assert sa and helm_deletes and teardown < min(sa) and max(sa) < min(helm_deletes)
 
 
 class Cluster:
@@ -94,7 +118,7 @@ def test_install_upgrade_rollback_uninstall_in_order_beside_another_release(helm
     v2 = write_chart(tmp_path / "v2", "app", V2)
     with cluster(tmp_path, helm) as c:
         # another release first, in the same namespace: left alone throughout
-        other = write_chart(tmp_path / "o", "other", {"o.yaml": cm("o")})
+        other = write_chart(tmp_path / "o", "other", {"o.yaml": cm("o"), "bye.yaml": bye("bye-o")})
         p = c.ac("install", "other", str(other), "--no-wait")  # returns once helm has: its controller goes on
         assert p.returncode == 0 and "plan:" not in p.stdout, p.stdout + p.stderr
         p = c.ac("install", "rel", str(v1), "--timeout", "60s")
@@ -140,11 +164,17 @@ def test_install_upgrade_rollback_uninstall_in_order_beside_another_release(helm
             deletes.index(("configmaps", "a")), deletes
         assert "configmap/b: deleted" in p.stdout and "configmap/a: deleted" in p.stdout
         assert p.stdout.index("configmap/b: deleted") < p.stdout.index("configmap/a: deleted")
+        # on both Helms the teardown is the release's pre-delete hook (Helm 3: in helm ac's copy of the chart)
+        _teardown_after_the_charts_hook(c.audit()[mark:], "rel")
         assert c.releases() == [("other", "deployed")]
         assert "configmap-o" in c.helm_("get", "manifest", "other") and ("configmaps", "o") not in deletes
         assert ("o", "other") in {(n, r["user"].split(":")[-1].removesuffix("-helm-ac")) for r in c.audit()
                                   for n in [r["name"]] if r["resource"] == "configmaps" and r["verb"] == "patch"
                                   and r["user"].startswith("system:serviceaccount:")}  # rolled out by its controller
+        # a plain helm uninstall of a release helm ac installed runs the ordered teardown too
+        mark = len(c.audit())
+        c.helm_("uninstall", "other", "--timeout", "60s")
+        _teardown_after_the_charts_hook(c.audit()[mark:], "other")
 
 
 def test_a_failing_job_fails_the_install_naming_it_and_blocks_only_its_subtree(helm, tmp_path):

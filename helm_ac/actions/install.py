@@ -9,8 +9,10 @@ Helm's post-renderer and follows the rollout the controller Pod makes.
   --wait-for-jobs`` (unless ``--no-wait``: ``docs/hooks.md``) while the rollout is followed
   (``controller/follow.py``) until every object is ready, one failed, or the timeout;
 - rollback: ``helm rollback`` (the old revision's manifest holds its graph: no post-renderer), followed;
-- uninstall: Helm 4 runs the ordered teardown as its ``pre-delete`` hook; Helm 3 cannot take a hook
-  from a post-renderer, so the teardown runs here first (``controller/uninstall.py``), then
+- uninstall: Helm runs the ordered teardown as the release's ``pre-delete`` hook (Helm 4's
+  post-renderer adds it; Helm 3 cannot take a hook from a post-renderer, so install/upgrade hand
+  Helm 3 a copy of the chart holding it); a Helm 3 release without it (helm run by hand with
+  helm-ac as post-renderer) is torn down here first (``controller/uninstall.py``), then
   ``helm uninstall``; the deletes are reported as they happen.
 
 No printing: the command line hands in ``note`` (one line per step), ``sink`` (the rollout's
@@ -21,7 +23,9 @@ from __future__ import annotations
 import asyncio
 import os
 import shlex
+import shutil
 import socket
+import tarfile
 import sys
 import tempfile
 import time
@@ -29,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
@@ -43,8 +48,10 @@ from helm_ac.extension import durations
 from helm_ac.kube.cluster import KubeCluster
 from helm_ac.kube.config import Connection, connect
 from helm_ac.output import appcontroller, crds
+from helm_ac.output import controller_manifests as cm
 from helm_ac.rendering.helm import Helm, HelmArgs, HelmCommand, find_helm, run_command, split_args
-from helm_ac.rendering.helmflags import PULL_FLAGS
+from helm_ac.rendering import yamlio
+from helm_ac.rendering.helmflags import GLOBAL_FLAGS, PULL_FLAGS
 
 VERBS = ("install", "upgrade", "rollback", "uninstall")
 FIELD_MANAGER = "helm-ac"
@@ -164,9 +171,11 @@ class Install:
             if not Path(chart).exists():  # a repository or registry chart: pulled once, used as a directory
                 chart = self._pull(helm, chart, hargs, tmp)
                 flags = list(HelmArgs((), tuple(flags)).select(PULL_FLAGS, keep=False).flags)
-            outcome = self._lint(helm, release, chart, flags)
+            outcome, rendered = self._lint(helm, release, chart, flags)
             if outcome is not None:
                 return outcome
+            if major == "3" and not hargs.has("--no-hooks"):
+                chart = self._with_teardown_hook(chart, rendered, release, ns, tmp)
             if not dry_run:
                 ensure_crds(conn.api, tmp, self.note)
             elif major == "3" and not _served(DynamicClient(conn.api, cache_file=str(tmp / "discovery.json"))):
@@ -201,8 +210,9 @@ class Install:
             raise ChartError(f"{ref}: helm pull did not produce one chart directory")
         return str(dirs[0])
 
-    def _lint(self, helm: Helm, release: str, chart: str, flags: list[str]) -> Outcome | None:
-        """Lint the chart as helm template renders it with the same flags; an Outcome when it has errors."""
+    def _lint(self, helm: Helm, release: str, chart: str, flags: list[str]) -> tuple[Outcome | None, RenderedChart]:
+        """Lint the chart as helm template renders it with the same flags: an Outcome when it has
+        errors, and the rendering."""
         from helm_ac.actions.render import Renderer
         from helm_ac.analysis.lint import Severity
 
@@ -217,8 +227,29 @@ class Install:
         if errors:
             return Outcome(1, findings=checked.findings, chart=chart,
                            problems=[f"the chart's dependency annotations have errors: nothing was "
-                                     f"{'installed' if self.verb == 'install' else 'upgraded'}"])
-        return None
+                                     f"{'installed' if self.verb == 'install' else 'upgraded'}"]), rendered
+        return None, rendered
+
+    def _with_teardown_hook(self, chart: str, rendered: RenderedChart, release: str, namespace: str,
+                            tmp: Path) -> str:
+        """Helm 3: a copy of the chart with the teardown ``pre-delete`` hook as one more template
+        (``output.controller_manifests.teardown_template``), weighted after the chart's own
+        ``pre-delete`` hooks, so that ``helm uninstall`` runs them, then the ordered teardown, then
+        deletes the rest, as on Helm 4 (whose post-renderer adds the hook itself; Helm 3's cannot:
+        ``docs/hooks.md``)."""
+        dest = tmp / "chart-with-teardown"
+        src = Path(chart)
+        if src.is_dir():
+            shutil.copytree(src, dest / src.name, symlinks=False)
+            copy = dest / src.name
+        else:
+            copy = _unpack_chart(src, dest)
+        weight = cm.teardown_weight(cm.hook_weight(o.annotations) for o in rendered.rendered.objects
+                                    if "pre-delete" in o.hooks)
+        hook = copy / "templates" / cm.TEARDOWN_TEMPLATE
+        hook.parent.mkdir(exist_ok=True)
+        hook.write_text(cm.teardown_template(release, namespace, self.controller_image or cm.DEFAULT_IMAGE, weight))
+        return str(copy)
 
     def _post_renderer(self, helm: Helm, major: str, release: str, namespace: str, chart: str, timeout: float,
                        tmp: Path, env: dict[str, str]) -> tuple[list[str], dict[str, str]]:
@@ -308,10 +339,27 @@ class Install:
     def _uninstall(self, helm: Helm, major: str, conn: Connection, release: str, flags: list[str],
                    dry_run: bool) -> Outcome:
         cmd = ["uninstall", release, *flags]
-        if dry_run or major == "4" or HelmArgs((), tuple(flags)).has("--no-hooks"):
-            # Helm 4: the teardown is the release's pre-delete hook; its deletes are followed from the Definitions
+        if dry_run or major == "4" or HelmArgs((), tuple(flags)).has("--no-hooks") or \
+                self._has_teardown_hook(helm, release, flags):
+            # the teardown is the release's pre-delete hook (Helm 4's post-renderer adds it; on Helm 3,
+            # helm ac install|upgrade put it in the chart): its deletes are followed from the Definitions
             return asyncio.run(self._helm_and_teardown(helm, cmd, conn, release, watch=not dry_run))
+        # Helm 3, a release installed without helm ac install (helm itself with helm-ac as post-renderer)
         return asyncio.run(self._teardown_then_helm(helm, cmd, conn, release))
+
+    def _has_teardown_hook(self, helm: Helm, release: str, flags: list[str]) -> bool:
+        """The release's current revision holds the teardown hook (``helm get hooks``)."""
+        args = HelmArgs((), tuple(flags)).select(GLOBAL_FLAGS | {"-n"}).flags
+        code, out, _ = run_command(helm, ["get", "hooks", release, *args], self.env)
+        if code != 0:
+            return False  # no such release: helm uninstall says so
+        try:
+            docs = list(yamlio.load_all(out))
+        except (yaml.YAMLError, ValueError):
+            return False
+        want = cm.name(release, "-teardown")
+        return any(isinstance(d, dict) and d.get("kind") == "Job" and (d.get("metadata") or {}).get("name") == want
+                   for d in docs)
 
     async def _teardown_then_helm(self, helm: Helm, cmd: list[str], conn: Connection, release: str) -> Outcome:
         """Helm 3: the ordered teardown here (as the hook Job would run it), then ``helm uninstall``."""
@@ -417,6 +465,27 @@ async def _teardown_states(cluster: KubeCluster, namespace: str, release: str,
     finally:
         for h in handle:
             h.stop()
+
+
+def _unpack_chart(archive: Path, dest: Path) -> Path:
+    """A packaged chart (``.tgz``) unpacked under ``dest``: its chart directory. Members that would
+    land outside ``dest`` (absolute paths, ``..``, links) are refused, as Helm refuses them."""
+    try:
+        with tarfile.open(archive, "r:*") as tar:
+            members = tar.getmembers()
+            for m in members:
+                target = (dest / m.name).resolve()
+                if not (m.isfile() or m.isdir()) or not target.is_relative_to(dest.resolve()):
+                    raise ChartError(f"{archive}: the archive holds {m.name!r}, which is not a plain file "
+                                     "inside the chart")
+            tar.extractall(dest, members=members)  # noqa: S202 - every member checked above
+    except (tarfile.TarError, OSError) as exc:
+        raise ChartError(f"{archive}: cannot unpack the chart: {exc}",
+                         hint="give the chart's directory or a .tgz made by helm package") from None
+    dirs = [p for p in dest.iterdir() if (p / "Chart.yaml").is_file()]
+    if len(dirs) != 1:
+        raise ChartError(f"{archive}: the archive does not hold one chart directory")
+    return dirs[0]
 
 
 def _translate(flags: list[str], major: str) -> list[str]:

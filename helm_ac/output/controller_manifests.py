@@ -348,6 +348,23 @@ def teardown_job(release: str, namespace: str, image: str = DEFAULT_IMAGE, weigh
     }
 
 
+#: Helm 3: the file ``helm ac install|upgrade`` adds to its copy of the chart (``teardown_template``)
+TEARDOWN_TEMPLATE = "helm-ac-teardown.yaml"
+
+
+def teardown_template(release: str, namespace: str, image: str = DEFAULT_IMAGE, weight: int = 0) -> str:
+    """:func:`teardown_job` as a chart template, for Helm 3: its post-renderer cannot add a hook,
+    so ``helm ac install|upgrade`` puts this file in a copy of the chart (``docs/hooks.md``). Plain
+    YAML (JSON) in which nothing reads as a Go template action."""
+    import json
+
+    # JSON is YAML; one object per line, so "{{" can only stand in a string, where YAML reads \u007b as "{"
+    body = json.dumps(teardown_job(release, namespace, image, weight), indent=1, sort_keys=True)
+    body = body.replace("{{", "\\u007b\\u007b")
+    return ("# Added by helm ac install|upgrade on Helm 3, which takes no hook from a post-renderer: the\n"
+            "# ordered teardown, run by helm uninstall after the chart's own pre-delete hooks.\n" + body + "\n")
+
+
 def hook_weight(annotations: Mapping[str, Any]) -> int:
     """A hook's ``helm.sh/hook-weight`` as Helm reads it (``strconv.Atoi``, no spaces allowed;
     anything else is 0)."""
