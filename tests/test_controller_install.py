@@ -78,6 +78,37 @@ class Cluster:
         return subprocess.run([sys.executable, "-m", "helm_ac", *args], capture_output=True, text=True,
                               env=env or self.env, timeout=180, cwd=ROOT)
 
+    def ac_tty(self, *args: str) -> tuple[int, str, str]:
+        """``helm ac ARGS`` with its stdout on a terminal (a pty, 160 columns): (exit code, what the
+        terminal got, stderr)."""
+        import fcntl
+        import pty
+        import struct
+        import termios
+        import threading
+
+        master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 160, 0, 0))
+        p = subprocess.Popen([sys.executable, "-m", "helm_ac", *args], stdin=subprocess.DEVNULL, stdout=slave,
+                             stderr=subprocess.PIPE, env={**self.env, "TERM": "xterm-256color"}, cwd=ROOT)
+        os.close(slave)
+        err: list[bytes] = []
+        reader = threading.Thread(target=lambda: err.append(p.stderr.read() if p.stderr else b""))
+        reader.start()
+        got = bytearray()
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the terminal's other end is closed
+                break
+            if not chunk:
+                break
+            got += chunk
+        os.close(master)
+        code = p.wait(timeout=180)
+        reader.join()
+        return code, got.decode("utf-8", "replace"), b"".join(err).decode("utf-8", "replace")
+
     def helm_(self, *args: str) -> str:
         return self.helm.run(*args, env=self.env).stdout
 
@@ -185,11 +216,42 @@ def test_a_failing_job_fails_the_install_naming_it_and_blocks_only_its_subtree(h
     chart = write_chart(tmp_path, "app", {"migrate.yaml": job("migrate"),
                                           "after.yaml": cm("after", {DEPENDS: "job/migrate"}), "free.yaml": cm("free")})
     with cluster(tmp_path, helm, rules=("Job/*/migrate=fail",)) as c:
-        p = c.ac("install", "rel", str(chart), "--timeout", "15s", "--atomic")
-        assert p.returncode == 1, p.stdout + p.stderr
-        assert "Error: job/migrate failed" in p.stderr and "blocked because of it: configmap/after" in p.stderr
+        # on a terminal: the live table (issue 11 point 5), redrawn in place, then the failure on stderr
+        code, screen, err = c.ac_tty("install", "rel", str(chart), "--timeout", "15s", "--atomic")
+        assert code == 1, screen + err
+        assert "Error: job/migrate failed" in err and "blocked because of it: configmap/after" in err
+        assert "\x1b[2K" in screen and "\x1b[?25l" in screen  # rich's Live: lines erased and redrawn, no cursor
+        rows = _table_rows(screen)
+        assert rows["job/migrate"][1] == "failed" and rows["configmap/free"][1] == "ready"
+        assert rows["configmap/after"][1:3] == ["blocked", "job/migrate"]  # state, waiting for
+        assert [h.strip() for h in _header(screen)] == ["object", "state", "waiting for", "elapsed", "message"]
         assert [n for n, _ in c.controller_calls("patch", "configmaps")] == ["free"]  # not what waits for the Job
         assert c.releases() == []  # rolled back
+
+
+def _plain(screen: str) -> str:
+    import re
+
+    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]|\r", "", screen)
+
+
+def _table_rows(screen: str) -> dict[str, list[str]]:
+    """The live table's last drawing: object -> its cells."""
+    import re
+
+    rows: dict[str, list[str]] = {}
+    for line in _plain(screen).splitlines():
+        cells = [c.strip() for c in re.split(r"[│┃]", line)[1:-1]]
+        if cells and "/" in cells[0]:
+            rows[cells[0]] = cells
+    return rows
+
+
+def _header(screen: str) -> list[str]:
+    import re
+
+    line = next(line for line in _plain(screen).splitlines() if "waiting for" in line)
+    return re.split(r"[│┃]", line)[1:-1]
 
 
 def test_dry_run_and_lint_errors_create_nothing(helm, tmp_path):
@@ -211,8 +273,19 @@ def test_dry_run_and_lint_errors_create_nothing(helm, tmp_path):
         p = c.ac("install", "rel", str(good), "--dry-run")
         assert p.returncode == 0, p.stdout + p.stderr
         assert "kind: Definition" in p.stdout and "kind: ReleaseGraph" in p.stdout
+        # the teardown is one of the release's hooks (Helm 3: from helm ac's copy of the chart), after the chart's
+        hooks = p.stdout.split("HOOKS:", 1)[1].split("MANIFEST:", 1)[0]
+        assert hooks.index("name: bye") < hooks.index("name: rel-helm-ac-teardown")
+        # a packaged chart too (Helm 3: unpacked, the hook added)
+        c.helm_("package", str(good), "-d", str(tmp_path))
+        p = c.ac("install", "rel", str(tmp_path / "good-0.1.0.tgz"), "--dry-run")
+        assert p.returncode == 0 and "rel-helm-ac-teardown" in p.stdout.split("MANIFEST:", 1)[0], p.stdout + p.stderr
         writes = [r for r in c.audit()[mark:] if r["verb"] in ("create", "patch", "update") and "dryRun" not in r["uri"]]
         assert writes == [] and c.releases() == []
+        # a path that is not there is named as such (helm would look it up as a repository's chart)
+        for missing in (str(tmp_path / "nope"), "./nope"):
+            p = c.ac("install", "rel", missing)
+            assert p.returncode == 2 and f"{missing}: no chart directory or packaged chart" in p.stderr, p.stderr
 
 
 def test_without_the_right_to_create_crds_the_admins_command_is_named(helm_binaries, tmp_path):
@@ -316,3 +389,39 @@ def test_helm_flags_for_each_helm_and_for_the_lint():
     assert args.positionals == ("rel", "chart")  # the value of an upgrade-only flag is not taken for a chart
     assert _translate(list(args.flags), "4") == ["--history-max=3", "-n", "shop", "--rollback-on-failure"]
     assert _translate(["--rollback-on-failure"], "3") == ["--atomic"]
+
+
+def test_a_packaged_chart_is_unpacked_only_when_every_member_stays_inside(tmp_path):
+    """Helm 3's copy of a packaged chart (to add the teardown hook): a member outside the chart
+    (``..``, an absolute path, a link) is refused, as Helm refuses it, naming the archive."""
+    import io
+    import tarfile
+
+    from helm_ac.actions.install import _unpack_chart
+    from helm_ac.errors import ChartError
+
+    def archive(name: str, members: dict[str, bytes], link: str | None = None) -> Path:
+        path = tmp_path / name
+        with tarfile.open(path, "w:gz") as tar:
+            for member, data in members.items():
+                info = tarfile.TarInfo(member)
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+            if link:
+                info = tarfile.TarInfo("app/templates/link.yaml")
+                info.type, info.linkname = tarfile.SYMTYPE, link
+                tar.addfile(info)
+        return path
+
+    chart = {"app/Chart.yaml": b"apiVersion: v2\nname: app\nversion: 0.1.0\n", "app/templates/a.yaml": b"{}\n"}
+    got = _unpack_chart(archive("ok.tgz", chart), tmp_path / "ok")
+    assert got == tmp_path / "ok" / "app" and (got / "templates" / "a.yaml").read_text() == "{}\n"
+    for bad, members, link in (("up.tgz", {**chart, "app/../../evil": b"x"}, None),
+                               ("abs.tgz", {**chart, "/tmp/evil": b"x"}, None),
+                               ("link.tgz", chart, "/etc/passwd")):
+        with pytest.raises(ChartError, match=f"{bad}: the archive holds"):
+            _unpack_chart(archive(bad, members, link), tmp_path / bad.split(".")[0])
+        assert not (tmp_path / "evil").exists()
+    with pytest.raises(ChartError, match="cannot unpack"):
+        (tmp_path / "junk.tgz").write_bytes(b"not a tar")
+        _unpack_chart(tmp_path / "junk.tgz", tmp_path / "junk")

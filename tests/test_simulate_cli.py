@@ -1,5 +1,6 @@
 """`helm ac simulate` through real helm 3 and 4."""
 import json
+from typing import Any
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -89,6 +90,63 @@ def test_live_table_renders_every_object():
         table(e)
     text = out.getvalue()
     assert "job/a" in text and "failed" in text and "blocked by job/a" in text and "✖ failed after 60.0s" in text
+
+
+def _rows(text: str) -> dict[str, list[str]]:
+    """The table's last drawing: object -> its cells."""
+    import re
+
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text)
+    out: dict[str, list[str]] = {}
+    for line in plain.splitlines():
+        cells = [c.strip() for c in re.split(r"[│┃]", line)[1:-1]]
+        if cells and "/" in cells[0]:
+            out[cells[0]] = cells
+    return out
+
+
+def test_live_table_shows_what_each_object_waits_for_and_its_elapsed_time():
+    """The columns of issue 11's live table: object, state, waiting for, elapsed (from the first
+    apply, or the start while pending, to now; frozen once done), message."""
+    import io
+
+    from helm_ac.engine.events import PlanEvent, State, StateEvent, SummaryEvent
+    from helm_ac.output.printers.progress import LiveTable
+
+    clock = [100.0]
+    out = io.StringIO()
+    table = LiveTable(out, live=False, clock=lambda: clock[0])
+    table(PlanEvent(0, ("statefulset/db", "deployment/web", "job/migrate"), 2))
+    table(StateEvent(1, "statefulset/db", State.APPLYING))
+    table(StateEvent(1, "job/migrate", State.PENDING, "", 0, ("statefulset/db",)))
+    table(StateEvent(1, "deployment/web", State.PENDING, "", 0, ("job/migrate", "statefulset/db")))
+    table(StateEvent(2, "statefulset/db", State.WAITING, "0/1 replicas ready"))
+    clock[0] += 3.5  # no event for 3.5 s: the table ticks
+    rows = _rows(_render(table))
+    assert rows["statefulset/db"][1:4] == ["waiting-ready", "", "4.5s"] and rows["statefulset/db"][4] == "0/1 replicas ready"
+    assert rows["job/migrate"][1:4] == ["pending", "statefulset/db", "5.5s"]
+    assert rows["deployment/web"][2] == "job/migrate, statefulset/db"
+    table(StateEvent(9, "statefulset/db", State.READY))
+    table(StateEvent(9, "job/migrate", State.APPLYING))
+    table(StateEvent(12, "job/migrate", State.FAILED, "BackoffLimitExceeded"))
+    table(StateEvent(12, "deployment/web", State.BLOCKED, "blocked by job/migrate", 0, ("job/migrate",)))
+    table(SummaryEvent(12, False, {"ready": 1, "failed": 1, "blocked": 1}, (), 12))
+    clock[0] += 50  # done: nothing ticks any more
+    rows = _rows(out.getvalue())
+    assert rows["statefulset/db"][1:4] == ["ready", "", "8.0s"]  # applied at 1, ready at 9
+    assert rows["job/migrate"][1:5] == ["failed", "", "3.0s", "BackoffLimitExceeded"]
+    assert rows["deployment/web"][1:4] == ["blocked", "job/migrate", "12.0s"]
+    assert "t = 12.0s" in out.getvalue()
+
+
+def _render(table: Any) -> str:
+    import io
+
+    from rich.console import Console
+
+    buf = io.StringIO()
+    Console(file=buf, width=160).print(table.render())
+    return buf.getvalue()
 
 
 @pytest.mark.parametrize("flags,fragment", [

@@ -168,6 +168,11 @@ class Install:
         if self.verb in ("install", "upgrade"):
             assert target is not None
             chart = target
+            if not Path(chart).exists() and (os.path.isabs(chart) or chart.startswith(".")):
+                # helm's own rule (LocateChart): such a name is a path, never a repository's chart
+                raise UserError(f"{chart}: no chart directory or packaged chart (.tgz) there",
+                                hint="check the path; a repository's chart is REPO/NAME (helm repo add), "
+                                     "a registry's oci://...")
             if not Path(chart).exists():  # a repository or registry chart: pulled once, used as a directory
                 chart = self._pull(helm, chart, hargs, tmp)
                 flags = list(HelmArgs((), tuple(flags)).select(PULL_FLAGS, keep=False).flags)

@@ -18,6 +18,10 @@ _STYLE = {State.READY: "green", State.FAILED: "bold red", State.TIMED_OUT: "bold
           State.SKIPPED: "dim", State.APPLYING: "cyan", State.WAITING: "cyan", State.PENDING: "dim"}
 
 
+#: the states an object ends in: its elapsed time stops there
+DONE = frozenset({State.READY, State.FAILED, State.TIMED_OUT, State.BLOCKED, State.SKIPPED})
+
+
 def _stamp(t: float) -> str:
     return f"[{t:8.1f}s]"
 
@@ -54,52 +58,80 @@ class JsonLines:
 
 
 class LiveTable:
-    """Every object with its state, since when, and the last message; redrawn as events arrive."""
+    """Every object with its state, what it waits for, the time spent on it and the last message;
+    redrawn in place as events arrive, and ticking in between (the elapsed column).
 
-    def __init__(self, out: TextIO, *, live: bool = True) -> None:
+    ``elapsed`` is the time spent on the object: from its first apply (while pending: from the
+    start) to now, frozen once it is done (ready, failed, timed out, blocked, skipped)."""
+
+    def __init__(self, out: TextIO, *, live: bool = True, clock: Any = None) -> None:
+        import threading
+        import time
+
         from rich.console import Console
 
         self.console = Console(file=out, highlight=False)
-        self.rows: dict[str, tuple[State, float, str]] = {}
+        #: key -> (state, first apply or None, when the state was entered, blocked by, message)
+        self.rows: dict[str, tuple[State, float | None, float, tuple[str, ...], str]] = {}
         self.summary: SummaryEvent | None = None
+        self.start = 0.0
         self.now = 0.0
+        self._clock = clock or time.monotonic
+        self._at = self._clock()  # when ``now`` was the event time (the table ticks from there)
+        self._lock = threading.Lock()  # rich refreshes from its own thread
         self._live: Any = None
         if live:
             from rich.live import Live
 
-            self._live = Live(self.render(), console=self.console, refresh_per_second=8, transient=False)
+            self._live = Live(console=self.console, refresh_per_second=4, transient=False,
+                              get_renderable=self.render)
+
+    def _elapsed(self, state: State, applied: float | None, since: float, now: float) -> float:
+        begin = self.start if applied is None else applied
+        return max(0.0, (since if state in DONE else now) - begin)
 
     def render(self) -> Any:
         from rich.table import Table
 
-        t = Table(show_header=True, header_style="bold", expand=False, title=f"t = {self.now:.1f}s")
+        with self._lock:
+            now = self.now if self.summary is not None else self.now + (self._clock() - self._at)
+            rows = list(self.rows.items())
+            summary = self.summary
+        t = Table(show_header=True, header_style="bold", expand=False, title=f"t = {now:.1f}s")
         t.add_column("object")
         t.add_column("state")
-        t.add_column("since", justify="right")
+        t.add_column("waiting for", overflow="fold")
+        t.add_column("elapsed", justify="right")
         t.add_column("message", overflow="fold")
-        for key, (state, since, msg) in self.rows.items():
-            t.add_row(key, f"[{_STYLE.get(state, '')}]{state.value}[/]", f"{since:.1f}s", msg)
-        if self.summary is not None:
-            s = self.summary
-            t.caption = ("✔ succeeded" if s.ok else "✖ failed") + f" after {s.duration:.1f}s: " + \
-                ", ".join(f"{n} {k}" for k, n in sorted(s.counts.items()))
+        for key, (state, applied, since, blocked_by, msg) in rows:
+            waiting = ", ".join(blocked_by) if state in (State.PENDING, State.BLOCKED) else ""
+            t.add_row(key, f"[{_STYLE.get(state, '')}]{state.value}[/]", waiting,
+                      f"{self._elapsed(state, applied, since, now):.1f}s", msg)
+        if summary is not None:
+            t.caption = ("✔ succeeded" if summary.ok else "✖ failed") + f" after {summary.duration:.1f}s: " + \
+                ", ".join(f"{n} {k}" for k, n in sorted(summary.counts.items()))
         return t
 
     def __call__(self, e: Event) -> None:
-        self.now = e.time
-        if isinstance(e, PlanEvent):
-            self.rows = {k: (State.PENDING, e.time, "") for k in e.objects}
-            if self._live is not None:
+        with self._lock:
+            self.now, self._at = e.time, self._clock()
+            if isinstance(e, PlanEvent):
+                self.start = e.time
+                self.rows = {k: (State.PENDING, None, e.time, (), "") for k in e.objects}
+            elif isinstance(e, StateEvent):
+                _, applied, _, _, _ = self.rows.get(e.key, (State.PENDING, None, e.time, (), ""))
+                if applied is None and e.state is not State.PENDING and e.state not in DONE - {State.READY}:
+                    applied = e.time
+                self.rows[e.key] = (e.state, applied, e.time, e.blocked_by, e.message)
+            elif isinstance(e, SummaryEvent):
+                self.summary = e
+        if self._live is not None and (self._live.is_started or isinstance(e, PlanEvent)):
+            if isinstance(e, PlanEvent) and not self._live.is_started:
                 self._live.start()
-        elif isinstance(e, StateEvent):
-            self.rows[e.key] = (e.state, e.time, e.message)
-        elif isinstance(e, SummaryEvent):
-            self.summary = e
-        if self._live is not None:
-            self._live.update(self.render())
+            self._live.refresh()
             if isinstance(e, SummaryEvent):
                 self._live.stop()
-        elif isinstance(e, SummaryEvent):
+        elif isinstance(e, SummaryEvent):  # not live, or no plan came: the table once, at the end
             self.console.print(self.render())
 
 
