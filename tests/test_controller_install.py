@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -425,3 +426,46 @@ def test_a_packaged_chart_is_unpacked_only_when_every_member_stays_inside(tmp_pa
     with pytest.raises(ChartError, match="cannot unpack"):
         (tmp_path / "junk.tgz").write_bytes(b"not a tar")
         _unpack_chart(tmp_path / "junk.tgz", tmp_path / "junk")
+
+
+def test_an_upgrade_or_rollback_that_drops_a_kind_still_removes_its_objects(helm, tmp_path):
+    """With the server's RBAC: the revision's Role grants only the kinds it has, so the controller
+    could not list or delete the Deployment that v2 no longer has (403: it stayed). helm ac
+    upgrade|rollback keep a Role of their own for every kind the release applied (owned by the
+    ReleaseGraph: it goes with the release)."""
+    from kubernetes import client
+
+    from helm_ac.kube.config import connect
+
+    v1 = write_chart(tmp_path / "v1", "app", {"a.yaml": cm("a"), "web.yaml": deployment("web", "configmap/a")})
+    v2 = write_chart(tmp_path / "v2", "app", {"a.yaml": cm("a", {"x": "2"})})
+    with cluster(tmp_path, helm, rbac=True) as c:
+        rbac = client.RbacAuthorizationV1Api(connect(kubeconfig=str(c.srv.kubeconfig), env={}).api)
+
+        def removed_by_the_controller(mark: int) -> bool:
+            return ("delete", "web", 200) in {(r["verb"], r["name"], r["code"]) for r in c.audit()[mark:]
+                                               if r["user"] == f"system:serviceaccount:default:{cmf.name('rel')}"
+                                               and r["resource"] == "deployments" and not r["subresource"]}
+
+        p = c.ac("install", "rel", str(v1), "--timeout", "60s")
+        assert p.returncode == 0, p.stdout + p.stderr
+        for verb, args, web_after in (("upgrade", [str(v2)], False), ("rollback", ["1"], True),
+                                      ("rollback", ["2"], False)):
+            mark = len(c.audit())
+            p = c.ac(verb, "rel", *args, "--timeout", "60s")
+            assert p.returncode == 0, (verb, args, p.stdout + p.stderr)
+            names = [d.metadata.name for d in client.AppsV1Api(rbac.api_client).list_namespaced_deployment(
+                "default").items]
+            assert ("web" in names) == web_after, (verb, args, names)
+            if not web_after:
+                assert removed_by_the_controller(mark), (verb, args)
+        prune = rbac.read_namespaced_role(cmf.name("rel", "-prune"), "default")
+        assert {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["delete", "get", "list", "watch"]} in \
+            [{"apiGroups": r.api_groups, "resources": r.resources, "verbs": r.verbs} for r in prune.rules]
+        assert prune.metadata.owner_references[0].kind == "ReleaseGraph"
+        p = c.ac("uninstall", "rel")
+        assert p.returncode == 0, p.stdout + p.stderr
+        deadline = time.monotonic() + 10  # the garbage collector follows the ReleaseGraph
+        while any(r.metadata.name.startswith("rel-") for r in rbac.list_namespaced_role("default").items):
+            assert time.monotonic() < deadline, [r.metadata.name for r in rbac.list_namespaced_role("default").items]
+            time.sleep(0.1)

@@ -197,6 +197,8 @@ class Install:
                 cmd.append("--wait")
             if not hargs.has("--wait-for-jobs"):
                 cmd.append("--wait-for-jobs")
+        if self.verb in ("upgrade", "rollback") and not dry_run:
+            keep_prune_rights(conn.api, ns, release, tmp, self.note)
         follow_it = not self.no_wait and not dry_run
         before = _digest(conn.api, ns, release) if follow_it else None
         self.note(f"running: helm {' '.join(shlex.quote(a) for a in cmd)}")
@@ -518,6 +520,55 @@ def _digest(api: client.ApiClient, namespace: str, release: str) -> str | None:
         return None
     digest = ((obj if isinstance(obj, dict) else {}).get("spec") or {}).get("digest")
     return str(digest) if digest else None
+
+
+def keep_prune_rights(api: client.ApiClient, namespace: str, release: str, tmp: Path,
+                      note: Callable[[str], None]) -> None:
+    """Before an upgrade or rollback: the controller keeps the right to remove every kind the
+    release applied in its namespace (its ReleaseGraph's ``status.appliedKinds``), through a Role
+    and RoleBinding of their own (``output.controller_manifests.prune_role``), server-side applied,
+    owned by the ReleaseGraph. The revision's Role has only the kinds of that revision: without
+    this, the objects of a kind the new revision no longer has could not be removed. Nothing without
+    a ReleaseGraph; refused (403): said, and the upgrade goes on (what cannot be removed is
+    reported by the rollout)."""
+    from helm_ac.controller.removal import applied_kinds
+
+    try:
+        graph = client.CustomObjectsApi(api).get_namespaced_custom_object(
+            crds.GROUP, crds.API_VERSION.split("/")[1], namespace, "releasegraphs", release)
+    except (ApiException, HTTPError, OSError):
+        return  # no graph yet (or no reading it): nothing was applied that a prune would list
+    if not isinstance(graph, dict):
+        return
+    by_group: dict[str, set[str]] = {}
+    try:
+        dyn = DynamicClient(api, cache_file=str(tmp / "discovery-prune.json"))
+        for entry in applied_kinds(graph):
+            if (entry.get("namespace") or namespace) != namespace:
+                continue
+            try:
+                res = dyn.resources.get(api_version=entry["apiVersion"], kind=entry["kind"])
+            except Exception:  # noqa: BLE001 - not served (any more): nothing of it to remove
+                continue
+            if res.namespaced:
+                by_group.setdefault(res.group or "", set()).add(res.name)
+    except (ApiException, HTTPError, OSError) as exc:
+        note(f"cannot read the cluster's kinds to keep the controller's right to remove them: {exc}")
+        return
+    if not by_group:
+        return
+    rbac = client.RbacAuthorizationV1Api(api)
+    for obj, call in ((cm.prune_role(release, namespace, by_group, graph), "role"),
+                      (cm.prune_role_binding(release, namespace, graph), "role_binding")):
+        try:
+            getattr(rbac, f"patch_namespaced_{call}")(
+                obj["metadata"]["name"], namespace, obj, field_manager=FIELD_MANAGER, force=True,
+                _content_type="application/apply-patch+yaml")
+        except ApiException as exc:
+            note(f"warning: cannot keep the controller's right to remove the release's objects "
+                 f"({obj['kind']} {obj['metadata']['name']}: {exc.status} {exc.reason}): objects of a kind "
+                 f"this revision no longer has may stay")
+            return
 
 
 def ensure_crds(api: client.ApiClient, tmp: Path, note: Callable[[str], None]) -> None:

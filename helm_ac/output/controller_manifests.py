@@ -262,6 +262,35 @@ def cluster_role_binding(release: str, namespace: str) -> dict[str, Any]:
             "subjects": _subjects(release, namespace)}
 
 
+#: what removing an object of a kind takes (``controller/removal.py``): list it, delete it, watch it go
+PRUNE_VERBS = ("delete", "get", "list", "watch")
+
+
+def _owned_by(meta: dict[str, Any], owner: Mapping[str, Any]) -> dict[str, Any]:
+    meta["ownerReferences"] = [{"apiVersion": str(owner["apiVersion"]), "kind": str(owner["kind"]),
+                                "name": str(owner["metadata"]["name"]), "uid": str(owner["metadata"]["uid"])}]
+    return meta
+
+
+def prune_role(release: str, namespace: str, by_group: Mapping[str, Iterable[str]],
+               owner: Mapping[str, Any]) -> dict[str, Any]:
+    """The right to remove what the release applied in its namespace (``by_group``: group ->
+    plurals, from its ReleaseGraph's ``status.appliedKinds``), kept by ``helm ac upgrade|rollback``
+    beside the Role of the revision, which grants only the kinds that revision has: without it, an
+    upgrade or rollback that drops the last object of a kind could not remove it. Not Helm's: owned
+    by the ``owner`` ReleaseGraph, so it goes with the release (``docs/controller.md``)."""
+    meta = _owned_by(_meta(name(release, "-prune"), release, namespace), owner)
+    return {"apiVersion": f"{RBAC}/v1", "kind": "Role", "metadata": meta,
+            "rules": [_rule([g], plurals, PRUNE_VERBS) for g, plurals in sorted(by_group.items())]}
+
+
+def prune_role_binding(release: str, namespace: str, owner: Mapping[str, Any]) -> dict[str, Any]:
+    meta = _owned_by(_meta(name(release, "-prune"), release, namespace), owner)
+    return {"apiVersion": f"{RBAC}/v1", "kind": "RoleBinding", "metadata": meta,
+            "roleRef": {"apiGroup": RBAC, "kind": "Role", "name": name(release, "-prune")},
+            "subjects": _subjects(release, namespace)}
+
+
 _SECCOMP = {"type": "RuntimeDefault"}
 
 
