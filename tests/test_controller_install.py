@@ -469,3 +469,22 @@ def test_an_upgrade_or_rollback_that_drops_a_kind_still_removes_its_objects(helm
         while any(r.metadata.name.startswith("rel-") for r in rbac.list_namespaced_role("default").items):
             assert time.monotonic() < deadline, [r.metadata.name for r in rbac.list_namespaced_role("default").items]
             time.sleep(0.1)
+
+
+def test_upgrade_with_reuse_values_lints_with_the_releases_values(helm, tmp_path):
+    """The lint rendered --reuse-values upgrades with the chart's defaults: here a reference to an
+    object that does not exist, which the release's own --set had replaced, so the upgrade was refused."""
+    chart = write_chart(tmp_path, "app", {"a.yaml": cm("a"),
+                                          "b.yaml": cm("b").replace("annotations: {}", f"annotations:\n    {DEPENDS}: "
+                                                                   "{{ .Values.dep | quote }}")},
+                        values="dep: configmap/nope\n")
+    with cluster(tmp_path, helm) as c:
+        p = c.ac("install", "rel", str(chart), "--set", "dep=configmap/a", "--no-wait")
+        assert p.returncode == 0, p.stdout + p.stderr
+        for flag in ("--reuse-values", "--reset-then-reuse-values"):
+            p = c.ac("upgrade", "rel", str(chart), flag, "--dry-run")
+            assert p.returncode == 0 and "configmap/nope" not in p.stderr, (flag, p.stdout + p.stderr)
+        p = c.ac("upgrade", "rel", str(chart), "--reuse-values", "--reset-values", "--dry-run")  # helm: reset wins
+        assert p.returncode == 1 and "configmap/nope" in p.stderr, p.stdout + p.stderr
+        p = c.ac("upgrade", "rel", str(chart), "--reuse-values", "--set", "dep=configmap/nope", "--dry-run")
+        assert p.returncode == 1 and "configmap/nope" in p.stderr, p.stdout + p.stderr  # the new --set wins

@@ -176,7 +176,7 @@ class Install:
             if not Path(chart).exists():  # a repository or registry chart: pulled once, used as a directory
                 chart = self._pull(helm, chart, hargs, tmp)
                 flags = list(HelmArgs((), tuple(flags)).select(PULL_FLAGS, keep=False).flags)
-            outcome, rendered = self._lint(helm, release, chart, flags)
+            outcome, rendered = self._lint(helm, release, chart, flags, tmp)
             if outcome is not None:
                 return outcome
             if major == "3" and not hargs.has("--no-hooks"):
@@ -217,15 +217,17 @@ class Install:
             raise ChartError(f"{ref}: helm pull did not produce one chart directory")
         return str(dirs[0])
 
-    def _lint(self, helm: Helm, release: str, chart: str, flags: list[str]) -> tuple[Outcome | None, RenderedChart]:
+    def _lint(self, helm: Helm, release: str, chart: str, flags: list[str],
+              tmp: Path) -> tuple[Outcome | None, RenderedChart]:
         """Lint the chart as helm template renders it with the same flags: an Outcome when it has
         errors, and the rendering."""
         from helm_ac.actions.render import Renderer
         from helm_ac.analysis.lint import Severity
 
-        tflags = HelmArgs((), tuple(flags)).select(UPGRADE_ONLY, keep=False).flags
+        given = HelmArgs((), tuple(flags))
+        tflags = given.select(UPGRADE_ONLY, keep=False).flags
         if self.verb == "upgrade":
-            tflags += ("--is-upgrade",)
+            tflags = self._reused_values(helm, release, given, tmp) + tflags + ("--is-upgrade",)
         renderer = Renderer(env=dict(self.env), helm=helm)
         self.note(f"linting {chart}")
         rendered: RenderedChart = renderer.start([release, chart], chart, HelmArgs((), tflags)).result()
@@ -236,6 +238,23 @@ class Install:
                            problems=[f"the chart's dependency annotations have errors: nothing was "
                                      f"{'installed' if self.verb == 'install' else 'upgraded'}"]), rendered
         return None, rendered
+
+    def _reused_values(self, helm: Helm, release: str, given: HelmArgs, tmp: Path) -> tuple[str, ...]:
+        """``helm upgrade --reuse-values`` renders with the release's values: the lint must too. As
+        Helm does: ``--reuse-values`` takes the last release's values with its chart's defaults
+        (``helm get values --all``) under the new overrides; ``--reset-then-reuse-values`` only the
+        values given to it (``helm get values``) over the new chart's defaults; ``--reset-values``
+        wins over both. Returns ``-f <file>`` to put before the user's own flags (none: no release)."""
+        if given.has("--reset-values") or not given.has("--reuse-values", "--reset-then-reuse-values"):
+            return ()
+        everything = ["--all"] if given.has("--reuse-values") else []
+        code, out, _ = run_command(helm, ["get", "values", release, *everything, "-o", "yaml",
+                                          *given.select(GLOBAL_FLAGS | {"-n"}).flags], self.env)
+        if code != 0:
+            return ()  # no such release (upgrade --install): helm has nothing to reuse either
+        path = tmp / "reused-values.yaml"
+        path.write_text(out)
+        return ("-f", str(path))
 
     def _with_teardown_hook(self, chart: str, rendered: RenderedChart, release: str, namespace: str,
                             tmp: Path) -> str:
