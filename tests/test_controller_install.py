@@ -276,7 +276,7 @@ def test_dry_run_and_lint_errors_create_nothing(helm, tmp_path):
         assert "kind: Definition" in p.stdout and "kind: ReleaseGraph" in p.stdout
         # the teardown is one of the release's hooks (Helm 3: from helm ac's copy of the chart), after the chart's
         hooks = p.stdout.split("HOOKS:", 1)[1].split("MANIFEST:", 1)[0]
-        assert hooks.index("name: bye") < hooks.index("name: rel-helm-ac-teardown")
+        assert hooks.index("name: bye") < hooks.index("rel-helm-ac-teardown")  # Helm 3 prints our template's JSON
         # a packaged chart too (Helm 3: unpacked, the hook added)
         c.helm_("package", str(good), "-d", str(tmp_path))
         p = c.ac("install", "rel", str(tmp_path / "good-0.1.0.tgz"), "--dry-run")

@@ -593,6 +593,8 @@ class Controllers:
             self._admit_service(op)
         elif res.group in ("apps", "batch"):
             _default_workload(res.kind, op.obj)
+            if (res.group, res.kind) == ("batch", "Job") and op.verb == "update" and op.old is not None:
+                _job_update_allowed(op.obj, op.old)
         elif (res.group, res.kind) == ("", "Pod") and op.verb == "create":
             spec = _spec(op.obj)
             if not spec.get("nodeName"):  # the scheduler's decision, made at once
@@ -1445,6 +1447,47 @@ class Controllers:
         crd = self._set_status("crd", crd, status)
         if crds.is_established(crd):
             self._report(crd, "CustomResourceDefinition", "ready", "Established")
+
+
+#: a Job's fields that never change (kube-apiserver's ValidateJobSpecUpdate, Kubernetes 1.34)
+_JOB_IMMUTABLE = ("selector", "completionMode", "podFailurePolicy", "backoffLimitPerIndex")
+#: what may change in the Pod template of a Job that is suspended and has not started (for queueing
+#: controllers such as Kueue): the template's labels and annotations, and where its Pods go
+_SUSPENDED_JOB_MUTABLE = ("nodeSelector", "affinity", "tolerations", "schedulingGates")
+
+
+def _job_update_allowed(new: Obj, old: Obj) -> None:
+    """A Job's spec.template and its other immutable fields (:data:`_JOB_IMMUTABLE`) refused when
+    changed (422 ``field is immutable``), as kube-apiserver refuses them: a changed Job must be
+    deleted and created anew."""
+    spec, old_spec = _spec(new), _spec(old)
+    name = str(_meta(new).get("name") or "")
+    causes = [{"reason": "FieldValueInvalid", "field": f"spec.{f}",
+               "message": f"Invalid value: {_go_value(spec.get(f))}: field is immutable"}
+              for f in _JOB_IMMUTABLE if spec.get(f) != old_spec.get(f)]
+    template, old_template = _dict(spec.get("template")), _dict(old_spec.get("template"))
+    if template != old_template:
+        suspended = spec.get("suspend") is True and old_spec.get("suspend") is True \
+            and not _dict(old.get("status")).get("startTime")
+        if not (suspended and _strip(template) == _strip(old_template)):
+            causes.append({"reason": "FieldValueInvalid", "field": "spec.template",
+                           "message": f"Invalid value: {_go_value(template)}: field is immutable"})
+    if causes:
+        raise invalid("Job", name, causes, "batch")
+
+
+def _strip(template: Obj) -> Obj:
+    """A Pod template without what a suspended Job may change."""
+    pod_spec = {k: v for k, v in _dict(template.get("spec")).items() if k not in _SUSPENDED_JOB_MUTABLE}
+    meta = {k: v for k, v in _dict(template.get("metadata")).items() if k not in ("labels", "annotations")}
+    return {**template, "metadata": meta, "spec": pod_spec}
+
+
+def _go_value(value: Any) -> str:
+    """The value in an immutable-field message (kube-apiserver prints the Go struct; JSON here)."""
+    import json
+
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
 def _default_workload(kind: str, obj: Obj) -> None:

@@ -355,6 +355,38 @@ def test_suspended_job_runs_nothing_until_resumed() -> None:
         ("Suspended", "False"), ("SuccessCriteriaMet", "True"), ("Complete", "True")]
 
 
+def test_a_jobs_pod_template_and_selector_are_immutable() -> None:
+    """As kube-apiserver: a changed spec.template (or selector, completionMode) is a 422 naming the
+    field; labels of the Job itself, its parallelism and its suspension may change; a suspended Job
+    that never started may change its template's labels and where its Pods go, nothing else."""
+    sim = Sim()
+    j = sim.create(job("migrate"))
+    changed = {**j, "spec": {**j["spec"], "template": {**j["spec"]["template"], "spec": {
+        **j["spec"]["template"]["spec"], "containers": [{"name": "m", "image": "example/migrate:2"}]}}}}
+    with pytest.raises(StatusError) as e:
+        sim.replace(changed)
+    assert e.value.code == 422 and e.value.message.startswith('Job.batch "migrate" is invalid: spec.template: '
+                                                              'Invalid value: {')
+    assert e.value.message.endswith(": field is immutable")
+    with pytest.raises(StatusError, match=r"spec.completionMode: Invalid value: \"Indexed\": field is immutable"):
+        sim.replace({**j, "spec": {**j["spec"], "completionMode": "Indexed"}})
+    j = sim.replace({**j, "metadata": {**j["metadata"], "labels": {"x": "1"}},
+                     "spec": {**j["spec"], "parallelism": 2}})
+    assert j["spec"]["parallelism"] == 2
+    # suspended and never started: the template's labels and node selector may change, not its containers
+    s = job("queued")
+    s["spec"]["suspend"] = True
+    s = sim.create(s)
+    tmpl = s["spec"]["template"]
+    moved = {**s, "spec": {**s["spec"], "template": {"metadata": {"labels": {"queue": "a"}},
+                                                       "spec": {**tmpl["spec"], "nodeSelector": {"zone": "b"}}}}}
+    moved = sim.replace(moved)
+    assert moved["spec"]["template"]["spec"]["nodeSelector"] == {"zone": "b"}
+    with pytest.raises(StatusError, match="spec.template: .*field is immutable"):
+        sim.replace({**moved, "spec": {**moved["spec"], "template": {**moved["spec"]["template"], "spec": {
+            **moved["spec"]["template"]["spec"], "containers": [{"name": "m", "image": "other"}]}}}})
+
+
 def test_job_fails_with_backoff_limit_exceeded() -> None:
     sim = Sim(Behaviour(rules=[Rule(kind="Job", name="migrate", fail=True)]))
     sim.create(job("migrate"))
