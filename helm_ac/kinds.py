@@ -69,6 +69,13 @@ ALIASES: dict[str, str] = {
 }
 
 
+#: Kinds whose objects are deleted and created anew when an update is refused because it changes
+#: an immutable field (422 ``field is immutable``): a Job's Pod template cannot change, and a
+#: changed Job (a new migration) must run again. Not Deployments or StatefulSets (a changed
+#: selector): replacing them would take the application down; their refusal is reported.
+REPLACED_WHEN_IMMUTABLE: frozenset[tuple[str, str]] = frozenset({("batch", "Job")})
+
+
 def group_of(api_version: str) -> str:
     """``apps/v1`` -> ``apps``; ``v1`` -> ``""`` (the core group)."""
     return api_version.rsplit("/", 1)[0] if "/" in api_version else ""

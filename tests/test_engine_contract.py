@@ -548,3 +548,45 @@ def test_an_object_that_existed_before_counts_as_applied_only_once_its_apply_ans
     else:
         assert run.times(State.APPLYING)["configmap/c"][0] >= 1.0  # p's apply answered at 1
     assert run.face.live(K("p"))["data"] == {"v": "new"}
+
+
+@pytest.mark.parametrize("face", ("simulated", "kube"))
+def test_a_job_whose_pod_template_changed_is_replaced_and_runs_again(face):
+    """An upgrade of a migration Job: its Pod template cannot change (422 field is immutable), so the
+    engine deletes the old Job, waits until it is gone, and creates the new one, which runs; what
+    waits for the Job waits for the new one. (Before: the Job failed with the API's refusal.)"""
+    old = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "migrate", "namespace": "default"},
+           "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "x:1"}]}}}}
+    new = ("apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: migrate\nspec:\n  template:\n    spec:\n"
+           "      restartPolicy: Never\n      containers: [{name: c, image: 'x:2'}]\n")
+    run = Run(face, (new, cm("after", {DEP: "job/migrate"})), seconds={K("migrate", "Job", "batch"): 1.0})
+    if run.kube:
+        assert run.face.cluster._do(Apply(K("migrate", "Job", "batch"), old)).obj is not None
+    else:
+        run.face.put(old)
+    before = run.face.live(K("migrate", "Job", "batch"))["metadata"]["uid"]
+    run.go()
+    assert run.check_ended().ok, run.final()
+    job_ = run.face.live(K("migrate", "Job", "batch"))
+    assert job_["metadata"]["uid"] != before and job_["spec"]["template"]["spec"]["containers"][0]["image"] == "x:2"
+    assert job_["status"].get("succeeded") == 1
+    replacing = [e.message for e in run.events if isinstance(e, StateEvent) and e.key == "job/migrate"
+                 and e.message.startswith("replacing it: ")]
+    assert len(replacing) == 1 and "spec.template" in replacing[0] and "field is immutable" in replacing[0]
+    verbs = [v for _, v, k in run.face.log if k == K("migrate", "Job", "batch")]
+    assert verbs[:3] == ["apply", "delete", "apply"], verbs
+    assert run.times(State.APPLYING)["configmap/after"][0] >= run.times(State.READY)["job/migrate"][0]
+
+
+@pytest.mark.parametrize("face", ("simulated", "kube"))
+def test_a_job_refused_again_after_its_replacement_fails_once(face):
+    """The replacement is tried once per attempt: refused again (here: the API keeps answering 422
+    for it), the Job fails with the API's words and what waits for it is blocked."""
+    new = job("migrate")
+    run = Run(face, (new, cm("after", {DEP: "job/migrate"})))
+    refusal = ApiError(422, 'Job.batch "migrate" is invalid: spec.template: Invalid value: {}: field is immutable')
+    run.face.fail_next("apply", K("migrate", "Job", "batch"), refusal, refusal)
+    run.go()
+    final = run.final()
+    assert final["job/migrate"].state is State.FAILED and "field is immutable" in final["job/migrate"].message
+    assert final["configmap/after"].state is State.BLOCKED

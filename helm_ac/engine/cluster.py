@@ -46,6 +46,12 @@ class ApiError(Exception):
         """Worth retrying the same call: 429, 5xx, a failed connection."""
         return self.code in TRANSIENT_CODES
 
+    @property
+    def immutable(self) -> bool:
+        """An update refused because it changes a field that never changes (422, kube-apiserver's
+        ``field is immutable``)."""
+        return self.code == 422 and "field is immutable" in self.message
+
 
 @dataclass(frozen=True)
 class Apply:

@@ -61,7 +61,7 @@ from helm_ac.engine.events import (
 from helm_ac.engine.seed import Seed
 from helm_ac.clock import Loop, Timer
 from helm_ac.extension import spec
-from helm_ac.kinds import ObjectKey
+from helm_ac.kinds import REPLACED_WHEN_IMMUTABLE, ObjectKey
 
 
 @dataclass
@@ -117,6 +117,7 @@ class _Node:
     stale: str | None = None
     resumed_at: float | None = None
     replacing: bool = False  # this attempt deletes the stale object, then applies
+    replaced: bool = False  # this attempt replaced an object whose immutable fields it changes
     # the current attempt's object as the watch showed it before the apply answered: an object that
     # existed already (an upgrade) must not count as applied, so this waits for the apply's answer
     early: dict[str, Any] | None = None
@@ -465,7 +466,7 @@ class Engine:
         if not has_slot:
             self._inflight += 1
         n.attempts += 1
-        n.uid, n.tries, n.early = None, 0, None
+        n.uid, n.tries, n.early, n.replaced = None, 0, None, False
         n.started = n.started if n.started is not None else self.loop.now()
         self._emit(n, State.APPLYING, n.retry_reason)
         n.retry_reason = ""
@@ -499,6 +500,9 @@ class Engine:
             return
         err = reply.error
         if err is not None:
+            if err.immutable and not n.replaced and (key.group, key.kind) in REPLACED_WHEN_IMMUTABLE:
+                self._replace(key, attempt, err)
+                return
             n.tries += 1
             if err.transient and n.tries < self.options.api_tries:
                 self._later(backoff(self.options, n.tries, err), partial(self._apply, key, attempt))
@@ -507,6 +511,18 @@ class Engine:
             self._failed(key, f"API error: {err}{tries}", timed_out=False)
             return
         self._applied(key, reply.obj)
+
+    def _replace(self, key: ObjectKey, attempt: int, err: ApiError) -> None:
+        """The update changes what cannot change (``kinds.REPLACED_WHEN_IMMUTABLE``: a Job's Pod
+        template): the object is deleted, and applied anew once it is gone, in this attempt and
+        its slot; once per attempt (refused again: the attempt fails)."""
+        n = self.nodes[key]
+        live = self._live_uid(key)
+        n.replaced, n.deleting, n.replacing, n.gone_uid, n.tries = True, True, True, live, 0
+        if live is not None:
+            n.old_uids = n.old_uids | {live}
+        self._emit(n, State.APPLYING, f"replacing it: {err.message}")
+        self._delete(key, attempt)
 
     def _applied(self, key: ObjectKey, obj: dict[str, object] | None) -> None:
         """The API has the object: wait for it to be ready (``obj``: as stored, if the reply had it)."""
