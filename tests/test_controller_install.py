@@ -488,3 +488,33 @@ def test_upgrade_with_reuse_values_lints_with_the_releases_values(helm, tmp_path
         assert p.returncode == 1 and "configmap/nope" in p.stderr, p.stdout + p.stderr
         p = c.ac("upgrade", "rel", str(chart), "--reuse-values", "--set", "dep=configmap/nope", "--dry-run")
         assert p.returncode == 1 and "configmap/nope" in p.stderr, p.stdout + p.stderr  # the new --set wins
+
+
+def test_an_upgrade_runs_the_changed_migration_job_again_before_the_app(helm, tmp_path):
+    """A Job's Pod template cannot change: the controller replaces the migration Job (deleted, gone,
+    created anew), which runs again, and only then rolls the changed Deployment out."""
+    def chart(version: str) -> Path:
+        return write_chart(tmp_path / version, "app", {
+            "migrate.yaml": job("migrate").replace("image: busybox", f"image: 'example/migrate:{version}'"),
+            "web.yaml": deployment("web", "job/migrate", image=f"example/web:{version}")})
+
+    with cluster(tmp_path, helm) as c:
+        p = c.ac("install", "rel", str(chart("1")), "--timeout", "60s")
+        assert p.returncode == 0, p.stdout + p.stderr
+        mark = len(c.audit())
+        p = c.ac("upgrade", "rel", str(chart("2")), "--timeout", "60s")
+        assert p.returncode == 0, p.stdout + p.stderr
+        calls = [(r["verb"], r["resource"], r["code"], _ts(r["time"])) for r in c.audit()[mark:]
+                 if r["user"] == f"system:serviceaccount:default:{cmf.name('rel')}" and not r["subresource"]
+                 and r["resource"] in ("jobs", "deployments") and r["verb"] in ("patch", "delete")]
+        jobs = [(verb, code) for verb, res, code, _ in calls if res == "jobs"]
+        assert jobs == [("patch", 422), ("delete", 200), ("patch", 201)], jobs
+        web = [t for verb, res, code, t in calls if res == "deployments" and verb == "patch"]
+        new_job = next(t for verb, res, code, t in calls if res == "jobs" and code == 201)
+        assert web and min(web) > new_job  # the app only after the new Job
+        from kubernetes import client
+
+        from helm_ac.kube.config import connect
+        batch = client.BatchV1Api(connect(kubeconfig=str(c.srv.kubeconfig), env={}).api)
+        j = batch.read_namespaced_job("migrate", "default")
+        assert j.spec.template.spec.containers[0].image == "example/migrate:2" and j.status.succeeded == 1
