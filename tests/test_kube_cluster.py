@@ -396,3 +396,32 @@ def test_a_request_the_client_cannot_send_is_a_permanent_error_not_a_lost_connec
     out = face.call(Apply(K, {**cmap("a"), "data": {"x": {1, 2}}}))
     assert out.error is not None and not out.error.transient and out.error.code == 400
     assert "configmap/a" in out.error.message.lower() or "ConfigMap default/a" in out.error.message
+
+
+def test_retrying_sends_again_on_transient_refusals_only():
+    """One helper for every blocking call of the controller (graph read, payloads, prune lists,
+    status patches): Retry-After when given, else doubled back-off up to its cap; the tries counted."""
+    from kubernetes.client.exceptions import ApiException
+
+    from helm_ac.engine.cluster import ApiError
+    from helm_ac.kube.cluster import retrying
+
+    slept: list[float] = []
+    answers: list[Any] = [ApiError(429, "slow down", retry_after=3), ApiError(503, "busy"), OSError("reset"),
+                          ApiError(500, "oops"), "ok"]
+
+    def call() -> str:
+        a = answers.pop(0)
+        if isinstance(a, BaseException):
+            raise a
+        return str(a)
+
+    assert retrying(call, backoff=0.5, cap=1.0, sleep=slept.append) == "ok"
+    assert slept == [3, 1.0, 1.0, 1.0]  # Retry-After, then 0.5 * 2, 0.5 * 4 capped at 1 ...
+    forbidden = ApiException(status=403, reason="Forbidden")
+    with pytest.raises(ApiError) as e:
+        retrying(lambda: (_ for _ in ()).throw(forbidden), sleep=slept.append)
+    assert e.value.code == 403 and e.value.tries == 1
+    with pytest.raises(ApiError) as e:
+        retrying(lambda: (_ for _ in ()).throw(ApiError(502, "bad gateway")), tries=3, sleep=lambda s: None)
+    assert e.value.code == 502 and e.value.tries == 3

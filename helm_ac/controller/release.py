@@ -25,7 +25,6 @@ from typing import Any, Callable, Mapping
 
 import networkx as nx
 from kubernetes.client.exceptions import ApiException
-from urllib3.exceptions import HTTPError
 
 from helm_ac.analysis import model
 from helm_ac.analysis.graph import Barrier, Node, Why
@@ -35,7 +34,7 @@ from helm_ac import kinds
 from helm_ac.errors import UserError
 from helm_ac.extension import spec
 from helm_ac.kinds import ObjectKey
-from helm_ac.kube.cluster import KubeCluster, api_error
+from helm_ac.kube.cluster import KubeCluster, api_error, retrying
 from helm_ac.output import appcontroller, crds
 from helm_ac.rendering.manifests import Rendered, RenderedObject
 
@@ -277,17 +276,11 @@ def _get(what: str, fn: Callable[[], Any], tries: int, backoff: float,
          sleep: Callable[[float], None], hint: str) -> Any:
     """``fn()``, with a transient refusal (429, 5xx, no answer) tried again (after ``Retry-After``,
     else ``backoff`` seconds doubled, ``tries`` times); any other refusal is a :class:`ReleaseError`."""
-    for attempt in range(1, tries + 1):
-        try:
-            return fn()
-        except (ApiError, ApiException, HTTPError, OSError) as exc:
-            err = exc if isinstance(exc, ApiError) else api_error(exc)
-            if err.transient and attempt < tries:
-                sleep(err.retry_after if err.retry_after is not None else backoff * 2 ** (attempt - 1))
-                continue
-            raise ReleaseError(f"cannot {what}: {err.message}" + (f" ({attempt} tries)" if attempt > 1 else ""),
-                               hint=hint) from None
-    raise AssertionError("unreachable")
+    try:
+        return retrying(fn, tries=tries, backoff=backoff, sleep=sleep)
+    except ApiError as err:
+        raise ReleaseError(f"cannot {what}: {err.message}" + (f" ({err.tries} tries)" if err.tries > 1 else ""),
+                           hint=hint) from None
 
 
 def read_payloads(cluster: KubeCluster, namespace: str, names: list[str], *, tries: int = 6, backoff: float = 0.5,
@@ -351,22 +344,16 @@ def read(cluster: KubeCluster, namespace: str, release: str, *, tries: int = 6, 
     got = []
     for kind, compact in (("Definition", compact_definition), ("Dependency", compact_dependency),
                           ("ReleaseGraph", None)):
-        for attempt in range(1, tries + 1):
-            try:
-                items: list[dict[str, Any]] = []
-                for page, _ in cluster.list_pages(crds.API_VERSION, kind, namespace, selector(release)):
-                    items.extend(map(compact, page) if compact is not None else page)
-                break
-            except (ApiError, ApiException, HTTPError, OSError) as exc:
-                err = exc if isinstance(exc, ApiError) else api_error(exc)
-                if err.transient and attempt < tries:
-                    sleep(err.retry_after if err.retry_after is not None else backoff * 2 ** (attempt - 1))
-                    continue
-                raise ReleaseError(f"cannot list the {kind} objects of release {release} in namespace {namespace}: "
-                                   f"{err.message}" + (f" ({attempt} tries)" if attempt > 1 else ""),
-                                   hint="check the cluster connection and that the CRDs are installed "
-                                        "(`helm ac crds | kubectl apply -f -`)") from None
-        got.append(items)
+        def list_all(kind: str = kind, compact: Callable[[dict[str, Any]], dict[str, Any]] | None = compact
+                     ) -> list[dict[str, Any]]:
+            items: list[dict[str, Any]] = []
+            for page, _ in cluster.list_pages(crds.API_VERSION, kind, namespace, selector(release)):
+                items.extend(map(compact, page) if compact is not None else page)
+            return items
+
+        got.append(_get(f"list the {kind} objects of release {release} in namespace {namespace}", list_all,
+                        tries, backoff, sleep, "check the cluster connection and that the CRDs are installed "
+                                               "(`helm ac crds | kubectl apply -f -`)"))
     graph_object = next((g for g in got[2] if g["metadata"]["name"] == release), None)
     if graph_object is not None and not complete(got[0], got[1], graph_object):
         spec_ = graph_object.get("spec") or {}

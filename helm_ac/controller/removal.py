@@ -33,8 +33,6 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Collection, Iterable, Mapping
 
 import networkx as nx
-from kubernetes.client.exceptions import ApiException
-from urllib3.exceptions import HTTPError
 
 from helm_ac import kinds as kinds_mod
 from helm_ac.controller.release import KEY_ANNOTATION, PARENTS_ANNOTATION, RELEASE_LABEL, Release
@@ -42,15 +40,17 @@ from helm_ac.controller.secrets import SecretsCluster
 from helm_ac.engine.cluster import ApiError, Delete, Reply, Stream, Synced, WatchClosed, WatchEvent, WatchMessage
 from helm_ac.extension import spec
 from helm_ac.kinds import ObjectKey
-from helm_ac.kube.cluster import KubeCluster, api_error
+from helm_ac.kube import cluster as kube_cluster
+from helm_ac.kube.cluster import KubeCluster, retrying
 from helm_ac.output import crds
 
 #: seconds an object may take to go once its delete is accepted, when its Definition does not say
 DEFAULT_TIMEOUT = 600.0
 #: the mark ``--teardown`` puts on the ReleaseGraph: a watching controller stops and gives up the Lease
 TEARDOWN_ANNOTATION = spec.PREFIX + "teardown"
-#: transient refusals of a list or a delete: tries, first backoff (doubled), its cap
-TRIES, BACKOFF, BACKOFF_CAP = 6, 0.5, 8.0
+#: transient refusals of a delete and a dropped watch: tries, first backoff (doubled), its cap (those of
+#: a blocking call, ``kube.cluster.retrying``)
+TRIES, BACKOFF, BACKOFF_CAP = kube_cluster.TRIES, kube_cluster.BACKOFF, kube_cluster.BACKOFF_CAP
 
 Emit = Callable[[str], None]
 #: (key, object, state, message): each change, for the Definitions' statuses
@@ -97,26 +97,12 @@ def union(*lists: Iterable[Mapping[str, str]]) -> list[dict[str, str]]:
     return [out[k] for k in sorted(out)]
 
 
-def _retrying(what: Callable[[], Any], sleep: Callable[[float], None] = time.sleep) -> Any:
-    """``what()`` (a blocking client call), tried again on a transient refusal; else its ApiError."""
-    for attempt in range(1, TRIES + 1):
-        try:
-            return what()
-        except (ApiError, ApiException, HTTPError, OSError) as exc:
-            err = exc if isinstance(exc, ApiError) else api_error(exc)
-            if err.transient and attempt < TRIES:
-                sleep(err.retry_after if err.retry_after is not None else min(BACKOFF * 2 ** (attempt - 1), BACKOFF_CAP))
-                continue
-            raise err from None
-    raise AssertionError("unreachable")
-
-
 def _merge_patch(cluster: KubeCluster, kind: str, namespace: str, name: str, body: dict[str, Any],
                  subresource: bool = False) -> dict[str, Any]:
     res = cluster.resource(crds.API_VERSION, kind)
     path = res.path(name=name, namespace=namespace) + ("/status" if subresource else "")
-    out = _retrying(lambda: cluster.dynamic.request("patch", path, body=body,
-                                                    content_type="application/merge-patch+json"))
+    out = retrying(lambda: cluster.dynamic.request("patch", path, body=body,
+                                                   content_type="application/merge-patch+json"))
     return out.to_dict() if hasattr(out, "to_dict") else dict(out)
 
 
@@ -264,7 +250,7 @@ def _list(cluster: KubeCluster, entry: Mapping[str, str], release: str, namespac
                 items.append(item)
         return items, version
 
-    items, version = _retrying(read)
+    items, version = retrying(read)
     return Stream(res.group_version, res.kind, ns), items, version
 
 

@@ -25,7 +25,7 @@ from helm_ac.controller.status import StatusWriter, conditions, rfc3339
 from helm_ac.engine.cluster import ApiError
 from helm_ac.kinds import ObjectKey
 from helm_ac.kube.aio import AsyncioClock
-from helm_ac.kube.cluster import KubeCluster
+from helm_ac.kube.cluster import KubeCluster, retrying
 from helm_ac.output import crds
 
 #: removal state -> (reason, Reconciling, Stalled)
@@ -49,7 +49,7 @@ def teardown_status(state: str, message: str, *, generation: int, now: float,
 def _list(cluster: KubeCluster, kind: str, namespace: str, release: str) -> list[dict[str, Any]]:
     try:
         res = cluster.resource(crds.API_VERSION, kind)
-        out = removal._retrying(lambda: cluster.dynamic.get(res, namespace=namespace, label_selector=selector(release)))
+        out = retrying(lambda: cluster.dynamic.get(res, namespace=namespace, label_selector=selector(release)))
     except ApiError as e:
         raise ReleaseError(f"cannot list the {kind} objects of release {release} in namespace {namespace}: "
                            f"{e.code}: {e.message}",

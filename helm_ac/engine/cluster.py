@@ -35,11 +35,12 @@ class ApiError(Exception):
     """The API refused a request (``code`` as HTTP: 404, 409, 422, 500, ...; 0: no connection).
     ``retry_after``: the seconds the server asked for (``Retry-After``), if it did."""
 
-    def __init__(self, code: int, message: str, *, retry_after: float | None = None) -> None:
+    def __init__(self, code: int, message: str, *, retry_after: float | None = None, tries: int = 1) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
         self.retry_after = retry_after
+        self.tries = tries  # how many times the call was sent (transient refusals tried again)
 
     @property
     def transient(self) -> bool:

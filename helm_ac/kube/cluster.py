@@ -32,10 +32,11 @@ import json
 import logging
 import tempfile
 import threading
+import time
 from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, TypeVar
 
 import urllib3
 from kubernetes import client
@@ -61,10 +62,34 @@ from helm_ac.engine.cluster import (
 from helm_ac.kinds import ObjectKey
 
 log = logging.getLogger("helm_ac.kube")
+T = TypeVar("T")
 
 FIELD_MANAGER = "helm-ac"
 DEFAULT_WORKERS = 16
 LIST_PAGE = 500  # objects per LIST page (as kubectl and client-go's reflector)
+
+
+#: a blocking call's tries on transient refusals (:func:`retrying`), the first back-off and its cap (s)
+TRIES, BACKOFF, BACKOFF_CAP = 6, 0.5, 8.0
+
+
+def retrying(fn: Callable[[], T], *, tries: int = TRIES, backoff: float = BACKOFF, cap: float = BACKOFF_CAP,
+             sleep: Callable[[float], None] = time.sleep) -> T:
+    """``fn()``, a blocking client call, sent again on a transient refusal (429, 5xx, no answer):
+    after ``Retry-After`` when the server gave one, else ``backoff`` seconds doubled up to ``cap``,
+    ``tries`` times in all. Any other refusal, or the last, is raised as :class:`ApiError` (its
+    ``tries``: how many were sent)."""
+    for attempt in range(1, tries + 1):
+        try:
+            return fn()
+        except (ApiError, ApiException, urllib3.exceptions.HTTPError, OSError) as exc:
+            err = exc if isinstance(exc, ApiError) else api_error(exc)
+            if err.transient and attempt < tries:
+                sleep(err.retry_after if err.retry_after is not None else min(backoff * 2 ** (attempt - 1), cap))
+                continue
+            err.tries = attempt
+            raise err from None
+    raise AssertionError("unreachable")
 
 
 def api_error(exc: BaseException) -> ApiError:
