@@ -8,7 +8,7 @@ import datetime
 import json
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import yaml
 from kubernetes.dynamic import DynamicClient
@@ -50,6 +50,18 @@ CHAIN = [cmap("a"), cmap("b", "configmap/a", **{spec.PREFIX + "timeout": "90s", 
 
 def _ts(s: str) -> datetime.datetime:
     return datetime.datetime.fromisoformat(s.replace("Z", "+00:00"))
+
+
+def wait(what: str, check: Callable[[], Any], seconds: float = 30.0) -> Any:
+    """Poll ``check()`` until it is truthy (its value is returned), or fail naming ``what``."""
+    deadline = time.monotonic() + seconds
+    while True:
+        got = check()
+        if got:
+            return got
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
 
 
 def audit_log(logs: Path) -> list[dict[str, Any]]:

@@ -16,7 +16,7 @@ from typing import Any, Iterator
 
 import pytest
 import yaml
-from controllerkit import Server, cmap, objects_of
+from controllerkit import Server, cmap, objects_of, wait
 from test_controller_postrender import plugin_root, post_renderer_args
 
 from helm_ac.actions.postrender import HELM4_FILENAME
@@ -356,17 +356,6 @@ def _gate_job(server: Server, ns: str) -> dict[str, Any]:
 # ---------------------------------------------------------------- the Deployment's Lease identity
 
 
-def _wait(what: str, check: Any, seconds: float = 30.0) -> Any:
-    deadline = time.monotonic() + seconds
-    while True:
-        got = check()
-        if got:
-            return got
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
-
-
 def test_a_restarted_controller_container_takes_its_lease_back_as_the_same_holder(tmp_path):
     """The Deployment passes --identity $(POD_NAME): a container killed and restarted in the same
     Pod holds the Lease as before (no transition), instead of waiting for it to expire."""
@@ -396,9 +385,9 @@ def test_a_restarted_controller_container_takes_its_lease_back_as_the_same_holde
             except Exception:  # noqa: BLE001 - not created yet
                 return {}
 
-        p = _wait("the controller's pod", pod)
+        p = wait("the controller's pod", pod)
         name = p["metadata"]["name"]
-        _wait("the Lease held by the pod", lambda: lease().get("holderIdentity") == name)
+        wait("the Lease held by the pod", lambda: lease().get("holderIdentity") == name)
 
         def running(restarts: int) -> int | None:
             for c in ((pod() or {}).get("status") or {}).get("containerStatuses") or []:
@@ -406,10 +395,10 @@ def test_a_restarted_controller_container_takes_its_lease_back_as_the_same_holde
                     return int(c["containerID"].removeprefix("helm-ac://"))
             return None
 
-        os.kill(_wait("the container running", lambda: running(0)), signal.SIGKILL)  # the Lease is not given up
-        _wait("the container restarted", lambda: running(1))
+        os.kill(wait("the container running", lambda: running(0)), signal.SIGKILL)  # the Lease is not given up
+        wait("the container restarted", lambda: running(1))
         (log,) = (tmp_path / "pods").glob(f"default_{name}_*/controller/1.log")
-        _wait("the restarted container's Lease", lambda: "Lease taken" in log.read_text())
+        wait("the restarted container's Lease", lambda: "Lease taken" in log.read_text())
         held = lease()
     assert held["holderIdentity"] == name and held["leaseTransitions"] == 0
 
@@ -477,7 +466,7 @@ def test_a_job_of_the_controller_image_past_its_deadline_fails_and_its_process_i
                         return int(c.container_id.removeprefix("helm-ac://"))
             return None
 
-        running = _wait("the gate's process", pid)
+        running = wait("the gate's process", pid)
         # the deadline set once the process runs (a loaded machine may take seconds to start it):
         # it is counted from the Job's start, so it has passed already
         batch.patch_namespaced_job(name, "default", {"spec": {"activeDeadlineSeconds": 1}})
@@ -486,7 +475,7 @@ def test_a_job_of_the_controller_image_past_its_deadline_fails_and_its_process_i
             conds = batch.read_namespaced_job(name, "default").status.conditions or []
             return next((c for c in conds if c.type == "Failed" and c.status == "True"), None)
 
-        cond = _wait("the Job failed", failed)
+        cond = wait("the Job failed", failed)
         assert cond.reason == "DeadlineExceeded"
 
         def gone() -> bool:
@@ -496,5 +485,5 @@ def test_a_job_of_the_controller_image_past_its_deadline_fails_and_its_process_i
                 return True
             return False
 
-        _wait("the process stopped", gone)
-        _wait("the Pod deleted", lambda: not core.list_namespaced_pod("default", label_selector=f"job-name={name}").items)
+        wait("the process stopped", gone)
+        wait("the Pod deleted", lambda: not core.list_namespaced_pod("default", label_selector=f"job-name={name}").items)

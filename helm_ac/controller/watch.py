@@ -261,8 +261,9 @@ class Watcher:
             try:
                 removal.record_kinds(self.cluster, rel)
             except ApiError as e:  # the teardown still finds them through the Definitions
-                self.loop.call_soon_threadsafe(lambda: self._log(
-                    msg=f"status.appliedKinds of ReleaseGraph {self.release} not written: {e.code}: {e.message}"))
+                # (the message made now: ``e`` is unbound once this block ends, before the loop runs the call)
+                msg = f"status.appliedKinds of ReleaseGraph {self.release} not written: {e.code}: {e.message}"
+                self.loop.call_soon_threadsafe(lambda: self._log(msg=msg))
             return rel, removal.union(removal.applied_kinds(graph), removal.kinds_of(rel))
 
         def assembled(f: "asyncio.Future[tuple[release_mod.Release, list[dict[str, str]]]]") -> None:

@@ -7,9 +7,8 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
-import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import pytest
 import yaml
@@ -19,7 +18,7 @@ from helm_ac.apiserver import server as apiserver
 from helm_ac.kube.config import connect
 
 import get_helm  # scripts/ is on sys.path (tests/conftest.py)
-from controllerkit import CHAIN, Server, cmap, objects_of
+from controllerkit import CHAIN, Server, cmap, objects_of, wait
 
 IMAGE = "ghcr.io/helm-ac/controller:0.1.0"
 
@@ -33,17 +32,6 @@ def cluster(tmp_path: Path, **options: Any) -> Iterator[Server]:
                              behaviour=behaviour, pod_backoff=0.2, pod_logs=tmp_path / "pods", **options)
     with apiserver.running(opts) as srv:
         yield Server(srv, tmp_path)
-
-
-def wait(what: str, check: Callable[[], Any], seconds: float = 30.0) -> Any:
-    deadline = time.monotonic() + seconds
-    while True:
-        got = check()
-        if got:
-            return got
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 def controller_deployment(name: str, args: list[str], sa: str = "default", image: str = IMAGE) -> dict[str, Any]:
