@@ -130,12 +130,13 @@ class Cluster:
 
 
 @contextlib.contextmanager
-def cluster(tmp_path: Path, helm: HelmEnv, rules: tuple[str, ...] = (), rbac: bool = False) -> Iterator[Cluster]:
+def cluster(tmp_path: Path, helm: HelmEnv, rules: tuple[str, ...] = (), rbac: bool = False,
+            faults: tuple[str, ...] = ()) -> Iterator[Cluster]:
     behaviour = tmp_path / "behaviour.yaml"
     behaviour.write_text(yaml.safe_dump({"jitter": 0, "seconds": {k: 0.2 for k in (
         "Pod", "ReplicaSet", "Deployment", "StatefulSet", "Job", "PersistentVolumeClaim")}}))
     opts = apiserver.Options(audit_log=tmp_path / "audit.jsonl", readiness_log=tmp_path / "ready.jsonl",
-                             behaviour=behaviour, rules=list(rules), run_pods=True, rbac=rbac,
+                             behaviour=behaviour, rules=list(rules), run_pods=True, rbac=rbac, faults=list(faults),
                              pod_logs=tmp_path / "pods")
     with apiserver.running(opts) as srv:
         yield Cluster(srv, tmp_path, helm)
@@ -518,3 +519,20 @@ def test_an_upgrade_runs_the_changed_migration_job_again_before_the_app(helm, tm
         batch = client.BatchV1Api(connect(kubeconfig=str(c.srv.kubeconfig), env={}).api)
         j = batch.read_namespaced_job("migrate", "default")
         assert j.spec.template.spec.containers[0].image == "example/migrate:2" and j.status.succeeded == 1
+
+
+def test_an_upgrade_whose_prune_fails_fails_naming_what_stayed(helm, tmp_path):
+    """The objects of the new revision are all ready, but the Deployment it dropped cannot be
+    deleted (every try refused): the ReleaseGraph reads Failed (PruneFailed), so the upgrade fails
+    naming it, and helm ac status says so. (Before: Ready, exit 0, the Deployment silently left.)"""
+    v1 = write_chart(tmp_path / "v1", "app", {"a.yaml": cm("a"), "web.yaml": deployment("web", "configmap/a")})
+    v2 = write_chart(tmp_path / "v2", "app", {"a.yaml": cm("a", {"x": "2"})})
+    with cluster(tmp_path, helm, faults=("verb=delete,resource=deployments,name=web,error=429,retry-after=0",)) as c:
+        p = c.ac("install", "rel", str(v1), "--timeout", "60s")
+        assert p.returncode == 0, p.stdout + p.stderr
+        p = c.ac("upgrade", "rel", str(v2), "--timeout", "20s")
+        s = c.ac("status", "rel", "-o", "json")
+        got = json.loads(s.stdout)
+        assert got["phase"] == "Failed" and list(got["pruneFailed"]) == ["deployment/web"], s.stdout + s.stderr
+        assert p.returncode == 1, p.stdout + p.stderr
+        assert "Error: deployment/web not removed (the release no longer has it): delete refused: 429" in p.stderr, p.stderr

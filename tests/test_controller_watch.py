@@ -66,7 +66,18 @@ def test_the_release_graph_status_reads_as_kstatus_expects_and_validates_against
     assert _cond(ready.status(120.0)) == {"Ready": "True", "Reconciling": "False", "Stalled": "False"}
     stalled = graph_status("Stalled", generation=3, digest="d" * 64, time=1e9, message="cycle")
     assert stalled["reason"] == "InvalidGraph" and _cond(stalled)["Stalled"] == "True"
-    for st in (going, failed, ready.status(120.0), stalled):
+    # an ok run reads in progress while its prune goes, then Ready, or Failed naming what stayed
+    ready.pruning = True
+    pruning = ready.status(120.0)
+    assert (pruning["phase"], pruning["reason"]) == ("Progressing", "Pruning") and _cond(pruning)["Reconciling"] == "True"
+    ready.on_pruned({})
+    assert ready.status(121.0)["phase"] == "Ready" and "pruneFailed" not in ready.status(121.0)
+    ready.on_pruned({"deployment/old": "API error: 403: forbidden"})
+    left = ready.status(121.0)
+    assert (left["phase"], left["reason"]) == ("Failed", "PruneFailed") and _cond(left)["Stalled"] == "True"
+    assert left["pruneFailed"] == {"deployment/old": "API error: 403: forbidden"}
+    assert "deployment/old: API error: 403: forbidden" in left["message"]
+    for st in (going, failed, ready.status(120.0), stalled, pruning, left):
         jsonschema.validate(st, schema)
         assert set(st) <= set(schema["properties"]), set(st) - set(schema["properties"])
 

@@ -66,6 +66,39 @@ def test_states_come_from_the_statuses_of_the_current_generation():
     assert again["configmap/c"].waiting_for == ("configmap/a",)
 
 
+def test_the_release_is_done_only_once_its_graph_is_and_a_failed_prune_fails_it():
+    """Every object ready is not the end while the ReleaseGraph (for this graph) reads Progressing:
+    the prune after the rollout is on. A prune that left objects fails the release, naming them."""
+    from helm_ac.controller.status import RunSummary
+
+    defs, deps, rg = _split(emitted("r", CHAIN))
+    for d in defs:
+        _observed(d, State.READY, NOW - 1)
+    summary = RunSummary(rg, [f"configmap/{n}" for n in "abcd"], NOW - 5)
+    for key in summary.states:
+        summary.on_state(key, State.READY)
+    summary.on_end(True, NOW - 1)
+    assert view.snapshot("r", "default", defs, deps, rg).ok  # no status on the ReleaseGraph: the objects say
+    summary.pruning = True
+    rg["status"] = summary.status(NOW)
+    v = view.snapshot("r", "default", defs, deps, rg)
+    assert not v.done and v.phase == "Progressing"
+    # the status of an earlier graph (an upgrade the controller has not reported on yet): not done either
+    rg["status"] = {**summary.status(NOW), "phase": "Ready", "digest": "an earlier graph"}
+    v = view.snapshot("r", "default", defs, deps, rg)
+    assert not v.done and v.phase == "Progressing"
+    summary.on_pruned({"deployment/old": "API error: 429: slow down"})
+    rg["status"] = summary.status(NOW)
+    v = view.snapshot("r", "default", defs, deps, rg)
+    assert v.done and not v.ok and v.phase == "Failed"
+    assert v.failure_report() == ["deployment/old not removed (the release no longer has it): API error: 429: slow down"]
+    assert "NOT REMOVED: deployment/old: API error: 429: slow down" in v.table(NOW)
+    assert v.as_dict(NOW)["pruneFailed"] == {"deployment/old": "API error: 429: slow down"}
+    summary.on_pruned({})
+    rg["status"] = summary.status(NOW)
+    assert view.snapshot("r", "default", defs, deps, rg).ok
+
+
 def test_part_of_a_graph_is_shown_as_incomplete():
     defs, deps, rg = _split(emitted("r", CHAIN))
     v = view.snapshot("r", "default", defs[1:], deps, rg)

@@ -59,8 +59,10 @@ class GraphPublisher:
     lost) writes nothing more."""
 
     def __init__(self, writer: StatusWriter, summary: RunSummary, loop: asyncio.AbstractEventLoop, clock: AsyncioClock,
-                 interval: float = 0.5) -> None:
+                 interval: float = 0.5, *, prunes: bool = True) -> None:
         self.writer, self.summary, self.loop, self.clock, self.interval = writer, summary, loop, clock, interval
+        #: a run that ends ok is followed by a prune (both modes): Ready only once it is done (:meth:`pruned`)
+        self.prunes = prunes
         self._last = float("-inf")
         self._handle: asyncio.TimerHandle | None = None
         self._closed = False
@@ -78,8 +80,26 @@ class GraphPublisher:
                           "ReleaseGraph")
 
     def final(self) -> None:
+        """The run ended: its status at once; an ok run's reads Progressing (Pruning) until
+        :meth:`pruned`, so that whoever waits for Ready (Helm 4's --wait, the gate Job, helm ac
+        install) also waits for what the release no longer has to go."""
         if self._closed:
             return
+        if self.prunes and self.summary.ok:
+            self.summary.pruning = True
+            if self._handle is not None:
+                self._handle.cancel()
+                self._handle = None
+            self._send()
+            return
+        self.cancel()
+        self._send()
+
+    def pruned(self, failed: dict[str, str]) -> None:
+        """The prune after an ok run is over (``failed``: what it could not remove, and why)."""
+        if self._closed:
+            return
+        self.summary.on_pruned(failed)
         self.cancel()
         self._send()
 
@@ -194,14 +214,19 @@ async def prune_after(cluster: KubeCluster, rel: release_mod.Release, kinds: lis
                                concurrency=options.concurrency)
 
 
+def prune_failures(pruned: removal.PruneResult) -> dict[str, str]:
+    """What a prune left, and why (the ReleaseGraph's ``status.pruneFailed``)."""
+    return {**pruned.failed, **{k: f"kept: its children {', '.join(v)} were not deleted"
+                                for k, v in pruned.blocked.items()}}
+
+
 def prune_fields(pruned: removal.PruneResult | None) -> dict[str, Any]:
     """The ``rollout finished`` log record's account of a prune."""
     if pruned is None:
         return {}
     out: dict[str, Any] = {"pruned": pruned.deleted}
     if not pruned.ok:
-        out["pruneFailed"] = {**pruned.failed, **{k: f"kept: its children {', '.join(v)} were not deleted"
-                                                  for k, v in pruned.blocked.items()}}
+        out["pruneFailed"] = prune_failures(pruned)
     return out
 
 
@@ -283,16 +308,18 @@ async def rollout(api: client.ApiClient, namespace: str, release: str, *, option
                 # a run that did not finish (Lease lost, cancelled) writes nothing more: another
                 # controller may be writing these statuses now
                 await loop.run_in_executor(None, writer.close, True)
+        pruned = None
         try:
+            if summary.ok:  # a full reconcile: what no Definition wraps any more goes, dependents first
+                pruned = await while_held(prune_after(cluster, rel, kinds, options, emit), renewing)
+                if publisher is not None:
+                    publisher.pruned(prune_failures(pruned))
+                if not pruned.ok:
+                    summary = dataclasses.replace(summary, ok=False)
             await while_held(loop.run_in_executor(None, writer.close, False), renewing)
         except BaseException:  # the Lease lost (or cancelled) while the last statuses go: drop the rest
             await loop.run_in_executor(None, writer.close, True)
             raise
-        pruned = None
-        if summary.ok:  # a full reconcile: what no Definition wraps any more goes, dependents first
-            pruned = await while_held(prune_after(cluster, rel, kinds, options, emit), renewing)
-            if not pruned.ok:
-                summary = dataclasses.replace(summary, ok=False)
         emit(json_line(time=rfc3339(clock.now()), release=release, msg="rollout finished",
                        ok=summary.ok, statusWriteFailures=writer.failures, statusWrites=dict(writer.written),
                        **prune_fields(pruned)))

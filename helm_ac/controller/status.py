@@ -208,6 +208,10 @@ class RunSummary:
         self.started = started
         self.finished: float | None = None
         self.ok: bool | None = None
+        #: the run ended ok and its prune (what the release no longer has goes) is on: not Ready yet
+        self.pruning = False
+        #: what the prune could not remove: key -> why
+        self.prune_failed: dict[str, str] = {}
 
     def on_state(self, key: str, state: State) -> None:
         if key in self.states:
@@ -216,14 +220,25 @@ class RunSummary:
     def on_end(self, ok: bool, time: float) -> None:
         self.ok, self.finished = ok, time
 
+    def on_pruned(self, failed: dict[str, str]) -> None:
+        self.pruning, self.prune_failed = False, dict(failed)
+
     def status(self, time: float, previous: dict[str, Any] | None = None) -> dict[str, Any]:
         counts: dict[str, int] = {}
         for st in self.states.values():
             counts[PHASE[st][0]] = counts.get(PHASE[st][0], 0) + 1
         failed = [k for k, st in self.states.items() if st in (State.FAILED, State.TIMED_OUT)]
         total, ready = len(self.states), counts.get("Ready", 0)
+        reason = ""
         if self.ok is None:
             phase, message = "Progressing", f"{ready} of {total} objects ready"
+        elif self.ok and self.pruning:
+            phase, reason = "Progressing", "Pruning"
+            message = f"{ready} of {total} objects ready; removing the objects the release no longer has"
+        elif self.ok and self.prune_failed:
+            phase, reason = "Failed", "PruneFailed"
+            message = (f"{ready} of {total} objects ready, but {len(self.prune_failed)} the release no longer has "
+                       "could not be removed: " + "; ".join(f"{k}: {why}" for k, why in sorted(self.prune_failed.items())))
         elif self.ok:
             phase, message = "Ready", f"all {total} objects ready" if ready == total else \
                 f"{ready} of {total} objects ready, the rest skipped or ignored"
@@ -233,9 +248,12 @@ class RunSummary:
             message = f"{len(failed)} failed: {', '.join(sorted(failed))}" if failed else "the rollout failed"
             if blocked:
                 message += f"; {blocked} blocked behind them"
-        return graph_status(phase, generation=self.generation, digest=self.digest, time=time, message=message,
-                            counts=counts, failed=failed, started=self.started, finished=self.finished,
-                            previous=previous)
+        out = graph_status(phase, generation=self.generation, digest=self.digest, time=time, message=message,
+                           reason=reason, counts=counts, failed=failed, started=self.started, finished=self.finished,
+                           previous=previous)
+        if self.prune_failed and not self.pruning:
+            out["pruneFailed"] = dict(sorted(self.prune_failed.items()))
+        return out
 
 
 class StatusWriter:

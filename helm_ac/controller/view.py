@@ -78,6 +78,12 @@ class ReleaseView:
     #: why the graph cannot be shown (incomplete, invalid): empty when it can
     problem: str = ""
     digest: str | None = None
+    #: the ReleaseGraph's ``status.phase`` when the controller wrote it for this graph (``digest``),
+    #: Progressing while its status is of an earlier graph; None without a ReleaseGraph or a status
+    graph_phase: str | None = None
+    graph_reason: str = ""
+    #: what the prune after the rollout could not remove: key -> why (``status.pruneFailed``)
+    prune_failed: dict[str, str] = field(default_factory=dict)
 
     @property
     def found(self) -> bool:
@@ -89,18 +95,20 @@ class ReleaseView:
 
     @property
     def done(self) -> bool:
-        """Every object reached a final state (for the current generations)."""
-        return self.complete and not self.problem and all(r.observed and r.state.final for r in self.rows)
+        """Every object reached a final state (for the current generations), and the release as a
+        whole did too: not while the ReleaseGraph reads Progressing (the prune after the rollout)."""
+        return self.complete and not self.problem and all(r.observed and r.state.final for r in self.rows) \
+            and self.graph_phase != "Progressing"
 
     @property
     def ok(self) -> bool:
-        return self.done and all(r.state in DONE for r in self.rows)
+        return self.done and all(r.state in DONE for r in self.rows) and self.graph_phase in (None, "Ready")
 
     @property
     def phase(self) -> str:
         if self.problem:
             return "Incomplete" if not self.complete else "Invalid"
-        if self.failed:
+        if self.failed or self.prune_failed:
             return "Failed"
         if self.ok:
             return "Ready"
@@ -115,6 +123,8 @@ class ReleaseView:
             blocked = sorted(b.key for b in self.rows if r.key in b.blocked_by)
             lines.append(f"{r.key} {r.state.value}: {r.message or 'no message'}"
                          + (f"; blocked because of it: {', '.join(blocked)}" if blocked else ""))
+        for key, why in sorted(self.prune_failed.items()):
+            lines.append(f"{key} not removed (the release no longer has it): {why}")
         return lines
 
     def counts(self) -> dict[str, int]:
@@ -128,7 +138,8 @@ class ReleaseView:
         counts = self.counts()
         head = (f"RELEASE: {self.release}   NAMESPACE: {self.namespace}   PHASE: {self.phase}   "
                 f"READY: {counts.get(State.READY.value, 0)}/{len(self.rows)}")
-        lines = [head] + ([f"PROBLEM: {self.problem}"] if self.problem else [])
+        lines = [head] + ([f"PROBLEM: {self.problem}"] if self.problem else []) + \
+            [f"NOT REMOVED: {key}: {why}" for key, why in sorted(self.prune_failed.items())]
         if not self.rows:
             return "\n".join(lines) + "\n"
         table = [("OBJECT", "STATE", "WAITING FOR", "ATTEMPTS", "ELAPSED", "MESSAGE")]
@@ -145,6 +156,7 @@ class ReleaseView:
         return {"release": self.release, "namespace": self.namespace, "phase": self.phase,
                 "complete": self.complete, **({"problem": self.problem} if self.problem else {}),
                 **({"digest": self.digest} if self.digest else {}),
+                **({"pruneFailed": dict(sorted(self.prune_failed.items()))} if self.prune_failed else {}),
                 "counts": self.counts(), "objects": [r.as_dict(now) for r in self.rows]}
 
 
@@ -152,6 +164,16 @@ def snapshot(release: str, namespace: str, definitions: list[dict[str, Any]], de
              graph_object: dict[str, Any] | None) -> ReleaseView:
     """The release's view from its objects as the API returns them."""
     view = ReleaseView(release, namespace, digest=((graph_object or {}).get("spec") or {}).get("digest"))
+    graph_st = (graph_object or {}).get("status") or {}
+    if view.digest and graph_st.get("digest") == view.digest and isinstance(graph_st.get("phase"), str):
+        view.graph_phase, view.graph_reason = graph_st["phase"], str(graph_st.get("reason") or "")
+        failed = graph_st.get("pruneFailed")
+        if isinstance(failed, dict):
+            view.prune_failed = {str(k): str(v) for k, v in failed.items()}
+    elif view.digest and graph_st.get("digest"):
+        # the controller's last word is on an earlier graph (an upgrade it has not reported on yet):
+        # the objects may read final before it says how the whole went (its prune, above all)
+        view.graph_phase, view.graph_reason = "Progressing", "NotObserved"
     if graph_object is not None and not release_mod.complete(definitions, dependencies, graph_object):
         spec = graph_object.get("spec") or {}
         defs, deps = release_mod.current(definitions, dependencies, graph_object)

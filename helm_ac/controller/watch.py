@@ -38,7 +38,7 @@ from helm_ac.controller import release as release_mod
 from helm_ac.controller import removal
 from helm_ac.controller.lease import Lease, LeaseLost
 from helm_ac.controller.run import (GraphPublisher, LeaseOptions, Resumed, _renew, engine_for, json_line, prune_after,
-                                    prune_fields, run_events, take_lease)
+                                    prune_failures, prune_fields, run_events, take_lease)
 from helm_ac.controller.status import RunSummary, StatusWriter, graph_status, rfc3339
 from helm_ac.engine.cluster import ApiError, Stream, Synced, WatchClosed, WatchEvent, WatchMessage
 from helm_ac.engine.events import Event, SummaryEvent
@@ -342,6 +342,7 @@ class Watcher:
 
         async def prune() -> None:  # a full reconcile: what no Definition wraps any more goes, dependents first
             pruned = await prune_after(self.cluster, run.rel, run.kinds, self.options, self.emit)
+            run.publisher.pruned(prune_failures(pruned))
             self._log(msg="rollout finished", digest=run.identity[0], ok=pruned.ok, **prune_fields(pruned))
 
         if self.current is run and not self._closed:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+import urllib3
 import yaml
 from kubernetes import client, config
 from kubernetes.config.config_exception import ConfigException
@@ -134,4 +135,8 @@ def connect(*, kubeconfig: str | None = None, context: str | None = None, namesp
             namespace = (chosen.get("context") or {}).get("namespace") or None
         source = f"{files} (context {(chosen or {}).get('name', '?')})"
     cfg.connection_pool_maxsize = max(cfg.connection_pool_maxsize or 0, POOL_SIZE)
+    # helm-ac's own policy is the only one (the engine's, kube.cluster.retrying): urllib3 would
+    # otherwise send a DELETE, GET ... refused with 429/503 and Retry-After again three times unseen,
+    # so a refusal took four requests and calls and attempts were miscounted
+    cfg.retries = urllib3.util.Retry(total=0, connect=0, read=0, redirect=0, status=0, raise_on_status=False)
     return Connection(client.ApiClient(cfg), namespace or "default", source)

@@ -240,6 +240,9 @@ def _release_graph_schema() -> dict[str, Any]:
                        "description": "Keys of the objects that failed or timed out."},
             "startedAt": {"type": "string", "format": "date-time", "description": "When the current rollout began."},
             "finishedAt": {"type": "string", "format": "date-time", "description": "When the current rollout ended."},
+            "pruneFailed": {"type": "object", "additionalProperties": {"type": "string"},
+                            "description": "Objects the release no longer has that could not be removed after "
+                                           "the rollout, by key, with why (phase Failed, reason PruneFailed)."},
             "appliedKinds": {
                 "type": "array",
                 "description": "Everything the controller ever applied for the release, by kind and namespace "
