@@ -293,3 +293,23 @@ def test_a_process_that_ignores_sigterm_is_killed_after_the_grace_period():
         return await asyncio.wait_for(proc.wait(), 30)
 
     assert asyncio.run(main()) == -signal.SIGKILL
+
+
+def test_the_controllers_warnings_are_json_lines_like_its_other_logs():
+    """The status writer's and the Lease's warnings went through Python logging as plain text among
+    the JSON lines; while the controller runs they are JSON records too, and only those."""
+    import json
+    import logging
+
+    from helm_ac.controller.__main__ import json_logging
+
+    lines: list[str] = []
+    with json_logging(lines.append, "wp"):
+        logging.getLogger("helm_ac.controller").warning("status of %s %s/%s not written: %s", "Definition",
+                                                        "default", "wp-a", "500: oops")
+        logging.getLogger("helm_ac.controller").debug("not this")
+    logging.getLogger("helm_ac.controller").warning("after: not ours")
+    (rec,) = [json.loads(line) for line in lines]
+    assert rec["level"] == "warning" and rec["release"] == "wp" and rec["logger"] == "helm_ac.controller"
+    assert rec["msg"] == "status of Definition default/wp-a not written: 500: oops" and rec["time"].endswith("Z")
+    assert logging.getLogger("helm_ac").handlers == [] and logging.getLogger("helm_ac").propagate

@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import logging
 import os
 import signal
 import socket
 import sys
-from typing import Any, Coroutine, Sequence
+from typing import Any, Callable, Coroutine, Iterator, Sequence
 
 from helm_ac.controller.lease import LeaseLost
 from helm_ac.controller.gate import wait_rollout
@@ -34,6 +36,41 @@ from helm_ac.engine.events import SummaryEvent
 from helm_ac.engine.scheduler import Options
 from helm_ac.errors import UserError
 from helm_ac.kube.config import connect
+from helm_ac.controller.status import rfc3339
+
+
+class JsonLog(logging.Handler):
+    """The ``helm_ac`` loggers' records (the status writer's and the Lease's warnings) as the
+    controller's other log lines: one JSON object each, through ``emit``, so that a log reader
+    never meets a plain-text line among them."""
+
+    def __init__(self, emit: Callable[[str], None], release: str) -> None:
+        super().__init__(logging.INFO)
+        self._emit, self._release = emit, release
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self._emit(json_line(time=rfc3339(record.created), release=self._release, level=record.levelname.lower(),
+                                 logger=record.name, msg=record.getMessage()))
+        except Exception:  # noqa: BLE001 - logging's own contract: a bad record never stops the program
+            self.handleError(record)
+
+
+@contextlib.contextmanager
+def json_logging(emit: Callable[[str], None], release: str) -> Iterator[None]:
+    """While it lasts, the ``helm_ac`` loggers go to :class:`JsonLog` only (not to stderr as plain text)."""
+    logger = logging.getLogger("helm_ac")
+    handler = JsonLog(emit, release)
+    level, propagate = logger.level, logger.propagate
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = propagate
 
 
 #: the program's name in its usage and errors (``helm ac controller`` sets its own)
@@ -137,7 +174,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return 2
             emit(json_line(release=args.release, msg="health endpoints served", address=args.health_address,
                            port=server.port))
-        summary = asyncio.run(run())
+        with json_logging(emit, args.release):
+            summary = asyncio.run(run())
         if summary is None:
             return 128 + int(stopped_by[0])
         if isinstance(summary, int):
