@@ -42,7 +42,6 @@ from helm_ac.engine.cluster import (
     Reply,
     Stream,
     Synced,
-    WatchClosed,
     WatchEvent,
     WatchHandle,
     WatchMessage,

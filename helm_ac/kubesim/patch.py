@@ -225,7 +225,7 @@ def _slice_kind(*lists: list) -> str:
     """``sliceElementType``: every element of the lists has one kind, and it is not a list."""
     kinds = {_kind(x) for lst in lists for x in lst}
     if not kinds:
-        raise _SMPError(f"no elements in any of the given slices")
+        raise _SMPError("no elements in any of the given slices")
     if "slice" in kinds:
         raise _SMPError(_ERR_LIST_OF_LISTS, 422, "Invalid")
     if len(kinds) > 1:
