@@ -2,13 +2,14 @@
 client over TLS: what helm-ac's own cluster code and users' scripts do."""
 from __future__ import annotations
 
-import time
 import uuid
 from typing import Any, Callable, Iterator
 
 import pytest
 from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
+
+from controllerkit import wait
 
 from helm_ac.apiserver.server import Options, running
 
@@ -43,14 +44,7 @@ def cm(n: str, labels: dict[str, str] | None = None, **data: str) -> dict[str, A
 
 def eventually(check: Callable[[], Any], what: str, seconds: float = 20.0) -> Any:
     """Poll until ``check()`` is truthy (the simulated controllers work in real time)."""
-    deadline = time.monotonic() + seconds
-    while True:
-        got = check()
-        if got:
-            return got
-        if time.monotonic() > deadline:
-            raise AssertionError(f"never happened: {what}")
-        time.sleep(0.05)
+    return wait(what, check, seconds)
 
 
 def test_crud_and_201(core: client.CoreV1Api) -> None:
