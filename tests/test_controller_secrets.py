@@ -281,6 +281,29 @@ def test_a_missing_payload_fails_its_secret_naming_it_and_blocks_only_its_depend
     assert any(r.get("definition") == "secret-ex-mariadb" and missing in r.get("message", "") for r in log)
 
 
+def test_a_watching_controller_runs_the_graph_again_when_a_missing_payload_arrives(cli, helm, server):
+    """--watch: the payload Secret of secret/ex-mariadb is missing, so that Secret fails and MariaDB
+    is blocked; Secrets are not watched, so the controller looks for the payload again (1 s,
+    doubled) and, once it is there, runs the graph again: the Secret and what waits for it roll out.
+    (Before, the release stayed failed until something else changed its graph.)"""
+    from test_controller_watch import Watching
+
+    docs, _ = _template(cli)
+    [mariadb] = [d for d in docs if d["metadata"]["name"] == "secret-ex-mariadb"]
+    missing = mariadb["payload"]["secretName"]
+    [payload] = [d for d in docs if d["metadata"]["name"] == missing]
+    server.create([d for d in docs if d is not payload])
+    w = Watching(server, release="ex")
+    try:
+        w.until(lambda: (server.definitions("ex")["secret-ex-mariadb"].get("status") or {}).get("phase") == "Failed")
+        server.create([payload])
+        w.until(lambda: {(d.get("status") or {}).get("phase") for d in server.definitions("ex").values()} == {"Ready"})
+        (line,) = w.said("payload Secrets arrived: running the graph again")
+        assert line["secrets"] == [missing]
+    finally:
+        w.stop()
+
+
 def test_a_422_about_a_secret_does_not_put_the_value_in_the_status_or_the_log(server, capsys):
     """The server's 422 echoes an invalid value (here a label's, as kube-apiserver does): the
     status and the log name the field, not the value."""

@@ -54,6 +54,8 @@ SETTLE_LIMIT = 30.0
 #: the annotation ``--teardown`` puts on the ReleaseGraph: this controller stops and gives the Lease up
 TEARDOWN_ANNOTATION = "appcontroller.k8s/teardown"
 KINDS = ("Definition", "Dependency", "ReleaseGraph")
+#: seconds before missing payload Secrets are looked for again, doubled each time up to the cap
+PAYLOAD_POLL, PAYLOAD_POLL_CAP = 1.0, 15.0
 
 
 def _fingerprint(obj: dict[str, Any]) -> tuple[Any, ...]:
@@ -192,6 +194,7 @@ class Watcher:
         self._seen_graph = False
         self._said: set[str] = set()
         self._timer: asyncio.TimerHandle | None = None
+        self._payload_timer: asyncio.TimerHandle | None = None
         self._closed = False
 
     def _log(self, **fields: Any) -> None:
@@ -285,8 +288,37 @@ class Watcher:
                 return
             rel, kinds = f.result()
             self.start_run(rel, identity, kinds)
+            if rel.missing_payloads:
+                self._await_payloads(identity, rel.missing_payloads, PAYLOAD_POLL)
 
         self.loop.run_in_executor(self.cluster.pool, assemble).add_done_callback(assembled)
+
+    def _await_payloads(self, identity: tuple[Any, ...], names: list[str], delay: float) -> None:
+        """Payload Secrets of the graph were missing (their Secrets' applies fail): Secrets are not
+        watched (the Role may only ``get`` them, by name), so they are looked for again after
+        ``delay`` (doubled up to :data:`PAYLOAD_POLL_CAP`) while the graph stays the same; once one
+        is there, the graph runs again (what is ready is not applied again; the failed Secrets are)."""
+        def look() -> None:
+            if self._closed or self._acted_on != identity:
+                return
+
+            def found(f: "asyncio.Future[dict[str, dict[str, Any] | None]]") -> None:
+                if self._closed or self._acted_on != identity:
+                    return
+                got = {} if f.exception() is not None else f.result()
+                arrived = sorted(n for n, obj in got.items() if obj is not None)
+                if not arrived:
+                    self._await_payloads(identity, names, min(delay * 2, PAYLOAD_POLL_CAP))
+                    return
+                self._log(msg="payload Secrets arrived: running the graph again", digest=identity[0],
+                          secrets=arrived)
+                self._acted_on = None
+                self.changed()
+
+            self.loop.run_in_executor(self.cluster.pool, lambda: release_mod.read_payloads(
+                self.cluster, self.namespace, names, tries=1)).add_done_callback(found)
+
+        self._payload_timer = self.loop.call_later(delay, look)
 
     def start_run(self, rel: release_mod.Release, identity: tuple[Any, ...],
                   kinds: list[dict[str, str]] | None = None) -> None:
@@ -363,6 +395,8 @@ class Watcher:
         self._closed = True
         if self._timer is not None:
             self._timer.cancel()
+        if self._payload_timer is not None:
+            self._payload_timer.cancel()
         self.stop_run()
         for inf in self.informers.values():
             inf.stop()
