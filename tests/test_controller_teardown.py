@@ -19,13 +19,12 @@ import yaml
 from kubernetes import client
 
 from helm_ac.analysis import graph, model
-from helm_ac.analysis.graph import Barrier
+from helm_ac.analysis.graph import Barrier, object_parents
 from helm_ac.analysis.keys import Keys
 from helm_ac.apiserver import server as apiserver
 from helm_ac.controller import __main__ as entry
 from helm_ac.controller import removal
-from helm_ac.controller.release import (KEY_ANNOTATION, PARENTS_ANNOTATION, RELEASE_LABEL, build, decorate,
-                                        object_parents)
+from helm_ac.controller.release import KEY_ANNOTATION, PARENTS_ANNOTATION, RELEASE_LABEL, build, decorate
 from helm_ac.extension import spec
 from helm_ac.kinds import ObjectKey
 from helm_ac.output import appcontroller, crds

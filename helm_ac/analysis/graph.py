@@ -124,6 +124,22 @@ def _prerequisite(a: Analysis, key: ObjectKey) -> bool:
             or a.objects[key].obj.template.startswith("crds/"))
 
 
+def object_parents(g: "nx.DiGraph", node: Node) -> set[ObjectKey]:
+    """``node``'s nearest *object* parents in ``g``: its predecessors, looking through barriers."""
+    out: set[ObjectKey] = set()
+    todo, seen = list(g.predecessors(node)), set()
+    while todo:
+        p = todo.pop()
+        if p in seen:
+            continue
+        seen.add(p)
+        if isinstance(p, Barrier):
+            todo.extend(g.predecessors(p))
+        else:
+            out.add(p)
+    return out
+
+
 def levels(g: "nx.DiGraph") -> dict[Node, int]:
     """Each vertex's level: 1 + the highest level of its parents for objects (barriers take none), the
     batches of a wave-based install (Helm HIP-0025, Argo CD sync waves, cli-utils apply sets)."""

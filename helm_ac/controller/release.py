@@ -27,7 +27,7 @@ import networkx as nx
 from kubernetes.client.exceptions import ApiException
 
 from helm_ac.analysis import model
-from helm_ac.analysis.graph import Barrier, Node, Why
+from helm_ac.analysis.graph import Barrier, Node, Why, object_parents
 from helm_ac.analysis.keys import Keys
 from helm_ac.engine.cluster import ApiError, Apply, Cluster, Reply, Request, Stream, WatchHandle, WatchMessage
 from helm_ac import kinds
@@ -378,22 +378,6 @@ def assemble(cluster: KubeCluster, namespace: str, release: str, definitions: li
     rel = build(release, namespace, definitions, dependencies, payloads)
     rel.graph_object = graph_object
     return rel
-
-
-def object_parents(g: nx.DiGraph, node: Node) -> set[Node]:
-    """``node``'s nearest *object* parents in ``g``: its predecessors, looking through barriers."""
-    out: set[Node] = set()
-    todo, seen = list(g.predecessors(node)), set()
-    while todo:
-        p = todo.pop()
-        if p in seen:
-            continue
-        seen.add(p)
-        if isinstance(p, Barrier):
-            todo.extend(g.predecessors(p))
-        else:
-            out.add(p)
-    return out
 
 
 def decorated(rel: Release, node: ObjectKey, body: dict[str, Any] | None = None) -> dict[str, Any]:

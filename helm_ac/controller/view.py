@@ -12,7 +12,7 @@ import datetime
 from dataclasses import dataclass, field
 from typing import Any
 
-from helm_ac.analysis.graph import Barrier
+from helm_ac.analysis.graph import object_parents
 from helm_ac.controller import release as release_mod
 from helm_ac.controller.status import PHASE
 from helm_ac.engine.events import State, StateEvent
@@ -203,16 +203,10 @@ def snapshot(release: str, namespace: str, definitions: list[dict[str, Any]], de
                         blocked_by=tuple(st.get("blockedBy") or ()) if observed else ())
     g, keys = rel.graph, rel.keys
 
-    def object_parents(node: Any) -> set[str]:
-        out: set[str] = set()
-        for p in g.predecessors(node):
-            out |= object_parents(p) if isinstance(p, Barrier) else {keys.key(p)}
-        return out
-
     for key, obj in ((keys.key(n), n) for n in rel.analysis.order):
         row = rows[key]
         if row.state is State.PENDING:
-            waiting = tuple(sorted(p for p in object_parents(obj) if state_of.get(p) not in DONE))
+            waiting = tuple(sorted(k for k in map(keys.key, object_parents(g, obj)) if state_of.get(k) not in DONE))
             message = f"waiting for {', '.join(waiting)}" if waiting else row.message
             rows[key] = Row(row.key, row.definition, row.state, row.observed, waiting, row.attempts, row.started,
                             row.finished, message, row.blocked_by)

@@ -5,7 +5,7 @@ wave; ``--format cli-utils`` with the objects it waits for, looking through barr
 """
 import networkx as nx
 
-from helm_ac.analysis.graph import Barrier, Node, levels
+from helm_ac.analysis.graph import levels, object_parents
 from helm_ac.analysis.keys import Keys
 from helm_ac.analysis.model import Analysis
 from helm_ac.extension.interop import CLI_UTILS_DEPENDS_ON
@@ -29,18 +29,7 @@ def annotations(a: Analysis, g: nx.DiGraph, keys: Keys, fmt: str) -> dict[int, d
             out[info.obj.index] = {ARGOCD_WAVE: str(level[key] - 1)}
         return out
     for key, info in a.objects.items():
-        deps: set[ObjectKey] = set()
-        stack = list(g.predecessors(key))
-        seen: set[Node] = set()
-        while stack:  # look through barriers to the objects behind them
-            p = stack.pop()
-            if p in seen:
-                continue
-            seen.add(p)
-            if isinstance(p, Barrier):
-                stack.extend(g.predecessors(p))
-            else:
-                deps.add(p)
+        deps = object_parents(g, key)  # looking through barriers to the objects behind them
         if deps:
             out[info.obj.index] = {CLI_UTILS_DEPENDS_ON: ",".join(sorted(cli_utils_ref(d) for d in deps))}
     return out
