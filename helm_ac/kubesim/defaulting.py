@@ -24,7 +24,7 @@ paths that changed.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 _NO_DEFAULT: Any = object()
 
@@ -119,15 +119,20 @@ def _apply(node: _Node, x: Any) -> Any:
         return x if out is None else out
     if isinstance(x, list) and node.items is not None:
         items = node.items
-        new: list[Any] | None = None
-        for i, v in enumerate(x):
-            nv = _apply(items, _null_to_default(items, v))
-            if nv is not v:
-                if new is None:
-                    new = list(x)
-                new[i] = nv
-        return x if new is None else new
+        return _map_items(x, lambda v: _apply(items, _null_to_default(items, v)))
     return x
+
+
+def _map_items(x: list[Any], fn: Callable[[Any], Any]) -> list[Any]:
+    """``fn`` over the items of ``x``, copied on the first item it changes (``x`` itself if none)."""
+    new: list[Any] | None = None
+    for i, v in enumerate(x):
+        nv = fn(v)
+        if nv is not v:
+            if new is None:
+                new = list(x)
+            new[i] = nv
+    return x if new is None else new
 
 
 def default(defaulter: Defaulter | None, obj: Any) -> Any:
@@ -178,14 +183,7 @@ def prune_nulls(obj: Any, schema: dict[str, Any] | None) -> Any:
         items = schema.get("items")
         if not isinstance(items, dict):
             return obj
-        new: list[Any] | None = None
-        for i, v in enumerate(obj):
-            nv = prune_nulls(v, items)
-            if nv is not v:
-                if new is None:
-                    new = list(obj)
-                new[i] = nv
-        return obj if new is None else new
+        return _map_items(obj, lambda v: prune_nulls(v, items))
     return obj
 
 
