@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from helm_ac.analysis import graph, model
-from helm_ac.analysis.graph import Barrier
+from helm_ac.analysis.graph import Barrier, object_parents
 from helm_ac.analysis.keys import Keys
 from helm_ac.apiserver import server as apiserver
 from helm_ac.controller import __main__ as entry
@@ -320,15 +320,9 @@ def test_an_example_chart_rolls_out_in_order_from_its_definitions(helm, chart, s
     applied = {p: server.first_applies(p) for p in set(plural.values())}
     ready = server.ready()
 
-    def parents(node: Any) -> set[ObjectKey]:  # through barriers (subchart order)
-        out: set[ObjectKey] = set()
-        for p in g.predecessors(node):
-            out |= parents(p) if isinstance(p, Barrier) else {p}
-        return out
-
     checked = 0
     for child in objects:
-        for parent in parents(child):
+        for parent in object_parents(g, child):  # through barriers (subchart order)
             when = ready.get((parent.kind, parent.name), applied[plural[parent]][parent.name])
             assert applied[plural[child]][child.name] >= when, f"{child} applied before {parent} was ready"
             checked += 1

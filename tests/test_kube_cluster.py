@@ -16,7 +16,7 @@ import yaml
 from kubernetes.client.exceptions import ApiException
 
 from helm_ac.analysis import graph, model
-from helm_ac.analysis.graph import Barrier
+from helm_ac.analysis.graph import object_parents
 from helm_ac.analysis.keys import Keys
 from helm_ac.apiserver import server as apiserver
 from helm_ac.engine.cluster import Apply, Delete, Get, Reply, Stream, Synced, WatchClosed, WatchEvent
@@ -374,15 +374,9 @@ def test_an_example_chart_rolls_out_in_order_on_the_embedded_server(helm, chart,
             ready.setdefault((rec["kind"], rec["name"]), _ts(rec["time"]))
     assert all((plural[k], k.name) in applied for k in objects)  # each applied, once created
 
-    def parents(node: Any) -> set[ObjectKey]:  # through barriers (subchart order)
-        out: set[ObjectKey] = set()
-        for p in g.predecessors(node):
-            out |= parents(p) if isinstance(p, Barrier) else {p}
-        return out
-
     checked = 0
     for child in objects:
-        for parent in parents(child):
+        for parent in object_parents(g, child):  # through barriers (subchart order)
             # ready: from the readiness log (controlled kinds), else at its creation (ready on existence)
             when = ready.get((parent.kind, parent.name), applied[(plural[parent], parent.name)])
             assert applied[(plural[child], child.name)] >= when, f"{child} applied before {parent} was ready"
