@@ -197,10 +197,13 @@ class Install:
                 cmd.append("--wait")
             if not hargs.has("--wait-for-jobs"):
                 cmd.append("--wait-for-jobs")
-        if self.verb in ("upgrade", "rollback") and not dry_run:
-            keep_prune_rights(conn.api, ns, release, tmp, self.note)
         follow_it = not self.no_wait and not dry_run
-        before = _digest(conn.api, ns, release) if follow_it else None
+        # the release's graph now, before helm changes it (one read: the prune rights and the digest)
+        changes = self.verb in ("upgrade", "rollback") and not dry_run
+        graph = _release_graph(conn.api, ns, release) if changes or follow_it else None
+        if changes and graph is not None:
+            keep_prune_rights(conn.api, ns, release, graph, tmp, self.note)
+        before = _digest(graph) if follow_it else None
         self.note(f"running: helm {' '.join(shlex.quote(a) for a in cmd)}")
         return asyncio.run(self._helm_and_follow(helm, cmd, env, conn, release, before, timeout, follow_it))
 
@@ -530,38 +533,37 @@ def _timeout(hargs: HelmArgs) -> float:
         raise UserError(f"--timeout {raw!r} is not a duration", hint="e.g. --timeout 90s or --timeout 10m") from None
 
 
-def _digest(api: client.ApiClient, namespace: str, release: str) -> str | None:
-    """The release's ReleaseGraph digest now (before helm changes it), None without one."""
+def _release_graph(api: client.ApiClient, namespace: str, release: str) -> dict[str, Any] | None:
+    """The release's ReleaseGraph as it is now, None without one (or when it cannot be read)."""
     try:
         obj = client.CustomObjectsApi(api).get_namespaced_custom_object(
             crds.GROUP, crds.API_VERSION.split("/")[1], namespace, "releasegraphs", release)
     except (ApiException, HTTPError, OSError):
         return None
-    digest = ((obj if isinstance(obj, dict) else {}).get("spec") or {}).get("digest")
+    return obj if isinstance(obj, dict) else None
+
+
+def _digest(graph: dict[str, Any] | None) -> str | None:
+    """A ReleaseGraph's digest, None without one."""
+    digest = ((graph or {}).get("spec") or {}).get("digest")
     return str(digest) if digest else None
 
 
-def keep_prune_rights(api: client.ApiClient, namespace: str, release: str, tmp: Path,
+def keep_prune_rights(api: client.ApiClient, namespace: str, release: str, graph: dict[str, Any], tmp: Path,
                       note: Callable[[str], None]) -> None:
     """Before an upgrade or rollback: the controller keeps the right to remove every kind the
     release applied in its namespace (its ReleaseGraph's ``status.appliedKinds``), through a Role
     and RoleBinding of their own (``output.controller_manifests.prune_role``), server-side applied,
     owned by the ReleaseGraph. The revision's Role has only the kinds of that revision: without
-    this, the objects of a kind the new revision no longer has could not be removed. Nothing without
-    a ReleaseGraph; refused (403): said, and the upgrade goes on (what cannot be removed is
-    reported by the rollout)."""
+    this, the objects of a kind the new revision no longer has could not be removed (``graph``:
+    the ReleaseGraph as read before helm runs). Refused (403): said, and the upgrade goes on (what
+    cannot be removed is reported by the rollout)."""
     from helm_ac.controller.removal import applied_kinds
 
-    try:
-        graph = client.CustomObjectsApi(api).get_namespaced_custom_object(
-            crds.GROUP, crds.API_VERSION.split("/")[1], namespace, "releasegraphs", release)
-    except (ApiException, HTTPError, OSError):
-        return  # no graph yet (or no reading it): nothing was applied that a prune would list
-    if not isinstance(graph, dict):
-        return
     by_group: dict[str, set[str]] = {}
     try:
-        dyn = DynamicClient(api, cache_file=str(tmp / "discovery-prune.json"))
+        # (the discovery cache ensure_crds filled, when it ran: discovery is read once)
+        dyn = DynamicClient(api, cache_file=str(tmp / "discovery.json"))
         for entry in applied_kinds(graph):
             if (entry.get("namespace") or namespace) != namespace:
                 continue

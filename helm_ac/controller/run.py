@@ -59,10 +59,8 @@ class GraphPublisher:
     lost) writes nothing more."""
 
     def __init__(self, writer: StatusWriter, summary: RunSummary, loop: asyncio.AbstractEventLoop, clock: AsyncioClock,
-                 interval: float = 0.5, *, prunes: bool = True) -> None:
+                 interval: float = 0.5) -> None:
         self.writer, self.summary, self.loop, self.clock, self.interval = writer, summary, loop, clock, interval
-        #: a run that ends ok is followed by a prune (both modes): Ready only once it is done (:meth:`pruned`)
-        self.prunes = prunes
         self._last = float("-inf")
         self._handle: asyncio.TimerHandle | None = None
         self._closed = False
@@ -85,7 +83,7 @@ class GraphPublisher:
         install) also waits for what the release no longer has to go."""
         if self._closed:
             return
-        if self.prunes and self.summary.ok:
+        if self.summary.ok:  # both modes prune after an ok run
             self.summary.pruning = True
             if self._handle is not None:
                 self._handle.cancel()
