@@ -252,7 +252,7 @@ class Install:
             return ()
         everything = ["--all"] if given.has("--reuse-values") else []
         code, out, _ = run_command(helm, ["get", "values", release, *everything, "-o", "yaml",
-                                          *given.select(GLOBAL_FLAGS | {"-n"}).flags], self.env)
+                                          *given.select(GLOBAL_FLAGS).flags], self.env)
         if code != 0:
             return ()  # no such release (upgrade --install): helm has nothing to reuse either
         path = tmp / "reused-values.yaml"
@@ -378,7 +378,7 @@ class Install:
 
     def _has_teardown_hook(self, helm: Helm, release: str, flags: list[str]) -> bool:
         """The release's current revision holds the teardown hook (``helm get hooks``)."""
-        args = HelmArgs((), tuple(flags)).select(GLOBAL_FLAGS | {"-n"}).flags
+        args = HelmArgs((), tuple(flags)).select(GLOBAL_FLAGS).flags
         code, out, _ = run_command(helm, ["get", "hooks", release, *args], self.env)
         if code != 0:
             return False  # no such release: helm uninstall says so

@@ -109,7 +109,8 @@ VALUE_FLAGS = frozenset(
 #: The short flags that take a value, as letters (``-nshop`` is ``-n shop``).
 SHORT_VALUE_LETTERS = "".join(sorted(short for short, arity, _ in FLAGS.values() if short and arity == VALUE))
 #: helm's global flags (the table's last part): every helm command takes them (``helm get hooks`` too).
-GLOBAL_FLAGS = frozenset(list(FLAGS)[list(FLAGS).index("--burst-limit"):])
+_GLOBAL = list(FLAGS)[list(FLAGS).index("--burst-limit"):]
+GLOBAL_FLAGS = frozenset(_GLOBAL + [f"-{FLAGS[name][0]}" for name in _GLOBAL if FLAGS[name][0]])  # and -n
 #: The flags ``helm pull`` is given too, when a remote chart is fetched to read its Chart.yaml.
 PULL_FLAGS = frozenset(name for name, (_, _, pull) in FLAGS.items() if pull)
 

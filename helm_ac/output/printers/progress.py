@@ -120,7 +120,7 @@ class LiveTable:
                 self.rows = {k: (State.PENDING, None, e.time, (), "") for k in e.objects}
             elif isinstance(e, StateEvent):
                 _, applied, _, _, _ = self.rows.get(e.key, (State.PENDING, None, e.time, (), ""))
-                if applied is None and e.state is not State.PENDING and e.state not in DONE - {State.READY}:
+                if applied is None and e.state in (State.APPLYING, State.WAITING, State.READY):
                     applied = e.time
                 self.rows[e.key] = (e.state, applied, e.time, e.blocked_by, e.message)
             elif isinstance(e, SummaryEvent):
